@@ -1,0 +1,149 @@
+#include "cli/tool.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <new>
+
+#include "blas/blas_setup.h"
+#include "core/error.h"
+#include "io/file_io.h"
+#include "io/provenance.h"
+
+namespace qkv::cli {
+namespace {
+
+double now_s() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+void setup_logging(const std::string& name, const Globals& g) {
+  auto logger = spdlog::stderr_color_st(name);
+  logger->set_pattern("%n: %^%l%$: %v");
+  spdlog::level::level_enum lvl = spdlog::level::info;
+  if (g.quiet) lvl = spdlog::level::err;
+  else if (g.verbose == 1) lvl = spdlog::level::debug;
+  else if (g.verbose >= 2) lvl = spdlog::level::trace;
+  logger->set_level(lvl);
+  spdlog::set_default_logger(logger);
+}
+
+void print_error(const std::string& name, const std::string& msg) {
+  std::fprintf(stderr, "%s: error: %s\n", name.c_str(), msg.c_str());
+}
+
+}  // namespace
+
+Tool::Tool(std::string name, std::string description) : name_(std::move(name)), app_(std::move(description), name_) {
+  app_.set_version_flag("--version", std::string(name_) + " (qkv) " + QKV_VERSION);
+  app_.add_flag("-v,--verbose", globals_.verbose, "more log detail on stderr (repeat: -vv)");
+  app_.add_flag("-q,--quiet", globals_.quiet, "errors only on stderr");
+  app_.add_option("--threads", globals_.threads, "threads for BLAS and qkv's own loops (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app_.add_flag("--no-provenance", globals_.no_provenance,
+                "write no /provenance record (outputs become byte-identical run to run)");
+  app_.fallthrough();
+  app_.require_subcommand(0, 1);
+}
+
+void Tool::examples(const std::string& text) { app_.footer("Examples:\n  " + text); }
+
+CLI::Option* Tool::add_output(CLI::App& cmd, std::string& path, const std::string& help) {
+  path = "-";
+  outputs_.emplace_back(&cmd, &path);
+  return cmd.add_option("-o,--output", path, help)->capture_default_str();
+}
+
+int Tool::run(int argc, char** argv, const std::function<void()>& body) {
+  blas::ensure_best_kernels(argc, argv);
+  for (CLI::App* sub : app_.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app_.exit(e);
+  } catch (const CLI::ParseError& e) {
+    print_error(name_, e.what());
+    std::fprintf(stderr, "Run with --help for more information.\n");
+    return kExitUsage;
+  }
+  if (!app_.get_subcommands().empty() || app_.get_subcommands([](CLI::App*) { return true; }).empty()) {
+    // ok: a subcommand was given, or the tool has none
+  } else {
+    print_error(name_, "a subcommand is required");
+    std::fprintf(stderr, "%s", app_.help().c_str());
+    return kExitUsage;
+  }
+  setup_logging(name_, globals_);
+  io::provenance::begin_run(name_, argc, argv);
+  io::provenance::set_enabled(!globals_.no_provenance);
+  try {
+    blas::set_threads(globals_.threads);
+    spdlog::debug("{}", blas::describe());
+    for (auto& [cmd, path] : outputs_)
+      if (cmd == &app_ || cmd->parsed()) io::refuse_binary_to_terminal(*path);
+    body();
+    std::fflush(stdout);
+    if (std::ferror(stdout)) throw DataError("stdout: write failed");
+    return kExitOk;
+  } catch (const Error& e) {
+    print_error(name_, e.what());
+    return e.exit_code();
+  } catch (const CLI::ParseError& e) {  // tools may validate late with CLI11's errors
+    print_error(name_, e.what());
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    print_error(name_, "out of memory");
+    return kExitData;
+  } catch (const std::exception& e) {
+    print_error(name_, e.what());
+    return kExitData;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+Progress::Progress(std::string label, int64_t total, std::string unit)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), start_(now_s()), last_(0),
+      tty_(isatty(STDERR_FILENO)) {}
+
+void Progress::update(int64_t done, const std::string& extra) {
+  if (!spdlog::should_log(spdlog::level::info)) return;
+  double t = now_s();
+  if (t - last_ < (tty_ ? 0.2 : 5.0) && done < total_) return;
+  last_ = t;
+  double el = t - start_, rate = el > 0 ? done / el : 0;
+  double frac = total_ > 0 ? static_cast<double>(done) / total_ : 0;
+  double eta = rate > 0 && total_ > 0 ? (total_ - done) / rate : 0;
+  char head[256];
+  if (total_ > 0)
+    std::snprintf(head, sizeof head, "%s %lld/%lld (%3.0f%%) %.3g %s/s ETA %.0fs", label_.c_str(),
+                  static_cast<long long>(done), static_cast<long long>(total_), 100 * frac, rate, unit_.c_str(), eta);
+  else
+    std::snprintf(head, sizeof head, "%s %lld %.3g %s/s", label_.c_str(), static_cast<long long>(done), rate,
+                  unit_.c_str());
+  if (tty_) {
+    int width = 24, filled = static_cast<int>(frac * width);
+    std::string bar(filled, '#');
+    bar += std::string(width - filled, '.');
+    std::fprintf(stderr, "\r[%s] %s %s\033[K", bar.c_str(), head, extra.c_str());
+  } else {
+    spdlog::info("{} {}", head, extra);
+  }
+}
+
+void Progress::finish(const std::string& extra) {
+  if (!spdlog::should_log(spdlog::level::info)) return;
+  double el = now_s() - start_;
+  if (tty_) std::fprintf(stderr, "\r\033[K");
+  spdlog::info("{} done in {:.1f}s {}", label_, el, extra);
+}
+
+}  // namespace qkv::cli

@@ -1,0 +1,75 @@
+// The one command-line convention every qkv tool shares.
+//
+//   int main(int argc, char** argv) {
+//     qkv::cli::Tool tool("qkv-inspect", "Print what is inside a qkv/HDF5 file.");
+//     tool.examples("qkv-inspect model.h5\n  qkv-tokenize encode ... | qkv-inspect -");
+//     std::string in;
+//     tool.app().add_option("file", in, "HDF5 file, - for stdin")->required();
+//     return tool.run(argc, argv, [&] { ... });
+//   }
+//
+// Global flags in every tool (before or after a subcommand): --help (with the
+// examples), --version, -v/--verbose (repeat for more), -q/--quiet,
+// --threads N, --no-provenance. Logs go to stderr through spdlog; stdout
+// carries data only. Exit codes: 0 success, 1 bad data (DataError or any
+// other failure), 2 bad usage (UsageError, CLI11 parse errors).
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qkv::cli {
+
+struct Globals {
+  int verbose = 0;
+  bool quiet = false;
+  int threads = 0;  // 0 = all cores
+  bool no_provenance = false;
+};
+
+class Tool {
+ public:
+  Tool(std::string name, std::string description);
+  CLI::App& app() { return app_; }
+  const Globals& globals() const { return globals_; }
+  const std::string& name() const { return name_; }
+
+  // Usage examples, shown at the end of --help.
+  void examples(const std::string& text);
+
+  // -o/--output on cmd (the main app or a subcommand), defaulting to "-".
+  // When the command runs, an HDF5 output to a terminal is refused up front.
+  CLI::Option* add_output(CLI::App& cmd, std::string& path,
+                          const std::string& help = "output HDF5 file; - for stdout");
+
+  // Parses, sets up logging/threads/provenance, picks the best BLAS kernels
+  // (may re-exec once, see blas/blas_setup.h), runs body, and maps failures
+  // to one line on stderr and an exit code.
+  int run(int argc, char** argv, const std::function<void()>& body);
+
+ private:
+  std::string name_;
+  CLI::App app_;
+  Globals globals_;
+  std::vector<std::pair<CLI::App*, std::string*>> outputs_;
+};
+
+// Progress on stderr: a redrawn bar when stderr is a terminal, otherwise a
+// plain log line at most every few seconds. Quiet with -q.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, std::string unit = "");
+  void update(int64_t done, const std::string& extra = "");
+  void finish(const std::string& extra = "");
+
+ private:
+  std::string label_, unit_;
+  int64_t total_;
+  double start_, last_;
+  bool tty_;
+};
+
+}  // namespace qkv::cli

@@ -1,0 +1,140 @@
+#include "io/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace qkv::io {
+namespace {
+
+// The temporary file being written, for the signal handler (async-signal-safe use only).
+char g_tmp_path[4096];
+std::atomic<bool> g_tmp_active{false};
+struct sigaction g_old_int, g_old_term;
+
+void on_signal(int sig) {
+  if (g_tmp_active.load()) unlink(g_tmp_path);
+  // Restore the previous disposition and re-raise, so the exit status tells the signal.
+  sigaction(SIGINT, &g_old_int, nullptr);
+  sigaction(SIGTERM, &g_old_term, nullptr);
+  raise(sig);
+}
+
+void write_fd(int fd, const void* data, size_t n, const std::string& what) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  while (n) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw DataError(what + ": write failed: " + std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+std::vector<uint8_t> read_all(const std::string& path, uint64_t max_bytes) {
+  bool is_stdin = path == "-";
+  std::string name = is_stdin ? "stdin" : path;
+  if (is_stdin && isatty(STDIN_FILENO))
+    throw UsageError("stdin is a terminal: give a file or pipe data in");
+  int fd = is_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw DataError(name + ": cannot open: " + std::strerror(errno));
+  std::vector<uint8_t> out;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (!is_stdin) ::close(fd);
+    throw DataError(name + ": is a directory");
+  }
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+      if (!is_stdin) ::close(fd);
+      throw DataError(name + ": file too large (" + std::to_string(st.st_size) + " bytes)");
+    }
+    out.reserve(static_cast<size_t>(st.st_size));
+  }
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      if (!is_stdin) ::close(fd);
+      throw DataError(name + ": read failed: " + std::strerror(e));
+    }
+    if (r == 0) break;
+    if (out.size() + static_cast<size_t>(r) > max_bytes) {
+      if (!is_stdin) ::close(fd);
+      throw DataError(name + ": input larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    out.insert(out.end(), buf, buf + r);
+  }
+  if (!is_stdin) ::close(fd);
+  return out;
+}
+
+void refuse_binary_to_terminal(const std::string& path) {
+  if (path == "-" && isatty(STDOUT_FILENO))
+    throw UsageError("refusing to write binary HDF5 to a terminal: use -o FILE or a pipe");
+}
+
+void write_atomically(const std::string& path, const void* data, size_t n) {
+  if (path == "-") {
+    refuse_binary_to_terminal(path);
+    write_fd(STDOUT_FILENO, data, n, "stdout");
+    return;
+  }
+  std::string tmpl = path + ".tmp.XXXXXX";
+  if (tmpl.size() >= sizeof g_tmp_path) throw UsageError(path + ": path too long");
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  int fd = mkstemp(name.data());
+  if (fd < 0) throw DataError(path + ": cannot create: " + std::strerror(errno));
+  std::memcpy(g_tmp_path, name.data(), name.size());
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &g_old_int);
+  sigaction(SIGTERM, &sa, &g_old_term);
+  g_tmp_active = true;
+  auto cleanup = [&] {
+    g_tmp_active = false;
+    sigaction(SIGINT, &g_old_int, nullptr);
+    sigaction(SIGTERM, &g_old_term, nullptr);
+  };
+  try {
+    write_fd(fd, data, n, path);
+    if (fsync(fd) != 0 && errno != EINVAL) throw DataError(path + ": fsync failed: " + std::strerror(errno));
+    fchmod(fd, 0644 & ~[] { mode_t m = umask(0); umask(m); return m; }());
+    if (::close(fd) != 0) {
+      fd = -1;
+      throw DataError(path + ": close failed: " + std::strerror(errno));
+    }
+    fd = -1;
+    if (std::rename(name.data(), path.c_str()) != 0)
+      throw DataError(path + ": cannot rename into place: " + std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    unlink(name.data());
+    cleanup();
+    throw;
+  }
+  cleanup();
+}
+
+int64_t file_size(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+  return st.st_size;
+}
+
+}  // namespace qkv::io

@@ -1,0 +1,30 @@
+// Whole-file reads and atomic writes, shared by every tool's output path.
+//
+// write_atomically(path, bytes): "-" writes to stdout (refused when stdout is a
+// terminal); a path is written to a temporary file in the same folder, fsynced
+// and renamed over the target, so a failure or a kill never leaves a partial
+// output. SIGINT/SIGTERM during the write remove the temporary file.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qkv::io {
+
+// Reads a whole file ("-" = stdin, refused when stdin is a terminal).
+// max_bytes guards against reading something absurd (e.g. /dev/zero).
+std::vector<uint8_t> read_all(const std::string& path, uint64_t max_bytes = UINT64_MAX);
+
+void write_atomically(const std::string& path, const void* data, size_t n);
+inline void write_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  write_atomically(path, bytes.data(), bytes.size());
+}
+
+// Throws UsageError when path is "-" and stdout is a terminal: binary data is
+// never written to a terminal. Tools call it before doing any work.
+void refuse_binary_to_terminal(const std::string& path);
+
+// Size of a regular file in bytes, or -1 when it is not a regular file.
+int64_t file_size(const std::string& path);
+
+}  // namespace qkv::io

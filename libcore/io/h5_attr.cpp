@@ -1,0 +1,175 @@
+#include "io/h5_attr.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace qkv::io {
+
+std::string attr_value_str(const AttrValue& v) {
+  std::ostringstream os;
+  os.precision(9);
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          os << '"' << x << '"';
+        } else if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, double>) {
+          os << x;
+        } else {
+          os << '[';
+          for (size_t i = 0; i < x.size(); ++i) {
+            if (i) os << ", ";
+            if constexpr (std::is_same_v<T, std::vector<std::string>>) os << '"' << x[i] << '"';
+            else os << x[i];
+          }
+          os << ']';
+        }
+      },
+      v);
+  return os.str();
+}
+
+namespace detail {
+
+void Hid::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: H5Oclose(id_); break;
+  }
+  id_ = -1;
+}
+
+hid_t utf8_vlen_string_type() {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+hid_t object_create_plist(hid_t cls) {
+  hid_t p = H5Pcreate(cls);
+  H5Pset_obj_track_times(p, false);
+  return p;
+}
+
+void write_attr(hid_t obj, const std::string& name, const AttrValue& value) {
+  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+  auto make = [&](hid_t file_type, hid_t space) {
+    hid_t a = H5Acreate2(obj, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) throw DataError("cannot create attribute " + name);
+    return Hid(a);
+  };
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, double>) {
+          Hid space(H5Screate(H5S_SCALAR));
+          hid_t ft = std::is_same_v<T, int64_t> ? H5T_STD_I64LE : H5T_IEEE_F64LE;
+          hid_t mt = std::is_same_v<T, int64_t> ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+          Hid a = make(ft, space.get());
+          H5Awrite(a.get(), mt, &x);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          Hid space(H5Screate(H5S_SCALAR));
+          Hid type(utf8_vlen_string_type());
+          Hid a = make(type.get(), space.get());
+          const char* p = x.c_str();
+          H5Awrite(a.get(), type.get(), &p);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          hsize_t n = x.size();
+          Hid space(H5Screate_simple(1, &n, nullptr));
+          Hid type(utf8_vlen_string_type());
+          Hid a = make(type.get(), space.get());
+          std::vector<const char*> ptrs;
+          for (auto& s : x) ptrs.push_back(s.c_str());
+          if (n) H5Awrite(a.get(), type.get(), ptrs.data());
+        } else {
+          using E = typename T::value_type;
+          hsize_t n = x.size();
+          Hid space(H5Screate_simple(1, &n, nullptr));
+          hid_t ft = std::is_same_v<E, int64_t> ? H5T_STD_I64LE : H5T_IEEE_F64LE;
+          hid_t mt = std::is_same_v<E, int64_t> ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+          Hid a = make(ft, space.get());
+          if (n) H5Awrite(a.get(), mt, x.data());
+        }
+      },
+      value);
+}
+
+std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, bool is_attr,
+                                            const std::string& where) {
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n < 0) throw DataError(where + ": unreadable dataspace");
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  if (H5Tis_variable_str(type) > 0) {
+    std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+    Hid mt(H5Tcopy(H5T_C_S1));
+    H5Tset_size(mt.get(), H5T_VARIABLE);
+    H5Tset_cset(mt.get(), H5Tget_cset(type));
+    herr_t rc = is_attr ? H5Aread(obj, mt.get(), ptrs.data())
+                        : H5Dread(obj, mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
+    if (rc < 0) throw DataError(where + ": cannot read strings");
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    H5Dvlen_reclaim(mt.get(), space, H5P_DEFAULT, ptrs.data());
+  } else {
+    size_t len = H5Tget_size(type);
+    std::vector<char> buf(static_cast<size_t>(n) * len);
+    Hid mt(H5Tcopy(type));
+    herr_t rc = is_attr ? H5Aread(obj, mt.get(), buf.data())
+                        : H5Dread(obj, mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+    if (rc < 0) throw DataError(where + ": cannot read strings");
+    for (hssize_t i = 0; i < n; ++i) {
+      const char* p = buf.data() + i * len;
+      size_t l = strnlen(p, len);
+      while (l && p[l - 1] == ' ' && H5Tget_strpad(type) == H5T_STR_SPACEPAD) --l;
+      out.emplace_back(p, l);
+    }
+  }
+  return out;
+}
+
+AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where) {
+  std::string w = where + " attribute " + name;
+  Hid a(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
+  if (!a.valid()) throw DataError(w + ": missing");
+  Hid type(H5Aget_type(a.get()));
+  Hid space(H5Aget_space(a.get()));
+  int rank = H5Sget_simple_extent_ndims(space.get());
+  hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (rank < 0 || n < 0) throw DataError(w + ": unreadable dataspace");
+  if (rank > 1) throw DataError(w + ": attributes of rank " + std::to_string(rank) + " are not supported");
+  bool scalar = rank == 0;
+  switch (H5Tget_class(type.get())) {
+    case H5T_INTEGER: {
+      std::vector<int64_t> v(static_cast<size_t>(n));
+      if (n && H5Aread(a.get(), H5T_NATIVE_INT64, v.data()) < 0) throw DataError(w + ": unreadable");
+      if (scalar) return v.at(0);
+      return v;
+    }
+    case H5T_FLOAT: {
+      std::vector<double> v(static_cast<size_t>(n));
+      if (n && H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) < 0) throw DataError(w + ": unreadable");
+      if (scalar) return v.at(0);
+      return v;
+    }
+    case H5T_STRING: {
+      auto v = read_string_values(a.get(), type.get(), space.get(), true, w);
+      if (scalar) return v.empty() ? std::string() : v[0];
+      return v;
+    }
+    default:
+      throw DataError(w + ": unsupported attribute type (integers, floats and strings only)");
+  }
+}
+
+}  // namespace detail
+}  // namespace qkv::io

@@ -1,0 +1,41 @@
+// Helpers shared by the test suite: running the tools as a user would, temp
+// folders, and the optional ../shared/data corpora.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace qkv::test {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;  // stdout, stderr
+};
+
+// Runs a shell command line (through /bin/sh -c) with the tools' folder first
+// on PATH; stdin from /dev/null unless the command redirects it.
+RunResult run(const std::string& cmdline);
+
+std::string bin(const std::string& tool);  // absolute path of a built tool
+std::string source_path(const std::string& rel);  // absolute path in the repo
+
+// A fresh empty folder, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::vector<std::string> entries() const;  // names in the folder, sorted
+
+ private:
+  std::string path_;
+};
+
+// ../shared/data/<rel> when present, else "" (callers GTEST_SKIP() with a reason).
+std::string shared_data(const std::string& rel);
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& bytes);
+bool exists(const std::string& path);
+
+}  // namespace qkv::test
