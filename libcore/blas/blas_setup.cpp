@@ -17,6 +17,7 @@ namespace qkv::blas {
 namespace {
 
 constexpr const char* kReexecMark = "QKV_BLAS_REEXEC";  // set by us: never re-exec twice
+constexpr const char* kDisable = "QKV_BLAS_AUTO";       // QKV_BLAS_AUTO=0: keep OpenBLAS's own choice
 int g_threads = 0;
 
 std::string lower(std::string s) {
@@ -76,6 +77,7 @@ std::string loaded_core() {
 void ensure_best_kernels(int argc, char** argv) {
   (void)argc;
   if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kReexecMark)) return;
+  if (const char* off = std::getenv(kDisable); off && std::string(off) == "0") return;
   std::string best = best_core_for_cpu(), loaded = loaded_core();
   int have = core_rank(loaded), want = core_rank(best);
   if (best.empty() || have == 0 || have >= want) return;

@@ -6,7 +6,7 @@
 // for sgemm 1024^3). So ensure_best_kernels(), called first thing in main(),
 // compares the loaded core with what cpuid reports and, when the loaded one is
 // weaker, sets OPENBLAS_CORETYPE and re-executes the program once. A user's
-// own OPENBLAS_CORETYPE always wins.
+// own OPENBLAS_CORETYPE always wins; QKV_BLAS_AUTO=0 turns the choice off.
 #pragma once
 #include <string>
 
