@@ -69,6 +69,12 @@ int core_rank(const std::string& core) {
   return 0;
 }
 
+std::string upgrade_for(const std::string& loaded, const std::string& best) {
+  int have = core_rank(loaded), want = core_rank(best);
+  if (best.empty() || have == 0 || have >= want) return "";
+  return best;
+}
+
 std::string loaded_core() {
   const char* name = openblas_get_corename();
   return name ? std::string(name) : std::string();
@@ -78,9 +84,9 @@ void ensure_best_kernels(int argc, char** argv) {
   (void)argc;
   if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kReexecMark)) return;
   if (const char* off = std::getenv(kDisable); off && std::string(off) == "0") return;
-  std::string best = best_core_for_cpu(), loaded = loaded_core();
-  int have = core_rank(loaded), want = core_rank(best);
-  if (best.empty() || have == 0 || have >= want) return;
+  std::string loaded = loaded_core();
+  std::string best = upgrade_for(loaded, best_core_for_cpu());
+  if (best.empty()) return;
   setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
   setenv(kReexecMark, loaded.c_str(), 1);  // remembers what OpenBLAS picked by itself
   execv("/proc/self/exe", argv);
