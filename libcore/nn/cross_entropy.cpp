@@ -13,19 +13,9 @@ namespace {
 // One row: p (V) = softmax(x (V)), in place allowed; returns log-sum-exp and sum of x.
 QKV_SIMD_CLONES
 void softmax_row_stats(float* p, const float* x, int64_t V, float* lse, float* xsum) {
-  float mx = -INFINITY, sx = 0.0f;
-#pragma omp simd reduction(max : mx) reduction(+ : sx)
-  for (int64_t j = 0; j < V; ++j) {
-    mx = x[j] > mx ? x[j] : mx;
-    sx += x[j];
-  }
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < V; ++j) {
-    float e = exp_f(x[j] - mx);
-    p[j] = e;
-    s += e;
-  }
+  const float mx = max_f(x, V), sx = sum_f(x, V);
+  for (int64_t j = 0; j < V; ++j) p[j] = exp_f(x[j] - mx);
+  const float s = sum_f(p, V);
   float inv = 1.0f / s;
   for (int64_t j = 0; j < V; ++j) p[j] *= inv;
   *lse = mx + std::log(s);

@@ -12,12 +12,67 @@
 //   tanh_f: absolute error < 3e-7
 //   erf_f:  absolute error < 3e-7 (Abramowitz & Stegun 7.1.26 refined)
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #define QKV_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 namespace qkv::nn {
+
+// Float reductions do not vectorize without -ffast-math (the order of the
+// adds would change), so reduction loops keep kLanes independent partial
+// sums, which GCC maps onto SIMD registers; the partials are added at the end.
+constexpr int kLanes = 16;
+
+inline float lanes_sum(const float* acc) {
+  float s = 0.0f;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  return s;
+}
+
+// sum of x (n)
+inline float sum_f(const float* x, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j];
+  for (; i < n; ++i) acc[0] += x[i];
+  return lanes_sum(acc);
+}
+
+// max of x (n); -inf for n == 0
+inline float max_f(const float* x, int64_t n) {
+  float acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = -INFINITY;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (; i < n; ++i) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+  float m = -INFINITY;
+  for (int j = 0; j < kLanes; ++j) m = acc[j] > m ? acc[j] : m;
+  return m;
+}
+
+// sum of (x - m)^2 over x (n)
+inline float sum_sq_dev_f(const float* x, float m, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += (x[i + j] - m) * (x[i + j] - m);
+  for (; i < n; ++i) acc[0] += (x[i] - m) * (x[i] - m);
+  return lanes_sum(acc);
+}
+
+// sum of x (n) * y (n)
+inline float dot_f(const float* x, const float* y, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * y[i + j];
+  for (; i < n; ++i) acc[0] += x[i] * y[i];
+  return lanes_sum(acc);
+}
 
 // e^x: Cephes expf (x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n by exponent bits).
 inline float exp_f(float x) {

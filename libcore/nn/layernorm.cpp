@@ -12,13 +12,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;  // (C)
     float* o = out + n * C;        // (C)
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < C; ++i) s += x[i];
-    float m = s / static_cast<float>(C);
-    float v = 0.0f;  // two passes: no cancellation from E[x^2] - m^2
-#pragma omp simd reduction(+ : v)
-    for (int64_t i = 0; i < C; ++i) v += (x[i] - m) * (x[i] - m);
+    float m = sum_f(x, C) / static_cast<float>(C);
+    float v = sum_sq_dev_f(x, m, C);  // two passes: no cancellation from E[x^2] - m^2
     float r = 1.0f / std::sqrt(v / static_cast<float>(C) + eps);
     if (weight && bias) {
       for (int64_t i = 0; i < C; ++i) o[i] = (x[i] - m) * r * weight[i] + bias[i];
@@ -44,23 +39,22 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
       for (int64_t i = 0; i < C; ++i) dweight[i] += (x[i] - m) * r * d[i];
     if (!dinp) continue;
     // dnorm = d * w; dx = (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd
-    float a = 0.0f, b = 0.0f;
-    if (weight) {
-#pragma omp simd reduction(+ : a, b)
-      for (int64_t i = 0; i < C; ++i) {
-        float dn = d[i] * weight[i];
-        a += dn;
-        b += dn * (x[i] - m) * r;
+    float acc_a[kLanes] = {}, acc_b[kLanes] = {};
+    int64_t i0 = 0;
+    for (; i0 + kLanes <= C; i0 += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        int64_t i = i0 + j;
+        float dn = d[i] * (weight ? weight[i] : 1.0f);
+        acc_a[j] += dn;
+        acc_b[j] += dn * (x[i] - m) * r;
       }
-    } else {
-#pragma omp simd reduction(+ : a, b)
-      for (int64_t i = 0; i < C; ++i) {
-        a += d[i];
-        b += d[i] * (x[i] - m) * r;
-      }
+    for (int64_t i = i0; i < C; ++i) {
+      float dn = d[i] * (weight ? weight[i] : 1.0f);
+      acc_a[0] += dn;
+      acc_b[0] += dn * (x[i] - m) * r;
     }
-    a /= static_cast<float>(C);
-    b /= static_cast<float>(C);
+    float a = lanes_sum(acc_a) / static_cast<float>(C);
+    float b = lanes_sum(acc_b) / static_cast<float>(C);
     float* dx = dinp + n * C;  // (C)
     for (int64_t i = 0; i < C; ++i) {
       float dn = d[i] * (weight ? weight[i] : 1.0f);
