@@ -253,3 +253,38 @@ TEST_F(H5Test, ReadsFilesWrittenByH5py) {
   EXPECT_EQ(in.attr_string("/", "title"), "made by h5py");
   EXPECT_EQ(in.attr_int("group", "answer"), 42);
 }
+
+TEST_F(H5Test, WholeFilesTravelThroughPipesAsFileImages) {
+  // Write to stdout (a pipe), read the pipe back through stdin: the same bytes
+  // and content as a file written to disk.
+  int to_reader[2];
+  ASSERT_EQ(pipe(to_reader), 0);
+  int saved_out = dup(STDOUT_FILENO), saved_in = dup(STDIN_FILENO);
+  std::fflush(stdout);
+  dup2(to_reader[1], STDOUT_FILENO);
+  close(to_reader[1]);
+  pv::set_enabled(false);
+  {
+    H5Out out("-", "sample");
+    out.write("x", Tensor::from<float>({1.5f, 2.5f}, {2}));
+    out.commit();
+  }
+  {
+    H5Out out(dir.file("disk.h5"), "sample");
+    out.write("x", Tensor::from<float>({1.5f, 2.5f}, {2}));
+    out.commit();
+  }
+  dup2(saved_out, STDOUT_FILENO);  // closes the pipe's write end held by stdout
+  close(saved_out);
+  dup2(to_reader[0], STDIN_FILENO);
+  close(to_reader[0]);
+  std::vector<uint8_t> piped;
+  {
+    H5In in("-");
+    EXPECT_EQ(in.path(), "stdin");
+    EXPECT_EQ(in.read("x", DType::f32).data<float>()[1], 2.5f);
+    EXPECT_EQ(in.sha256(), io::sha256_file(dir.file("disk.h5")));
+  }
+  dup2(saved_in, STDIN_FILENO);
+  close(saved_in);
+}
