@@ -79,9 +79,10 @@ inline float exp_f(float x) {
   float xc = x > 88.3762626647949f ? 88.3762626647949f : x;
   xc = xc < -87.3365478515625f ? -87.3365478515625f : xc;
   float fx = xc * 1.44269504088896341f;
-  // round to nearest without calling nearbyint (keeps the loop vectorizable)
-  int32_t n = static_cast<int32_t>(fx + (fx >= 0.0f ? 0.5f : -0.5f));
-  float fn = static_cast<float>(n);
+  // round to nearest by adding and removing 1.5 * 2^23 (|fx| < 2^22 here):
+  // no branch and no call, so the loop vectorizes
+  float fn = (fx + 12582912.0f) - 12582912.0f;
+  int32_t n = static_cast<int32_t>(fn);
   float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
   float z = r * r;
   float y = 1.9875691500E-4f;
@@ -101,7 +102,7 @@ inline float exp_f(float x) {
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); for |x| < 0.625 an odd
 // polynomial (Cephes tanhf) avoids the cancellation near 0.
 inline float tanh_f(float x) {
-  float ax = x < 0.0f ? -x : x;
+  float ax = std::fabs(x);
   float e = exp_f(2.0f * ax);
   float big = 1.0f - 2.0f / (e + 1.0f);
   float z = x * x;
@@ -112,13 +113,13 @@ inline float tanh_f(float x) {
   p = p * z - 3.33332819422E-1f;
   float small = ax + ax * z * p;
   float t = ax < 0.625f ? small : big;
-  return x < 0.0f ? -t : t;
+  return std::copysign(t, x);
 }
 
 // erf(x): for |x| < 1 a Taylor-like odd polynomial (Cephes erff), else
 // 1 - erfc(|x|) with erfc from Cephes' rational fits of e^{x^2} erfc(x).
 inline float erf_f(float x) {
-  float ax = x < 0.0f ? -x : x;
+  float ax = std::fabs(x);
   float z = x * x;
   // small: erf(x) = x * P(x^2)
   float ps = 7.853861353153693E-5f;
@@ -155,7 +156,7 @@ inline float erf_f(float x) {
   float big = 1.0f - erfc;
   big = axc > 9.0f ? 1.0f : big;
   float r = ax < 1.0f ? small : big;
-  return x < 0.0f ? -r : r;
+  return std::copysign(r, x);
 }
 
 }  // namespace qkv::nn
