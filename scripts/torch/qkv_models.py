@@ -294,7 +294,7 @@ def tied_names(model):
 def qkv_state(model):
     """{name: float32 numpy array} exactly as the checkpoint's /params holds them."""
     skip = tied_names(model)
-    return {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items() if k not in skip}
+    return {k: v.detach().float().cpu().numpy().copy() for k, v in model.state_dict().items() if k not in skip}
 
 
 def decay_names(model):
