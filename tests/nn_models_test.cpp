@@ -51,6 +51,11 @@ Batch ref_batch(const io::H5In& in, Task task) {
   return b;
 }
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+bool is_qkv_bias(const std::string& name) { return ends_with(name, "in_proj_bias") || ends_with(name, "c_attn.bias"); }
+
 double scalar(const io::H5In& in, const std::string& name) {
   Tensor t = in.read(name, DType::f32);
   return t.data<float>()[0];
@@ -97,7 +102,20 @@ void check_against_pytorch(const std::string& name) {
   for (ParamId id = 0; id < ps.count(); ++id) {
     const ParamInfo& p = ps.info(id);
     Tensor w = in.read("ref/adamw_params/" + p.name, DType::f32);
-    EXPECT_LT(ops::rel_error(ps.param(id), w.data<float>(), p.numel), 1e-4) << "after 10 AdamW steps: " << p.name;
+    const float* got = ps.param(id);
+    const float* want_p = w.data<float>();
+    if (is_qkv_bias(p.name)) {
+      // The key bias cannot change attention (softmax ignores a constant per
+      // query), so its true gradient is 0 and both sides hold rounding noise
+      // (~1e-9) that Adam's m / sqrt(v) turns into arbitrary +-lr steps.
+      // Compare the query and value parts only.
+      const int64_t C = p.numel / 3;
+      EXPECT_LT(ops::rel_error(got, want_p, C), 1e-4) << "after 10 AdamW steps: " << p.name << " (query part)";
+      EXPECT_LT(ops::rel_error(got + 2 * C, want_p + 2 * C, C), 1e-4)
+          << "after 10 AdamW steps: " << p.name << " (value part)";
+      continue;
+    }
+    EXPECT_LT(ops::rel_error(got, want_p, p.numel), 1e-4) << "after 10 AdamW steps: " << p.name;
   }
 }
 
@@ -105,3 +123,5 @@ void check_against_pytorch(const std::string& name) {
 
 TEST(GptModel, MatchesPyTorchPreNormTiedLearnedGelu) { check_against_pytorch("gpt"); }
 TEST(GptModel, MatchesPyTorchPostNormUntiedSinusoidalReluNoBias) { check_against_pytorch("gpt_post"); }
+TEST(TransformerModel, MatchesPyTorchPostNorm) { check_against_pytorch("transformer"); }
+TEST(TransformerModel, MatchesPyTorchPreNormSharedTied) { check_against_pytorch("transformer_pre_shared"); }

@@ -162,6 +162,10 @@ class Seq2SeqTransformer(nn.Module):
         self.transformer = nn.Transformer(d, c["n_head"], c["n_encoder_layers"], c["n_decoder_layers"], c["d_ff"],
                                           c["dropout"], _act(c["activation"]), layer_norm_eps=c["ln_eps"],
                                           batch_first=True, norm_first=c["norm"] == "pre")
+        # PyTorch 1.13's nn.Transformer hands a callable activation to the encoder layers only (its
+        # decoder layers silently keep ReLU), so set every layer's activation explicitly.
+        for layer in list(self.transformer.encoder.layers) + list(self.transformer.decoder.layers):
+            layer.activation = _act(c["activation"])
         self.generator = nn.Linear(d, c["tgt_vocab_size"])
         if c["tie_output"]:
             self.generator.weight = self._tgt_embed().weight
