@@ -83,7 +83,6 @@ std::vector<unsigned char> render_curves(const std::vector<Curve>& curves, const
   cv::putText(img, title, {width / 2 - sz.width / 2, 24}, font, 0.55, black, 1, cv::LINE_AA);
   // Curves (BGR colors: blue, orange, green, red, purple).
   const cv::Scalar colors[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {189, 103, 148}};
-  cv::Mat plot_area = img(area);
   for (size_t k = 0; k < curves.size(); ++k) {
     const Curve& c = curves[k];
     cv::Scalar col = colors[k % 5];
@@ -98,7 +97,6 @@ std::vector<unsigned char> render_curves(const std::vector<Curve>& curves, const
     cv::line(img, {area.x + area.width - 110, ly - 4}, {area.x + area.width - 85, ly - 4}, col, 2, cv::LINE_AA);
     cv::putText(img, c.name, {area.x + area.width - 78, ly}, font, 0.45, black, 1, cv::LINE_AA);
   }
-  (void)plot_area;
   std::vector<unsigned char> png;
   if (!cv::imencode(".png", img, png)) throw DataError("plot: PNG encoding failed");
   return png;
