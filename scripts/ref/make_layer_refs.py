@@ -114,10 +114,114 @@ def positional(w):
     w.case("sinusoidal", out=pe)
 
 
+def causal_mask(T):
+    return torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)  # True = hidden
+
+
+def pad_mask(B, T, lengths):
+    m = torch.zeros(B, T, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        m[b, n:] = True
+    return m  # True = padded key
+
+
+def module_params(mod, prefix=""):
+    return {prefix + k: p for k, p in mod.named_parameters()}
+
+
+def randomize(mod, scale=0.3):
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.copy_((torch.randn(p.shape) * scale).float().double())
+
+
+def save_module_case(w, name, attrs, inputs, out, mod, extra=None):
+    """inputs: name -> leaf tensor; saves params as param/<torch name> and grads as grad/<torch name>."""
+    params = module_params(mod)
+    leaves = dict(inputs)
+    leaves.update({"param/" + k: v for k, v in params.items()})
+    dout = torch.randn(out.shape, dtype=DT).float().double()
+    gs = torch.autograd.grad(out, list(leaves.values()), dout, allow_unused=True)
+    tensors = {k: v for k, v in inputs.items()}
+    tensors.update({"param/" + k: v for k, v in params.items()})
+    tensors.update({"d" + k if not k.startswith("param/") else "grad/" + k[6:]: g
+                    for k, g in zip(leaves.keys(), gs) if g is not None})
+    tensors["out"] = out
+    tensors["dout"] = dout
+    tensors.update(extra or {})
+    w.case(name, attrs, **tensors)
+
+
+def mha(w):
+    C, H = 16, 4
+    for name, B, Tq, Tk, causal, lengths in [("mha_self_causal_pad", 2, 6, 6, True, [6, 4]),
+                                             ("mha_self_plain", 2, 5, 5, False, None),
+                                             ("mha_cross_pad", 3, 5, 7, False, [7, 3, 5])]:
+        m = torch.nn.MultiheadAttention(C, H, batch_first=True).double()
+        randomize(m)
+        xq = f32((B, Tq, C))
+        self_attn = name.startswith("mha_self")
+        xkv = xq if self_attn else f32((B, Tk, C))
+        kpm = pad_mask(B, Tk, lengths) if lengths else None
+        am = causal_mask(Tq) if causal else None
+        out, att = m(xq, xkv, xkv, key_padding_mask=kpm, attn_mask=am, need_weights=True,
+                     average_attn_weights=False)
+        inputs = {"x_q": xq} if self_attn else {"x_q": xq, "x_kv": xkv}
+        extra = {"att": att}
+        if kpm is not None:
+            extra["key_padding_mask"] = kpm.numpy().astype(np.uint8)
+        save_module_case(w, name, {"n_head": H, "causal": int(causal), "self": int(self_attn)}, inputs, out, m, extra)
+
+
+def ffn(w):
+    C, F_ = 8, 20
+    lin1, lin2 = torch.nn.Linear(C, F_).double(), torch.nn.Linear(F_, C).double()
+    mod = torch.nn.ModuleDict({"linear1": lin1, "linear2": lin2})
+    randomize(mod, 0.4)
+    x = f32((3, 4, C))
+    out = lin2(F.gelu(lin1(x)))
+    save_module_case(w, "ffn_gelu", {}, {"inp": x}, out, mod)
+
+
+def layer_cases(w):
+    C, H, F_ = 16, 4, 24
+    for name, norm_first, act, causal in [("enc_post_relu_pad", False, "relu", False),
+                                          ("enc_pre_gelu_causal_pad", True, "gelu", True)]:
+        m = torch.nn.TransformerEncoderLayer(C, H, F_, dropout=0.0, activation=act, batch_first=True,
+                                             norm_first=norm_first).double()
+        randomize(m)
+        with torch.no_grad():
+            m.norm1.weight.add_(1.0)
+            m.norm2.weight.add_(1.0)
+        B, T = 2, 6
+        x = f32((B, T, C))
+        kpm = pad_mask(B, T, [6, 4])
+        out = m(x, src_mask=causal_mask(T) if causal else None, src_key_padding_mask=kpm)
+        save_module_case(w, name, {"norm_first": int(norm_first), "activation": act, "causal": int(causal),
+                                   "n_head": H, "d_ff": F_},
+                         {"inp": x}, out, m, {"key_padding_mask": kpm.numpy().astype(np.uint8)})
+    for name, norm_first, act in [("dec_post_relu_pad", False, "relu"), ("dec_pre_gelu_pad", True, "gelu")]:
+        m = torch.nn.TransformerDecoderLayer(C, H, F_, dropout=0.0, activation=act, batch_first=True,
+                                             norm_first=norm_first).double()
+        randomize(m)
+        with torch.no_grad():
+            for n in (m.norm1, m.norm2, m.norm3):
+                n.weight.add_(1.0)
+        B, T, S = 2, 5, 7
+        x, mem = f32((B, T, C)), f32((B, S, C))
+        tpm, mpm = pad_mask(B, T, [5, 3]), pad_mask(B, S, [7, 4])
+        out = m(x, mem, tgt_mask=causal_mask(T), tgt_key_padding_mask=tpm, memory_key_padding_mask=mpm)
+        save_module_case(w, name, {"norm_first": int(norm_first), "activation": act, "causal": 1, "n_head": H,
+                                   "d_ff": F_},
+                         {"inp": x, "memory": mem}, out, m,
+                         {"tgt_key_padding_mask": tpm.numpy().astype(np.uint8),
+                          "memory_key_padding_mask": mpm.numpy().astype(np.uint8)})
+
+
 def main():
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     w = Writer(OUT)
-    for make in [linear, embedding, layernorm, activations, cross_entropy, positional]:
+    for make in [linear, embedding, layernorm, activations, cross_entropy, positional, mha, ffn, layer_cases]:
         make(w)
     w.f.close()
     print(OUT, os.path.getsize(OUT), "bytes", file=sys.stderr)

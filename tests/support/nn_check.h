@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,7 @@ class RefCase {
   Tensor i(const std::string& name) const { return file().read(group_ + "/" + name, DType::i32); }
   double attr(const std::string& name) const { return file().attr_double(group_, name); }
   bool has(const std::string& name) const { return file().has(group_ + "/" + name); }
+  const std::string& group() const { return group_; }
 
  private:
   std::string group_;
@@ -94,6 +97,53 @@ inline double dot(const float* a, const float* b, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
   return s;
+}
+
+}  // namespace qkv::test
+
+namespace qkv::test {
+
+// The parameters of one PyTorch module case (param/<name>) as mutable float
+// buffers, with zeroed gradient buffers beside them, looked up by torch name.
+class ModuleParams {
+ public:
+  explicit ModuleParams(const RefCase& r) : r_(r) {
+    for (const auto& n : RefCase::file().list(group() + "/param")) {
+      p_[n] = vec(r.f("param/" + n));
+      g_[n] = std::vector<float>(p_[n].size(), 0.0f);
+    }
+  }
+  float* p(const std::string& n) { return lookup(p_, n); }
+  float* g(const std::string& n) { return lookup(g_, n); }
+  // Every gradient against grad/<name>.
+  void expect_grads(double tol = kGoldenTol) {
+    for (auto& [n, g] : g_) expect_close(g, r_.f("grad/" + n), "grad " + n, tol);
+  }
+  std::vector<GradParam> grad_params() {
+    std::vector<GradParam> v;
+    for (auto& [n, x] : p_) v.push_back({n, x.data(), g_[n].data(), static_cast<int64_t>(x.size())});
+    return v;
+  }
+  void zero_grads() {
+    for (auto& [n, g] : g_) std::fill(g.begin(), g.end(), 0.0f);
+  }
+
+ private:
+  std::string group() const { return r_.group(); }
+  static float* lookup(std::map<std::string, std::vector<float>>& m, const std::string& n) {
+    auto it = m.find(n);
+    if (it == m.end()) throw std::runtime_error("no parameter " + n + " in the reference case");
+    return it->second.data();
+  }
+  RefCase r_;
+  std::map<std::string, std::vector<float>> p_, g_;
+};
+
+inline std::vector<uint8_t> bytes(const Tensor& t) {
+  std::vector<uint8_t> v(t.numel());
+  const int32_t* p = t.data<int32_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = static_cast<uint8_t>(p[i] != 0);
+  return v;
 }
 
 }  // namespace qkv::test
