@@ -17,6 +17,7 @@ namespace qkv::blas {
 namespace {
 
 constexpr const char* kReexecMark = "QKV_BLAS_REEXEC";  // set by us: never re-exec twice
+constexpr const char* kDisable = "QKV_BLAS_AUTO";       // QKV_BLAS_AUTO=0: keep OpenBLAS's own choice
 int g_threads = 0;
 
 std::string lower(std::string s) {
@@ -68,6 +69,12 @@ int core_rank(const std::string& core) {
   return 0;
 }
 
+std::string upgrade_for(const std::string& loaded, const std::string& best) {
+  int have = core_rank(loaded), want = core_rank(best);
+  if (best.empty() || have == 0 || have >= want) return "";
+  return best;
+}
+
 std::string loaded_core() {
   const char* name = openblas_get_corename();
   return name ? std::string(name) : std::string();
@@ -76,9 +83,10 @@ std::string loaded_core() {
 void ensure_best_kernels(int argc, char** argv) {
   (void)argc;
   if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kReexecMark)) return;
-  std::string best = best_core_for_cpu(), loaded = loaded_core();
-  int have = core_rank(loaded), want = core_rank(best);
-  if (best.empty() || have == 0 || have >= want) return;
+  if (const char* off = std::getenv(kDisable); off && std::string(off) == "0") return;
+  std::string loaded = loaded_core();
+  std::string best = upgrade_for(loaded, best_core_for_cpu());
+  if (best.empty()) return;
   setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
   setenv(kReexecMark, loaded.c_str(), 1);  // remembers what OpenBLAS picked by itself
   execv("/proc/self/exe", argv);

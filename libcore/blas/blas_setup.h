@@ -6,7 +6,7 @@
 // for sgemm 1024^3). So ensure_best_kernels(), called first thing in main(),
 // compares the loaded core with what cpuid reports and, when the loaded one is
 // weaker, sets OPENBLAS_CORETYPE and re-executes the program once. A user's
-// own OPENBLAS_CORETYPE always wins.
+// own OPENBLAS_CORETYPE always wins; QKV_BLAS_AUTO=0 turns the choice off.
 #pragma once
 #include <string>
 
@@ -18,6 +18,10 @@ std::string best_core_for_cpu();
 
 // Capability rank of an OpenBLAS core name: 1 SSE-era, 2 AVX, 3 AVX2, 4 AVX-512; 0 unknown.
 int core_rank(const std::string& core);
+
+// The decision: the core to re-exec with when `loaded` is weaker than `best`
+// (both OpenBLAS core names), else "". Unknown names never trigger a re-exec.
+std::string upgrade_for(const std::string& loaded, const std::string& best);
 
 // The core OpenBLAS loaded ("Prescott", "SkylakeX", ...).
 std::string loaded_core();

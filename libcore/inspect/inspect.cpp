@@ -40,7 +40,9 @@ std::string fmt(double v) {
 
 std::string json_num(double v) {
   if (std::isnan(v) || std::isinf(v)) return "null";
-  return fmt(v);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
 }
 
 struct WalkCtx {
@@ -58,13 +60,14 @@ void read_attrs(hid_t obj, const std::string& where, Entry& e) {
               },
               &names);
   for (auto& n : names) {
-    std::string v;
+    Entry::Attr a;
+    a.name = n;
     try {
-      v = io::attr_value_str(io::detail::read_attr(obj, n, where));
+      a.value = io::detail::read_attr(obj, n, where);
     } catch (const DataError&) {
-      v = "<unsupported type>";
+      a.supported = false;
     }
-    e.attrs.emplace_back(n, v);
+    e.attrs.push_back(std::move(a));
   }
 }
 
@@ -171,6 +174,28 @@ herr_t visit(hid_t root, const char* name, const H5O_info_t* info, void* data) {
 
 }  // namespace
 
+std::string attr_json(const io::AttrValue& v) {
+  auto q = [](const std::string& s) { return "\"" + json_escape(s) + "\""; };
+  return std::visit(
+      [&](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) return q(x);
+        else if constexpr (std::is_same_v<T, int64_t>) return std::to_string(x);
+        else if constexpr (std::is_same_v<T, double>) return json_num(x);
+        else {
+          std::string o = "[";
+          for (size_t i = 0; i < x.size(); ++i) {
+            if (i) o += ", ";
+            if constexpr (std::is_same_v<T, std::vector<std::string>>) o += q(x[i]);
+            else if constexpr (std::is_same_v<T, std::vector<int64_t>>) o += std::to_string(x[i]);
+            else o += json_num(x[i]);
+          }
+          return o + "]";
+        }
+      },
+      v);
+}
+
 std::string json_escape(const std::string& s) {
   std::string o;
   for (unsigned char c : s) {
@@ -240,7 +265,9 @@ void print_text(const io::H5In& in, const std::vector<Entry>& entries, std::ostr
         os << "\n";
       }
     }
-    for (auto& [n, v] : e.attrs) os << indent << "  @" << n << " = " << v << "\n";
+    for (auto& a : e.attrs)
+      os << indent << "  @" << a.name << " = " << (a.supported ? io::attr_value_str(a.value) : "<unsupported type>")
+         << "\n";
   }
   const auto& prov = in.provenance();
   if (!prov.empty()) {
@@ -283,7 +310,9 @@ void print_json(const io::H5In& in, const std::vector<Entry>& entries, std::ostr
       }
     }
     os << ", \"attrs\": {";
-    for (size_t k = 0; k < e.attrs.size(); ++k) os << (k ? ", " : "") << q(e.attrs[k].first) << ": " << q(e.attrs[k].second);
+    for (size_t k = 0; k < e.attrs.size(); ++k)
+      os << (k ? ", " : "") << q(e.attrs[k].name) << ": "
+         << (e.attrs[k].supported ? attr_json(e.attrs[k].value) : std::string("null"));
     os << "}}";
   }
   os << "\n ],\n \"provenance\": [";

@@ -25,7 +25,12 @@ struct Entry {
   bool has_stats = false;
   Stats stats;
   std::vector<std::string> head;  // leading values, formatted
-  std::vector<std::pair<std::string, std::string>> attrs;  // name, formatted value
+  struct Attr {
+    std::string name;
+    bool supported = true;  // false: a type qkv does not read (compound, enum, ...)
+    io::AttrValue value;
+  };
+  std::vector<Attr> attrs;
 };
 
 struct Options {
@@ -39,5 +44,6 @@ void print_text(const io::H5In& in, const std::vector<Entry>& entries, std::ostr
 void print_json(const io::H5In& in, const std::vector<Entry>& entries, std::ostream& os);
 
 std::string json_escape(const std::string& s);
+std::string attr_json(const io::AttrValue& v);  // a JSON value
 
 }  // namespace qkv::inspect

@@ -1,0 +1,95 @@
+#include "nn/activation.h"
+
+#include "core/error.h"
+#include "nn/fast_math.h"
+
+namespace qkv::nn {
+
+namespace {
+constexpr float kSqrt2OverPi = 0.7978845608028654f;  // sqrt(2/pi), GELU tanh form
+constexpr float kGeluCoef = 0.044715f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1/sqrt(2 pi)
+}  // namespace
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "relu") return Activation::relu;
+  if (name == "gelu" || name == "gelu_erf") return Activation::gelu_erf;
+  if (name == "gelu_tanh") return Activation::gelu_tanh;
+  throw DataError("unknown activation '" + name + "' (expected relu, gelu or gelu_tanh)");
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::relu: return "relu";
+    case Activation::gelu_erf: return "gelu";
+    case Activation::gelu_tanh: return "gelu_tanh";
+  }
+  return "?";
+}
+
+QKV_SIMD_CLONES
+void relu_forward(float* out, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+QKV_SIMD_CLONES
+void relu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+QKV_SIMD_CLONES
+void gelu_erf_forward(float* out, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = inp[i];
+    out[i] = 0.5f * x * (1.0f + erf_f(x * kInvSqrt2));
+  }
+}
+
+QKV_SIMD_CLONES
+void gelu_erf_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = inp[i];
+    float cdf = 0.5f * (1.0f + erf_f(x * kInvSqrt2));
+    float pdf = kInvSqrt2Pi * exp_f(-0.5f * x * x);
+    dinp[i] += dout[i] * (cdf + x * pdf);
+  }
+}
+
+QKV_SIMD_CLONES
+void gelu_tanh_forward(float* out, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = inp[i];
+    float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
+    out[i] = 0.5f * x * (1.0f + tanh_f(u));
+  }
+}
+
+QKV_SIMD_CLONES
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = inp[i];
+    float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
+    float t = tanh_f(u);
+    float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * x * x);
+    dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+  }
+}
+
+void activation_forward(Activation a, float* out, const float* inp, int64_t n) {
+  switch (a) {
+    case Activation::relu: return relu_forward(out, inp, n);
+    case Activation::gelu_erf: return gelu_erf_forward(out, inp, n);
+    case Activation::gelu_tanh: return gelu_tanh_forward(out, inp, n);
+  }
+}
+
+void activation_backward(Activation a, float* dinp, const float* dout, const float* inp, int64_t n) {
+  switch (a) {
+    case Activation::relu: return relu_backward(dinp, dout, inp, n);
+    case Activation::gelu_erf: return gelu_erf_backward(dinp, dout, inp, n);
+    case Activation::gelu_tanh: return gelu_tanh_backward(dinp, dout, inp, n);
+  }
+}
+
+}  // namespace qkv::nn

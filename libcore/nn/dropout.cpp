@@ -1,0 +1,51 @@
+#include "nn/dropout.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "nn/fast_math.h"
+
+namespace qkv::nn {
+
+void dropout_mask(uint8_t* mask, int64_t n, float p, Rng& rng) {
+  if (!(p >= 0.0f && p < 1.0f)) throw DataError("dropout probability must be in [0, 1), got " + std::to_string(p));
+  if (p == 0.0f) {
+    for (int64_t i = 0; i < n; ++i) mask[i] = 1;
+    return;
+  }
+  // keep when a uniform 32-bit draw is >= p * 2^32: two draws per 64-bit output
+  const uint64_t threshold = static_cast<uint64_t>(std::ldexp(static_cast<double>(p), 32));
+  int64_t i = 0;
+  for (; i + 1 < n; i += 2) {
+    uint64_t r = rng.next_u64();
+    mask[i] = (r & 0xffffffffu) >= threshold;
+    mask[i + 1] = (r >> 32) >= threshold;
+  }
+  if (i < n) mask[i] = (rng.next_u64() & 0xffffffffu) >= threshold;
+}
+
+namespace {
+
+QKV_SIMD_CLONES
+void apply_mask(float* out, const uint8_t* mask, const float* inp, int64_t n, float scale) {
+  for (int64_t i = 0; i < n; ++i) out[i] = mask[i] ? inp[i] * scale : 0.0f;
+}
+
+QKV_SIMD_CLONES
+void accumulate_masked(float* dinp, const uint8_t* mask, const float* dout, int64_t n, float scale) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += mask[i] ? dout[i] * scale : 0.0f;
+}
+
+}  // namespace
+
+void dropout_forward(float* out, uint8_t* mask, const float* inp, int64_t n, float p, Rng& rng) {
+  dropout_mask(mask, n, p, rng);
+  apply_mask(out, mask, inp, n, 1.0f / (1.0f - p));
+}
+
+void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p) {
+  accumulate_masked(dinp, mask, dout, n, 1.0f / (1.0f - p));
+}
+
+}  // namespace qkv::nn

@@ -1,0 +1,45 @@
+// Position-wise feed-forward network ("Attention Is All You Need", 3.3):
+//   out = linear2(dropout(act(linear1(x))))
+// with PyTorch's shapes: linear1.weight (F, C), linear1.bias (F),
+// linear2.weight (C, F), linear2.bias (C). The inner dropout is PyTorch
+// TransformerEncoderLayer's `dropout` (nanoGPT's MLP has none: pass 0).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/rng.h"
+#include "nn/activation.h"
+
+namespace qkv::nn {
+
+struct FfnWeights {
+  const float* w1 = nullptr;  // (F, C)
+  const float* b1 = nullptr;  // (F) or null
+  const float* w2 = nullptr;  // (C, F)
+  const float* b2 = nullptr;  // (C) or null
+};
+struct FfnGrads {  // same shapes; null members skipped
+  float* w1 = nullptr;
+  float* b1 = nullptr;
+  float* w2 = nullptr;
+  float* b2 = nullptr;
+};
+
+struct FfnCache {
+  int64_t N = 0, C = 0, F = 0;
+  Activation act = Activation::relu;
+  float dropout = 0.0f;
+  std::vector<float> pre;          // (N, F) linear1 output (activation input)
+  std::vector<float> hidden;       // (N, F) after activation and dropout: linear2's input
+  std::vector<uint8_t> drop_mask;  // (N, F) when dropout > 0
+  std::vector<float> dhidden, dpre;  // (N, F) each: backward scratch
+};
+
+// out (N, C) from x (N, C). dropout > 0 needs rng (training).
+void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int64_t C, int64_t F, Activation act,
+                 float dropout, Rng* rng, FfnCache& cache);
+// dx (N, C) +=, g += ; dout (N, C); x as given to the forward.
+void ffn_backward(float* dx, const FfnGrads& g, const float* dout, const float* x, const FfnWeights& w,
+                  FfnCache& cache);
+
+}  // namespace qkv::nn

@@ -1,0 +1,110 @@
+#include "nn/layernorm.h"
+
+#include <cmath>
+
+#include "nn/fast_math.h"
+
+namespace qkv::nn {
+
+QKV_SIMD_CLONES
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;  // (C)
+    float* o = out + n * C;        // (C)
+    float m = sum_f(x, C) / static_cast<float>(C);
+    float v = sum_sq_dev_f(x, m, C);  // two passes: no cancellation from E[x^2] - m^2
+    float r = 1.0f / std::sqrt(v / static_cast<float>(C) + eps);
+    if (weight && bias) {
+      for (int64_t i = 0; i < C; ++i) o[i] = (x[i] - m) * r * weight[i] + bias[i];
+    } else {
+      for (int64_t i = 0; i < C; ++i)
+        o[i] = (x[i] - m) * r * (weight ? weight[i] : 1.0f) + (bias ? bias[i] : 0.0f);
+    }
+    mean[n] = m;
+    rstd[n] = r;
+  }
+}
+
+QKV_SIMD_CLONES
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;   // (C)
+    const float* d = dout + n * C;  // (C)
+    const float m = mean[n], r = rstd[n];
+    if (dbias)
+      for (int64_t i = 0; i < C; ++i) dbias[i] += d[i];
+    if (dweight)
+      for (int64_t i = 0; i < C; ++i) dweight[i] += (x[i] - m) * r * d[i];
+    if (!dinp) continue;
+    // dnorm = d * w; dx = (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd
+    float acc_a[kLanes] = {}, acc_b[kLanes] = {};
+    int64_t i0 = 0;
+    for (; i0 + kLanes <= C; i0 += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        int64_t i = i0 + j;
+        float dn = d[i] * (weight ? weight[i] : 1.0f);
+        acc_a[j] += dn;
+        acc_b[j] += dn * (x[i] - m) * r;
+      }
+    for (int64_t i = i0; i < C; ++i) {
+      float dn = d[i] * (weight ? weight[i] : 1.0f);
+      acc_a[0] += dn;
+      acc_b[0] += dn * (x[i] - m) * r;
+    }
+    float a = lanes_sum(acc_a) / static_cast<float>(C);
+    float b = lanes_sum(acc_b) / static_cast<float>(C);
+    float* dx = dinp + n * C;  // (C)
+    for (int64_t i = 0; i < C; ++i) {
+      float dn = d[i] * (weight ? weight[i] : 1.0f);
+      dx[i] += (dn - a - (x[i] - m) * r * b) * r;
+    }
+  }
+}
+
+namespace ref {
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
+    double s = 0;
+    for (int64_t i = 0; i < C; ++i) s += x[i];
+    double m = s / C, v = 0;
+    for (int64_t i = 0; i < C; ++i) v += (x[i] - m) * (x[i] - m);
+    double r = 1.0 / std::sqrt(v / C + eps);
+    for (int64_t i = 0; i < C; ++i)
+      out[n * C + i] = static_cast<float>((x[i] - m) * r * (weight ? weight[i] : 1.0) + (bias ? bias[i] : 0.0));
+    mean[n] = static_cast<float>(m);
+    rstd[n] = static_cast<float>(r);
+  }
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
+    const float* d = dout + n * C;
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < C; ++i) {
+      double norm = (x[i] - static_cast<double>(mean[n])) * rstd[n];
+      double dn = d[i] * (weight ? weight[i] : 1.0);
+      a += dn;
+      b += dn * norm;
+      if (dbias) dbias[i] += d[i];
+      if (dweight) dweight[i] += static_cast<float>(norm * d[i]);
+    }
+    a /= C;
+    b /= C;
+    if (!dinp) continue;
+    for (int64_t i = 0; i < C; ++i) {
+      double norm = (x[i] - static_cast<double>(mean[n])) * rstd[n];
+      double dn = d[i] * (weight ? weight[i] : 1.0);
+      dinp[n * C + i] += static_cast<float>((dn - a - norm * b) * rstd[n]);
+    }
+  }
+}
+
+}  // namespace ref
+}  // namespace qkv::nn

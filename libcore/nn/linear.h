@@ -1,0 +1,20 @@
+// Linear (PyTorch nn.Linear): out = inp @ weight^T + bias.
+//
+// Shapes: inp (N, C) where N is every leading dim flattened (B*T), weight
+// (OC, C) as in PyTorch, bias (OC) or null. One sgemm over all N rows.
+#pragma once
+#include <cstdint>
+
+namespace qkv::nn {
+
+// out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC); bias may be null.
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
+                    int64_t OC);
+
+// Accumulates (+=): dinp (N, C) += dout @ weight; dweight (OC, C) += dout^T @ inp;
+// dbias (OC) += sum over rows of dout. Any of dinp, dweight, dbias may be null (skipped).
+// dout (N, OC), inp (N, C), weight (OC, C).
+void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int64_t N, int64_t C, int64_t OC);
+
+}  // namespace qkv::nn

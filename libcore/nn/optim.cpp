@@ -1,0 +1,138 @@
+#include "nn/optim.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace qkv::nn {
+
+Config OptimConfig::to_config() const {
+  Config c;
+  c.set("optim", ConfigValue(kind));
+  c.set("beta1", ConfigValue(beta1));
+  c.set("beta2", ConfigValue(beta2));
+  c.set("eps", ConfigValue(eps));
+  c.set("momentum", ConfigValue(momentum));
+  c.set("nesterov", nesterov);
+  c.set("weight_decay", ConfigValue(weight_decay));
+  return c;
+}
+
+OptimConfig OptimConfig::from_config(const Config& c) {
+  ConfigReader r(c, "optimizer");
+  OptimConfig o;
+  o.kind = r.get_choice("optim", o.kind, {"adamw", "sgd"});
+  o.beta1 = r.get_double("beta1", o.beta1, 0.0, 0.999999);
+  o.beta2 = r.get_double("beta2", o.beta2, 0.0, 0.999999999);
+  o.eps = r.get_double("eps", o.eps, 0.0, 1.0);
+  o.momentum = r.get_double("momentum", o.momentum, 0.0, 0.999999);
+  o.nesterov = r.get_bool("nesterov", o.nesterov);
+  o.weight_decay = r.get_double("weight_decay", o.weight_decay, 0.0, 10.0);
+  r.finish();
+  if (o.nesterov && (o.kind != "sgd" || o.momentum <= 0))
+    throw UsageError("optimizer: nesterov needs optim=sgd with momentum > 0");
+  return o;
+}
+
+Optimizer::Optimizer(OptimConfig cfg, ParamStore& ps) : cfg_(std::move(cfg)), ps_(ps) {
+  QKV_CHECK(ps.finalized(), "Optimizer over a ParamStore that is not finalized");
+  if (cfg_.kind != "adamw" && cfg_.kind != "sgd") throw UsageError("unknown optimizer '" + cfg_.kind + "'");
+  n_ = ps.size();
+  m_.reset(new float[static_cast<size_t>(n_)]());
+  if (has_v()) v_.reset(new float[static_cast<size_t>(n_)]());
+}
+
+void Optimizer::step(double lr_d) {
+  ++step_;
+  const float lr = static_cast<float>(lr_d);
+  float* m = m_.get();
+  for (const ParamInfo& info : ps_.infos()) {
+    float* p = ps_.params() + info.offset;
+    const float* g = ps_.grads() + info.offset;
+    float* mp = m + info.offset;
+    const int64_t n = info.numel;
+    const float wd = info.decay ? static_cast<float>(cfg_.weight_decay) : 0.0f;
+    if (cfg_.kind == "adamw") {
+      // torch.optim.AdamW (single-tensor, foreach=False), 1.13:
+      //   p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g g;
+      //   step_size = lr / bc1; denom = sqrt(v) / sqrt(bc2) + eps; p -= step_size * m / denom
+      float* vp = v_.get() + info.offset;
+      const float b1 = static_cast<float>(cfg_.beta1), b2 = static_cast<float>(cfg_.beta2);
+      const float eps = static_cast<float>(cfg_.eps);
+      const double bc1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(step_));
+      const double bc2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(step_));
+      const float step_size = static_cast<float>(lr_d / bc1);
+      const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+      const float decay = 1.0f - lr * wd;
+      const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+      for (int64_t i = 0; i < n; ++i) {
+        float pi = p[i] * decay;
+        float gi = g[i];
+        float mi = mp[i] + one_m_b1 * (gi - mp[i]);
+        float vi = vp[i] * b2 + one_m_b2 * gi * gi;
+        mp[i] = mi;
+        vp[i] = vi;
+        float denom = std::sqrt(vi) / bc2_sqrt + eps;
+        p[i] = pi - step_size * (mi / denom);
+      }
+    } else {
+      // torch.optim.SGD, 1.13: g += wd p; buf = momentum buf + g (buf = g at the first step);
+      // g = nesterov ? g + momentum buf : buf; p -= lr g
+      const float mom = static_cast<float>(cfg_.momentum);
+      for (int64_t i = 0; i < n; ++i) {
+        float gi = g[i] + wd * p[i];
+        if (mom != 0.0f) {
+          float b = step_ == 1 ? gi : mom * mp[i] + gi;
+          mp[i] = b;
+          gi = cfg_.nesterov ? gi + mom * b : b;
+        }
+        p[i] -= lr * gi;
+      }
+    }
+  }
+}
+
+void Schedule::validate() const {
+  if (kind != "constant" && kind != "cosine" && kind != "inv_sqrt")
+    throw UsageError("unknown lr schedule '" + kind + "' (known: constant, cosine, inv_sqrt)");
+  if (!(base_lr > 0) || !std::isfinite(base_lr)) throw UsageError("learning rate must be > 0");
+  if (warmup < 0) throw UsageError("warmup steps must be >= 0");
+  if (min_lr < 0 || min_lr > base_lr) throw UsageError("min_lr must be in [0, lr]");
+  if (kind == "cosine" && total <= warmup) throw UsageError("cosine schedule needs total steps > warmup steps");
+  if (kind == "inv_sqrt" && warmup <= 0) throw UsageError("inv_sqrt schedule needs warmup steps > 0");
+}
+
+double Schedule::lr(int64_t step) const {
+  const double s1 = static_cast<double>(step + 1);
+  if (kind == "inv_sqrt") {
+    double w = static_cast<double>(warmup);
+    return base_lr * std::min(s1 / w, std::sqrt(w / s1));
+  }
+  if (warmup > 0 && step < warmup) return base_lr * s1 / static_cast<double>(warmup);
+  if (kind == "cosine") {
+    if (step >= total) return min_lr;
+    double progress = static_cast<double>(step - warmup) / static_cast<double>(total - warmup);
+    return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(3.141592653589793 * progress));
+  }
+  return base_lr;
+}
+
+double clip_grad_norm(ParamStore& ps, double max_norm) {
+  // Padding between parameters is zero, so the flat loop equals the per-parameter norm.
+  const float* g = ps.grads();
+  double sum = 0;
+  for (int64_t i = 0; i < ps.size(); ++i) sum += static_cast<double>(g[i]) * g[i];
+  double norm = std::sqrt(sum);
+  if (max_norm > 0) {
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+      float c = static_cast<float>(coef);
+      float* gw = ps.grads();
+      for (int64_t i = 0; i < ps.size(); ++i) gw[i] *= c;
+    }
+  }
+  return norm;
+}
+
+}  // namespace qkv::nn

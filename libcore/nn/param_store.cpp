@@ -1,0 +1,100 @@
+#include "nn/param_store.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace qkv::nn {
+
+void ParamStore::FreeDeleter::operator()(float* p) const { std::free(p); }
+
+std::unique_ptr<float[], ParamStore::FreeDeleter> ParamStore::alloc(int64_t n) {
+  size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 16)) * sizeof(float);
+  bytes = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw DataError("out of memory allocating " + std::to_string(bytes) + " bytes of parameters");
+  std::memset(p, 0, bytes);
+  return std::unique_ptr<float[], FreeDeleter>(static_cast<float*>(p));
+}
+
+ParamId ParamStore::add(const std::string& name, Shape shape, Decay decay) {
+  QKV_CHECK(!finalized_, "ParamStore::add(" + name + ") after finalize()");
+  QKV_CHECK(find(name) < 0, "duplicate parameter name " + name);
+  ParamInfo p;
+  p.name = name;
+  p.numel = shape_numel(shape);
+  p.decay = decay == Decay::by_rank ? shape.size() >= 2 : decay == Decay::yes;
+  p.shape = std::move(shape);
+  p.offset = total_;
+  total_ += (p.numel + 15) / 16 * 16;
+  infos_.push_back(std::move(p));
+  return static_cast<ParamId>(infos_.size() - 1);
+}
+
+void ParamStore::finalize() {
+  QKV_CHECK(!finalized_, "ParamStore::finalize() twice");
+  params_ = alloc(total_);
+  grads_ = alloc(total_);
+  finalized_ = true;
+}
+
+ParamId ParamStore::find(const std::string& name) const {
+  for (size_t i = 0; i < infos_.size(); ++i)
+    if (infos_[i].name == name) return static_cast<ParamId>(i);
+  return -1;
+}
+
+int64_t ParamStore::num_params() const {
+  int64_t n = 0;
+  for (const auto& p : infos_) n += p.numel;
+  return n;
+}
+
+Tensor ParamStore::param_tensor(ParamId id) const {
+  Tensor t(info(id).shape);
+  t.copy_from_bytes(param(id), static_cast<size_t>(info(id).numel) * sizeof(float));
+  return t;
+}
+
+Tensor ParamStore::grad_tensor(ParamId id) const {
+  Tensor t(info(id).shape);
+  t.copy_from_bytes(grad(id), static_cast<size_t>(info(id).numel) * sizeof(float));
+  return t;
+}
+
+void ParamStore::zero_grad() {
+  if (finalized_) std::memset(grads_.get(), 0, static_cast<size_t>(total_) * sizeof(float));
+}
+
+void ParamStore::init_normal(ParamId id, Rng& rng, float std, float mean) {
+  float* p = param(id);
+  for (int64_t i = 0; i < info(id).numel; ++i) p[i] = mean + std * rng.normal();
+}
+
+void ParamStore::init_uniform(ParamId id, Rng& rng, float lo, float hi) {
+  float* p = param(id);
+  for (int64_t i = 0; i < info(id).numel; ++i) p[i] = lo + (hi - lo) * rng.uniform();
+}
+
+void ParamStore::init_const(ParamId id, float value) {
+  float* p = param(id);
+  for (int64_t i = 0; i < info(id).numel; ++i) p[i] = value;
+}
+
+void ParamStore::init_fan_in_uniform(ParamId id, Rng& rng) {
+  const Shape& s = info(id).shape;
+  int64_t fan_in = s.size() >= 2 ? info(id).numel / s[0] : info(id).numel;
+  float bound = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+  init_uniform(id, rng, -bound, bound);
+}
+
+void ParamStore::init_xavier_uniform(ParamId id, Rng& rng, float gain) {
+  const Shape& s = info(id).shape;
+  QKV_CHECK(s.size() == 2, "xavier init needs a 2-D parameter: " + info(id).name);
+  float a = gain * std::sqrt(6.0f / static_cast<float>(s[0] + s[1]));
+  init_uniform(id, rng, -a, a);
+}
+
+}  // namespace qkv::nn

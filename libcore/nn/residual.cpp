@@ -1,0 +1,22 @@
+#include "nn/residual.h"
+
+#include "nn/fast_math.h"
+
+namespace qkv::nn {
+
+QKV_SIMD_CLONES
+void residual_forward(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+QKV_SIMD_CLONES
+void accumulate(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void residual_backward(float* da, float* db, const float* dout, int64_t n) {
+  if (da) accumulate(da, dout, n);
+  if (db) accumulate(db, dout, n);
+}
+
+}  // namespace qkv::nn

@@ -1,0 +1,275 @@
+#include "nn/rnn.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "tensor/ops.h"
+
+namespace qkv::nn {
+
+RnnCell parse_rnn_cell(const std::string& name) {
+  if (name == "gru") return RnnCell::gru;
+  if (name == "lstm") return RnnCell::lstm;
+  throw DataError("unknown rnn cell '" + name + "' (expected gru or lstm)");
+}
+
+const char* rnn_cell_name(RnnCell cell) { return cell == RnnCell::gru ? "gru" : "lstm"; }
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+static inline bool row_on(const uint8_t* mask, int64_t mask_stride, int64_t b) {
+  return mask == nullptr || mask[b * mask_stride] != 0;
+}
+
+// gh (B, G*H) = h_prev (B, H) @ w_hh^T + b_hh
+static void recurrent_projection(int64_t B, int64_t GH, int64_t H, const float* h_prev, const float* w_hh,
+                                 const float* b_hh, float* gh) {
+  for (int64_t b = 0; b < B; ++b) std::memcpy(gh + b * GH, b_hh, sizeof(float) * GH);
+  ops::sgemm(false, true, B, GH, H, 1.0f, h_prev, w_hh, 1.0f, gh);
+}
+
+void rnn_step_forward(RnnCell cell, int64_t B, int64_t H, const float* gx, int64_t gx_stride, const float* h_prev,
+                      const float* c_prev, const float* w_hh, const float* b_hh, const uint8_t* mask,
+                      int64_t mask_stride, float* h, float* c, float* cache, float* gh_scratch) {
+  const int64_t GH = rnn_gates(cell) * H, CW = rnn_cache_width(cell, H);
+  recurrent_projection(B, GH, H, h_prev, w_hh, b_hh, gh_scratch);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* x = gx + b * gx_stride;         // (G*H)
+    const float* hh = gh_scratch + b * GH;       // (G*H)
+    const float* hp = h_prev + b * H;            // (H)
+    float* hb = h + b * H;                       // (H)
+    float* cw = cache + b * CW;                  // (CW)
+    const bool on = row_on(mask, mask_stride, b);
+    if (cell == RnnCell::gru) {
+      float *r = cw, *z = cw + H, *n = cw + 2 * H, *hn = cw + 3 * H;
+      for (int64_t j = 0; j < H; ++j) {
+        r[j] = sigmoidf(x[j] + hh[j]);
+        z[j] = sigmoidf(x[H + j] + hh[H + j]);
+        hn[j] = hh[2 * H + j];
+        n[j] = std::tanh(x[2 * H + j] + r[j] * hn[j]);
+        hb[j] = on ? (1.0f - z[j]) * n[j] + z[j] * hp[j] : hp[j];
+      }
+    } else {
+      const float* cp = c_prev + b * H;
+      float* cb = c + b * H;
+      float *ig = cw, *fg = cw + H, *gg = cw + 2 * H, *og = cw + 3 * H, *cpc = cw + 4 * H, *tc = cw + 5 * H;
+      for (int64_t j = 0; j < H; ++j) {
+        ig[j] = sigmoidf(x[j] + hh[j]);
+        fg[j] = sigmoidf(x[H + j] + hh[H + j]);
+        gg[j] = std::tanh(x[2 * H + j] + hh[2 * H + j]);
+        og[j] = sigmoidf(x[3 * H + j] + hh[3 * H + j]);
+        cpc[j] = cp[j];
+        const float cn = fg[j] * cp[j] + ig[j] * gg[j];
+        tc[j] = std::tanh(cn);
+        cb[j] = on ? cn : cp[j];
+        hb[j] = on ? og[j] * tc[j] : hp[j];
+      }
+    }
+  }
+}
+
+void rnn_step_backward(RnnCell cell, int64_t B, int64_t H, const float* cache, const float* h_prev,
+                       const uint8_t* mask, int64_t mask_stride, const float* dh, const float* dc,
+                       const float* w_hh, float* dgx, int64_t dgx_stride, float* dgh, float* dh_prev,
+                       float* dc_prev) {
+  const int64_t GH = rnn_gates(cell) * H, CW = rnn_cache_width(cell, H);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* cw = cache + b * CW;
+    const float* dhb = dh + b * H;
+    float* gx = dgx + b * dgx_stride;  // (G*H)
+    float* gh = dgh + b * GH;          // (G*H)
+    float* dhp = dh_prev + b * H;
+    if (!row_on(mask, mask_stride, b)) {  // skipped step: identity on the state
+      std::memset(gx, 0, sizeof(float) * GH);
+      std::memset(gh, 0, sizeof(float) * GH);
+      std::memcpy(dhp, dhb, sizeof(float) * H);
+      if (cell == RnnCell::lstm) std::memcpy(dc_prev + b * H, dc + b * H, sizeof(float) * H);
+      continue;
+    }
+    if (cell == RnnCell::gru) {
+      const float *r = cw, *z = cw + H, *n = cw + 2 * H, *hn = cw + 3 * H, *hp = h_prev + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const float d = dhb[j];
+        const float dn_pre = d * (1.0f - z[j]) * (1.0f - n[j] * n[j]);
+        const float dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0f - z[j]);
+        const float dr_pre = dn_pre * hn[j] * r[j] * (1.0f - r[j]);
+        gx[j] = dr_pre;
+        gx[H + j] = dz_pre;
+        gx[2 * H + j] = dn_pre;
+        gh[j] = dr_pre;
+        gh[H + j] = dz_pre;
+        gh[2 * H + j] = dn_pre * r[j];
+        dhp[j] = d * z[j];
+      }
+    } else {
+      const float *ig = cw, *fg = cw + H, *gg = cw + 2 * H, *og = cw + 3 * H, *cp = cw + 4 * H, *tc = cw + 5 * H;
+      const float* dcb = dc + b * H;
+      float* dcp = dc_prev + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const float d = dhb[j];
+        const float dct = dcb[j] + d * og[j] * (1.0f - tc[j] * tc[j]);
+        const float di = dct * gg[j] * ig[j] * (1.0f - ig[j]);
+        const float df = dct * cp[j] * fg[j] * (1.0f - fg[j]);
+        const float dg = dct * ig[j] * (1.0f - gg[j] * gg[j]);
+        const float dout = d * tc[j] * og[j] * (1.0f - og[j]);
+        gx[j] = gh[j] = di;
+        gx[H + j] = gh[H + j] = df;
+        gx[2 * H + j] = gh[2 * H + j] = dg;
+        gx[3 * H + j] = gh[3 * H + j] = dout;
+        dcp[j] = dct * fg[j];
+        dhp[j] = 0.0f;
+      }
+    }
+  }
+  // dh_prev += dgh (B, G*H) @ w_hh (G*H, H)
+  ops::sgemm(false, false, B, H, GH, 1.0f, dgh, w_hh, 1.0f, dh_prev);
+}
+
+void rnn_layer_forward(RnnCell cell, int64_t B, int64_t T, int64_t I, int64_t H, const float* x, const float* h0,
+                       const float* c0, const RnnWeights& w, const uint8_t* mask, bool reverse, float* y,
+                       int64_t y_stride, float* h_n, float* c_n, RnnLayerCache& cache) {
+  const int64_t GH = rnn_gates(cell) * H, CW = rnn_cache_width(cell, H);
+  const bool lstm = cell == RnnCell::lstm;
+  cache.B = B, cache.T = T, cache.I = I, cache.H = H;
+  cache.cell = cell, cache.reverse = reverse, cache.x = x, cache.mask = mask;
+  cache.gx.resize(B * T * GH);
+  cache.cache.resize(T * B * CW);
+  cache.hprev.resize(T * B * H);
+  cache.scratch.resize(B * GH);
+  // gx (B*T, G*H) = x (B*T, I) @ w_ih^T + b_ih: all time steps in one sgemm.
+  float* gx = cache.gx.data();
+  for (int64_t r = 0; r < B * T; ++r) std::memcpy(gx + r * GH, w.b_ih, sizeof(float) * GH);
+  ops::sgemm(false, true, B * T, GH, I, 1.0f, x, w.w_ih, 1.0f, gx);
+
+  std::vector<float> h(B * H, 0.0f), hnext(B * H), c, cnext;  // (B, H)
+  if (h0) std::memcpy(h.data(), h0, sizeof(float) * B * H);
+  if (lstm) {
+    c.assign(B * H, 0.0f);
+    cnext.resize(B * H);
+    if (c0) std::memcpy(c.data(), c0, sizeof(float) * B * H);
+  }
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    std::memcpy(cache.hprev.data() + s * B * H, h.data(), sizeof(float) * B * H);
+    rnn_step_forward(cell, B, H, gx + t * GH, T * GH, h.data(), lstm ? c.data() : nullptr, w.w_hh, w.b_hh,
+                     mask ? mask + t : nullptr, T, hnext.data(), lstm ? cnext.data() : nullptr,
+                     cache.cache.data() + s * B * CW, cache.scratch.data());
+    for (int64_t b = 0; b < B; ++b) {
+      float* yr = y + (b * T + t) * y_stride;
+      if (row_on(mask ? mask + t : nullptr, T, b))
+        std::memcpy(yr, hnext.data() + b * H, sizeof(float) * H);
+      else
+        std::memset(yr, 0, sizeof(float) * H);
+    }
+    h.swap(hnext);
+    if (lstm) c.swap(cnext);
+  }
+  if (h_n) std::memcpy(h_n, h.data(), sizeof(float) * B * H);
+  if (c_n && lstm) std::memcpy(c_n, c.data(), sizeof(float) * B * H);
+}
+
+void rnn_layer_backward(const RnnLayerCache& cache, const RnnWeights& w, const float* dy, int64_t dy_stride,
+                        const float* dh_n, const float* dc_n, RnnGrads& g, float* dx, float* dh0, float* dc0) {
+  const int64_t B = cache.B, T = cache.T, I = cache.I, H = cache.H;
+  const RnnCell cell = cache.cell;
+  const bool lstm = cell == RnnCell::lstm;
+  const int64_t GH = rnn_gates(cell) * H, CW = rnn_cache_width(cell, H);
+  const uint8_t* mask = cache.mask;
+
+  std::vector<float> dh(B * H, 0.0f), dhp(B * H), dc, dcp;  // (B, H)
+  if (dh_n) std::memcpy(dh.data(), dh_n, sizeof(float) * B * H);
+  if (lstm) {
+    dc.assign(B * H, 0.0f);
+    dcp.resize(B * H);
+    if (dc_n) std::memcpy(dc.data(), dc_n, sizeof(float) * B * H);
+  }
+  std::vector<float> dgx(B * T * GH);  // (B, T, G*H)
+  std::vector<float> dgh(T * B * GH);  // (T, B, G*H), processing order
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t t = cache.reverse ? T - 1 - s : s;
+    if (dy) {  // the output at a real step is the new state (zero at a skipped step)
+      for (int64_t b = 0; b < B; ++b) {
+        if (!row_on(mask ? mask + t : nullptr, T, b)) continue;
+        const float* dyr = dy + (b * T + t) * dy_stride;
+        float* d = dh.data() + b * H;
+        for (int64_t j = 0; j < H; ++j) d[j] += dyr[j];
+      }
+    }
+    rnn_step_backward(cell, B, H, cache.cache.data() + s * B * CW, cache.hprev.data() + s * B * H,
+                      mask ? mask + t : nullptr, T, dh.data(), lstm ? dc.data() : nullptr, w.w_hh,
+                      dgx.data() + t * GH, T * GH, dgh.data() + s * B * GH, dhp.data(),
+                      lstm ? dcp.data() : nullptr);
+    dh.swap(dhp);
+    if (lstm) dc.swap(dcp);
+  }
+  if (dh0)
+    for (int64_t i = 0; i < B * H; ++i) dh0[i] += dh[i];
+  if (dc0 && lstm)
+    for (int64_t i = 0; i < B * H; ++i) dc0[i] += dc[i];
+
+  // Weight gradients: one sgemm each over all steps.
+  ops::sgemm(true, false, GH, H, T * B, 1.0f, dgh.data(), cache.hprev.data(), 1.0f, g.w_hh);   // (GH, H)
+  ops::sgemm(true, false, GH, I, B * T, 1.0f, dgx.data(), cache.x, 1.0f, g.w_ih);              // (GH, I)
+  for (int64_t r = 0; r < T * B; ++r) {
+    const float* a = dgh.data() + r * GH;
+    const float* bx = dgx.data() + r * GH;
+    for (int64_t j = 0; j < GH; ++j) {
+      g.b_hh[j] += a[j];
+      g.b_ih[j] += bx[j];
+    }
+  }
+  if (dx) ops::sgemm(false, false, B * T, I, GH, 1.0f, dgx.data(), w.w_ih, 1.0f, dx);  // (B*T, I)
+}
+
+void rnn_stack_forward(const RnnStackShape& s, int64_t B, int64_t T, const float* x, const float* h0,
+                       const float* c0, const std::vector<RnnWeights>& w, const uint8_t* mask, float* y,
+                       float* h_n, float* c_n, RnnStackCache& cache) {
+  const int64_t D = s.dirs(), H = s.hidden, L = s.layers, OD = s.out_dim();
+  QKV_CHECK(static_cast<int64_t>(w.size()) == L * D, "rnn_stack_forward: weight count");
+  cache.dirs.resize(L * D);
+  cache.outs.resize(L > 1 ? L - 1 : 0);
+  for (auto& o : cache.outs) o.resize(B * T * OD);
+  const bool lstm = s.cell == RnnCell::lstm;
+  for (int64_t l = 0; l < L; ++l) {
+    const float* in = l == 0 ? x : cache.outs[l - 1].data();
+    const int64_t in_dim = l == 0 ? s.input : OD;
+    float* out = l == L - 1 ? y : cache.outs[l].data();
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t k = l * D + d;
+      rnn_layer_forward(s.cell, B, T, in_dim, H, in, h0 ? h0 + k * B * H : nullptr,
+                        (lstm && c0) ? c0 + k * B * H : nullptr, w[k], mask, d == 1, out + d * H, OD,
+                        h_n ? h_n + k * B * H : nullptr, (lstm && c_n) ? c_n + k * B * H : nullptr,
+                        cache.dirs[k]);
+    }
+  }
+}
+
+void rnn_stack_backward(const RnnStackShape& s, const std::vector<RnnWeights>& w, const float* dy,
+                        const float* dh_n, const float* dc_n, std::vector<RnnGrads>& g, float* dx, float* dh0,
+                        float* dc0, RnnStackCache& cache) {
+  const int64_t D = s.dirs(), H = s.hidden, L = s.layers, OD = s.out_dim();
+  const RnnLayerCache& c00 = cache.dirs[0];
+  const int64_t B = c00.B, T = c00.T;
+  const bool lstm = s.cell == RnnCell::lstm;
+  const float* dout = dy;  // gradient reaching layer l's output (B, T, OD)
+  for (int64_t l = L - 1; l >= 0; --l) {
+    float* din = nullptr;  // gradient of layer l's input
+    if (l > 0) {
+      std::vector<float>& buf = cache.dbuf[l % 2];
+      buf.assign(B * T * OD, 0.0f);
+      din = buf.data();
+    } else {
+      din = dx;
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t k = l * D + d;
+      rnn_layer_backward(cache.dirs[k], w[k], dout ? dout + d * H : nullptr, OD, dh_n ? dh_n + k * B * H : nullptr,
+                         (lstm && dc_n) ? dc_n + k * B * H : nullptr, g[k], din, dh0 ? dh0 + k * B * H : nullptr,
+                         (lstm && dc0) ? dc0 + k * B * H : nullptr);
+    }
+    dout = din;
+  }
+}
+
+}  // namespace qkv::nn

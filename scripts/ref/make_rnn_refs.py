@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Reference values for tests/nn_rnn_test.cpp: PyTorch nn.GRU / nn.LSTM (packed, padded),
+additive attention, forward values and every gradient, computed in float64 from float32 inputs.
+
+    /usr/bin/python3 scripts/ref/make_rnn_refs.py tests/ref/rnn.h5
+"""
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch"))
+from rnn_seq2seq import AdditiveAttention, run_rnn  # noqa: E402
+
+
+def f32(t):
+    return t.detach().to(torch.float32).numpy()
+
+
+def rand(g, *shape, scale=1.0):
+    # float32 values, used as float64 in torch so the reference carries no float32 rounding
+    return (torch.randn(*shape, generator=g, dtype=torch.float32) * scale).to(torch.float64)
+
+
+def rnn_case(f, name, cell, B, T, I, H, layers, bidirectional, lengths, seed, with_h0=True):
+    g = torch.Generator().manual_seed(seed)
+    cls = nn.GRU if cell == "gru" else nn.LSTM
+    rnn = cls(I, H, num_layers=layers, bidirectional=bidirectional, batch_first=True).double()
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.copy_(rand(g, *p.shape, scale=0.4))
+    D = 2 if bidirectional else 1
+    x = rand(g, B, T, I).requires_grad_()
+    h0 = rand(g, layers * D, B, H, scale=0.5).requires_grad_() if with_h0 else None
+    c0 = rand(g, layers * D, B, H, scale=0.5).requires_grad_() if (with_h0 and cell == "lstm") else None
+    lengths = torch.tensor(lengths, dtype=torch.int64)
+    y, h_n, c_n = run_rnn(rnn, x, lengths, h0, c0)
+    ry = rand(g, *y.shape)
+    rh = rand(g, *h_n.shape)
+    loss = (y * ry).sum() + (h_n * rh).sum()
+    rc = None
+    if c_n is not None:
+        rc = rand(g, *c_n.shape)
+        loss = loss + (c_n * rc).sum()
+    loss.backward()
+
+    grp = f.create_group(name)
+    grp.attrs["cell"] = cell
+    grp.attrs["batch"], grp.attrs["steps"], grp.attrs["input"], grp.attrs["hidden"] = B, T, I, H
+    grp.attrs["layers"], grp.attrs["bidirectional"] = layers, int(bidirectional)
+    grp["lengths"] = lengths.numpy().astype(np.int32)
+    grp["x"] = f32(x)
+    grp["dy"], grp["dh_n"] = f32(ry), f32(rh)
+    grp["y"], grp["h_n"] = f32(y), f32(h_n)
+    grp["dx"] = f32(x.grad)
+    if with_h0:
+        grp["h0"], grp["dh0"] = f32(h0), f32(h0.grad)
+    if cell == "lstm":
+        grp["dc_n"], grp["c_n"] = f32(rc), f32(c_n)
+        if with_h0:
+            grp["c0"], grp["dc0"] = f32(c0), f32(c0.grad)
+    for pname, p in rnn.named_parameters():
+        grp["params/" + pname] = f32(p)
+        grp["grads/" + pname] = f32(p.grad)
+
+
+def attention_case(f, name, B, Tq, S, Dq, Dk, A, key_lengths, seed):
+    g = torch.Generator().manual_seed(seed)
+    att = AdditiveAttention(Dq, Dk, A).double()
+    with torch.no_grad():
+        for p in att.parameters():
+            p.copy_(rand(g, *p.shape, scale=0.5))
+    q = rand(g, B, Tq, Dq).requires_grad_()
+    k = rand(g, B, S, Dk).requires_grad_()
+    mask = torch.arange(S)[None, :] < torch.tensor(key_lengths)[:, None]
+    ctx, w = att(q, k, mask)
+    rc = rand(g, *ctx.shape)
+    (ctx * rc).sum().backward()
+    grp = f.create_group(name)
+    grp.attrs["batch"], grp.attrs["queries"], grp.attrs["keys"] = B, Tq, S
+    grp.attrs["query_dim"], grp.attrs["key_dim"], grp.attrs["attn_dim"] = Dq, Dk, A
+    grp["key_lengths"] = np.array(key_lengths, dtype=np.int32)
+    grp["query"], grp["keys_in"], grp["dctx"] = f32(q), f32(k), f32(rc)
+    grp["ctx"], grp["weights"] = f32(ctx), f32(w)
+    grp["dquery"], grp["dkeys"] = f32(q.grad), f32(k.grad)
+    for pname, p in att.named_parameters():
+        grp["params/" + pname] = f32(p)
+        grp["grads/" + pname] = f32(p.grad)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "tests/ref/rnn.h5"
+    with h5py.File(out, "w") as f:
+        f.attrs["qkv_format"] = "reference"
+        f.attrs["qkv_format_version"] = np.int64(1)
+        f.attrs["made_by"] = "scripts/ref/make_rnn_refs.py (torch %s)" % torch.__version__
+        rnn_case(f, "gru_uni", "gru", 3, 6, 5, 7, 1, False, [6, 4, 1], seed=1)
+        rnn_case(f, "gru_bi2", "gru", 4, 5, 3, 6, 2, True, [5, 2, 5, 3], seed=2)
+        rnn_case(f, "gru_nostate", "gru", 2, 4, 3, 5, 1, True, [4, 4], seed=3, with_h0=False)
+        rnn_case(f, "lstm_uni", "lstm", 3, 6, 5, 7, 1, False, [6, 4, 1], seed=4)
+        rnn_case(f, "lstm_bi2", "lstm", 4, 5, 3, 6, 2, True, [5, 2, 5, 3], seed=5)
+        attention_case(f, "attention", 3, 4, 5, 6, 7, 8, [5, 2, 3], seed=6)
+        attention_case(f, "attention_full", 2, 3, 6, 5, 5, 9, [6, 6], seed=7)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+// HDF5 in and out: round trips, pipes (file images), provenance, byte-identical
+// outputs, and every kind of bad file giving one clear error.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <pty.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "io/file_io.h"
+#include "io/h5.h"
+#include "io/sha256.h"
+#include "support/test_support.h"
+#include "tensor/ops.h"
+
+using namespace qkv;
+using io::H5In;
+using io::H5Out;
+namespace pv = io::provenance;
+
+namespace {
+
+class H5Test : public ::testing::Test {
+ protected:
+  void SetUp() override { pv::reset_for_tests(); }
+  test::TempDir dir;
+};
+
+std::vector<uint8_t> sample_image(bool with_provenance = true) {
+  pv::set_enabled(with_provenance);
+  H5Out out(":memory:", "sample");
+  out.write("ids", Tensor::from<int32_t>({1, 2, 3, -4}, {4}));
+  out.write("offsets", Tensor::from<int64_t>({0, 1, 4}, {3}));
+  out.write("pix", Tensor::from<uint8_t>({0, 127, 255, 9}, {2, 2}));
+  out.write("group/sub/w", Tensor::from<float>({0.5f, -1.5f, 2.25f, 3, 4, 5}, {2, 3}), 6);
+  out.write_strings("names", {"a", "", "ünïcödé", "tab\there"});
+  out.set_attr("/", "vocab_size", int64_t{65});
+  out.set_attr("/", "lr", 1e-3);
+  out.set_attr("group", "kind", std::string("mlp"));
+  out.set_attr("group/sub/w", "dims", std::vector<int64_t>{2, 3});
+  out.set_attr("/", "class_names", std::vector<std::string>{"cat", "dog"});
+  out.set_attr("/", "mean", std::vector<double>{0.5, 0.25});
+  auto img = out.image();
+  pv::set_enabled(true);
+  return img;
+}
+
+}  // namespace
+
+TEST_F(H5Test, RoundTripEveryDtypeStringAndAttribute) {
+  H5In in(sample_image(), "sample.h5");
+  EXPECT_EQ(in.kind(), "sample");
+  EXPECT_NO_THROW(in.expect_kind("sample"));
+  EXPECT_EQ(in.attr_int("/", "qkv_format_version"), 1);
+  Tensor ids = in.read("ids", DType::i32, 1);
+  EXPECT_EQ(std::vector<int32_t>(ids.data<int32_t>(), ids.data<int32_t>() + 4), (std::vector<int32_t>{1, 2, 3, -4}));
+  Tensor off = in.read("offsets", DType::i64, 1);
+  EXPECT_EQ(off.data<int64_t>()[2], 4);
+  Tensor pix = in.read("pix", DType::u8, 2);
+  EXPECT_EQ(pix.data<uint8_t>()[2], 255);
+  Tensor w = in.read("/group/sub/w", DType::f32, 2);
+  EXPECT_EQ(w.shape(), (Shape{2, 3}));
+  EXPECT_EQ(w.data<float>()[2], 2.25f);
+  EXPECT_EQ(in.read_strings("names"), (std::vector<std::string>{"a", "", "ünïcödé", "tab\there"}));
+  EXPECT_EQ(in.attr_int("/", "vocab_size"), 65);
+  EXPECT_DOUBLE_EQ(in.attr_double("/", "lr"), 1e-3);
+  EXPECT_EQ(in.attr_string("group", "kind"), "mlp");
+  EXPECT_EQ(in.attr_ints("group/sub/w", "dims"), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(in.attr_strings("/", "class_names"), (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(in.attr_doubles("/", "mean"), (std::vector<double>{0.5, 0.25}));
+  EXPECT_EQ(in.list("group/sub"), (std::vector<std::string>{"w"}));
+  EXPECT_TRUE(in.has("group/sub/w"));
+  EXPECT_FALSE(in.has("group/nope/w"));
+  // Integers widen or narrow with a range check; int -> float is allowed.
+  Tensor ids64 = in.read("ids", DType::i64);
+  EXPECT_EQ(ids64.data<int64_t>()[3], -4);
+  Tensor idsf = in.read("ids", DType::f32);
+  EXPECT_EQ(idsf.data<float>()[3], -4.0f);
+}
+
+TEST_F(H5Test, WrongKindDtypeRankAndMissingAreClearErrors) {
+  H5In in(sample_image(), "sample.h5");
+  auto msg = [&](auto f) {
+    try {
+      f();
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(msg([&] { in.expect_kind("tokens"); }), "sample.h5: is a qkv 'sample' file, expected 'tokens'");
+  EXPECT_EQ(msg([&] { in.read("group/sub/w", DType::i32); }),
+            "sample.h5: dataset /group/sub/w: expected int32, found float32");
+  EXPECT_EQ(msg([&] { in.read("ids", DType::i32, 2); }),
+            "sample.h5: dataset /ids: expected 2 dims, found shape [4]");
+  EXPECT_EQ(msg([&] { in.read("nope", DType::f32); }), "sample.h5: no dataset /nope");
+  EXPECT_NE(msg([&] { in.read("ids", DType::u8); }).find("value -4 at index 3 does not fit uint8"), std::string::npos);
+  EXPECT_NE(msg([&] { in.attr_int("/", "missing"); }).find("missing attribute missing"), std::string::npos);
+  EXPECT_NE(msg([&] { in.attr_int("group", "kind"); }).find("expected an integer"), std::string::npos);
+  EXPECT_NE(msg([&] { in.read_strings("ids"); }).find("expected strings, found int32"), std::string::npos);
+}
+
+TEST_F(H5Test, NotHdf5EmptyAndTruncatedFilesAreRejected) {
+  std::vector<uint8_t> img = sample_image();
+  auto msg = [&](std::vector<uint8_t> bytes) {
+    try {
+      H5In in(std::move(bytes), "f.h5");
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(msg({}), "f.h5: empty file, expected HDF5");
+  std::string text = "this is plain text, not HDF5\n";
+  EXPECT_EQ(msg(std::vector<uint8_t>(text.begin(), text.end())), "f.h5: not an HDF5 file");
+  for (size_t cut : {size_t{8}, size_t{100}, img.size() / 2, img.size() - 1}) {
+    std::string m = msg(std::vector<uint8_t>(img.begin(), img.begin() + cut));
+    EXPECT_EQ(m.rfind("f.h5: corrupt or truncated HDF5 file", 0), 0u) << cut << ": " << m;
+  }
+}
+
+TEST_F(H5Test, AbsurdShapesAreRejectedBeforeAllocating) {
+  // A tiny file whose datasets claim terabytes (no storage behind them).
+  std::string path = dir.file("absurd.h5");
+  {
+    hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t big[2] = {hsize_t{1} << 20, hsize_t{1} << 20};
+    hid_t sp = H5Screate_simple(2, big, nullptr);
+    hid_t d = H5Dcreate2(f, "huge", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(d);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[2] = {1024, 1024};
+    H5Pset_chunk(dcpl, 2, chunk);
+    H5Pset_deflate(dcpl, 6);
+    d = H5Dcreate2(f, "huge_compressed", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+  }
+  H5In in(path);
+  for (const char* name : {"huge", "huge_compressed"}) {
+    try {
+      in.read(name, DType::f32);
+      FAIL() << name << " was read";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("corrupt header?"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(H5Test, ImageBytesAreIdenticalRunToRunWithoutProvenance) {
+  auto a = sample_image(false), b = sample_image(false);
+  EXPECT_EQ(a, b);
+  // With provenance the record (and its time) is there, so the bytes may differ,
+  // but the content is the same.
+  H5In in(sample_image(true), "p.h5");
+  EXPECT_EQ(in.provenance().size(), 1u);
+  H5In plain(a, "np.h5");
+  EXPECT_TRUE(plain.provenance().empty());
+  EXPECT_FALSE(plain.has("provenance"));
+}
+
+TEST_F(H5Test, ProvenanceChainsThroughInputs) {
+  char arg0[] = "qkv-first", arg1[] = "--flag", arg2[] = "it's";
+  char* argv1[] = {arg0, arg1, arg2};
+  pv::begin_run("qkv-first", 3, argv1);
+  H5Out first(":memory:", "a");
+  first.write("x", Tensor::from<float>({1}, {1}));
+  std::vector<uint8_t> img1 = first.image();
+
+  char b0[] = "qkv-second";
+  char* argv2[] = {b0};
+  pv::begin_run("qkv-second", 1, argv2);
+  H5In in1(img1, "first.h5");  // notes itself as an input
+  pv::note_input("corpus.txt", "abc123");
+  H5Out second(":memory:", "b");
+  second.write("y", Tensor::from<float>({2}, {1}));
+  H5In in2(second.image(), "second.h5");
+  const auto& chain = in2.provenance();
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_EQ(chain[0].tool, "qkv-first");
+  EXPECT_EQ(chain[0].command_line, "qkv-first --flag 'it'\\''s'");
+  EXPECT_EQ(chain[1].tool, "qkv-second");
+  EXPECT_EQ(chain[1].inputs, (std::vector<std::string>{"first.h5", "corpus.txt"}));
+  EXPECT_EQ(chain[1].input_sha256[0], io::sha256_hex(img1.data(), img1.size()));
+  EXPECT_EQ(chain[1].input_sha256[1], "abc123");
+  EXPECT_EQ(chain[1].time_utc.size(), 20u);  // 2026-11-20T21:57:38Z
+}
+
+TEST_F(H5Test, CommitIsAtomicAndUncommittedOutputLeavesNothing) {
+  {
+    H5Out out(dir.file("never.h5"), "sample");
+    out.write("x", Tensor::from<float>({1}, {1}));
+  }  // destroyed without commit
+  EXPECT_TRUE(dir.entries().empty());
+  {
+    H5Out out(dir.file("ok.h5"), "sample");
+    out.write("x", Tensor::from<float>({1}, {1}));
+    out.commit();
+  }
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"ok.h5"}));
+  H5In back(dir.file("ok.h5"));
+  EXPECT_EQ(back.read("x", DType::f32).data<float>()[0], 1.0f);
+  // A folder that does not exist: clear error naming the path, nothing left behind.
+  H5Out bad(dir.file("missing/dir/out.h5"), "sample");
+  try {
+    bad.commit();
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing/dir/out.h5: cannot create"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"ok.h5"}));
+}
+
+TEST_F(H5Test, BinaryIsNeverWrittenToATerminal) {
+  int master, slave;
+  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  int saved = dup(STDOUT_FILENO);
+  std::fflush(stdout);
+  dup2(slave, STDOUT_FILENO);
+  bool refused = false;
+  std::string what;
+  try {
+    H5Out out("-", "sample");
+  } catch (const UsageError& e) {
+    refused = true;
+    what = e.what();
+  }
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  close(slave);
+  close(master);
+  EXPECT_TRUE(refused);
+  EXPECT_NE(what.find("refusing to write binary HDF5 to a terminal"), std::string::npos);
+}
+
+TEST_F(H5Test, ReadsFilesWrittenByH5py) {
+  // Committed sample made by scripts/ref/make_h5py_sample.py (h5py 3.7).
+  H5In in(test::source_path("tests/data/h5py_sample.h5"));
+  EXPECT_EQ(in.kind(), "");
+  Tensor a = in.read("float64_matrix", DType::f32, 2);
+  EXPECT_EQ(a.shape(), (Shape{3, 4}));
+  EXPECT_FLOAT_EQ(a.data<float>()[11], 11.0f / 8);
+  Tensor i = in.read("int16_vector", DType::i32, 1);
+  EXPECT_EQ(i.data<int32_t>()[2], -300);
+  EXPECT_EQ(in.read_strings("strings"), (std::vector<std::string>{"alpha", "βeta", ""}));
+  EXPECT_EQ(in.read_strings("fixed_strings"), (std::vector<std::string>{"ab", "c"}));
+  Tensor c = in.read("group/compressed", DType::f32, 1);
+  EXPECT_EQ(c.numel(), 1000);
+  EXPECT_FLOAT_EQ(c.data<float>()[999], 999.0f);
+  EXPECT_EQ(in.attr_string("/", "title"), "made by h5py");
+  EXPECT_EQ(in.attr_int("group", "answer"), 42);
+}
+
+TEST_F(H5Test, WholeFilesTravelThroughPipesAsFileImages) {
+  // Write to stdout (a pipe), read the pipe back through stdin: the same bytes
+  // and content as a file written to disk.
+  int to_reader[2];
+  ASSERT_EQ(pipe(to_reader), 0);
+  int saved_out = dup(STDOUT_FILENO), saved_in = dup(STDIN_FILENO);
+  std::fflush(stdout);
+  dup2(to_reader[1], STDOUT_FILENO);
+  close(to_reader[1]);
+  pv::set_enabled(false);
+  {
+    H5Out out("-", "sample");
+    out.write("x", Tensor::from<float>({1.5f, 2.5f}, {2}));
+    out.commit();
+  }
+  {
+    H5Out out(dir.file("disk.h5"), "sample");
+    out.write("x", Tensor::from<float>({1.5f, 2.5f}, {2}));
+    out.commit();
+  }
+  dup2(saved_out, STDOUT_FILENO);  // closes the pipe's write end held by stdout
+  close(saved_out);
+  dup2(to_reader[0], STDIN_FILENO);
+  close(to_reader[0]);
+  std::vector<uint8_t> piped;
+  {
+    H5In in("-");
+    EXPECT_EQ(in.path(), "stdin");
+    EXPECT_EQ(in.read("x", DType::f32).data<float>()[1], 2.5f);
+    EXPECT_EQ(in.sha256(), io::sha256_file(dir.file("disk.h5")));
+  }
+  dup2(saved_in, STDIN_FILENO);
+  close(saved_in);
+}
