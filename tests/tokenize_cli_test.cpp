@@ -24,7 +24,7 @@ const char* kText = "the cat sat on the mat\nthe dog sat on the log\nthen the ca
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
-class Cli : public ::testing::Test {
+class TokenizeCli : public ::testing::Test {
  protected:
   void SetUp() override {
     write_file(dir.file("c.txt"), kText);
@@ -45,7 +45,7 @@ class Cli : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(Cli, TokenizerFileLayout) {
+TEST_F(TokenizeCli, TokenizerFileLayout) {
   qkv::io::H5In in(tok());
   EXPECT_EQ(in.kind(), "tokenizer");
   EXPECT_EQ(in.attr_string("/", "model"), "bpe");
@@ -65,7 +65,7 @@ TEST_F(Cli, TokenizerFileLayout) {
   EXPECT_EQ(merges.dim(0), 270 - 260);
 }
 
-TEST_F(Cli, TokensFileLayout) {
+TEST_F(TokenizeCli, TokensFileLayout) {
   auto r = run("qkv-tokenize encode --bos --eos -t " + tok() + " " + dir.file("c.txt") + " -o " + dir.file("t.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   qkv::io::H5In in(dir.file("t.h5"));
@@ -81,7 +81,7 @@ TEST_F(Cli, TokensFileLayout) {
   EXPECT_EQ(in.attr_string("/", "tokenizer_sha256"), qkv::io::sha256_file(tok()));
 }
 
-TEST_F(Cli, MaxLenTruncatesKeepingEos) {
+TEST_F(TokenizeCli, MaxLenTruncatesKeepingEos) {
   auto r = run("qkv-tokenize encode --bos --eos --max-len 4 -t " + tok() + " " + dir.file("c.txt") + " -o " +
                dir.file("t.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -95,7 +95,7 @@ TEST_F(Cli, MaxLenTruncatesKeepingEos) {
   EXPECT_EQ(in.attr_int("/", "truncated"), 3);
 }
 
-TEST_F(Cli, TsvGivesPairedFileWithTwoTokenizers) {
+TEST_F(TokenizeCli, TsvGivesPairedFileWithTwoTokenizers) {
   write_file(dir.file("words.txt"), "HELLO\nWORLD\n");
   write_file(dir.file("phones.txt"), "HH AH0 L OW1\nW ER1 L D\n");
   write_file(dir.file("pairs.tsv"), "HELLO\tHH AH0 L OW1\r\nWORLD\tW ER1 L D\n\nLOW\tL OW1\n");
@@ -127,7 +127,7 @@ TEST_F(Cli, TsvGivesPairedFileWithTwoTokenizers) {
                1, "bad.tsv:2: no tab", "bad.h5");
 }
 
-TEST_F(Cli, VocabListsIdsPiecesCountsAndRanks) {
+TEST_F(TokenizeCli, VocabListsIdsPiecesCountsAndRanks) {
   auto r = run("qkv-tokenize vocab -t " + tok());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(count_lines(r.out), 270);
@@ -140,7 +140,7 @@ TEST_F(Cli, VocabListsIdsPiecesCountsAndRanks) {
   EXPECT_EQ(r.out.substr(last + 1), "269\t\xE2\x96\x81on\tmerge\t2\t9\n");
 }
 
-TEST_F(Cli, SameInputGivesIdenticalFilesAnyThreadCount) {
+TEST_F(TokenizeCli, SameInputGivesIdenticalFilesAnyThreadCount) {
   std::string big;
   for (int i = 0; i < 3000; ++i) big += std::to_string(i * 7919 % 1000) + " " + kText;
   write_file(dir.file("big.txt"), big);
@@ -160,7 +160,7 @@ TEST_F(Cli, SameInputGivesIdenticalFilesAnyThreadCount) {
   EXPECT_TRUE(std::equal(ia.data<int32_t>(), ia.data<int32_t>() + ia.numel(), ib.data<int32_t>()));
 }
 
-TEST_F(Cli, MissingFile) {
+TEST_F(TokenizeCli, MissingFile) {
   expect_fails("qkv-tokenize learn " + dir.file("nope.txt") + " -o " + dir.file("o.h5"), 1, "nope.txt: cannot open",
                "o.h5");
   expect_fails("qkv-tokenize encode -t " + tok() + " " + dir.file("nope.txt") + " -o " + dir.file("o.h5"), 1,
@@ -169,18 +169,18 @@ TEST_F(Cli, MissingFile) {
                1, "none.h5", "o.h5");
 }
 
-TEST_F(Cli, UnreadableFile) {
+TEST_F(TokenizeCli, UnreadableFile) {
   if (getuid() == 0) GTEST_SKIP() << "running as root: permissions do not stop reads";
   write_file(dir.file("secret.txt"), "x\n");
   chmod(dir.file("secret.txt").c_str(), 0);
   expect_fails("qkv-tokenize learn " + dir.file("secret.txt") + " -o " + dir.file("o.h5"), 1, "secret.txt", "o.h5");
 }
 
-TEST_F(Cli, DirectoryAsInput) {
+TEST_F(TokenizeCli, DirectoryAsInput) {
   expect_fails("qkv-tokenize learn " + dir.path() + " -o " + dir.file("o.h5"), 1, "directory", "o.h5");
 }
 
-TEST_F(Cli, OtherKindAsTokenizer) {
+TEST_F(TokenizeCli, OtherKindAsTokenizer) {
   ASSERT_EQ(run("qkv-tokenize encode -t " + tok() + " " + dir.file("c.txt") + " -o " + dir.file("t.h5")).exit_code, 0);
   expect_fails("qkv-tokenize encode -t " + dir.file("t.h5") + " " + dir.file("c.txt") + " -o " + dir.file("o.h5"), 1,
                "is a qkv 'tokens' file, expected 'tokenizer'", "o.h5");
@@ -192,7 +192,7 @@ TEST_F(Cli, OtherKindAsTokenizer) {
                "c.txt", "o.h5");
 }
 
-TEST_F(Cli, IdsOutsideVocabulary) {
+TEST_F(TokenizeCli, IdsOutsideVocabulary) {
   qkv::io::H5Out out(dir.file("bad.h5"), "tokens");
   out.write("ids", qkv::Tensor::from(std::vector<int32_t>{5, 6, 270, 7}, {4}));
   out.write("offsets", qkv::Tensor::from(std::vector<int64_t>{0, 2, 4}, {3}));
@@ -219,7 +219,7 @@ TEST_F(Cli, IdsOutsideVocabulary) {
                1, "270-piece vocabulary", "o.txt");
 }
 
-TEST_F(Cli, EmptyCorpus) {
+TEST_F(TokenizeCli, EmptyCorpus) {
   write_file(dir.file("empty.txt"), "");
   expect_fails("qkv-tokenize learn " + dir.file("empty.txt") + " -o " + dir.file("o.h5"), 1, "empty corpus", "o.h5");
   write_file(dir.file("blank.txt"), "\n\n\n");
@@ -227,7 +227,7 @@ TEST_F(Cli, EmptyCorpus) {
                "empty corpus", "o.h5");
 }
 
-TEST_F(Cli, VocabSizeSmallerThanAlphabet) {
+TEST_F(TokenizeCli, VocabSizeSmallerThanAlphabet) {
   expect_fails("qkv-tokenize learn --vocab-size 259 " + dir.file("c.txt") + " -o " + dir.file("o.h5"), 2,
                "smaller than the base alphabet", "o.h5");
   expect_fails("qkv-tokenize learn --special X --vocab-size 260 " + dir.file("c.txt") + " -o " + dir.file("o.h5"), 2,
@@ -237,7 +237,7 @@ TEST_F(Cli, VocabSizeSmallerThanAlphabet) {
                "smaller than the base alphabet", "o.h5");
 }
 
-TEST_F(Cli, BadOptions) {
+TEST_F(TokenizeCli, BadOptions) {
   expect_fails("qkv-tokenize learn --special '<pad>' " + dir.file("c.txt") + " -o " + dir.file("o.h5"), 2,
                "already a fixed special token", "o.h5");
   expect_fails("qkv-tokenize learn --model char --pretokenize gpt2 " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
@@ -247,14 +247,14 @@ TEST_F(Cli, BadOptions) {
                2, "cannot be combined", "o.h5");
 }
 
-TEST_F(Cli, TruncatedTokenizerFile) {
+TEST_F(TokenizeCli, TruncatedTokenizerFile) {
   std::string bytes = read_file(tok());
   write_file(dir.file("trunc.h5"), bytes.substr(0, bytes.size() / 2));
   expect_fails("qkv-tokenize encode -t " + dir.file("trunc.h5") + " " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
                1, "trunc.h5", "o.h5");
 }
 
-TEST_F(Cli, PipesAndProgress) {
+TEST_F(TokenizeCli, PipesAndProgress) {
   std::string big;
   for (int i = 0; i < 200; ++i) big += kText;
   write_file(dir.file("big.txt"), big);
@@ -270,7 +270,7 @@ TEST_F(Cli, PipesAndProgress) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
-TEST_F(Cli, BinaryNeverToTerminalButPiecesMay) {
+TEST_F(TokenizeCli, BinaryNeverToTerminalButPiecesMay) {
   auto r = run("qkv-tokenize encode -t " + tok() + " " + dir.file("c.txt") + " --pieces");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')),

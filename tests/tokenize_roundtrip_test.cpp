@@ -19,7 +19,7 @@ const char* kCorpus =
     "Caf\xC3\xA9 na\xC3\xAFve \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE6\x96\x87 \xF0\x9F\x98\x80\xF0\x9F\x8E\x89 emoji\n"
     "You are all resolved rather to die than to famish?\n";
 
-class RoundTrip : public ::testing::Test {
+class TokenizeRoundTrip : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string corpus;
@@ -46,26 +46,26 @@ class RoundTrip : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(RoundTrip, TrainingText) { expect_round_trip(kCorpus); }
+TEST_F(TokenizeRoundTrip, TrainingText) { expect_round_trip(kCorpus); }
 
-TEST_F(RoundTrip, RandomBytes) {
+TEST_F(TokenizeRoundTrip, RandomBytes) {
   std::mt19937 rng(11);
   std::string s;
   for (int i = 0; i < 200000; ++i) s.push_back(static_cast<char>(rng() % 256));
   expect_round_trip(s);
 }
 
-TEST_F(RoundTrip, InvalidUtf8) {
+TEST_F(TokenizeRoundTrip, InvalidUtf8) {
   expect_round_trip("\xC3\x28 \xA0\xA1 \xE2\x28\xA1 \xF0\x28\x8C\xBC \xFF\xFE\xC0\xAF \xED\xA0\x80 trunc\xE6\x97\n\xF0\x9F\x98");
 }
 
-TEST_F(RoundTrip, CjkAndEmoji) {
+TEST_F(TokenizeRoundTrip, CjkAndEmoji) {
   expect_round_trip("\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE6\x96\x87\xE7\xAB\xA0\n"
                     "\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82\n"
                     "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 \xF0\x9F\x87\xAB\xF0\x9F\x87\xB7\n");
 }
 
-TEST_F(RoundTrip, EmptyLinesCrlfAndNoFinalNewline) {
+TEST_F(TokenizeRoundTrip, EmptyLinesCrlfAndNoFinalNewline) {
   expect_round_trip("");
   expect_round_trip("\n");
   expect_round_trip("\n\n\n");
@@ -74,7 +74,7 @@ TEST_F(RoundTrip, EmptyLinesCrlfAndNoFinalNewline) {
   expect_round_trip("  leading and trailing spaces  \n\t tabs\t\n");
 }
 
-TEST_F(RoundTrip, OneMegabyteLine) {
+TEST_F(TokenizeRoundTrip, OneMegabyteLine) {
   std::mt19937 rng(5);
   std::string s;
   const char* words[] = {"speak", " ", "citizen", ", ", "\xE6\x97\xA5", "famish", "\xF0\x9F\x98\x80", "  "};
@@ -83,7 +83,7 @@ TEST_F(RoundTrip, OneMegabyteLine) {
   expect_round_trip(s);
 }
 
-TEST_F(RoundTrip, OneMegabyteLineWithoutPretokenizer) {
+TEST_F(TokenizeRoundTrip, OneMegabyteLineWithoutPretokenizer) {
   auto r = run("qkv-tokenize learn --pretokenize none --vocab-size 300 " + dir.file("corpus.txt") + " -o " +
                dir.file("tok.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -92,13 +92,13 @@ TEST_F(RoundTrip, OneMegabyteLineWithoutPretokenizer) {
   expect_round_trip(s + "\n");
 }
 
-TEST_F(RoundTrip, DocumentMode) {
+TEST_F(TokenizeRoundTrip, DocumentMode) {
   expect_round_trip("line one\nline two\n\nno final newline", "--document");
 }
 
-TEST_F(RoundTrip, BosEosAreDroppedOnDecode) { expect_round_trip(kCorpus, "--bos --eos"); }
+TEST_F(TokenizeRoundTrip, BosEosAreDroppedOnDecode) { expect_round_trip(kCorpus, "--bos --eos"); }
 
-TEST_F(RoundTrip, UserSpecials) {
+TEST_F(TokenizeRoundTrip, UserSpecials) {
   auto r = run("qkv-tokenize learn --special '<sep>' --vocab-size 300 " + dir.file("corpus.txt") + " -o " +
                dir.file("tok.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -107,7 +107,7 @@ TEST_F(RoundTrip, UserSpecials) {
   EXPECT_EQ(r.out, "x <sep> y\n");
 }
 
-TEST_F(RoundTrip, CharModelOnCoveredText) {
+TEST_F(TokenizeRoundTrip, CharModelOnCoveredText) {
   write_file(dir.file("words.txt"), "HELLO\nWORLD\nCAF\xC3\x89\n");
   auto r = run("qkv-tokenize learn --model char " + dir.file("words.txt") + " -o " + dir.file("tok.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -117,7 +117,7 @@ TEST_F(RoundTrip, CharModelOnCoveredText) {
   EXPECT_EQ(r.out, "H <unk> <unk>\n");
 }
 
-TEST_F(RoundTrip, WordModelOnCoveredText) {
+TEST_F(TokenizeRoundTrip, WordModelOnCoveredText) {
   write_file(dir.file("phones.txt"), "HH AH0 L OW1\nW ER1 L D\n");
   auto r = run("qkv-tokenize learn --model word " + dir.file("phones.txt") + " -o " + dir.file("tok.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
