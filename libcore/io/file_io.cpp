@@ -17,6 +17,7 @@ namespace {
 // The temporary file being written, for the signal handler (async-signal-safe use only).
 char g_tmp_path[4096];
 std::atomic<bool> g_tmp_active{false};
+std::atomic<bool> g_signal_cleanup{true};
 struct sigaction g_old_int, g_old_term;
 
 void on_signal(int sig) {
@@ -100,13 +101,17 @@ void write_atomically(const std::string& path, const void* data, size_t n) {
   int fd = mkstemp(name.data());
   if (fd < 0) throw DataError(path + ": cannot create: " + std::strerror(errno));
   std::memcpy(g_tmp_path, name.data(), name.size());
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &g_old_int);
-  sigaction(SIGTERM, &sa, &g_old_term);
-  g_tmp_active = true;
+  const bool handle_signals = g_signal_cleanup.load();
+  if (handle_signals) {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &g_old_int);
+    sigaction(SIGTERM, &sa, &g_old_term);
+    g_tmp_active = true;
+  }
   auto cleanup = [&] {
+    if (!handle_signals) return;
     g_tmp_active = false;
     sigaction(SIGINT, &g_old_int, nullptr);
     sigaction(SIGTERM, &g_old_term, nullptr);
@@ -130,6 +135,8 @@ void write_atomically(const std::string& path, const void* data, size_t n) {
   }
   cleanup();
 }
+
+void set_signal_cleanup(bool on) { g_signal_cleanup.store(on); }
 
 int64_t file_size(const std::string& path) {
   struct stat st;

@@ -27,4 +27,10 @@ void refuse_binary_to_terminal(const std::string& path);
 // Size of a regular file in bytes, or -1 when it is not a regular file.
 int64_t file_size(const std::string& path);
 
+// On (the default): write_atomically handles SIGINT/SIGTERM during a write by
+// removing its temporary file and re-raising. Off: a program that handles
+// those signals itself (qkv-train saves a checkpoint and exits) lets the write
+// finish instead; the temporary file is still never left behind on errors.
+void set_signal_cleanup(bool on);
+
 }  // namespace qkv::io

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch"))
-from rnn_seq2seq import AdditiveAttention, run_rnn  # noqa: E402
+from rnn_seq2seq import AdditiveAttention, RnnSeq2Seq, run_rnn  # noqa: E402
 
 
 def f32(t):
@@ -91,6 +91,51 @@ def attention_case(f, name, B, Tq, S, Dq, Dk, A, key_lengths, seed):
         grp["grads/" + pname] = f32(p.grad)
 
 
+def model_case(f, name, cfg, src, tgt_in, tgt_out, seed, lr=1e-2, weight_decay=0.1, steps=10):
+    """Initial parameters, loss, every gradient after one batch, and the losses of `steps` AdamW
+    updates (weight decay on parameters of rank >= 2, as qkv's ParamStore default)."""
+    torch.manual_seed(seed)
+    m = RnnSeq2Seq(**cfg)  # PyTorch's own initialization, in float32 ...
+    m = m.double()         # ... then exact float64 arithmetic
+    src, tgt_in, tgt_out = (torch.tensor(a, dtype=torch.int64) for a in (src, tgt_in, tgt_out))
+    grp = f.create_group(name)
+    for k, v in cfg.items():
+        grp.attrs["config_" + k] = int(v) if isinstance(v, bool) else v
+    grp["src"], grp["tgt_in"], grp["tgt_out"] = (a.numpy().astype(np.int32) for a in (src, tgt_in, tgt_out))
+    for pname, p in m.named_parameters():
+        grp["params/" + pname] = f32(p)
+    loss = m.loss(src, tgt_in, tgt_out)
+    loss.backward()
+    grp["loss"] = np.array([loss.item()], dtype=np.float64)
+    for pname, p in m.named_parameters():
+        grp["grads/" + pname] = f32(p.grad)
+    _, w = m(src, tgt_in)
+    grp["attention"] = f32(w)
+    decay = [p for p in m.parameters() if p.dim() >= 2]
+    no_decay = [p for p in m.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = m.loss(src, tgt_in, tgt_out)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    grp["adamw_losses"] = np.array(losses, dtype=np.float64)
+    grp.attrs["lr"], grp.attrs["weight_decay"] = lr, weight_decay
+
+
+def seq2seq_batch():
+    # right-padded (pad 0), bos 1, eos 2; tgt_out = tgt_in shifted left
+    src = [[5, 7, 3, 9, 4, 6], [8, 3, 0, 0, 0, 0], [10, 4, 6, 7, 0, 0], [3, 0, 0, 0, 0, 0]]
+    seqs = [[4, 5, 6, 7], [8], [9, 12, 3], [11, 10, 5, 4]]
+    T = 5
+    tgt_in = [[1] + s + [0] * (T - 1 - len(s)) for s in seqs]
+    tgt_out = [s + [2] + [0] * (T - 1 - len(s)) for s in seqs]
+    return src, tgt_in, tgt_out
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/ref/rnn.h5"
     with h5py.File(out, "w") as f:
@@ -104,6 +149,13 @@ def main():
         rnn_case(f, "lstm_bi2", "lstm", 4, 5, 3, 6, 2, True, [5, 2, 5, 3], seed=5)
         attention_case(f, "attention", 3, 4, 5, 6, 7, 8, [5, 2, 3], seed=6)
         attention_case(f, "attention_full", 2, 3, 6, 5, 5, 9, [6, 6], seed=7)
+        src, tgt_in, tgt_out = seq2seq_batch()
+        base = dict(src_vocab=11, tgt_vocab=13, pad_id=0, emb_dim=6, enc_hidden=5, dec_hidden=7, attn_dim=8,
+                    dropout=0.0)
+        model_case(f, "model_gru", dict(base, cell="gru", enc_layers=2, bidirectional=True), src, tgt_in, tgt_out,
+                   seed=8)
+        model_case(f, "model_lstm", dict(base, cell="lstm", enc_layers=1, bidirectional=False, label_smoothing=0.1),
+                   src, tgt_in, tgt_out, seed=9)
 
 
 if __name__ == "__main__":

@@ -39,3 +39,65 @@ def run_rnn(rnn, x, lengths, h0=None, c0=None):
         c_n = None
     y, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return y, h_n, c_n
+
+
+class RnnSeq2Seq(nn.Module):
+    """qkv's "rnn" architecture (libcore/nn/rnn_seq2seq.h), same parameter names and shapes.
+
+    Encoder: dropout(src_emb) -> (bi)GRU/LSTM stack over the non-pad tokens (right padding).
+    Bridge:  s_0 = tanh(bridge([top layer final state, forward; reverse])); LSTM c_0 = 0.
+    Decoder: ctx_t = attn(s_{t-1}, M); s_t = cell([dropout(tgt_emb[tgt_in_t]); ctx_t], s_{t-1});
+             logits_t = out(dropout([s_t; ctx_t])).
+    """
+
+    def __init__(self, src_vocab, tgt_vocab, pad_id=0, cell="gru", emb_dim=128, enc_hidden=128, enc_layers=1,
+                 bidirectional=True, dec_hidden=256, attn_dim=None, dropout=0.1, label_smoothing=0.0):
+        super().__init__()
+        self.pad_id, self.cell, self.label_smoothing = pad_id, cell, label_smoothing
+        self.dirs = 2 if bidirectional else 1
+        E = enc_hidden * self.dirs
+        self.src_emb = nn.Embedding(src_vocab, emb_dim)
+        self.tgt_emb = nn.Embedding(tgt_vocab, emb_dim)
+        rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
+        self.encoder = rnn_cls(emb_dim, enc_hidden, num_layers=enc_layers, bidirectional=bidirectional,
+                               batch_first=True)
+        self.bridge = nn.Linear(E, dec_hidden)
+        self.attn = AdditiveAttention(dec_hidden, E, attn_dim or dec_hidden)
+        cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
+        self.decoder = cell_cls(emb_dim + E, dec_hidden)
+        self.out = nn.Linear(dec_hidden + E, tgt_vocab)
+        self.drop = nn.Dropout(dropout)
+
+    def encode(self, src):
+        mask = src != self.pad_id                                      # (B, S)
+        x = self.drop(self.src_emb(src))                               # (B, S, emb)
+        mem, h_n, _ = run_rnn(self.encoder, x, mask.sum(1))            # (B, S, E), (L*D, B, He)
+        top = torch.cat([h_n[h_n.shape[0] - self.dirs + d] for d in range(self.dirs)], dim=-1)  # (B, E)
+        s = torch.tanh(self.bridge(top))                               # (B, Hd)
+        c = torch.zeros_like(s) if self.cell == "lstm" else None
+        return mem, mask, s, c
+
+    def step(self, mem, mask, kp, s, c, ids):
+        ctx, w = self.attn(s[:, None, :], mem, mask, kp)               # (B, 1, E), (B, 1, S)
+        ctx = ctx[:, 0]
+        x = torch.cat([self.drop(self.tgt_emb(ids)), ctx], dim=-1)     # (B, emb + E)
+        if self.cell == "lstm":
+            s, c = self.decoder(x, (s, c))
+        else:
+            s = self.decoder(x, s)
+        return s, c, torch.cat([s, ctx], dim=-1), w[:, 0]
+
+    def forward(self, src, tgt_in):
+        mem, mask, s, c = self.encode(src)
+        kp = self.attn.w_k(mem)
+        feats, weights = [], []
+        for t in range(tgt_in.shape[1]):
+            s, c, f, w = self.step(mem, mask, kp, s, c, tgt_in[:, t])
+            feats.append(f)
+            weights.append(w)
+        return self.out(self.drop(torch.stack(feats, 1))), torch.stack(weights, 1)  # (B, T, V), (B, T, S)
+
+    def loss(self, src, tgt_in, tgt_out):
+        logits, _ = self(src, tgt_in)
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
+                                           ignore_index=self.pad_id, label_smoothing=self.label_smoothing)

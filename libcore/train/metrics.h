@@ -1,0 +1,83 @@
+// Evaluation metrics of qkv-train and the JSON-lines metrics log.
+//
+//   LossMeter m;  m.add(loss_sum, n_targets, n_correct);
+//   m.mean_loss(); m.perplexity(); m.accuracy();
+//
+//   SequenceScorer s;                       // greedy decodes vs references
+//   s.add_reference(src, ref);              // several references per source allowed
+//   s.score(src, hypothesis);               // once per distinct source
+//   s.wer(); s.ter();
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qkv::train {
+
+// Levenshtein distance (unit costs) between two token sequences.
+int64_t edit_distance(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
+
+struct LossMeter {
+  double loss_sum = 0;   // summed over targets
+  int64_t targets = 0;   // counted targets (tokens or images)
+  int64_t correct = 0;   // argmax == target
+  void add(double loss, int64_t n, int64_t c) { loss_sum += loss; targets += n; correct += c; }
+  double mean_loss() const { return targets ? loss_sum / targets : 0.0; }
+  double perplexity() const;
+  double accuracy() const { return targets ? static_cast<double>(correct) / targets : 0.0; }
+};
+
+// Word error rate (a whole output sequence right or wrong; right when it equals
+// ANY reference of its source) and token error rate (edit distance to the
+// closest reference / that reference's length, summed over sources).
+class SequenceScorer {
+ public:
+  void add_reference(const std::vector<int32_t>& src, const std::vector<int32_t>& ref);
+  // Distinct sources, in the order first seen.
+  const std::vector<std::vector<int32_t>>& sources() const { return order_; }
+  void score(const std::vector<int32_t>& src, const std::vector<int32_t>& hyp);
+  int64_t scored() const { return scored_; }
+  double wer() const { return scored_ ? static_cast<double>(wrong_) / scored_ : 0.0; }
+  double ter() const { return ref_tokens_ ? static_cast<double>(edits_) / ref_tokens_ : 0.0; }
+
+ private:
+  std::map<std::vector<int32_t>, std::vector<std::vector<int32_t>>> refs_;
+  std::vector<std::vector<int32_t>> order_;
+  int64_t scored_ = 0, wrong_ = 0, edits_ = 0, ref_tokens_ = 0;
+};
+
+// One JSON object per line, flushed after each line so `tail -f` and a killed
+// run both see whole records. Appends (a resumed run continues the file).
+class MetricsLog {
+ public:
+  MetricsLog() = default;
+  explicit MetricsLog(const std::string& path, bool append) { open(path, append); }
+  void open(const std::string& path, bool append);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+  bool enabled() const { return f_ != nullptr; }
+  // fields: name and value; values are numbers (non-finite written as null) or strings.
+  struct Field {
+    std::string key;
+    double num = 0;
+    std::string str;
+    bool is_str = false;
+    Field(std::string k, double v) : key(std::move(k)), num(v) {}
+    Field(std::string k, int64_t v) : key(std::move(k)), num(static_cast<double>(v)) {}
+    Field(std::string k, int v) : key(std::move(k)), num(v) {}
+    Field(std::string k, std::string v) : key(std::move(k)), str(std::move(v)), is_str(true) {}
+    Field(std::string k, const char* v) : key(std::move(k)), str(v), is_str(true) {}
+  };
+  void write(const std::vector<Field>& fields);
+  static std::string format(const std::vector<Field>& fields);  // one line, no newline
+
+ private:
+  std::FILE* f_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace qkv::train
