@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "tensor/tensor.h"
 #include "nn/config.h"
 #include "nn/param_store.h"
 
@@ -74,6 +75,14 @@ struct Stats {
   }
 };
 
+// Attention weights of one attention layer from the last forward, softmax
+// output before dropout: weights (B, H, Tq, Tk), valid until the next forward.
+struct AttentionMap {
+  std::string name;  // the layer's parameter prefix, e.g. "transformer.h.0.attn"
+  Shape shape;       // {B, H, Tq, Tk}
+  const float* weights = nullptr;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -98,6 +107,9 @@ class Model {
   // Logits of the last forward, (B, T, V) for LM/seq2seq, (B, n_classes) for
   // classify. Valid until the next forward.
   virtual const float* logits() const = 0;
+
+  // Every attention layer's weights from the last forward (for inspection tools).
+  virtual std::vector<AttentionMap> attention_maps() const { return {}; }
 
   // seq2seq only: greedy decoding of b.src (B, S) (other fields unused). Each
   // output holds the generated ids after bos, stopping before eos or after

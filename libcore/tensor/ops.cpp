@@ -2,14 +2,37 @@
 
 #include <cblas.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "core/error.h"
 
 namespace qkv::ops {
 
+namespace {
+bool g_gemm_timing = false;
+GemmStats g_gemm_stats;
+}  // namespace
+
+void set_gemm_timing(bool on) { g_gemm_timing = on; }
+GemmStats gemm_stats() { return g_gemm_stats; }
+void reset_gemm_stats() { g_gemm_stats = GemmStats(); }
+
+static void sgemm_untimed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                          const float* B, float beta, float* C);
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            const float* B, float beta, float* C) {
+  if (!g_gemm_timing) return sgemm_untimed(trans_a, trans_b, M, N, K, alpha, A, B, beta, C);
+  auto t0 = std::chrono::steady_clock::now();
+  sgemm_untimed(trans_a, trans_b, M, N, K, alpha, A, B, beta, C);
+  g_gemm_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  g_gemm_stats.flops += 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  g_gemm_stats.calls += 1;
+}
+
+static void sgemm_untimed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                          const float* B, float beta, float* C) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // BLAS leaves C untouched for K == 0 only when beta == 1; be explicit.
     for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.0f ? 0.0f : beta * C[i];

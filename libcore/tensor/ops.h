@@ -20,6 +20,18 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    const float* A, int64_t stride_a, const float* B, int64_t stride_b, float beta, float* C,
                    int64_t stride_c);
 
+// Optional accounting of every sgemm above (for benchmarks: "where does the
+// time go"). Off by default; when on, each call adds its wall time and
+// 2*M*N*K flops. Not thread-safe to toggle while other threads run GEMMs.
+struct GemmStats {
+  double seconds = 0;
+  double flops = 0;
+  int64_t calls = 0;
+};
+void set_gemm_timing(bool on);
+GemmStats gemm_stats();
+void reset_gemm_stats();
+
 // Tensor matmul: a (..., M, K) @ b (..., K, N) -> (..., M, N), leading dims equal
 // (or b 2-D, shared by every batch). trans_a / trans_b transpose the last two dims.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);

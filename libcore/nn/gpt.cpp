@@ -1,0 +1,200 @@
+// gpt: decoder-only Transformer language model (GPT-2 / nanoGPT layout).
+//
+//   x = drop(wte[inp] + pos)                   pos: learned wpe[t] or sinusoidal
+//   x = block_l(x), l = 0 .. n_layer-1          causal self-attention + MLP, pre- or post-norm
+//   logits = lm_head(ln_f(x))                   ln_f only with norm=pre; lm_head = wte when tied
+//
+// PyTorch twin: scripts/torch/qkv_models.py GPT (nanoGPT's model.py names and
+// shapes, so a nanoGPT state_dict converts directly; see docs/FORMATS.md).
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "nn/dropout.h"
+#include "nn/embedding.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/model_parts.h"
+#include "nn/positional.h"
+
+namespace qkv::nn {
+namespace {
+
+class Gpt : public Model {
+ public:
+  Gpt(const Config& c, uint64_t seed) : Model("gpt", seed) {
+    ConfigReader r(c, arch_);
+    V_ = r.get_int("vocab_size", 65, 1, INT32_MAX);
+    block_ = r.get_int("block_size", 64, 1, 1 << 20);
+    L_ = r.get_int("n_layer", 4, 1, 1000);
+    H_ = r.get_int("n_head", 4, 1, 1 << 16);
+    C_ = r.get_int("d_model", 128, 1, 1 << 20);
+    F_ = r.get_int("d_ff", 0, 0, 1 << 24);
+    dropout_ = static_cast<float>(r.get_double("dropout", 0.0, 0.0, 0.99));
+    learned_pos_ = r.get_choice("pos", "learned", {"learned", "sinusoidal"}) == "learned";
+    tied_ = r.get_bool("tie_weights", true);
+    pre_norm_ = r.get_choice("norm", "pre", {"pre", "post"}) == "pre";
+    act_ = activation_from_name(r.get_choice("activation", "gelu", {"gelu", "relu", "gelu_tanh"}));
+    bias_ = r.get_bool("bias", true);
+    eps_ = static_cast<float>(r.get_double("ln_eps", 1e-5, 1e-12, 1.0));
+    r.finish();
+    config_ = r.resolved();
+    if (C_ % H_ != 0)
+      throw UsageError("gpt: d_model (" + std::to_string(C_) + ") must be divisible by n_head (" +
+                       std::to_string(H_) + ")");
+    if (!learned_pos_ && C_ % 2 != 0) throw UsageError("gpt: sinusoidal positions need an even d_model");
+    if (F_ == 0) F_ = 4 * C_;
+
+    wte_ = ps_.add("transformer.wte.weight", {V_, C_});
+    if (learned_pos_) wpe_ = ps_.add("transformer.wpe.weight", {block_, C_});
+    for (int64_t l = 0; l < L_; ++l)
+      layers_.push_back(
+          add_encoder_layer(ps_, "transformer.h." + std::to_string(l) + ".", C_, F_, bias_, LayerNaming::nanogpt));
+    if (pre_norm_) add_layernorm(ps_, "transformer.ln_f.", C_, lnf_w_, lnf_b_);
+    lm_head_ = tied_ ? wte_ : ps_.add("lm_head.weight", {V_, C_});
+    ps_.finalize();
+
+    // nanoGPT's init: N(0, 0.02) for matrices and embeddings, the residual
+    // projections (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2 n_layer)).
+    Rng init(seed);
+    const float proj_std = 0.02f / std::sqrt(2.0f * static_cast<float>(L_));
+    init_params(ps_, [&](ParamId id) {
+      const std::string& n = ps_.info(id).name;
+      bool proj = n.size() > 13 && n.compare(n.size() - 13, 13, "c_proj.weight") == 0;
+      ps_.init_normal(id, init, proj ? proj_std : 0.02f);
+    });
+
+    lcfg_.d_model = C_;
+    lcfg_.n_head = H_;
+    lcfg_.d_ff = F_;
+    lcfg_.activation = act_;
+    lcfg_.norm_first = pre_norm_;
+    lcfg_.causal = true;
+    lcfg_.attn_dropout = lcfg_.resid_dropout = dropout_;
+    lcfg_.ffn_dropout = 0.0f;  // nanoGPT's MLP has no inner dropout
+    lcfg_.eps = eps_;
+    caches_.resize(static_cast<size_t>(L_));
+    if (!learned_pos_) {
+      pe_.resize(static_cast<size_t>(block_ * C_));
+      sinusoidal_table(pe_.data(), block_, C_);
+    }
+  }
+
+  Task task() const override { return Task::language_model; }
+
+  void check_batch(const Batch& b) const override {
+    if (b.B <= 0 || b.T <= 0) throw DataError("gpt batch: empty (B=" + std::to_string(b.B) + ", T=" + std::to_string(b.T) + ")");
+    if (b.T > block_)
+      throw DataError("gpt batch: sequence length " + std::to_string(b.T) + " exceeds the model's block_size " +
+                      std::to_string(block_));
+    check_ids(b.inp, b.B * b.T, 0, V_, "gpt batch inputs");
+    check_ids(b.tgt, b.B * b.T, 0, V_, "gpt batch targets", kIgnoreIndex);
+  }
+
+  Stats forward(const Batch& b, bool training) override {
+    check_batch(b);
+    B_ = b.B;
+    T_ = b.T;
+    const int64_t N = B_ * T_;
+    inp_ = b.inp;
+    training_ = training;
+    xs_.resize(static_cast<size_t>(L_ + 1));
+    for (auto& x : xs_) x.resize(static_cast<size_t>(N * C_));
+
+    // x0 (N, C) = drop(wte[inp] + pos)
+    emb_.resize(static_cast<size_t>(N * C_));
+    embedding_forward(emb_.data(), inp_.data(), ps_.param(wte_), N, V_, C_);
+    const float* pos = learned_pos_ ? ps_.param(wpe_) : pe_.data();  // (block, C); rows [0, T) used
+    add_positional(emb_.data(), pos, B_, T_, C_, 1.0f);
+    const float p = training ? dropout_ : 0.0f;
+    emb_mask_.resize(static_cast<size_t>(N * C_));
+    dropout_forward(xs_[0].data(), emb_mask_.data(), emb_.data(), N * C_, p, rng_);
+
+    for (int64_t l = 0; l < L_; ++l)
+      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), nullptr, encoder_weights(ps_, layers_[l]), lcfg_, B_,
+                            T_, training, &rng_, caches_[l]);
+
+    const float* top = xs_[L_].data();  // (N, C)
+    if (pre_norm_) {
+      xf_.resize(static_cast<size_t>(N * C_));
+      lnf_mean_.resize(static_cast<size_t>(N));
+      lnf_rstd_.resize(static_cast<size_t>(N));
+      layernorm_forward(xf_.data(), lnf_mean_.data(), lnf_rstd_.data(), top, ps_.param(lnf_w_), ps_.param(lnf_b_), N,
+                        C_, eps_);
+      top = xf_.data();
+    }
+    logits_.resize(static_cast<size_t>(N * V_));
+    linear_forward(logits_.data(), top, ps_.param(lm_head_), nullptr, N, C_, V_);  // (N, V)
+    return head_.forward(logits_.data(), b.tgt.data(), N, V_, kIgnoreIndex);
+  }
+
+  void backward(float scale) override {
+    QKV_CHECK(B_ > 0, "gpt backward() before forward()");
+    const int64_t N = B_ * T_;
+    dlogits_.resize(static_cast<size_t>(N * V_));
+    head_.backward(dlogits_.data(), scale);
+    const float* top = pre_norm_ ? xf_.data() : xs_[L_].data();
+    dtop_.assign(static_cast<size_t>(N * C_), 0.0f);
+    linear_backward(dtop_.data(), ps_.grad(lm_head_), nullptr, dlogits_.data(), top, ps_.param(lm_head_), N, C_, V_);
+    dx_.assign(static_cast<size_t>(N * C_), 0.0f);  // d xs_[L]
+    if (pre_norm_) {
+      layernorm_backward(dx_.data(), ps_.grad(lnf_w_), ps_.grad(lnf_b_), dtop_.data(), xs_[L_].data(),
+                         ps_.param(lnf_w_), lnf_mean_.data(), lnf_rstd_.data(), N, C_);
+    } else {
+      std::swap(dx_, dtop_);
+    }
+    for (int64_t l = L_ - 1; l >= 0; --l) {
+      dprev_.assign(static_cast<size_t>(N * C_), 0.0f);
+      encoder_layer_backward(dprev_.data(), encoder_grads(ps_, layers_[l]), dx_.data(), xs_[l].data(),
+                             encoder_weights(ps_, layers_[l]), caches_[l]);
+      std::swap(dx_, dprev_);
+    }
+    // through the embedding dropout, then into wte and wpe
+    demb_.assign(static_cast<size_t>(N * C_), 0.0f);
+    dropout_backward(demb_.data(), dx_.data(), emb_mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
+    embedding_backward(ps_.grad(wte_), demb_.data(), inp_.data(), N, C_);
+    if (learned_pos_) {
+      float* dwpe = ps_.grad(wpe_);  // (block, C)
+      for (int64_t bi = 0; bi < B_; ++bi)
+        for (int64_t i = 0; i < T_ * C_; ++i) dwpe[i] += demb_[static_cast<size_t>(bi * T_ * C_ + i)];
+    }
+  }
+
+  const float* logits() const override { return logits_.data(); }
+
+  std::vector<AttentionMap> attention_maps() const override {
+    std::vector<AttentionMap> maps;
+    for (int64_t l = 0; l < L_; ++l)
+      maps.push_back({"transformer.h." + std::to_string(l) + ".attn", {B_, H_, T_, T_},
+                      caches_[static_cast<size_t>(l)].attn.weights()});
+    return maps;
+  }
+
+ private:
+  int64_t V_, block_, L_, H_, C_, F_;
+  float dropout_, eps_;
+  bool learned_pos_, tied_, pre_norm_, bias_;
+  Activation act_;
+  ParamId wte_ = -1, wpe_ = -1, lnf_w_ = -1, lnf_b_ = -1, lm_head_ = -1;
+  std::vector<EncoderLayerIds> layers_;
+  TransformerLayerConfig lcfg_;
+  std::vector<EncoderLayerCache> caches_;
+  std::vector<float> pe_;  // (block, C) sinusoidal table
+
+  // activations of the last forward
+  int64_t B_ = 0, T_ = 0;
+  bool training_ = false;
+  std::vector<int32_t> inp_;
+  std::vector<float> emb_;
+  std::vector<uint8_t> emb_mask_;
+  std::vector<std::vector<float>> xs_;  // (L+1) x (N, C): block inputs, xs_[L] the last output
+  std::vector<float> xf_, lnf_mean_, lnf_rstd_, logits_;
+  LossHead head_;
+  std::vector<float> dlogits_, dtop_, dx_, dprev_, demb_;
+};
+
+}  // namespace
+
+QKV_REGISTER_ARCH("gpt", "decoder-only Transformer language model (nanoGPT layout)", Gpt);
+
+}  // namespace qkv::nn

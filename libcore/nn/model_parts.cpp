@@ -1,0 +1,169 @@
+#include "nn/model_parts.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace qkv::nn {
+
+void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& w, ParamId& b) {
+  w = ps.add(prefix + "weight", {C});
+  b = ps.add(prefix + "bias", {C});
+}
+
+EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F, bool bias,
+                                  LayerNaming naming) {
+  EncoderLayerIds id;
+  if (naming == LayerNaming::nanogpt) {
+    // nanoGPT Block order: ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj
+    add_layernorm(ps, p + "ln_1.", C, id.n1_w, id.n1_b);
+    id.in_w = ps.add(p + "attn.c_attn.weight", {3 * C, C});
+    if (bias) id.in_b = ps.add(p + "attn.c_attn.bias", {3 * C});
+    id.out_w = ps.add(p + "attn.c_proj.weight", {C, C});
+    if (bias) id.out_b = ps.add(p + "attn.c_proj.bias", {C});
+    add_layernorm(ps, p + "ln_2.", C, id.n2_w, id.n2_b);
+    id.ff1_w = ps.add(p + "mlp.c_fc.weight", {F, C});
+    if (bias) id.ff1_b = ps.add(p + "mlp.c_fc.bias", {F});
+    id.ff2_w = ps.add(p + "mlp.c_proj.weight", {C, F});
+    if (bias) id.ff2_b = ps.add(p + "mlp.c_proj.bias", {C});
+    return id;
+  }
+  // nn.TransformerEncoderLayer order: self_attn, linear1, linear2, norm1, norm2
+  id.in_w = ps.add(p + "self_attn.in_proj_weight", {3 * C, C});
+  id.in_b = ps.add(p + "self_attn.in_proj_bias", {3 * C});
+  id.out_w = ps.add(p + "self_attn.out_proj.weight", {C, C});
+  id.out_b = ps.add(p + "self_attn.out_proj.bias", {C});
+  id.ff1_w = ps.add(p + "linear1.weight", {F, C});
+  id.ff1_b = ps.add(p + "linear1.bias", {F});
+  id.ff2_w = ps.add(p + "linear2.weight", {C, F});
+  id.ff2_b = ps.add(p + "linear2.bias", {C});
+  add_layernorm(ps, p + "norm1.", C, id.n1_w, id.n1_b);
+  add_layernorm(ps, p + "norm2.", C, id.n2_w, id.n2_b);
+  return id;
+}
+
+DecoderLayerIds add_decoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F) {
+  // nn.TransformerDecoderLayer order: self_attn, multihead_attn, linear1, linear2, norm1..3
+  DecoderLayerIds id;
+  id.self_in_w = ps.add(p + "self_attn.in_proj_weight", {3 * C, C});
+  id.self_in_b = ps.add(p + "self_attn.in_proj_bias", {3 * C});
+  id.self_out_w = ps.add(p + "self_attn.out_proj.weight", {C, C});
+  id.self_out_b = ps.add(p + "self_attn.out_proj.bias", {C});
+  id.cross_in_w = ps.add(p + "multihead_attn.in_proj_weight", {3 * C, C});
+  id.cross_in_b = ps.add(p + "multihead_attn.in_proj_bias", {3 * C});
+  id.cross_out_w = ps.add(p + "multihead_attn.out_proj.weight", {C, C});
+  id.cross_out_b = ps.add(p + "multihead_attn.out_proj.bias", {C});
+  id.ff1_w = ps.add(p + "linear1.weight", {F, C});
+  id.ff1_b = ps.add(p + "linear1.bias", {F});
+  id.ff2_w = ps.add(p + "linear2.weight", {C, F});
+  id.ff2_b = ps.add(p + "linear2.bias", {C});
+  add_layernorm(ps, p + "norm1.", C, id.n1_w, id.n1_b);
+  add_layernorm(ps, p + "norm2.", C, id.n2_w, id.n2_b);
+  add_layernorm(ps, p + "norm3.", C, id.n3_w, id.n3_b);
+  return id;
+}
+
+const float* param_or_null(const ParamStore& ps, ParamId id) { return id < 0 ? nullptr : ps.param(id); }
+float* grad_or_null(ParamStore& ps, ParamId id) { return id < 0 ? nullptr : ps.grad(id); }
+
+EncoderLayerWeights encoder_weights(const ParamStore& ps, const EncoderLayerIds& id) {
+  EncoderLayerWeights w;
+  w.self_attn = {param_or_null(ps, id.in_w), param_or_null(ps, id.in_b), param_or_null(ps, id.out_w),
+                 param_or_null(ps, id.out_b)};
+  w.norm1 = {param_or_null(ps, id.n1_w), param_or_null(ps, id.n1_b)};
+  w.norm2 = {param_or_null(ps, id.n2_w), param_or_null(ps, id.n2_b)};
+  w.ff = {param_or_null(ps, id.ff1_w), param_or_null(ps, id.ff1_b), param_or_null(ps, id.ff2_w),
+          param_or_null(ps, id.ff2_b)};
+  return w;
+}
+
+EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id) {
+  EncoderLayerGrads g;
+  g.self_attn = {grad_or_null(ps, id.in_w), grad_or_null(ps, id.in_b), grad_or_null(ps, id.out_w),
+                 grad_or_null(ps, id.out_b)};
+  g.norm1 = {grad_or_null(ps, id.n1_w), grad_or_null(ps, id.n1_b)};
+  g.norm2 = {grad_or_null(ps, id.n2_w), grad_or_null(ps, id.n2_b)};
+  g.ff = {grad_or_null(ps, id.ff1_w), grad_or_null(ps, id.ff1_b), grad_or_null(ps, id.ff2_w),
+          grad_or_null(ps, id.ff2_b)};
+  return g;
+}
+
+DecoderLayerWeights decoder_weights(const ParamStore& ps, const DecoderLayerIds& id) {
+  DecoderLayerWeights w;
+  w.self_attn = {param_or_null(ps, id.self_in_w), param_or_null(ps, id.self_in_b), param_or_null(ps, id.self_out_w),
+                 param_or_null(ps, id.self_out_b)};
+  w.cross_attn = {param_or_null(ps, id.cross_in_w), param_or_null(ps, id.cross_in_b),
+                  param_or_null(ps, id.cross_out_w), param_or_null(ps, id.cross_out_b)};
+  w.norm1 = {param_or_null(ps, id.n1_w), param_or_null(ps, id.n1_b)};
+  w.norm2 = {param_or_null(ps, id.n2_w), param_or_null(ps, id.n2_b)};
+  w.norm3 = {param_or_null(ps, id.n3_w), param_or_null(ps, id.n3_b)};
+  w.ff = {param_or_null(ps, id.ff1_w), param_or_null(ps, id.ff1_b), param_or_null(ps, id.ff2_w),
+          param_or_null(ps, id.ff2_b)};
+  return w;
+}
+
+DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id) {
+  DecoderLayerGrads g;
+  g.self_attn = {grad_or_null(ps, id.self_in_w), grad_or_null(ps, id.self_in_b), grad_or_null(ps, id.self_out_w),
+                 grad_or_null(ps, id.self_out_b)};
+  g.cross_attn = {grad_or_null(ps, id.cross_in_w), grad_or_null(ps, id.cross_in_b), grad_or_null(ps, id.cross_out_w),
+                  grad_or_null(ps, id.cross_out_b)};
+  g.norm1 = {grad_or_null(ps, id.n1_w), grad_or_null(ps, id.n1_b)};
+  g.norm2 = {grad_or_null(ps, id.n2_w), grad_or_null(ps, id.n2_b)};
+  g.norm3 = {grad_or_null(ps, id.n3_w), grad_or_null(ps, id.n3_b)};
+  g.ff = {grad_or_null(ps, id.ff1_w), grad_or_null(ps, id.ff1_b), grad_or_null(ps, id.ff2_w),
+          grad_or_null(ps, id.ff2_b)};
+  return g;
+}
+
+void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix) {
+  for (ParamId id = 0; id < ps.count(); ++id) {
+    const ParamInfo& p = ps.info(id);
+    if (p.shape.size() >= 2) {
+      matrix(id);
+    } else {
+      bool gain = p.name.size() >= 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
+      ps.init_const(id, gain ? 1.0f : 0.0f);
+    }
+  }
+}
+
+Stats LossHead::forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore) {
+  N_ = N;
+  V_ = V;
+  ignore_ = ignore;
+  probs_.resize(static_cast<size_t>(N * V));
+  targets_.assign(targets, targets + N);
+  ce_ = cross_entropy_forward(probs_.data(), logits, targets, N, V, 0.0f, ignore);
+  Stats s;
+  s.loss_sum = ce_.sum;
+  s.count = ce_.count;
+  for (int64_t n = 0; n < N; ++n) {
+    if (targets[n] == ignore) continue;
+    const float* row = logits + n * V;  // (V)
+    int64_t best = 0;
+    for (int64_t j = 1; j < V; ++j)
+      if (row[j] > row[best]) best = j;
+    s.correct += best == targets[n];
+  }
+  return s;
+}
+
+void LossHead::backward(float* dlogits, float scale) {
+  std::memset(dlogits, 0, static_cast<size_t>(N_ * V_) * sizeof(float));
+  cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N_, V_, ce_, 0.0f, ignore_, scale);
+}
+
+void check_ids(const std::vector<int32_t>& ids, int64_t n, int64_t lo, int64_t hi, const std::string& what,
+               int64_t allowed_extra) {
+  if (static_cast<int64_t>(ids.size()) != n)
+    throw DataError(what + ": expected " + std::to_string(n) + " ids, found " + std::to_string(ids.size()));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t v = ids[static_cast<size_t>(i)];
+    if ((v < lo || v >= hi) && v != allowed_extra)
+      throw DataError(what + ": id " + std::to_string(v) + " at position " + std::to_string(i) + " is outside [" +
+                      std::to_string(lo) + ", " + std::to_string(hi) + ")");
+  }
+}
+
+}  // namespace qkv::nn

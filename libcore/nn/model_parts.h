@@ -1,0 +1,75 @@
+// Pieces the transformer-family models (gpt, transformer, vit) share:
+// registering a layer's parameters under PyTorch names, turning handles into
+// the weight/gradient pointer structs of nn/transformer_layer.h, the default
+// initialization, and the loss head (logits -> cross-entropy, argmax hits).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "nn/cross_entropy.h"
+#include "nn/model.h"
+#include "nn/param_store.h"
+#include "nn/transformer_layer.h"
+
+namespace qkv::nn {
+
+// Parameter handles of one encoder layer (-1 = absent, e.g. bias=False).
+struct EncoderLayerIds {
+  ParamId in_w = -1, in_b = -1, out_w = -1, out_b = -1;
+  ParamId ff1_w = -1, ff1_b = -1, ff2_w = -1, ff2_b = -1;
+  ParamId n1_w = -1, n1_b = -1, n2_w = -1, n2_b = -1;
+};
+struct DecoderLayerIds {
+  ParamId self_in_w = -1, self_in_b = -1, self_out_w = -1, self_out_b = -1;
+  ParamId cross_in_w = -1, cross_in_b = -1, cross_out_w = -1, cross_out_b = -1;
+  ParamId ff1_w = -1, ff1_b = -1, ff2_w = -1, ff2_b = -1;
+  ParamId n1_w = -1, n1_b = -1, n2_w = -1, n2_b = -1, n3_w = -1, n3_b = -1;
+};
+
+// Names of an encoder layer's parameters.
+enum class LayerNaming {
+  torch,    // nn.TransformerEncoderLayer: self_attn.in_proj_weight, linear1, norm1, ...
+  nanogpt,  // nanoGPT Block: attn.c_attn.weight, mlp.c_fc, ln_1, ...
+};
+
+// Registers in PyTorch's state_dict order under prefix ("encoder.layers.0.").
+EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& prefix, int64_t C, int64_t F, bool bias,
+                                  LayerNaming naming);
+DecoderLayerIds add_decoder_layer(ParamStore& ps, const std::string& prefix, int64_t C, int64_t F);
+void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& w, ParamId& b);
+
+EncoderLayerWeights encoder_weights(const ParamStore& ps, const EncoderLayerIds& id);
+EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id);
+DecoderLayerWeights decoder_weights(const ParamStore& ps, const DecoderLayerIds& id);
+DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id);
+
+// Null for an absent parameter.
+const float* param_or_null(const ParamStore& ps, ParamId id);
+float* grad_or_null(ParamStore& ps, ParamId id);
+
+// Default init: rank-1 parameters named "*.weight" (LayerNorm gains) = 1,
+// other rank-1 (biases) = 0, rank >= 2 through `matrix(id)`.
+void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix);
+
+// The loss head over logits (N, V): softmax cross-entropy (mean over targets
+// that are not `ignore`), argmax hits; keeps what backward() needs.
+class LossHead {
+ public:
+  Stats forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore);
+  // dlogits (N, V) = d(scale * mean loss)/dlogits (overwritten, not accumulated).
+  void backward(float* dlogits, float scale);
+
+ private:
+  std::vector<float> probs_;
+  std::vector<int32_t> targets_;
+  int64_t N_ = 0, V_ = 0, ignore_ = -1;
+  CrossEntropyResult ce_;
+};
+
+// "arch batch: ..." DataError helpers for Model::check_batch.
+void check_ids(const std::vector<int32_t>& ids, int64_t n, int64_t lo, int64_t hi, const std::string& what,
+               int64_t allowed_extra = INT64_MIN);
+
+}  // namespace qkv::nn

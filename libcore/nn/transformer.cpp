@@ -1,0 +1,300 @@
+// transformer: the encoder-decoder of "Attention Is All You Need" on PyTorch's
+// nn.Transformer layout.
+//
+//   memory = enc_norm(enc_layers(drop(E_src[src] * sqrt(d) + PE)))      src key padding from pad_id
+//   logits = generator(dec_norm(dec_layers(drop(E_tgt[tgt_in] * sqrt(d) + PE), memory)))
+//            decoder self-attention causal; cross-attention ignores padded source keys
+//   loss   = cross-entropy over tgt_out positions that are not pad_id
+//
+// Options: post-norm (the paper, default) or pre-norm; shared src/tgt
+// embedding ("embed.weight"; needs one vocabulary); generator weight tied to
+// the target embedding. PyTorch twin: scripts/torch/qkv_models.py
+// Seq2SeqTransformer (nn.Transformer adds the final encoder/decoder norms).
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "nn/dropout.h"
+#include "nn/embedding.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/model_parts.h"
+#include "nn/positional.h"
+
+namespace qkv::nn {
+namespace {
+
+// Embedding * sqrt(d) + sinusoidal positions, then dropout; keeps what the backward needs.
+struct EmbedStage {
+  std::vector<int32_t> ids;
+  std::vector<float> emb;        // (N, C) before dropout
+  std::vector<uint8_t> mask;     // (N, C) dropout mask
+  std::vector<float> demb;       // backward scratch
+  float p = 0.0f;
+};
+
+class TransformerModel : public Model {
+ public:
+  TransformerModel(const Config& c, uint64_t seed) : Model("transformer", seed) {
+    ConfigReader r(c, arch_);
+    Vs_ = r.get_int("src_vocab_size", 1000, 1, INT32_MAX);
+    Vt_ = r.get_int("tgt_vocab_size", 1000, 1, INT32_MAX);
+    C_ = r.get_int("d_model", 512, 2, 1 << 20);
+    H_ = r.get_int("n_head", 8, 1, 1 << 16);
+    Le_ = r.get_int("n_encoder_layers", 6, 1, 1000);
+    Ld_ = r.get_int("n_decoder_layers", 6, 1, 1000);
+    F_ = r.get_int("d_ff", 2048, 1, 1 << 24);
+    dropout_ = static_cast<float>(r.get_double("dropout", 0.1, 0.0, 0.99));
+    max_len_ = r.get_int("max_len", 512, 1, 1 << 20);
+    pre_norm_ = r.get_choice("norm", "post", {"pre", "post"}) == "pre";
+    act_ = activation_from_name(r.get_choice("activation", "relu", {"relu", "gelu", "gelu_tanh"}));
+    shared_ = r.get_bool("share_embeddings", false);
+    tied_ = r.get_bool("tie_output", false);
+    pad_ = r.get_int("pad_id", 0, 0, INT32_MAX);
+    eps_ = static_cast<float>(r.get_double("ln_eps", 1e-5, 1e-12, 1.0));
+    r.finish();
+    config_ = r.resolved();
+    if (C_ % H_ != 0)
+      throw UsageError("transformer: d_model (" + std::to_string(C_) + ") must be divisible by n_head (" +
+                       std::to_string(H_) + ")");
+    if (C_ % 2 != 0) throw UsageError("transformer: sinusoidal positions need an even d_model");
+    if (shared_ && Vs_ != Vt_)
+      throw UsageError("transformer: share_embeddings needs src_vocab_size == tgt_vocab_size (" +
+                       std::to_string(Vs_) + " vs " + std::to_string(Vt_) + ")");
+    if (pad_ >= Vs_ || pad_ >= Vt_) throw UsageError("transformer: pad_id must be a valid id of both vocabularies");
+
+    // nn.Transformer state_dict order; embeddings first as in the PyTorch twin.
+    if (shared_) {
+      src_emb_ = tgt_emb_ = ps_.add("embed.weight", {Vs_, C_});
+    } else {
+      src_emb_ = ps_.add("src_embed.weight", {Vs_, C_});
+      tgt_emb_ = ps_.add("tgt_embed.weight", {Vt_, C_});
+    }
+    for (int64_t l = 0; l < Le_; ++l)
+      enc_.push_back(add_encoder_layer(ps_, "transformer.encoder.layers." + std::to_string(l) + ".", C_, F_, true,
+                                       LayerNaming::torch));
+    add_layernorm(ps_, "transformer.encoder.norm.", C_, enc_norm_w_, enc_norm_b_);
+    for (int64_t l = 0; l < Ld_; ++l)
+      dec_.push_back(add_decoder_layer(ps_, "transformer.decoder.layers." + std::to_string(l) + ".", C_, F_));
+    add_layernorm(ps_, "transformer.decoder.norm.", C_, dec_norm_w_, dec_norm_b_);
+    gen_w_ = tied_ ? tgt_emb_ : ps_.add("generator.weight", {Vt_, C_});
+    gen_b_ = ps_.add("generator.bias", {Vt_});
+    ps_.finalize();
+
+    // The PyTorch translation tutorial's init: Xavier-uniform for every matrix and embedding.
+    Rng init(seed);
+    init_params(ps_, [&](ParamId id) { ps_.init_xavier_uniform(id, init); });
+
+    lcfg_.d_model = C_;
+    lcfg_.n_head = H_;
+    lcfg_.d_ff = F_;
+    lcfg_.activation = act_;
+    lcfg_.norm_first = pre_norm_;
+    lcfg_.dropout(dropout_);
+    lcfg_.eps = eps_;
+    dcfg_ = lcfg_;
+    dcfg_.causal = true;
+    enc_cache_.resize(static_cast<size_t>(Le_));
+    dec_cache_.resize(static_cast<size_t>(Ld_));
+    pe_.resize(static_cast<size_t>(max_len_ * C_));
+    sinusoidal_table(pe_.data(), max_len_, C_);
+  }
+
+  Task task() const override { return Task::seq2seq; }
+
+  void check_batch(const Batch& b) const override {
+    check_source(b);
+    if (b.T <= 0) throw DataError("transformer batch: empty target (T=" + std::to_string(b.T) + ")");
+    if (b.T > max_len_)
+      throw DataError("transformer batch: target length " + std::to_string(b.T) + " exceeds max_len " +
+                      std::to_string(max_len_));
+    check_ids(b.tgt_in, b.B * b.T, 0, Vt_, "transformer batch tgt_in");
+    check_ids(b.tgt_out, b.B * b.T, 0, Vt_, "transformer batch tgt_out");
+  }
+
+  Stats forward(const Batch& b, bool training) override {
+    check_batch(b);
+    encode(b, training);
+    decode(b.tgt_in, b.T, training);
+    return head_.forward(logits_.data(), b.tgt_out.data(), B_ * T_, Vt_, pad_);
+  }
+
+  void backward(float scale) override {
+    QKV_CHECK(T_ > 0, "transformer backward() before forward()");
+    const int64_t Nt = B_ * T_, Ns = B_ * S_;
+    dlogits_.resize(static_cast<size_t>(Nt * Vt_));
+    head_.backward(dlogits_.data(), scale);
+    // generator and the decoder's final norm
+    dtop_.assign(static_cast<size_t>(Nt * C_), 0.0f);
+    linear_backward(dtop_.data(), ps_.grad(gen_w_), ps_.grad(gen_b_), dlogits_.data(), dec_out_.data(),
+                    ps_.param(gen_w_), Nt, C_, Vt_);
+    dx_.assign(static_cast<size_t>(Nt * C_), 0.0f);
+    layernorm_backward(dx_.data(), ps_.grad(dec_norm_w_), ps_.grad(dec_norm_b_), dtop_.data(), ys_[Ld_].data(),
+                       ps_.param(dec_norm_w_), dec_mean_.data(), dec_rstd_.data(), Nt, C_);
+    dmemory_.assign(static_cast<size_t>(Ns * C_), 0.0f);
+    for (int64_t l = Ld_ - 1; l >= 0; --l) {
+      dprev_.assign(static_cast<size_t>(Nt * C_), 0.0f);
+      decoder_layer_backward(dprev_.data(), dmemory_.data(), decoder_grads(ps_, dec_[l]), dx_.data(), ys_[l].data(),
+                             memory_.data(), decoder_weights(ps_, dec_[l]), dec_cache_[l]);
+      std::swap(dx_, dprev_);
+    }
+    embed_backward(tgt_stage_, dx_.data(), tgt_emb_, Nt);
+    // encoder
+    dx_.assign(static_cast<size_t>(Ns * C_), 0.0f);
+    layernorm_backward(dx_.data(), ps_.grad(enc_norm_w_), ps_.grad(enc_norm_b_), dmemory_.data(), xs_[Le_].data(),
+                       ps_.param(enc_norm_w_), enc_mean_.data(), enc_rstd_.data(), Ns, C_);
+    for (int64_t l = Le_ - 1; l >= 0; --l) {
+      dprev_.assign(static_cast<size_t>(Ns * C_), 0.0f);
+      encoder_layer_backward(dprev_.data(), encoder_grads(ps_, enc_[l]), dx_.data(), xs_[l].data(),
+                             encoder_weights(ps_, enc_[l]), enc_cache_[l]);
+      std::swap(dx_, dprev_);
+    }
+    embed_backward(src_stage_, dx_.data(), src_emb_, Ns);
+  }
+
+  const float* logits() const override { return logits_.data(); }
+
+  std::vector<AttentionMap> attention_maps() const override {
+    std::vector<AttentionMap> maps;
+    for (int64_t l = 0; l < Le_; ++l)
+      maps.push_back({"transformer.encoder.layers." + std::to_string(l) + ".self_attn", {B_, H_, S_, S_},
+                      enc_cache_[static_cast<size_t>(l)].attn.weights()});
+    for (int64_t l = 0; l < Ld_; ++l) {
+      const std::string p = "transformer.decoder.layers." + std::to_string(l);
+      maps.push_back({p + ".self_attn", {B_, H_, T_, T_}, dec_cache_[static_cast<size_t>(l)].self_attn.weights()});
+      maps.push_back(
+          {p + ".multihead_attn", {B_, H_, T_, S_}, dec_cache_[static_cast<size_t>(l)].cross_attn.weights()});
+    }
+    return maps;
+  }
+
+  std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
+                                                  int32_t eos) override {
+    check_source(b);
+    if (bos < 0 || bos >= Vt_ || eos < 0 || eos >= Vt_)
+      throw UsageError("transformer: bos/eos ids must be in the target vocabulary [0, " + std::to_string(Vt_) + ")");
+    max_len = std::min<int64_t>(max_len, max_len_ - 1);
+    encode(b, false);
+    const int64_t B = b.B;
+    std::vector<std::vector<int32_t>> out(static_cast<size_t>(B));
+    std::vector<std::vector<int32_t>> prefix(static_cast<size_t>(B), std::vector<int32_t>{bos});
+    std::vector<bool> done(static_cast<size_t>(B), false);
+    for (int64_t t = 1; t <= max_len; ++t) {
+      // Decode the whole prefix (B, t) again: simple and exact; cost O(t^2) per sequence.
+      std::vector<int32_t> tgt_in;
+      for (const auto& p : prefix) tgt_in.insert(tgt_in.end(), p.begin(), p.end());
+      decode(tgt_in, t, false);
+      bool all_done = true;
+      for (int64_t i = 0; i < B; ++i) {
+        const float* row = logits_.data() + ((i * t) + t - 1) * Vt_;  // (Vt) at the last position
+        int32_t best = 0;
+        for (int64_t j = 1; j < Vt_; ++j)
+          if (row[j] > row[best]) best = static_cast<int32_t>(j);
+        prefix[static_cast<size_t>(i)].push_back(best);
+        if (!done[static_cast<size_t>(i)]) {
+          if (best == eos) done[static_cast<size_t>(i)] = true;
+          else out[static_cast<size_t>(i)].push_back(best);
+        }
+        all_done = all_done && done[static_cast<size_t>(i)];
+      }
+      if (all_done) break;
+    }
+    return out;
+  }
+
+ private:
+  void check_source(const Batch& b) const {
+    if (b.B <= 0 || b.S <= 0)
+      throw DataError("transformer batch: empty (B=" + std::to_string(b.B) + ", S=" + std::to_string(b.S) + ")");
+    if (b.S > max_len_)
+      throw DataError("transformer batch: source length " + std::to_string(b.S) + " exceeds max_len " +
+                      std::to_string(max_len_));
+    check_ids(b.src, b.B * b.S, 0, Vs_, "transformer batch src");
+  }
+
+  // x (N, C) = drop(E[ids] * sqrt(C) + PE[:T]) for B rows of length T.
+  void embed_forward(EmbedStage& st, float* x, const std::vector<int32_t>& ids, ParamId table, int64_t V, int64_t B,
+                     int64_t T, bool training) {
+    const int64_t N = B * T;
+    st.ids = ids;
+    st.p = training ? dropout_ : 0.0f;
+    st.emb.resize(static_cast<size_t>(N * C_));
+    st.mask.resize(static_cast<size_t>(N * C_));
+    embedding_forward(st.emb.data(), ids.data(), ps_.param(table), N, V, C_);
+    add_positional(st.emb.data(), pe_.data(), B, T, C_, std::sqrt(static_cast<float>(C_)));
+    dropout_forward(x, st.mask.data(), st.emb.data(), N * C_, st.p, rng_);
+  }
+
+  void embed_backward(EmbedStage& st, const float* dx, ParamId table, int64_t N) {
+    st.demb.assign(static_cast<size_t>(N * C_), 0.0f);
+    dropout_backward(st.demb.data(), dx, st.mask.data(), N * C_, st.p);
+    for (auto& v : st.demb) v *= std::sqrt(static_cast<float>(C_));  // through the sqrt(d) scale
+    embedding_backward(ps_.grad(table), st.demb.data(), st.ids.data(), N, C_);
+  }
+
+  void encode(const Batch& b, bool training) {
+    B_ = b.B;
+    S_ = b.S;
+    const int64_t Ns = B_ * S_;
+    src_pad_.resize(static_cast<size_t>(Ns));
+    for (int64_t i = 0; i < Ns; ++i) src_pad_[static_cast<size_t>(i)] = b.src[static_cast<size_t>(i)] == pad_;
+    xs_.resize(static_cast<size_t>(Le_ + 1));
+    for (auto& x : xs_) x.resize(static_cast<size_t>(Ns * C_));
+    embed_forward(src_stage_, xs_[0].data(), b.src, src_emb_, Vs_, B_, S_, training);
+    for (int64_t l = 0; l < Le_; ++l)
+      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), src_pad_.data(), encoder_weights(ps_, enc_[l]), lcfg_,
+                            B_, S_, training, &rng_, enc_cache_[l]);
+    memory_.resize(static_cast<size_t>(Ns * C_));
+    enc_mean_.resize(static_cast<size_t>(Ns));
+    enc_rstd_.resize(static_cast<size_t>(Ns));
+    layernorm_forward(memory_.data(), enc_mean_.data(), enc_rstd_.data(), xs_[Le_].data(), ps_.param(enc_norm_w_),
+                      ps_.param(enc_norm_b_), Ns, C_, eps_);
+  }
+
+  // Decoder over tgt_in (B_, T) against memory_ from encode(); fills logits_ (B_*T, Vt).
+  void decode(const std::vector<int32_t>& tgt_in, int64_t T, bool training) {
+    T_ = T;
+    const int64_t Nt = B_ * T_;
+    ys_.resize(static_cast<size_t>(Ld_ + 1));
+    for (auto& y : ys_) y.resize(static_cast<size_t>(Nt * C_));
+    embed_forward(tgt_stage_, ys_[0].data(), tgt_in, tgt_emb_, Vt_, B_, T_, training);
+    for (int64_t l = 0; l < Ld_; ++l)
+      decoder_layer_forward(ys_[l + 1].data(), ys_[l].data(), memory_.data(), nullptr, src_pad_.data(),
+                            decoder_weights(ps_, dec_[l]), dcfg_, B_, T_, S_, training, &rng_, dec_cache_[l]);
+    dec_out_.resize(static_cast<size_t>(Nt * C_));
+    dec_mean_.resize(static_cast<size_t>(Nt));
+    dec_rstd_.resize(static_cast<size_t>(Nt));
+    layernorm_forward(dec_out_.data(), dec_mean_.data(), dec_rstd_.data(), ys_[Ld_].data(), ps_.param(dec_norm_w_),
+                      ps_.param(dec_norm_b_), Nt, C_, eps_);
+    logits_.resize(static_cast<size_t>(Nt * Vt_));
+    linear_forward(logits_.data(), dec_out_.data(), ps_.param(gen_w_), ps_.param(gen_b_), Nt, C_, Vt_);
+  }
+
+  int64_t Vs_, Vt_, C_, H_, Le_, Ld_, F_, max_len_, pad_;
+  float dropout_, eps_;
+  bool pre_norm_, shared_, tied_;
+  Activation act_;
+  ParamId src_emb_ = -1, tgt_emb_ = -1, enc_norm_w_ = -1, enc_norm_b_ = -1, dec_norm_w_ = -1, dec_norm_b_ = -1;
+  ParamId gen_w_ = -1, gen_b_ = -1;
+  std::vector<EncoderLayerIds> enc_;
+  std::vector<DecoderLayerIds> dec_;
+  TransformerLayerConfig lcfg_, dcfg_;
+  std::vector<EncoderLayerCache> enc_cache_;
+  std::vector<DecoderLayerCache> dec_cache_;
+  std::vector<float> pe_;  // (max_len, C)
+
+  int64_t B_ = 0, S_ = 0, T_ = 0;
+  EmbedStage src_stage_, tgt_stage_;
+  std::vector<uint8_t> src_pad_;             // (B, S) 1 = padding
+  std::vector<std::vector<float>> xs_, ys_;  // encoder / decoder layer inputs (+ last output)
+  std::vector<float> memory_, enc_mean_, enc_rstd_, dec_out_, dec_mean_, dec_rstd_, logits_;
+  LossHead head_;
+  std::vector<float> dlogits_, dtop_, dx_, dprev_, dmemory_;
+};
+
+}  // namespace
+
+QKV_REGISTER_ARCH("transformer", "encoder-decoder Transformer (Attention Is All You Need, nn.Transformer layout)",
+                  TransformerModel);
+
+}  // namespace qkv::nn
