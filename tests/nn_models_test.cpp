@@ -125,3 +125,4 @@ TEST(GptModel, MatchesPyTorchPreNormTiedLearnedGelu) { check_against_pytorch("gp
 TEST(GptModel, MatchesPyTorchPostNormUntiedSinusoidalReluNoBias) { check_against_pytorch("gpt_post"); }
 TEST(TransformerModel, MatchesPyTorchPostNorm) { check_against_pytorch("transformer"); }
 TEST(TransformerModel, MatchesPyTorchPreNormSharedTied) { check_against_pytorch("transformer_pre_shared"); }
+TEST(VitModel, MatchesPyTorch) { check_against_pytorch("vit"); }

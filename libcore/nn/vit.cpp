@@ -1,0 +1,191 @@
+// vit: Vision Transformer (Dosovitskiy et al. 2021) over pre-cut patches.
+//
+//   x = [cls ; patch_embed(patches)] + pos_embed        patches (B, P, patch_dim) -> (B, P+1, d)
+//   x = encoder layers (pre-norm default), then encoder.norm
+//   logits = head(x[:, 0])                              the [CLS] position
+//
+// PyTorch twin: scripts/torch/qkv_models.py ViT (nn.TransformerEncoder with a
+// final norm). The encoder norm is only evaluated at the [CLS] rows, the only
+// ones the head reads (same result, less work).
+#include <cstring>
+
+#include "core/error.h"
+#include "nn/dropout.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/model_parts.h"
+
+namespace qkv::nn {
+namespace {
+
+class Vit : public Model {
+ public:
+  Vit(const Config& c, uint64_t seed) : Model("vit", seed) {
+    ConfigReader r(c, arch_);
+    D_ = r.get_int("patch_dim", 48, 1, 1 << 24);
+    P_ = r.get_int("n_patches", 64, 1, 1 << 20);
+    K_ = r.get_int("n_classes", 10, 2, 1 << 24);
+    C_ = r.get_int("d_model", 192, 1, 1 << 20);
+    H_ = r.get_int("n_head", 3, 1, 1 << 16);
+    L_ = r.get_int("n_layer", 6, 1, 1000);
+    F_ = r.get_int("d_ff", 768, 1, 1 << 24);
+    dropout_ = static_cast<float>(r.get_double("dropout", 0.0, 0.0, 0.99));
+    bool pre = r.get_choice("norm", "pre", {"pre", "post"}) == "pre";
+    Activation act = activation_from_name(r.get_choice("activation", "gelu", {"gelu", "relu", "gelu_tanh"}));
+    eps_ = static_cast<float>(r.get_double("ln_eps", 1e-6, 1e-12, 1.0));
+    r.finish();
+    config_ = r.resolved();
+    if (C_ % H_ != 0)
+      throw UsageError("vit: d_model (" + std::to_string(C_) + ") must be divisible by n_head (" +
+                       std::to_string(H_) + ")");
+
+    // PyTorch state_dict order: directly-held parameters first.
+    cls_ = ps_.add("cls_token", {1, 1, C_}, Decay::no);
+    pos_ = ps_.add("pos_embed", {1, P_ + 1, C_}, Decay::no);
+    patch_w_ = ps_.add("patch_embed.weight", {C_, D_});
+    patch_b_ = ps_.add("patch_embed.bias", {C_});
+    for (int64_t l = 0; l < L_; ++l)
+      layers_.push_back(
+          add_encoder_layer(ps_, "encoder.layers." + std::to_string(l) + ".", C_, F_, true, LayerNaming::torch));
+    add_layernorm(ps_, "encoder.norm.", C_, norm_w_, norm_b_);
+    head_w_ = ps_.add("head.weight", {K_, C_});
+    head_b_ = ps_.add("head.bias", {K_});
+    ps_.finalize();
+
+    // [CLS] and positions ~ N(0, 0.02); matrices Xavier-uniform; biases 0; norms 1.
+    Rng init(seed);
+    init_params(ps_, [&](ParamId id) {
+      if (id == cls_ || id == pos_) ps_.init_normal(id, init, 0.02f);
+      else ps_.init_xavier_uniform(id, init);
+    });
+
+    lcfg_.d_model = C_;
+    lcfg_.n_head = H_;
+    lcfg_.d_ff = F_;
+    lcfg_.activation = act;
+    lcfg_.norm_first = pre;
+    lcfg_.dropout(dropout_);
+    lcfg_.eps = eps_;
+    caches_.resize(static_cast<size_t>(L_));
+  }
+
+  Task task() const override { return Task::classify; }
+
+  void check_batch(const Batch& b) const override {
+    if (b.B <= 0) throw DataError("vit batch: empty");
+    if (b.P != P_ || b.D != D_)
+      throw DataError("vit batch: images of " + std::to_string(b.P) + " patches x " + std::to_string(b.D) +
+                      " values, the model expects " + std::to_string(P_) + " x " + std::to_string(D_));
+    if (static_cast<int64_t>(b.patches.size()) != b.B * P_ * D_)
+      throw DataError("vit batch: expected " + std::to_string(b.B * P_ * D_) + " patch values, found " +
+                      std::to_string(b.patches.size()));
+    check_ids(b.labels, b.B, 0, K_, "vit batch labels");
+  }
+
+  Stats forward(const Batch& b, bool training) override {
+    check_batch(b);
+    B_ = b.B;
+    const int64_t T = P_ + 1, N = B_ * T;
+    patches_ = b.patches;
+    training_ = training;
+    // patch embedding (B*P, C), then x0 (B, T, C) = [cls ; emb] + pos
+    emb_.resize(static_cast<size_t>(B_ * P_ * C_));
+    linear_forward(emb_.data(), patches_.data(), ps_.param(patch_w_), ps_.param(patch_b_), B_ * P_, D_, C_);
+    x0_.resize(static_cast<size_t>(N * C_));
+    const float* cls = ps_.param(cls_);
+    const float* pos = ps_.param(pos_);  // (T, C)
+    for (int64_t bi = 0; bi < B_; ++bi) {
+      float* xb = x0_.data() + bi * T * C_;  // (T, C)
+      for (int64_t j = 0; j < C_; ++j) xb[j] = cls[j] + pos[j];
+      const float* eb = emb_.data() + bi * P_ * C_;  // (P, C)
+      for (int64_t i = 0; i < P_ * C_; ++i) xb[C_ + i] = eb[i] + pos[C_ + i];
+    }
+    xs_.resize(static_cast<size_t>(L_ + 1));
+    for (auto& x : xs_) x.resize(static_cast<size_t>(N * C_));
+    mask_.resize(static_cast<size_t>(N * C_));
+    dropout_forward(xs_[0].data(), mask_.data(), x0_.data(), N * C_, training ? dropout_ : 0.0f, rng_);
+    for (int64_t l = 0; l < L_; ++l)
+      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), nullptr, encoder_weights(ps_, layers_[l]), lcfg_, B_, T,
+                            training, &rng_, caches_[l]);
+    // final norm on the [CLS] rows (B, C), then the head
+    cls_in_.resize(static_cast<size_t>(B_ * C_));
+    for (int64_t bi = 0; bi < B_; ++bi)
+      std::memcpy(cls_in_.data() + bi * C_, xs_[L_].data() + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
+    cls_out_.resize(static_cast<size_t>(B_ * C_));
+    mean_.resize(static_cast<size_t>(B_));
+    rstd_.resize(static_cast<size_t>(B_));
+    layernorm_forward(cls_out_.data(), mean_.data(), rstd_.data(), cls_in_.data(), ps_.param(norm_w_),
+                      ps_.param(norm_b_), B_, C_, eps_);
+    logits_.resize(static_cast<size_t>(B_ * K_));
+    linear_forward(logits_.data(), cls_out_.data(), ps_.param(head_w_), ps_.param(head_b_), B_, C_, K_);
+    return loss_.forward(logits_.data(), b.labels.data(), B_, K_, -1);
+  }
+
+  void backward(float scale) override {
+    QKV_CHECK(B_ > 0, "vit backward() before forward()");
+    const int64_t T = P_ + 1, N = B_ * T;
+    dlogits_.resize(static_cast<size_t>(B_ * K_));
+    loss_.backward(dlogits_.data(), scale);
+    dcls_out_.assign(static_cast<size_t>(B_ * C_), 0.0f);
+    linear_backward(dcls_out_.data(), ps_.grad(head_w_), ps_.grad(head_b_), dlogits_.data(), cls_out_.data(),
+                    ps_.param(head_w_), B_, C_, K_);
+    dcls_in_.assign(static_cast<size_t>(B_ * C_), 0.0f);
+    layernorm_backward(dcls_in_.data(), ps_.grad(norm_w_), ps_.grad(norm_b_), dcls_out_.data(), cls_in_.data(),
+                       ps_.param(norm_w_), mean_.data(), rstd_.data(), B_, C_);
+    dx_.assign(static_cast<size_t>(N * C_), 0.0f);
+    for (int64_t bi = 0; bi < B_; ++bi)
+      std::memcpy(dx_.data() + bi * T * C_, dcls_in_.data() + bi * C_, static_cast<size_t>(C_) * sizeof(float));
+    for (int64_t l = L_ - 1; l >= 0; --l) {
+      dprev_.assign(static_cast<size_t>(N * C_), 0.0f);
+      encoder_layer_backward(dprev_.data(), encoder_grads(ps_, layers_[l]), dx_.data(), xs_[l].data(),
+                             encoder_weights(ps_, layers_[l]), caches_[l]);
+      std::swap(dx_, dprev_);
+    }
+    dx0_.assign(static_cast<size_t>(N * C_), 0.0f);
+    dropout_backward(dx0_.data(), dx_.data(), mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
+    float* dcls = ps_.grad(cls_);
+    float* dpos = ps_.grad(pos_);  // (T, C)
+    demb_.resize(static_cast<size_t>(B_ * P_ * C_));
+    for (int64_t bi = 0; bi < B_; ++bi) {
+      const float* db = dx0_.data() + bi * T * C_;  // (T, C)
+      for (int64_t j = 0; j < C_; ++j) dcls[j] += db[j];
+      for (int64_t i = 0; i < T * C_; ++i) dpos[i] += db[i];
+      std::memcpy(demb_.data() + bi * P_ * C_, db + C_, static_cast<size_t>(P_ * C_) * sizeof(float));
+    }
+    linear_backward(nullptr, ps_.grad(patch_w_), ps_.grad(patch_b_), demb_.data(), patches_.data(),
+                    ps_.param(patch_w_), B_ * P_, D_, C_);
+  }
+
+  const float* logits() const override { return logits_.data(); }
+
+  std::vector<AttentionMap> attention_maps() const override {
+    std::vector<AttentionMap> maps;
+    for (int64_t l = 0; l < L_; ++l)
+      maps.push_back({"encoder.layers." + std::to_string(l) + ".self_attn", {B_, H_, P_ + 1, P_ + 1},
+                      caches_[static_cast<size_t>(l)].attn.weights()});
+    return maps;
+  }
+
+ private:
+  int64_t D_, P_, K_, C_, H_, L_, F_;
+  float dropout_, eps_;
+  ParamId cls_, pos_, patch_w_, patch_b_, norm_w_ = -1, norm_b_ = -1, head_w_, head_b_;
+  std::vector<EncoderLayerIds> layers_;
+  TransformerLayerConfig lcfg_;
+  std::vector<EncoderLayerCache> caches_;
+
+  int64_t B_ = 0;
+  bool training_ = false;
+  std::vector<float> patches_, emb_, x0_;
+  std::vector<uint8_t> mask_;
+  std::vector<std::vector<float>> xs_;
+  std::vector<float> cls_in_, cls_out_, mean_, rstd_, logits_;
+  LossHead loss_;
+  std::vector<float> dlogits_, dcls_out_, dcls_in_, dx_, dprev_, dx0_, demb_;
+};
+
+}  // namespace
+
+QKV_REGISTER_ARCH("vit", "Vision Transformer classifier over image patches ([CLS] token, pre-norm encoder)", Vit);
+
+}  // namespace qkv::nn
