@@ -96,6 +96,8 @@ void check_patches_fit(const std::string& arch, const Patches& x, const nn::Conf
                     std::to_string(C));
 }
 
+bool is_training_only_key(const std::string& key) { return key == "dropout" || key == "label_smoothing"; }
+
 void check_flags_match_checkpoint(const nn::Config& given, const nn::Config& file, const std::string& path) {
   for (const auto& kv : given.items()) {
     const nn::ConfigValue* f = file.find(kv.first);
