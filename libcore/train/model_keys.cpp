@@ -20,7 +20,7 @@ struct ArchKeys {
 const ArchKeys& keys_for(const std::string& arch) {
   static const ArchKeys gpt{"vocab_size", nullptr, nullptr, "block_size", nullptr, nullptr, nullptr, nullptr};
   static const ArchKeys transformer{nullptr, "src_vocab_size", "tgt_vocab_size", nullptr, "pad_id", nullptr, nullptr, nullptr};
-  static const ArchKeys rnn{nullptr, "src_vocab", "tgt_vocab", nullptr, "pad_id", nullptr, nullptr, nullptr};
+  static const ArchKeys rnn{nullptr, "src_vocab_size", "tgt_vocab_size", nullptr, "pad_id", nullptr, nullptr, nullptr};
   static const ArchKeys vit{nullptr, nullptr, nullptr, nullptr, nullptr, "n_patches", "patch_dim", "n_classes"};
   if (arch == "gpt") return gpt;
   if (arch == "transformer") return transformer;
