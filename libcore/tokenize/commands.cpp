@@ -1,0 +1,267 @@
+#include "tokenize/commands.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "tokenize/progress.h"
+#include "core/error.h"
+#include "io/file_io.h"
+#include "io/h5.h"
+#include "tokenize/corpus.h"
+#include "tokenize/tokens_file.h"
+
+namespace qkv::tokenize {
+namespace {
+
+// Text output: streamed to stdout, or collected and written atomically to a file.
+class TextSink {
+ public:
+  explicit TextSink(std::string path) : path_(std::move(path)) {}
+  void write(std::string_view s) {
+    buf_.append(s.data(), s.size());
+    if (path_ == "-" && buf_.size() >= (1 << 20)) flush_stdout();
+  }
+  std::string& buffer() { return buf_; }
+  void finish() {
+    if (path_ == "-") flush_stdout();
+    else io::write_atomically(path_, buf_.data(), buf_.size());
+  }
+
+ private:
+  void flush_stdout() {
+    if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), stdout) != buf_.size())
+      throw DataError("stdout: write failed");
+    buf_.clear();
+  }
+  std::string path_;
+  std::string buf_;
+};
+
+struct SeqShape {
+  bool bos = false, eos = false;
+  int64_t max_len = 0;
+};
+
+// Encodes one sequence into out, with <bos>/<eos> and truncation; returns
+// true when it was truncated.
+bool encode_one(Encoder& enc, std::string_view text, const SeqShape& sh, TokenSeqs& out) {
+  size_t begin = out.ids.size();
+  if (sh.bos) out.ids.push_back(kBosId);
+  enc.encode(text, out.ids);
+  bool cut = false;
+  if (sh.max_len > 0) {
+    size_t limit = static_cast<size_t>(sh.max_len) - (sh.eos ? 1 : 0);
+    if (out.ids.size() - begin > limit) {
+      out.ids.resize(begin + limit);
+      cut = true;
+    }
+  }
+  if (sh.eos) out.ids.push_back(kEosId);
+  out.end_sequence();
+  return cut;
+}
+
+void append_pieces(const Tokenizer& tok, const int32_t* ids, size_t n, std::string& out) {
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out.push_back(' ');
+    out += tok.display_piece(ids[i]);
+  }
+}
+
+std::string where_line(const std::string& name, int64_t line) { return name + ":" + std::to_string(line) + ": "; }
+
+}  // namespace
+
+void run_learn(const std::vector<std::string>& inputs, const LearnOptions& opt, const std::string& output) {
+  io::refuse_binary_to_terminal(output);
+  Tokenizer tok = learn(inputs, opt);
+  spdlog::info("{} tokenizer: {} pieces ({} merges)", model_name(tok.model), tok.vocab_size(), tok.merges.size());
+  tok.save(output);
+}
+
+void run_encode(const EncodeOptions& o) {
+  if (o.tsv && o.document) throw UsageError("--tsv and --document cannot be combined");
+  if (!o.tgt_tokenizer.empty() && !o.tsv) throw UsageError("--tgt-tokenizer needs --tsv");
+  if (o.max_len < 0) throw UsageError("--max-len must be >= 0");
+  SeqShape sh{o.bos, o.eos, o.max_len};
+  if (o.max_len > 0 && o.max_len <= (o.bos ? 1 : 0) + (o.eos ? 1 : 0))
+    throw UsageError("--max-len " + std::to_string(o.max_len) + " leaves no room for text after <bos>/<eos>");
+  if (!o.pieces) io::refuse_binary_to_terminal(o.output);
+  Tokenizer src = Tokenizer::load(o.tokenizer);
+  Tokenizer tgt_owned;
+  if (!o.tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(o.tgt_tokenizer);
+  const Tokenizer& tgt = o.tgt_tokenizer.empty() ? src : tgt_owned;
+  int threads = std::max(1, o.threads);
+  int64_t truncated = 0;
+  TokenSeqs seqs, tgt_seqs;
+  std::string layout;
+  bool final_newline = true;
+  TextSink sink(o.output);
+
+  if (o.tsv) {
+    layout = "tsv";
+    Encoder es(src), et(tgt);
+    LineBlocks in(o.inputs);
+    std::string block, name;
+    int64_t line_no = 0;
+    while (in.next(block)) {
+      if (in.current_name() != name) {
+        name = in.current_name();
+        line_no = 0;
+      }
+      for_each_line(block, [&](std::string_view line) {
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) return;
+        size_t tab = line.find('\t');
+        if (tab == std::string_view::npos)
+          throw DataError(where_line(name, line_no) + "no tab: --tsv expects source<TAB>target lines");
+        truncated += encode_one(es, line.substr(0, tab), sh, seqs);
+        truncated += encode_one(et, line.substr(tab + 1), sh, tgt_seqs);
+        if (o.pieces) {
+          std::string& b = sink.buffer();
+          int64_t n = seqs.size(), s0 = seqs.offsets[n - 1], t0 = tgt_seqs.offsets[n - 1];
+          append_pieces(src, seqs.ids.data() + s0, seqs.ids.size() - s0, b);
+          b.push_back('\t');
+          append_pieces(tgt, tgt_seqs.ids.data() + t0, tgt_seqs.ids.size() - t0, b);
+          b.push_back('\n');
+          sink.write("");
+          seqs = TokenSeqs();
+          tgt_seqs = TokenSeqs();
+        }
+      });
+    }
+  } else if (o.document) {
+    layout = "documents";
+    Encoder enc(src);
+    std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
+    for (auto& path : inputs) {
+      std::string text = read_document(path);
+      truncated += encode_one(enc, text, sh, seqs);
+      if (o.pieces) {
+        append_pieces(src, seqs.ids.data(), seqs.ids.size(), sink.buffer());
+        sink.write("\n");
+        seqs = TokenSeqs();
+      }
+    }
+  } else {
+    layout = "lines";
+    std::vector<Encoder> encoders;
+    for (int k = 0; k < threads; ++k) encoders.emplace_back(src);
+    std::vector<TokenSeqs> parts(static_cast<size_t>(threads));
+    std::vector<std::string> texts(static_cast<size_t>(threads));
+    std::vector<int64_t> cuts_trunc(static_cast<size_t>(threads));
+    LineBlocks in(o.inputs, 4 << 20);
+    QuietStartProgress progress("encoding", in.total_bytes() >> 20, "MB");
+    std::string block;
+    while (in.next(block)) {
+      std::vector<size_t> cuts = split_lines(block, threads);
+      int n = static_cast<int>(cuts.size()) - 1;
+      auto work = [&](int k) {
+        parts[k] = TokenSeqs();
+        cuts_trunc[k] = 0;
+        std::string_view part(block.data() + cuts[k], cuts[k + 1] - cuts[k]);
+        for_each_line(part, [&](std::string_view line) { cuts_trunc[k] += encode_one(encoders[k], line, sh, parts[k]); });
+        if (o.pieces) {
+          texts[k].clear();
+          const TokenSeqs& p = parts[k];
+          for (int64_t i = 0; i < p.size(); ++i) {
+            append_pieces(src, p.ids.data() + p.offsets[i], static_cast<size_t>(p.offsets[i + 1] - p.offsets[i]),
+                          texts[k]);
+            texts[k].push_back('\n');
+          }
+        }
+      };
+      if (n == 1) work(0);
+      else {
+        std::vector<std::thread> pool;
+        for (int k = 0; k < n; ++k) pool.emplace_back(work, k);
+        for (auto& t : pool) t.join();
+      }
+      for (int k = 0; k < n; ++k) {
+        truncated += cuts_trunc[k];
+        if (o.pieces) sink.write(texts[k]);
+        else seqs.append(parts[k]);
+      }
+      progress.update(in.bytes_read() >> 20);
+    }
+    final_newline = in.ended_with_newline();
+    progress.finish(std::to_string(seqs.size()) + " sequences, " + std::to_string(seqs.ids.size()) + " tokens");
+  }
+  if (truncated > 0) spdlog::warn("{} sequences truncated to --max-len {}", truncated, o.max_len);
+  if (o.pieces) {
+    sink.finish();
+    return;
+  }
+  io::H5Out out(o.output, o.tsv ? "token_pairs" : "tokens");
+  if (o.tsv) {
+    write_token_seqs(out, "/src", seqs, src);
+    write_token_seqs(out, "/tgt", tgt_seqs, tgt);
+  } else {
+    write_token_seqs(out, "/", seqs, src);
+  }
+  out.set_attr("/", "text_layout", layout);
+  out.set_attr("/", "final_newline", int64_t{final_newline ? 1 : 0});
+  out.set_attr("/", "truncated", truncated);
+  out.set_attr("/", "max_len", o.max_len);
+  out.commit();
+}
+
+void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, const std::string& input,
+                const std::string& output) {
+  Tokenizer src = Tokenizer::load(tokenizer);
+  io::H5In in(input);
+  std::string kind = in.kind();
+  if (kind != "tokens" && kind != "token_pairs") in.expect_kind("tokens");
+  TextSink sink(output);
+  std::string& buf = sink.buffer();
+  if (kind == "tokens") {
+    if (!tgt_tokenizer.empty()) throw UsageError("--tgt-tokenizer is for token_pairs files; " + in.path() + " is 'tokens'");
+    TokenSeqs s = read_token_seqs(in, "/");
+    check_decodable(in, "/", s, src);
+    std::string layout = in.has_attr("/", "text_layout") ? in.attr_string("/", "text_layout") : "lines";
+    bool final_newline = !in.has_attr("/", "final_newline") || in.attr_int("/", "final_newline") != 0;
+    bool lines = layout != "documents";
+    for (int64_t i = 0; i < s.size(); ++i) {
+      src.decode(s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), buf);
+      if (lines && (i + 1 < s.size() || final_newline)) buf.push_back('\n');
+      sink.write("");
+    }
+  } else {
+    Tokenizer tgt_owned;
+    if (!tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(tgt_tokenizer);
+    const Tokenizer& tgt = tgt_tokenizer.empty() ? src : tgt_owned;
+    TokenSeqs s = read_token_seqs(in, "/src"), t = read_token_seqs(in, "/tgt");
+    if (s.size() != t.size())
+      throw DataError(in.path() + ": /src has " + std::to_string(s.size()) + " sequences but /tgt has " +
+                      std::to_string(t.size()));
+    check_decodable(in, "/src", s, src);
+    check_decodable(in, "/tgt", t, tgt);
+    for (int64_t i = 0; i < s.size(); ++i) {
+      src.decode(s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), buf);
+      buf.push_back('\t');
+      tgt.decode(t.ids.data() + t.offsets[i], static_cast<size_t>(t.offsets[i + 1] - t.offsets[i]), buf);
+      buf.push_back('\n');
+      sink.write("");
+    }
+  }
+  sink.finish();
+}
+
+void run_vocab(const std::string& tokenizer, std::ostream& out) {
+  Tokenizer tok = Tokenizer::load(tokenizer);
+  static const char* const kinds[] = {"control", "unknown", "special", "base", "merge"};
+  const char* base_kind = tok.model == Model::bpe ? "byte" : tok.model == Model::chars ? "char" : "word";
+  std::string line;
+  int32_t fm = tok.first_merged();
+  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+    uint8_t ty = tok.types[id];
+    line = std::to_string(id) + '\t' + tok.display_piece(id) + '\t' + (ty == kBase ? base_kind : kinds[ty]) + '\t' +
+           std::to_string(tok.counts[id]) + '\t' + (ty == kMerged ? std::to_string(id - fm) : std::string("-")) + '\n';
+    out << line;
+  }
+}
+
+}  // namespace qkv::tokenize

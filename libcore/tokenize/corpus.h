@@ -1,0 +1,76 @@
+// Reading text corpora in bounded memory: files (or "-" for stdin) one after
+// another, in blocks of whole lines, each input's SHA-256 noted for provenance.
+//
+//   LineBlocks in({"a.txt", "-"});
+//   std::string block;
+//   while (in.next(block)) for_each_line(block, [&](std::string_view line) { ... });
+//
+// Lines are split on '\n', which is not part of the line; a '\r' before it
+// stays (byte-exact round trips of CRLF text). A file's last line needs no
+// newline. A block never mixes two files.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/sha256.h"
+
+namespace qkv::tokenize {
+
+class LineBlocks {
+ public:
+  // block_bytes: target block size; a longer line makes a longer block.
+  explicit LineBlocks(std::vector<std::string> paths, size_t block_bytes = 16 << 20);
+  ~LineBlocks();
+  LineBlocks(const LineBlocks&) = delete;
+  LineBlocks& operator=(const LineBlocks&) = delete;
+
+  // Fills block with the next lines, each terminated by '\n' except possibly
+  // the last line of a file. False at the end of all inputs. Opens every
+  // input up front, so a missing file fails before any work.
+  bool next(std::string& block);
+
+  // Sum of the regular files' sizes (0 when unknown, e.g. stdin), for progress.
+  int64_t total_bytes() const { return total_bytes_; }
+  int64_t bytes_read() const { return bytes_read_; }
+  // Whether the last non-empty input ended with '\n' (true when all were empty).
+  bool ended_with_newline() const { return ended_with_newline_; }
+  // Name of the input the last block came from ("stdin" for -).
+  const std::string& current_name() const { return current_name_; }
+
+ private:
+  void open_next();
+  void finish_current();
+  std::vector<std::string> paths_;
+  std::vector<std::FILE*> files_;
+  size_t index_ = 0;
+  size_t block_bytes_;
+  std::string carry_;  // partial line from the previous read
+  io::Sha256* sha_ = nullptr;
+  std::string current_name_;
+  int64_t total_bytes_ = 0, bytes_read_ = 0;
+  int last_byte_ = -1;  // of the current input, -1 before any byte
+  bool ended_with_newline_ = true, current_open_ = false;
+};
+
+// Calls fn(std::string_view line) for each line of a block from LineBlocks.
+template <class Fn>
+void for_each_line(std::string_view block, Fn&& fn) {
+  size_t i = 0;
+  while (i < block.size()) {
+    size_t j = block.find('\n', i);
+    if (j == std::string_view::npos) j = block.size();
+    fn(block.substr(i, j - i));
+    i = j + 1;
+  }
+}
+
+// Splits a block into about n ranges of whole lines: boundaries[k]..boundaries[k+1].
+std::vector<size_t> split_lines(std::string_view block, int n);
+
+// Reads a whole input ("-" = stdin) and notes it for provenance.
+std::string read_document(const std::string& path);
+
+}  // namespace qkv::tokenize

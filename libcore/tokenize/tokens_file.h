@@ -1,0 +1,34 @@
+// The tokens file (qkv_format "tokens") and the paired form (qkv_format
+// "token_pairs", groups /src and /tgt) that qkv-train and qkv-decode read.
+// Layout in docs/FORMATS.md.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/h5.h"
+#include "tokenize/tokenizer.h"
+
+namespace qkv::tokenize {
+
+// Ragged id sequences: sequence i is ids[offsets[i], offsets[i+1]).
+struct TokenSeqs {
+  std::vector<int32_t> ids;          // (total,)
+  std::vector<int64_t> offsets{0};   // (n+1,)
+  int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
+  void end_sequence() { offsets.push_back(static_cast<int64_t>(ids.size())); }
+  void append(const TokenSeqs& o);  // o's sequences after ours
+};
+
+// Writes ids, offsets and the tokenizer attributes into group ("/" = root).
+void write_token_seqs(io::H5Out& out, const std::string& group, const TokenSeqs& seqs, const Tokenizer& tok);
+
+// Reads and checks ids/offsets of group ("/" = root).
+TokenSeqs read_token_seqs(const io::H5In& in, const std::string& group);
+
+// Checks that tok can decode group's ids: vocab_size matches and every id is in
+// range (DataError naming the file, the group and the first bad id). Warns
+// when tokenizer_sha256 names another tokenizer file.
+void check_decodable(const io::H5In& in, const std::string& group, const TokenSeqs& seqs, const Tokenizer& tok);
+
+}  // namespace qkv::tokenize
