@@ -77,15 +77,29 @@ inline float dot_f(const float* x, const float* y, int64_t n) {
   return lanes_sum(acc);
 }
 
+// c ? a : b through integer bit masks. A plain ?: on a condition correlated
+// with an earlier one (the clamps below) is jump-threaded by GCC into a
+// branch, which stops the vectorizer for the AVX2/AVX-512 clones; bit masks
+// keep the loop branch-free. Exact (selects bits, no arithmetic).
+inline float blend_f(bool c, float a, float b) {
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, sizeof ia);
+  std::memcpy(&ib, &b, sizeof ib);
+  const int32_t m = -static_cast<int32_t>(c);
+  const int32_t r = (ia & m) | (ib & ~m);
+  float out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
 // e^x: Cephes expf (x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n by exponent bits).
 inline float exp_f(float x) {
   float xc = x > 88.3762626647949f ? 88.3762626647949f : x;
   xc = xc < -87.3365478515625f ? -87.3365478515625f : xc;
   float fx = xc * 1.44269504088896341f;
-  // round to nearest by adding and removing 1.5 * 2^23 (|fx| < 2^22 here):
-  // no branch and no call, so the loop vectorizes
-  float fn = (fx + 12582912.0f) - 12582912.0f;
-  int32_t n = static_cast<int32_t>(fn);
+  // round to nearest without calling nearbyint (keeps the loop vectorizable)
+  int32_t n = static_cast<int32_t>(fx + (fx >= 0.0f ? 0.5f : -0.5f));
+  float fn = static_cast<float>(n);
   float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
   float z = r * r;
   float y = 1.9875691500E-4f;
@@ -98,14 +112,13 @@ inline float exp_f(float x) {
   int32_t bits = (n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  float out = y * scale;
-  return x < -87.3365478515625f ? 0.0f : out;
+  return blend_f(x < -87.3365478515625f, 0.0f, y * scale);
 }
 
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); for |x| < 0.625 an odd
 // polynomial (Cephes tanhf) avoids the cancellation near 0.
 inline float tanh_f(float x) {
-  float ax = std::fabs(x);
+  float ax = x < 0.0f ? -x : x;
   float e = exp_f(2.0f * ax);
   float big = 1.0f - 2.0f / (e + 1.0f);
   float z = x * x;
@@ -115,14 +128,14 @@ inline float tanh_f(float x) {
   p = p * z + 1.33314422036E-1f;
   p = p * z - 3.33332819422E-1f;
   float small = ax + ax * z * p;
-  float t = ax < 0.625f ? small : big;
-  return std::copysign(t, x);
+  float t = blend_f(ax < 0.625f, small, big);
+  return blend_f(x < 0.0f, -t, t);
 }
 
 // erf(x): for |x| < 1 a Taylor-like odd polynomial (Cephes erff), else
 // 1 - erfc(|x|) with erfc from Cephes' rational fits of e^{x^2} erfc(x).
 inline float erf_f(float x) {
-  float ax = std::fabs(x);
+  float ax = x < 0.0f ? -x : x;
   float z = x * x;
   // small: erf(x) = x * P(x^2)
   float ps = 7.853861353153693E-5f;
@@ -154,12 +167,12 @@ inline float erf_f(float x) {
   q_b = q_b * w + 4.218463358204948E-1f;
   q_b = q_b * w - 2.820767439740514E-1f;
   q_b = q_b * w + 5.641895067754075E-1f;
-  q = axc < 2.0f ? q_a : q_b;
+  q = blend_f(axc < 2.0f, q_a, q_b);
   float erfc = exp_f(-axc * axc) / axc * q;
   float big = 1.0f - erfc;
-  big = axc > 9.0f ? 1.0f : big;
-  float r = ax < 1.0f ? small : big;
-  return std::copysign(r, x);
+  big = blend_f(axc > 9.0f, 1.0f, big);
+  float r = blend_f(ax < 1.0f, small, big);
+  return blend_f(x < 0.0f, -r, r);
 }
 
 }  // namespace qkv::nn
