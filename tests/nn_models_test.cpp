@@ -224,6 +224,9 @@ TEST(ModelGradients, FiniteDifferencesAgreeWithBackward) {
   post.set("pos", "sinusoidal");
   post.set("tie_weights", false);
   finite_difference_check("gpt", post);
+  Config nobias = tiny_gpt();
+  nobias.set("bias", false);
+  finite_difference_check("gpt", nobias);
   finite_difference_check("transformer", tiny_transformer());
   Config shared = tiny_transformer();
   shared.set("tgt_vocab_size", int64_t{9});
