@@ -70,6 +70,27 @@ TEST(PatchifyExtract, FloatAppliesPerChannelNormalization) {
   EXPECT_EQ(cv::norm(back, img, cv::NORM_INF), 0);
 }
 
+TEST(PatchifyExtract, BgrInputIsSwappedToRgbOnTheWay) {
+  cv::Mat rgb = qkv::test::random_pixels(12, 10, 3, 21), bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  pf::Grid g = pf::make_grid({12, 10}, {4, 5}, {2, 5}, true, "x");
+  size_t n = static_cast<size_t>(g.num_patches()) * 4 * 5 * 3;
+  std::vector<uint8_t> a(n), b(n);
+  pf::extract_patches(bgr, g, a.data(), /*bgr=*/true);
+  EXPECT_EQ(a, qkv::test::reference_patches(rgb, 4, 5, 2, 5));
+  std::vector<float> fa(n), fb(n);
+  auto lut = pf::make_lut({0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+  pf::extract_patches(bgr, g, lut, fa.data(), true);
+  pf::extract_patches(rgb, g, lut, fb.data(), false);
+  EXPECT_EQ(fa, fb);
+  // prepare_image keeps BGR when asked (and still turns gray into three channels).
+  pf::Options o;
+  o.patch = {1, 1};
+  EXPECT_EQ(cv::norm(pf::prepare_image(bgr, o, 3, true), bgr, cv::NORM_INF), 0);
+  cv::Mat g1(2, 2, CV_8UC1, cv::Scalar(5));
+  EXPECT_EQ(pf::prepare_image(g1, o, 3, true).channels(), 3);
+}
+
 TEST(PatchifyExtract, NormalizationModes) {
   pf::Options o;
   std::vector<double> m, s;

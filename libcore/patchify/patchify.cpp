@@ -117,13 +117,14 @@ PatchSet patchify(const SampleSet& set, const Options& opt) {
                          "them to one size");
     cv::Mat img;
     try {
-      img = prepare_image(d.image, opt, channels);
+      img = prepare_image(d.image, opt, channels, /*keep_bgr=*/true);
     } catch (const cv::Exception& e) {
       throw DataError(s.source + ": " + e.msg);
     }
     uint8_t* dst = static_cast<uint8_t*>(out.patches.raw()) + static_cast<size_t>(i) * row_bytes;
-    if (opt.dtype == DType::u8) extract_patches(img, grid, dst);
-    else extract_patches(img, grid, lut, reinterpret_cast<float*>(dst));
+    const bool bgr = channels == 3;  // prepare_image kept OpenCV's order; extraction swaps to RGB
+    if (opt.dtype == DType::u8) extract_patches(img, grid, dst, bgr);
+    else extract_patches(img, grid, lut, reinterpret_cast<float*>(dst), bgr);
   };
 
   std::atomic<int64_t> next{first + 1}, done{1};
