@@ -26,7 +26,7 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
 struct Grid {
   Size2 image, patch, stride;
   int rows = 0, cols = 0;
-  int num_patches() const { return rows * cols; }
+  int64_t num_patches() const { return int64_t{rows} * cols; }
 };
 
 // True when (n - p) is a non-negative multiple of s.

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 #include "cli/tool.h"
 #include "core/error.h"
@@ -103,6 +106,18 @@ PatchSet patchify(const SampleSet& set, const Options& opt) {
   spdlog::info("{} {} sample(s) -> {}x{}x{} images, {} patches of {}x{}x{} each{}", N, set.kind, out_size.h,
                out_size.w, channels, L, opt.patch.h, opt.patch.w, channels,
                stride != opt.patch ? " (stride " + size_str(stride) + ")" : "");
+
+  // The whole output is held in memory (and once more while the HDF5 image is
+  // built): refuse up front what cannot fit rather than die half way.
+  const double need = static_cast<double>(N) * L * D * dtype_size(opt.dtype);
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  if (ram > 0 && 2 * need > ram) {
+    char gb[64];
+    std::snprintf(gb, sizeof gb, "%.1f GB, too much for this machine's %.1f GB", need / 1e9, ram / 1e9);
+    throw DataError(s0.source + ": the output would hold " + std::to_string(N) + " images x " + std::to_string(L) +
+                    " patches x " + std::to_string(D) + " values = " + gb +
+                    " of memory: use --limit, a larger --stride or --patch, a smaller --size or --dtype uint8");
+  }
 
   PatchSet out;
   out.patches = Tensor({N, L, D}, opt.dtype);  // (N, L, D)
