@@ -182,6 +182,25 @@ void finish_options(Command& c) {
   o.schedule.base_lr = c.lr > 0 ? c.lr : sgd ? 0.1 : 1e-3;
   if (c.app->count("--lr") && c.lr <= 0) throw qkv::UsageError("--lr must be positive");
   if (o.schedule.kind == "noam") o.schedule.kind = "inv_sqrt";
+  // Which settings the command line gives (a resumed run takes the others from its checkpoint).
+  static const std::pair<const char*, const char*> setting_flags[] = {
+      {"--context", "context"},       {"--lm-mode", "lm_mode"},         {"--max-src-len", "max_src_len"},
+      {"--max-tgt-len", "max_tgt_len"}, {"--bucket", "bucket"},         {"--no-shuffle", "shuffle"},
+      {"--batch-size", "batch_size"}, {"--steps", "total_steps"},       {"--epochs", "total_steps"},
+      {"--seed", "seed"},             {"--lr", "lr"},                   {"--schedule", "schedule"},
+      {"--warmup", "warmup"},         {"--min-lr", "min_lr"},           {"--clip", "clip"},
+      {"--val-fraction", "val_fraction"}, {"--optimizer", "optim"},     {"--beta1", "optim"},
+      {"--beta2", "optim"},           {"--eps", "optim"},               {"--momentum", "optim"},
+      {"--nesterov", "optim"},        {"--weight-decay", "optim"}};
+  for (const auto& [flag, key] : setting_flags) {
+    CLI::Option* opt = nullptr;
+    try {
+      opt = c.app->get_option(flag);
+    } catch (const CLI::OptionNotFound&) {
+      continue;  // not a flag of this task
+    }
+    if (opt->count() > 0) o.given.emplace_back(key);
+  }
   if (o.eval_only && o.init_path.empty() && o.resume_path.empty())
     throw qkv::UsageError("--eval-only needs the model to evaluate: --init CKPT (or --resume CKPT)");
 }
