@@ -76,10 +76,12 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   c.o.task = task;
   CLI::App* s = c.app = app.add_subcommand(task, what);
   TrainOptions& o = c.o;
-  s->add_option("train", o.train_path, task == "vit" ? "training patches file (qkv-patchify)"
-                                       : task == "lm" ? "training tokens file (qkv-tokenize encode)"
-                                                      : "training token_pairs file (qkv-tokenize encode --tsv)")
-      ->required();
+  o.train_path = "-";
+  s->add_option("train", o.train_path,
+                std::string(task == "vit"  ? "training patches file (qkv-patchify)"
+                            : task == "lm" ? "training tokens file (qkv-tokenize encode)"
+                                           : "training token_pairs file (qkv-tokenize encode --tsv)") +
+                    "; - or none for stdin");
   // Data.
   s->add_option("--val", o.val_path, "validation file (same kind as the training file)")->group("Data");
   s->add_option("--val-fraction", o.val_fraction,
