@@ -337,3 +337,29 @@ TEST(PatchifyTool, PreviewDrawsTheGrid) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_FALSE(qkv::test::exists(d.file("q.h5")));
 }
+
+TEST(PatchifyTool, LimitClassNamesCropAndStdinRefusal) {
+  TempDir d;
+  std::filesystem::create_directories(d.file("imgs"));
+  for (int k = 0; k < 5; ++k) save(d.file("imgs/" + std::to_string(k) + ".png"), random_img(10, 14, 3, k).bgr);
+  qkv::test::write_file(d.file("l.txt"), "imgs/0.png 1\nimgs/1.png 0\nimgs/2.png 1\nimgs/3.png 0\nimgs/4.png 1\n");
+  auto r = run("qkv-patchify " + d.file("l.txt") + " --limit 3 --class-names no,yes --size 10 --fit crop --patch 5 "
+               "--dtype uint8 -o " + d.file("o.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  qkv::io::H5In in(d.file("o.h5"));
+  pf::PatchSet p = pf::read_patches(in);
+  EXPECT_EQ(p.size(), 3);
+  EXPECT_EQ(in.attr_strings("/", "class_names"), (std::vector<std::string>{"no", "yes"}));
+  EXPECT_EQ(in.attr_string("/", "fit"), "crop");
+  // The centre 10x10 of a 10x14 image: columns 2..11, no resampling.
+  cv::Mat centre = random_img(10, 14, 3, 2).rgb(cv::Rect(2, 0, 10, 10)).clone();
+  EXPECT_EQ(row_u8(p, 2), qkv::test::reference_patches(centre, 5, 5, 5, 5));
+
+  r = run("qkv-patchify " + d.file("l.txt") + " --class-names only_one -o " + d.file("x.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "1 names for 2 classes")) << r.err;
+  r = run("qkv-patchify - -o " + d.file("x.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "stdin")) << r.err;
+  EXPECT_FALSE(qkv::test::exists(d.file("x.h5")));
+}
