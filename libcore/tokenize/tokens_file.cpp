@@ -12,16 +12,30 @@ void TokenSeqs::append(const TokenSeqs& o) {
   for (size_t i = 1; i < o.offsets.size(); ++i) offsets.push_back(base + o.offsets[i]);
 }
 
-void write_token_seqs(io::H5Out& out, const std::string& group, const TokenSeqs& seqs, const Tokenizer& tok) {
+TokenSeqWriter::TokenSeqWriter(io::H5StreamOut& out, const std::string& group) : out_(out), group_(group) {
   std::string prefix = group == "/" ? "" : group + "/";
-  out.write(prefix + "ids", Tensor::from(seqs.ids, {static_cast<int64_t>(seqs.ids.size())}));  // (total,)
-  out.write(prefix + "offsets", Tensor::from(seqs.offsets, {seqs.size() + 1}));               // (n+1,)
-  out.set_attr(group, "vocab_size", int64_t{tok.vocab_size()});
-  out.set_attr(group, "pad_id", int64_t{kPadId});
-  out.set_attr(group, "bos_id", int64_t{kBosId});
-  out.set_attr(group, "eos_id", int64_t{kEosId});
-  out.set_attr(group, "unk_id", int64_t{kUnkId});
-  out.set_attr(group, "tokenizer_sha256", tok.sha256);
+  ids_col_ = out.add_column(prefix + "ids", DType::i32, 1 << 18);          // (total,)
+  offsets_col_ = out.add_column(prefix + "offsets", DType::i64, 1 << 18);  // (n+1,)
+  int64_t zero = 0;
+  out.append(offsets_col_, &zero, 1);
+}
+
+void TokenSeqWriter::append(const TokenSeqs& part) {
+  out_.append(ids_col_, part.ids.data(), part.ids.size());
+  scratch_.resize(part.offsets.size() - 1);
+  for (size_t i = 1; i < part.offsets.size(); ++i) scratch_[i - 1] = tokens_ + part.offsets[i];
+  out_.append(offsets_col_, scratch_.data(), scratch_.size());
+  tokens_ += static_cast<int64_t>(part.ids.size());
+  sequences_ += part.size();
+}
+
+void TokenSeqWriter::finish(const Tokenizer& tok) {
+  out_.set_attr(group_, "vocab_size", int64_t{tok.vocab_size()});
+  out_.set_attr(group_, "pad_id", int64_t{kPadId});
+  out_.set_attr(group_, "bos_id", int64_t{kBosId});
+  out_.set_attr(group_, "eos_id", int64_t{kEosId});
+  out_.set_attr(group_, "unk_id", int64_t{kUnkId});
+  out_.set_attr(group_, "tokenizer_sha256", tok.sha256);
 }
 
 TokenSeqs read_token_seqs(const io::H5In& in, const std::string& group) {

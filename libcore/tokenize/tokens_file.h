@@ -20,8 +20,24 @@ struct TokenSeqs {
   void append(const TokenSeqs& o);  // o's sequences after ours
 };
 
-// Writes ids, offsets and the tokenizer attributes into group ("/" = root).
-void write_token_seqs(io::H5Out& out, const std::string& group, const TokenSeqs& seqs, const Tokenizer& tok);
+// Writes the ids/offsets of group ("/" = root) as sequences arrive, so the
+// output never has to fit in memory.
+class TokenSeqWriter {
+ public:
+  TokenSeqWriter(io::H5StreamOut& out, const std::string& group);
+  void append(const TokenSeqs& part);  // part's sequences after those so far
+  int64_t sequences() const { return sequences_; }
+  int64_t tokens() const { return tokens_; }
+  // The tokenizer attributes on the group (vocab_size, pad/bos/eos/unk_id, tokenizer_sha256).
+  void finish(const Tokenizer& tok);
+
+ private:
+  io::H5StreamOut& out_;
+  std::string group_;
+  int ids_col_, offsets_col_;
+  int64_t sequences_ = 0, tokens_ = 0;
+  std::vector<int64_t> scratch_;
+};
 
 // Reads and checks ids/offsets of group ("/" = root).
 TokenSeqs read_token_seqs(const io::H5In& in, const std::string& group);
