@@ -37,13 +37,12 @@ std::vector<int32_t> read_ids(const io::H5In& in, const std::string& name, int64
 
 Config ref_config(const io::H5In& in, const std::string& grp) {
   Config c;
-  for (const char* k : {"src_vocab", "tgt_vocab", "pad_id", "emb_dim", "enc_hidden", "enc_layers", "bidirectional",
-                        "dec_hidden", "attn_dim"})
-    c.set(k, in.attr_int(grp, std::string("config_") + k));
+  for (const char* k : {"src_vocab_size", "tgt_vocab_size", "pad_id", "d_emb", "d_hidden", "n_layer", "bidirectional",
+                        "d_attn", "tie_weights"})
+    if (in.has_attr(grp, std::string("config_") + k)) c.set(k, in.attr_int(grp, std::string("config_") + k));
   c.set("cell", in.attr_string(grp, "config_cell"));
-  c.set("dropout", in.attr_double(grp, "config_dropout"));
-  if (in.has_attr(grp, "config_label_smoothing"))
-    c.set("label_smoothing", in.attr_double(grp, "config_label_smoothing"));
+  for (const char* k : {"dropout", "label_smoothing"})
+    if (in.has_attr(grp, std::string("config_") + k)) c.set(k, in.attr_double(grp, std::string("config_") + k));
   return c;
 }
 
@@ -107,19 +106,23 @@ void check_against_torch(const std::string& grp) {
 
 TEST(NnRnnSeq2SeqTorch, BidirectionalTwoLayerGru) { check_against_torch("model_gru"); }
 TEST(NnRnnSeq2SeqTorch, LstmWithLabelSmoothing) { check_against_torch("model_lstm"); }
+TEST(NnRnnSeq2SeqTorch, ThreeLayersTiedOutput) { check_against_torch("model_tied"); }
 
 TEST(NnRnnSeq2Seq, ParameterTableFollowsPyTorchNames) {
   Config c;
-  c.set("src_vocab", 20), c.set("tgt_vocab", 30), c.set("emb_dim", 8), c.set("enc_hidden", 6);
-  c.set("dec_hidden", 10), c.set("cell", "lstm");
+  c.set("src_vocab_size", 20), c.set("tgt_vocab_size", 30), c.set("d_emb", 8), c.set("d_hidden", 12);
+  c.set("n_layer", 2), c.set("cell", "lstm");
   auto m = make_model("rnn", c, 1);
   const ParamStore& ps = m->params();
-  EXPECT_EQ(ps.info(ps.find("encoder.weight_ih_l0_reverse")).shape, (Shape{24, 8}));
-  EXPECT_EQ(ps.info(ps.find("decoder.weight_ih")).shape, (Shape{40, 8 + 12}));
-  EXPECT_EQ(ps.info(ps.find("attn.w_q.weight")).shape, (Shape{10, 10}));  // attn_dim defaults to dec_hidden
-  EXPECT_EQ(ps.info(ps.find("out.weight")).shape, (Shape{30, 22}));
+  EXPECT_EQ(ps.info(ps.find("encoder.weight_ih_l0_reverse")).shape, (Shape{24, 8}));  // 4 gates x 12/2
+  EXPECT_EQ(ps.info(ps.find("encoder.weight_ih_l1")).shape, (Shape{24, 12}));
+  EXPECT_EQ(ps.info(ps.find("decoder.layers.0.weight_ih")).shape, (Shape{48, 8 + 12}));
+  EXPECT_EQ(ps.info(ps.find("decoder.layers.1.weight_ih")).shape, (Shape{48, 12}));
+  EXPECT_EQ(ps.info(ps.find("attn.w_q.weight")).shape, (Shape{12, 12}));  // d_attn defaults to d_hidden
+  EXPECT_EQ(ps.info(ps.find("out.weight")).shape, (Shape{30, 24}));
+  EXPECT_EQ(ps.find("out_proj.weight"), -1);
   EXPECT_FALSE(ps.info(ps.find("attn.v")).decay);
-  EXPECT_TRUE(ps.info(ps.find("decoder.weight_hh")).decay);
+  EXPECT_TRUE(ps.info(ps.find("decoder.layers.1.weight_hh")).decay);
   // every hyperparameter resolved, defaults included
   EXPECT_TRUE(m->config().has("bidirectional"));
   EXPECT_TRUE(m->config().has("dropout"));
@@ -128,17 +131,19 @@ TEST(NnRnnSeq2Seq, ParameterTableFollowsPyTorchNames) {
 
 TEST(NnRnnSeq2Seq, BadConfigAndBatchAreClearErrors) {
   Config c;
-  c.set("tgt_vocab", 10);
-  EXPECT_THROW(make_model("rnn", c, 1), UsageError);  // src_vocab missing
-  c.set("src_vocab", 10);
+  c.set("src_vocab_size", 10), c.set("tgt_vocab_size", 10), c.set("d_hidden", 7);
+  EXPECT_THROW(make_model("rnn", c, 1), UsageError);  // odd width for two directions
+  c.set("d_hidden", 8);
+  c.set("pad_id", 10);
+  EXPECT_THROW(make_model("rnn", c, 1), UsageError);  // pad outside the vocabularies
+  c.set("pad_id", 0);
   c.set("cell", "rnn_tanh");
   EXPECT_THROW(make_model("rnn", c, 1), UsageError);
   c.set("cell", "gru");
   c.set("hiden", 5);  // typo
   EXPECT_THROW(make_model("rnn", c, 1), UsageError);
   Config ok;
-  ok.set("src_vocab", 10), ok.set("tgt_vocab", 10), ok.set("emb_dim", 4), ok.set("enc_hidden", 4);
-  ok.set("dec_hidden", 4);
+  ok.set("src_vocab_size", 10), ok.set("tgt_vocab_size", 10), ok.set("d_emb", 4), ok.set("d_hidden", 4);
   auto m = make_model("rnn", ok, 1);
   Batch bad = Batch::seq2seq(1, 2, 2, {3, 10}, {1, 3}, {3, 2});  // src id 10 >= src_vocab
   try {
@@ -201,9 +206,9 @@ double exact_match(Model& m, const Pairs& p, int64_t max_len) {
 
 void learns_reversal(const std::string& cell, bool bidirectional) {
   Config c;
-  c.set("src_vocab", 3 + kSymbols), c.set("tgt_vocab", 3 + kSymbols), c.set("pad_id", 0);
+  c.set("src_vocab_size", 3 + kSymbols), c.set("tgt_vocab_size", 3 + kSymbols), c.set("pad_id", 0);
   c.set("cell", cell), c.set("bidirectional", bidirectional);
-  c.set("emb_dim", 32), c.set("enc_hidden", 48), c.set("dec_hidden", 64), c.set("attn_dim", 32);
+  c.set("d_emb", 32), c.set("d_hidden", 64), c.set("d_attn", 32);
   c.set("dropout", 0.0);
   auto m = make_model("rnn", c, 7);
   OptimConfig oc;
@@ -245,8 +250,8 @@ TEST(NnRnnSeq2SeqTrain, LstmLearnsToReverseSequences) { learns_reversal("lstm", 
 
 TEST(NnRnnSeq2Seq, CheckpointRoundTripGivesSameLogitsAndDecodes) {
   Config c;
-  c.set("src_vocab", 13), c.set("tgt_vocab", 13), c.set("emb_dim", 8), c.set("enc_hidden", 6);
-  c.set("dec_hidden", 10), c.set("enc_layers", 2), c.set("cell", "lstm");
+  c.set("src_vocab_size", 13), c.set("tgt_vocab_size", 13), c.set("d_emb", 8), c.set("d_hidden", 10);
+  c.set("n_layer", 2), c.set("cell", "lstm"), c.set("tie_weights", true);
   auto a = make_model("rnn", c, 5);
   Rng rng(9);
   Pairs p = reversal_pairs(rng, 4);
@@ -266,8 +271,7 @@ TEST(NnRnnSeq2Seq, CheckpointRoundTripGivesSameLogitsAndDecodes) {
 
 TEST(NnRnnSeq2Seq, GreedyDecodeStopsAtMaxLen) {
   Config c;
-  c.set("src_vocab", 13), c.set("tgt_vocab", 13), c.set("emb_dim", 4), c.set("enc_hidden", 4);
-  c.set("dec_hidden", 4);
+  c.set("src_vocab_size", 13), c.set("tgt_vocab_size", 13), c.set("d_emb", 4), c.set("d_hidden", 4);
   auto m = make_model("rnn", c, 3);
   Rng rng(1);
   Batch b = to_batch(reversal_pairs(rng, 3));
@@ -278,4 +282,50 @@ TEST(NnRnnSeq2Seq, GreedyDecodeStopsAtMaxLen) {
     for (int32_t id : o) EXPECT_NE(id, kEos);
   }
   EXPECT_THROW(m->greedy_decode(b, 0, kBos, kEos), UsageError);
+}
+
+// Dropout (embeddings, between encoder layers, between decoder layers, output features): with
+// the dropout generator rewound before every forward the masks repeat, so the analytic
+// gradient must match central differences of the same (training-mode) loss.
+TEST(NnRnnSeq2Seq, GradientWithDropoutMatchesFiniteDifferences) {
+  for (const char* cell : {"gru", "lstm"}) {
+    Config c;
+    c.set("src_vocab_size", 13), c.set("tgt_vocab_size", 13), c.set("d_emb", 5), c.set("d_hidden", 6);
+    c.set("d_attn", 4), c.set("n_layer", 2), c.set("cell", cell), c.set("dropout", 0.3);
+    c.set("tie_weights", true);
+    auto m = make_model("rnn", c, 11);
+    Rng data(4);
+    Batch b = to_batch(reversal_pairs(data, 3));
+    const Rng::State start = m->rng().state();
+    auto loss = [&]() {
+      m->rng().set_state(start);
+      return m->forward(b, true).mean_loss();
+    };
+    ParamStore& ps = m->params();
+    ps.zero_grad();
+    loss();
+    m->backward();
+    for (const char* name : {"src_emb.weight", "encoder.weight_hh_l1_reverse", "bridge.bias", "attn.v",
+                             "attn.w_k.bias", "decoder.layers.0.bias_ih", "decoder.layers.1.weight_ih",
+                             "out_proj.weight", "out.bias"}) {
+      const ParamId id = ps.find(name);
+      ASSERT_GE(id, 0) << name;
+      float* p = ps.param(id);
+      const int64_t n = ps.info(id).numel;
+      std::vector<float> num(n);
+      const float eps = 1e-2f;
+      for (int64_t i = 0; i < n; ++i) {
+        const float keep = p[i];
+        p[i] = keep + eps;
+        const double lp = loss();
+        p[i] = keep - eps;
+        const double lm = loss();
+        p[i] = keep;
+        num[i] = static_cast<float>((lp - lm) / (2.0 * eps));
+      }
+      // float32 differences of a loss near 2.5: ~1e-5 noise per entry, so small gradients
+      // (attn.w_k.bias) read ~5e-3 off; a wrong gradient is off by O(1).
+      EXPECT_LE(ops::rel_error(ps.grad(id), num.data(), n), 1e-2) << cell << " " << name;
+    }
+  }
 }

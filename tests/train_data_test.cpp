@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/h5.h"
 #include "support/test_support.h"
+#include "train_fixtures.h"
 #include "train/cmudict.h"
 #include "train/data.h"
 #include "train/examples.h"
@@ -19,32 +20,9 @@ using namespace qkv::train;
 
 namespace {
 
-void write_seqs(io::H5Out& out, const std::string& group, const std::vector<std::vector<int32_t>>& seqs,
-                int64_t vocab, const std::string& sha = "abc") {
-  std::vector<int32_t> ids;
-  std::vector<int64_t> off{0};
-  for (const auto& s : seqs) {
-    ids.insert(ids.end(), s.begin(), s.end());
-    off.push_back(static_cast<int64_t>(ids.size()));
-  }
-  std::string pre = group.empty() ? "" : group + "/";
-  out.write(pre + "ids", Tensor::from(ids, {static_cast<int64_t>(ids.size())}));
-  out.write(pre + "offsets", Tensor::from(off, {static_cast<int64_t>(off.size())}));
-  std::string obj = group.empty() ? "/" : "/" + group;
-  out.set_attr(obj, "vocab_size", vocab);
-  out.set_attr(obj, "pad_id", int64_t{0});
-  out.set_attr(obj, "bos_id", int64_t{1});
-  out.set_attr(obj, "eos_id", int64_t{2});
-  out.set_attr(obj, "unk_id", int64_t{3});
-  out.set_attr(obj, "tokenizer_sha256", sha);
-}
-
 std::string tokens_file(const test::TempDir& d, const std::string& name, const std::vector<std::vector<int32_t>>& s,
                         int64_t vocab) {
-  io::H5Out out(d.file(name), "tokens");
-  write_seqs(out, "", s, vocab);
-  out.commit();
-  return d.file(name);
+  return test::write_tokens(d.file(name), s, vocab);
 }
 
 }  // namespace
@@ -83,8 +61,8 @@ TEST(TrainData, ReadsTokensAndChecksThem) {
   // The wrong kind of file.
   {
     io::H5Out out(d.file("pairs.h5"), "token_pairs");
-    write_seqs(out, "src", {{4}}, 10);
-    write_seqs(out, "tgt", {{5}}, 10);
+    test::write_sequences(out, "src", {{4}}, 10);
+    test::write_sequences(out, "tgt", {{5}}, 10);
     out.commit();
   }
   EXPECT_THROW(load_tokens(d.file("pairs.h5")), DataError);

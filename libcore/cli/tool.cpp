@@ -74,7 +74,8 @@ int Tool::run(int argc, char** argv, const std::function<void()>& body) {
     std::fprintf(stderr, "Run with --help for more information.\n");
     return kExitUsage;
   }
-  if (!app_.get_subcommands().empty() || app_.get_subcommands([](CLI::App*) { return true; }).empty()) {
+  if (subcommand_optional_ || !app_.get_subcommands().empty() ||
+      app_.get_subcommands([](CLI::App*) { return true; }).empty()) {
     // ok: a subcommand was given, or the tool has none
   } else {
     print_error(name_, "a subcommand is required");

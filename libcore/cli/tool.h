@@ -40,6 +40,10 @@ class Tool {
   // Usage examples, shown at the end of --help.
   void examples(const std::string& text);
 
+  // The tool has subcommands but also works without one (its main mode, e.g.
+  // `qkv-patchify DIR` beside `qkv-patchify unpatchify FILE`).
+  void subcommand_optional() { subcommand_optional_ = true; }
+
   // -o/--output on cmd (the main app or a subcommand), defaulting to "-".
   // When the command runs, an HDF5 output to a terminal is refused up front.
   CLI::Option* add_output(CLI::App& cmd, std::string& path,
@@ -55,6 +59,7 @@ class Tool {
   CLI::App app_;
   Globals globals_;
   std::vector<std::pair<CLI::App*, std::string*>> outputs_;
+  bool subcommand_optional_ = false;
 };
 
 // Progress on stderr: a redrawn bar when stderr is a terminal, otherwise a

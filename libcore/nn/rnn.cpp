@@ -1,9 +1,11 @@
 #include "nn/rnn.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/dropout.h"
 #include "tensor/ops.h"
 
 namespace qkv::nn {
@@ -224,12 +226,16 @@ void rnn_layer_backward(const RnnLayerCache& cache, const RnnWeights& w, const f
 
 void rnn_stack_forward(const RnnStackShape& s, int64_t B, int64_t T, const float* x, const float* h0,
                        const float* c0, const std::vector<RnnWeights>& w, const uint8_t* mask, float* y,
-                       float* h_n, float* c_n, RnnStackCache& cache) {
+                       float* h_n, float* c_n, RnnStackCache& cache, float dropout, Rng* rng) {
   const int64_t D = s.dirs(), H = s.hidden, L = s.layers, OD = s.out_dim();
   QKV_CHECK(static_cast<int64_t>(w.size()) == L * D, "rnn_stack_forward: weight count");
+  QKV_CHECK(dropout == 0.0f || rng != nullptr, "rnn_stack_forward: dropout needs an Rng");
   cache.dirs.resize(L * D);
   cache.outs.resize(L > 1 ? L - 1 : 0);
+  cache.drop.resize(cache.outs.size());
+  cache.dropout = L > 1 ? dropout : 0.0f;
   for (auto& o : cache.outs) o.resize(B * T * OD);
+  for (auto& m : cache.drop) m.resize(B * T * OD);
   const bool lstm = s.cell == RnnCell::lstm;
   for (int64_t l = 0; l < L; ++l) {
     const float* in = l == 0 ? x : cache.outs[l - 1].data();
@@ -242,6 +248,8 @@ void rnn_stack_forward(const RnnStackShape& s, int64_t B, int64_t T, const float
                         h_n ? h_n + k * B * H : nullptr, (lstm && c_n) ? c_n + k * B * H : nullptr,
                         cache.dirs[k]);
     }
+    if (l < L - 1 && cache.dropout > 0.0f)  // between layers, in place
+      dropout_forward(out, cache.drop[l].data(), out, B * T * OD, cache.dropout, *rng);
   }
 }
 
@@ -267,6 +275,11 @@ void rnn_stack_backward(const RnnStackShape& s, const std::vector<RnnWeights>& w
       rnn_layer_backward(cache.dirs[k], w[k], dout ? dout + d * H : nullptr, OD, dh_n ? dh_n + k * B * H : nullptr,
                          (lstm && dc_n) ? dc_n + k * B * H : nullptr, g[k], din, dh0 ? dh0 + k * B * H : nullptr,
                          (lstm && dc0) ? dc0 + k * B * H : nullptr);
+    }
+    if (l > 0 && cache.dropout > 0.0f) {  // back through the dropout on layer l-1's output, in place
+      std::vector<float> g(din, din + B * T * OD);
+      std::fill(din, din + B * T * OD, 0.0f);
+      dropout_backward(din, g.data(), cache.drop[l - 1].data(), B * T * OD, cache.dropout);
     }
     dout = din;
   }

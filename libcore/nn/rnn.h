@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "core/rng.h"
+
 namespace qkv::nn {
 
 enum class RnnCell { gru, lstm };
@@ -105,10 +107,14 @@ void rnn_layer_backward(const RnnLayerCache& cache, const RnnWeights& w, const f
 // Layer l direction d has weights[l * D + d] (D = 2 when bidirectional; d = 1 is PyTorch's
 // "_reverse"). Layer 0 reads x (B, T, I); layer l > 0 reads the previous layer's (B, T, D*H).
 // Output y (B, T, D*H): [forward; reverse] halves. h_n, c_n (L*D, B, H) as PyTorch orders them.
+// dropout: applied to the outputs of every layer but the last (PyTorch's `dropout` argument),
+// masks drawn from rng (needed when dropout > 0).
 struct RnnStackCache {
-  std::vector<RnnLayerCache> dirs;       // L*D
-  std::vector<std::vector<float>> outs;  // L-1 intermediate outputs (B, T, D*H)
-  std::vector<float> dbuf[2];            // gradient buffers between layers
+  std::vector<RnnLayerCache> dirs;         // L*D
+  std::vector<std::vector<float>> outs;    // L-1 intermediate outputs (B, T, D*H), after dropout
+  std::vector<std::vector<uint8_t>> drop;  // L-1 dropout keep masks (B, T, D*H)
+  float dropout = 0.0f;
+  std::vector<float> dbuf[2];              // gradient buffers between layers
 };
 
 struct RnnStackShape {
@@ -121,7 +127,7 @@ struct RnnStackShape {
 
 void rnn_stack_forward(const RnnStackShape& s, int64_t B, int64_t T, const float* x, const float* h0,
                        const float* c0, const std::vector<RnnWeights>& w, const uint8_t* mask, float* y,
-                       float* h_n, float* c_n, RnnStackCache& cache);
+                       float* h_n, float* c_n, RnnStackCache& cache, float dropout = 0.0f, Rng* rng = nullptr);
 // dy (B, T, D*H); dh_n, dc_n (L*D, B, H) or nullptr. Accumulates into g, dx, dh0, dc0.
 void rnn_stack_backward(const RnnStackShape& s, const std::vector<RnnWeights>& w, const float* dy,
                         const float* dh_n, const float* dc_n, std::vector<RnnGrads>& g, float* dx, float* dh0,

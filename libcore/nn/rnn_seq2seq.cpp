@@ -19,26 +19,30 @@ QKV_REGISTER_ARCH("rnn", "RNN encoder-decoder (GRU or LSTM, bidirectional encode
 
 RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed) : Model("rnn", seed) {
   ConfigReader r(config, "rnn");
-  Vs_ = r.get_int("src_vocab", 0, 1);
-  Vt_ = r.get_int("tgt_vocab", 0, 1);
-  pad_ = static_cast<int32_t>(r.get_int("pad_id", 0, 0));
+  Vs_ = r.get_int("src_vocab_size", 1000, 1, INT32_MAX);
+  Vt_ = r.get_int("tgt_vocab_size", 1000, 1, INT32_MAX);
+  pad_ = static_cast<int32_t>(r.get_int("pad_id", 0, 0, INT32_MAX));
   cell_ = parse_rnn_cell(r.get_choice("cell", "gru", {"gru", "lstm"}));
-  emb_ = r.get_int("emb_dim", 128, 1);
-  He_ = r.get_int("enc_hidden", 128, 1);
-  L_ = r.get_int("enc_layers", 1, 1, 16);
+  L_ = r.get_int("n_layer", 1, 1, 64);
+  emb_ = r.get_int("d_emb", 128, 1, 1 << 20);
+  Hd_ = r.get_int("d_hidden", 256, 1, 1 << 20);
+  A_ = r.get_int("d_attn", Hd_, 1, 1 << 20);
   bidir_ = r.get_bool("bidirectional", true);
-  Hd_ = r.get_int("dec_hidden", 256, 1);
-  A_ = r.get_int("attn_dim", Hd_, 1);
   dropout_ = static_cast<float>(r.get_double("dropout", 0.1, 0.0, 0.99));
+  tied_ = r.get_bool("tie_weights", false);
   smoothing_ = static_cast<float>(r.get_double("label_smoothing", 0.0, 0.0, 1.0));
   r.finish();
   config_ = r.resolved();
-  if (pad_ >= Vs_ || pad_ >= Vt_)
-    throw UsageError("rnn: pad_id " + std::to_string(pad_) + " must be below src_vocab and tgt_vocab");
+  if (pad_ >= Vs_ || pad_ >= Vt_) throw UsageError("rnn: pad_id must be a valid id of both vocabularies");
+  if (bidir_ && Hd_ % 2 != 0)
+    throw UsageError("rnn: a bidirectional encoder needs an even d_hidden (each direction gets half), got " +
+                     std::to_string(Hd_));
 
+  const int64_t D = bidir_ ? 2 : 1, G = rnn_gates(cell_);
+  He_ = Hd_ / D;
   enc_shape_ = RnnStackShape{cell_, emb_, He_, L_, bidir_};
   E_ = enc_shape_.out_dim();
-  const int64_t G = rnn_gates(cell_), D = enc_shape_.dirs();
+  F_ = Hd_ + E_;
 
   ParamStore& ps = ps_;
   src_emb_ = ps.add("src_emb.weight", {Vs_, emb_});
@@ -46,8 +50,7 @@ RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed) : Model("rnn", seed)
   for (int64_t l = 0; l < L_; ++l)
     for (int64_t d = 0; d < D; ++d) {
       const std::string sfx = "_l" + std::to_string(l) + (d ? "_reverse" : "");
-      const int64_t in = l == 0 ? emb_ : E_;
-      enc_ids_.push_back(ps.add("encoder.weight_ih" + sfx, {G * He_, in}));
+      enc_ids_.push_back(ps.add("encoder.weight_ih" + sfx, {G * He_, l == 0 ? emb_ : E_}));
       enc_ids_.push_back(ps.add("encoder.weight_hh" + sfx, {G * He_, He_}));
       enc_ids_.push_back(ps.add("encoder.bias_ih" + sfx, {G * He_}));
       enc_ids_.push_back(ps.add("encoder.bias_hh" + sfx, {G * He_}));
@@ -58,21 +61,32 @@ RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed) : Model("rnn", seed)
   att_wk_ = ps.add("attn.w_k.weight", {A_, E_});
   att_bk_ = ps.add("attn.w_k.bias", {A_});
   att_v_ = ps.add("attn.v", {A_});
-  dec_wih_ = ps.add("decoder.weight_ih", {G * Hd_, emb_ + E_});
-  dec_whh_ = ps.add("decoder.weight_hh", {G * Hd_, Hd_});
-  dec_bih_ = ps.add("decoder.bias_ih", {G * Hd_});
-  dec_bhh_ = ps.add("decoder.bias_hh", {G * Hd_});
-  out_w_ = ps.add("out.weight", {Vt_, Hd_ + E_});
+  for (int64_t l = 0; l < L_; ++l) {
+    const std::string pre = "decoder.layers." + std::to_string(l) + ".";
+    dec_ids_.push_back(ps.add(pre + "weight_ih", {G * Hd_, l == 0 ? emb_ + E_ : Hd_}));
+    dec_ids_.push_back(ps.add(pre + "weight_hh", {G * Hd_, Hd_}));
+    dec_ids_.push_back(ps.add(pre + "bias_ih", {G * Hd_}));
+    dec_ids_.push_back(ps.add(pre + "bias_hh", {G * Hd_}));
+  }
+  if (tied_) {
+    proj_w_ = ps.add("out_proj.weight", {emb_, F_});
+    proj_b_ = ps.add("out_proj.bias", {emb_});
+  } else {
+    out_w_ = ps.add("out.weight", {Vt_, F_});
+  }
   out_b_ = ps.add("out.bias", {Vt_});
   ps.finalize();
 
   // PyTorch's default initializations: nn.Embedding N(0, 1); nn.GRU/LSTM(Cell) U(±1/sqrt(hidden))
-  // for every weight and bias; nn.Linear U(±1/sqrt(fan_in)) (bias too); v as a Linear(A, 1) row.
+  // for every weight and bias; nn.Linear U(±1/sqrt(fan_in)) (bias too); v like a Linear(A, 1) row.
   Rng init(seed);
   ps.init_normal(src_emb_, init, 1.0f);
   ps.init_normal(tgt_emb_, init, 1.0f);
-  const float ke = 1.0f / std::sqrt(static_cast<float>(He_)), kd = 1.0f / std::sqrt(static_cast<float>(Hd_));
-  for (ParamId id : enc_ids_) ps.init_uniform(id, init, -ke, ke);
+  auto uniform = [&](const std::vector<ParamId>& ids, int64_t hidden) {
+    const float k = 1.0f / std::sqrt(static_cast<float>(hidden));
+    for (ParamId id : ids) ps.init_uniform(id, init, -k, k);
+  };
+  uniform(enc_ids_, He_);
   auto linear_init = [&](ParamId w, ParamId b) {
     const float k = 1.0f / std::sqrt(static_cast<float>(ps.info(w).shape[1]));
     ps.init_uniform(w, init, -k, k);
@@ -81,30 +95,28 @@ RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed) : Model("rnn", seed)
   linear_init(bridge_w_, bridge_b_);
   linear_init(att_wq_, -1);
   linear_init(att_wk_, att_bk_);
-  const float ka = 1.0f / std::sqrt(static_cast<float>(A_));
-  ps.init_uniform(att_v_, init, -ka, ka);
-  for (ParamId id : {dec_wih_, dec_whh_, dec_bih_, dec_bhh_}) ps.init_uniform(id, init, -kd, kd);
-  linear_init(out_w_, out_b_);
+  uniform({att_v_}, A_);
+  uniform(dec_ids_, Hd_);
+  if (tied_) {
+    linear_init(proj_w_, proj_b_);
+    uniform({out_b_}, emb_);
+  } else {
+    linear_init(out_w_, out_b_);
+  }
 }
 
-std::vector<RnnWeights> RnnSeq2Seq::enc_weights() const {
+std::vector<RnnWeights> RnnSeq2Seq::weights_of(const std::vector<ParamId>& ids) const {
   std::vector<RnnWeights> w;
-  for (size_t k = 0; k < enc_ids_.size(); k += 4)
-    w.push_back({ps_.param(enc_ids_[k]), ps_.param(enc_ids_[k + 1]), ps_.param(enc_ids_[k + 2]),
-                 ps_.param(enc_ids_[k + 3])});
+  for (size_t k = 0; k < ids.size(); k += 4)
+    w.push_back({ps_.param(ids[k]), ps_.param(ids[k + 1]), ps_.param(ids[k + 2]), ps_.param(ids[k + 3])});
   return w;
 }
 
-std::vector<RnnGrads> RnnSeq2Seq::enc_grads() {
+std::vector<RnnGrads> RnnSeq2Seq::grads_of(const std::vector<ParamId>& ids) {
   std::vector<RnnGrads> g;
-  for (size_t k = 0; k < enc_ids_.size(); k += 4)
-    g.push_back({ps_.grad(enc_ids_[k]), ps_.grad(enc_ids_[k + 1]), ps_.grad(enc_ids_[k + 2]),
-                 ps_.grad(enc_ids_[k + 3])});
+  for (size_t k = 0; k < ids.size(); k += 4)
+    g.push_back({ps_.grad(ids[k]), ps_.grad(ids[k + 1]), ps_.grad(ids[k + 2]), ps_.grad(ids[k + 3])});
   return g;
-}
-
-RnnWeights RnnSeq2Seq::dec_weights() const {
-  return {ps_.param(dec_wih_), ps_.param(dec_whh_), ps_.param(dec_bih_), ps_.param(dec_bhh_)};
 }
 
 static void check_ids(const std::vector<int32_t>& ids, int64_t n, int64_t V, const char* what) {
@@ -128,7 +140,9 @@ void RnnSeq2Seq::check_batch(const Batch& b) const {
 
 void RnnSeq2Seq::encode(const Batch& b, bool training) {
   B_ = b.B, S_ = b.S;
-  const int64_t B = B_, S = S_, D = enc_shape_.dirs(), LD = L_ * D;
+  const int64_t B = B_, S = S_, D = enc_shape_.dirs();
+  const bool lstm = cell_ == RnnCell::lstm;
+  const float p = training ? dropout_ : 0.0f;
   src_.assign(b.src.begin(), b.src.end());
   src_mask_.resize(B * S);
   for (int64_t i = 0; i < B * S; ++i) src_mask_[i] = src_[i] != pad_;
@@ -136,78 +150,101 @@ void RnnSeq2Seq::encode(const Batch& b, bool training) {
   src_x_.resize(B * S * emb_);
   src_drop_.resize(B * S * emb_);
   embedding_forward(src_x_.data(), src_.data(), ps_.param(src_emb_), B * S, Vs_, emb_);
-  dropout_forward(src_x_.data(), src_drop_.data(), src_x_.data(), B * S * emb_, training ? dropout_ : 0.0f, rng_);
+  dropout_forward(src_x_.data(), src_drop_.data(), src_x_.data(), B * S * emb_, p, rng_);
   // M (B, S, E), h_n (L*D, B, He)
   mem_.resize(B * S * E_);
-  enc_hn_.resize(LD * B * He_);
-  enc_cn_.resize(cell_ == RnnCell::lstm ? LD * B * He_ : 0);
-  rnn_stack_forward(enc_shape_, B, S, src_x_.data(), nullptr, nullptr, enc_weights(), src_mask_.data(), mem_.data(),
-                    enc_hn_.data(), cell_ == RnnCell::lstm ? enc_cn_.data() : nullptr, enc_cache_);
-  // bridge input (B, E): the top layer's final state of each direction
-  bridge_in_.resize(B * E_);
-  for (int64_t d = 0; d < D; ++d) {
-    const float* h = enc_hn_.data() + ((L_ - 1) * D + d) * B * He_;
-    for (int64_t r = 0; r < B; ++r) std::memcpy(bridge_in_.data() + r * E_ + d * He_, h + r * He_, sizeof(float) * He_);
-  }
+  enc_hn_.resize(L_ * D * B * He_);
+  enc_cn_.resize(lstm ? L_ * D * B * He_ : 0);
+  rnn_stack_forward(enc_shape_, B, S, src_x_.data(), nullptr, nullptr, weights_of(enc_ids_), src_mask_.data(),
+                    mem_.data(), enc_hn_.data(), lstm ? enc_cn_.data() : nullptr, enc_cache_, p, &rng_);
+  // bridge inputs (L, B, E): each layer's final state, [forward; reverse]
+  bridge_in_.resize(L_ * B * E_);
+  for (int64_t l = 0; l < L_; ++l)
+    for (int64_t d = 0; d < D; ++d) {
+      const float* h = enc_hn_.data() + (l * D + d) * B * He_;
+      for (int64_t r = 0; r < B; ++r)
+        std::memcpy(bridge_in_.data() + (l * B + r) * E_ + d * He_, h + r * He_, sizeof(float) * He_);
+    }
   // kp (B, S, A): key projections shared by every decoder step
   kp_.resize(B * S * A_);
   AdditiveAttentionDims ad{B, 1, S, Hd_, E_, A_};
   additive_attention_keys_forward(ad, mem_.data(), ps_.param(att_wk_), ps_.param(att_bk_), kp_.data());
 }
 
-void RnnSeq2Seq::alloc_decoder(int64_t B, int64_t S, int64_t T) {
+void RnnSeq2Seq::start_decoder(int64_t T) {
   T_ = T;
-  const int64_t GH = rnn_gates(cell_) * Hd_, X = emb_ + E_;
-  state_.assign((T + 1) * B * Hd_, 0.0f);
-  cstate_.assign(cell_ == RnnCell::lstm ? (T + 1) * B * Hd_ : 0, 0.0f);
-  dec_x_.resize(T * B * X);
-  tgt_drop_.resize(T * B * emb_);
-  dec_cache_.resize(T * B * rnn_cache_width(cell_, Hd_));
+  const int64_t B = B_, GH = rnn_gates(cell_) * Hd_;
+  state_.assign(L_ * (T + 1) * B * Hd_, 0.0f);
+  cstate_.assign(cell_ == RnnCell::lstm ? L_ * (T + 1) * B * Hd_ : 0, 0.0f);
+  dec_in_.resize(L_);
+  dec_drop_.resize(L_);
+  dec_cache_.resize(L_);
+  for (int64_t l = 0; l < L_; ++l) {
+    dec_in_[l].resize(T * B * (l == 0 ? emb_ + E_ : Hd_));
+    dec_drop_[l].resize(T * B * (l == 0 ? emb_ : Hd_));
+    dec_cache_[l].resize(T * B * rnn_cache_width(cell_, Hd_));
+  }
   ctx_.resize(T * B * E_);
-  alpha_.assign(B * T * S, 0.0f);
+  alpha_.assign(B * T * S_, 0.0f);
   alpha_T_ = T;
   gx_.resize(B * GH);
   gh_scratch_.resize(B * GH);
-  feat_.resize(B * T * (Hd_ + E_));
-  feat_drop_.resize(B * T * (Hd_ + E_));
-  // s_0 (B, Hd) = tanh(bridge(bridge_in))
-  float* s0 = state_.data();
-  linear_forward(s0, bridge_in_.data(), ps_.param(bridge_w_), ps_.param(bridge_b_), B, E_, Hd_);
-  for (int64_t i = 0; i < B * Hd_; ++i) s0[i] = std::tanh(s0[i]);
+  feat_.resize(B * T * F_);
+  feat_drop_.resize(B * T * F_);
+  // s^l_0 (B, Hd) = tanh(bridge(bridge_in[l]))
+  for (int64_t l = 0; l < L_; ++l) {
+    float* s0 = state(l, 0);
+    linear_forward(s0, bridge_in_.data() + l * B * E_, ps_.param(bridge_w_), ps_.param(bridge_b_), B, E_, Hd_);
+    for (int64_t i = 0; i < B * Hd_; ++i) s0[i] = std::tanh(s0[i]);
+  }
 }
 
 void RnnSeq2Seq::decoder_step(int64_t t, const int32_t* ids, int64_t ids_stride, bool training) {
-  const int64_t B = B_, S = S_, T = T_, X = emb_ + E_, GH = rnn_gates(cell_) * Hd_, F = Hd_ + E_;
+  const int64_t B = B_, S = S_, T = T_, X = emb_ + E_, GH = rnn_gates(cell_) * Hd_, top = L_ - 1;
+  const int64_t CW = rnn_cache_width(cell_, Hd_);
   const bool lstm = cell_ == RnnCell::lstm;
-  const float* s_prev = state_.data() + t * B * Hd_;  // (B, Hd)
-  float* s_next = state_.data() + (t + 1) * B * Hd_;  // (B, Hd)
-  float* ctx = ctx_.data() + t * B * E_;               // (B, E)
-  // ctx_t, α_t from the previous state
+  const float p = training ? dropout_ : 0.0f;
+  float* ctx = ctx_.data() + t * B * E_;  // (B, E)
+  // ctx_t, α_t from the top layer's previous state
   AdditiveAttentionDims ad{B, 1, S, Hd_, E_, A_};
-  additive_attention_forward(ad, s_prev, mem_.data(), kp_.data(), src_mask_.data(), ps_.param(att_wq_),
+  additive_attention_forward(ad, state(top, t), mem_.data(), kp_.data(), src_mask_.data(), ps_.param(att_wq_),
                              ps_.param(att_v_), ctx, alpha_.data() + t * S, T * S, attn_scratch_);
-  // x_t (B, emb + E) = [dropout(tgt_emb[y_{t-1}]); ctx_t]
+  // layer 0 input (B, emb + E) = [dropout(tgt_emb[y_{t-1}]); ctx_t]
   std::vector<int32_t> step_ids(B);
   for (int64_t b = 0; b < B; ++b) step_ids[b] = ids[b * ids_stride];
   std::vector<float> e(B * emb_);  // (B, emb)
   embedding_forward(e.data(), step_ids.data(), ps_.param(tgt_emb_), B, Vt_, emb_);
-  dropout_forward(e.data(), tgt_drop_.data() + t * B * emb_, e.data(), B * emb_, training ? dropout_ : 0.0f, rng_);
-  float* x = dec_x_.data() + t * B * X;
+  dropout_forward(e.data(), dec_drop_[0].data() + t * B * emb_, e.data(), B * emb_, p, rng_);
+  float* x0 = dec_in_[0].data() + t * B * X;
   for (int64_t b = 0; b < B; ++b) {
-    std::memcpy(x + b * X, e.data() + b * emb_, sizeof(float) * emb_);
-    std::memcpy(x + b * X + emb_, ctx + b * E_, sizeof(float) * E_);
+    std::memcpy(x0 + b * X, e.data() + b * emb_, sizeof(float) * emb_);
+    std::memcpy(x0 + b * X + emb_, ctx + b * E_, sizeof(float) * E_);
   }
-  // s_t = cell(x_t, s_{t-1})
-  linear_forward(gx_.data(), x, ps_.param(dec_wih_), ps_.param(dec_bih_), B, X, GH);
-  rnn_step_forward(cell_, B, Hd_, gx_.data(), GH, s_prev, lstm ? cstate_.data() + t * B * Hd_ : nullptr,
-                   ps_.param(dec_whh_), ps_.param(dec_bhh_), nullptr, 0, s_next,
-                   lstm ? cstate_.data() + (t + 1) * B * Hd_ : nullptr,
-                   dec_cache_.data() + t * B * rnn_cache_width(cell_, Hd_), gh_scratch_.data());
-  // features [s_t; ctx_t] at (b, t) (dropout is applied over all of them after the loop)
+  const std::vector<RnnWeights> w = weights_of(dec_ids_);
+  for (int64_t l = 0; l < L_; ++l) {
+    const int64_t in_dim = l == 0 ? X : Hd_;
+    float* in = dec_in_[l].data() + t * B * in_dim;  // (B, in_dim)
+    if (l > 0) dropout_forward(in, dec_drop_[l].data() + t * B * Hd_, state(l - 1, t + 1), B * Hd_, p, rng_);
+    linear_forward(gx_.data(), in, w[l].w_ih, w[l].b_ih, B, in_dim, GH);
+    rnn_step_forward(cell_, B, Hd_, gx_.data(), GH, state(l, t), lstm ? cstate(l, t) : nullptr, w[l].w_hh, w[l].b_hh,
+                     nullptr, 0, state(l, t + 1), lstm ? cstate(l, t + 1) : nullptr,
+                     dec_cache_[l].data() + t * B * CW, gh_scratch_.data());
+  }
+  // features [s^top_t; ctx_t] at (b, t) (dropout is applied to all of them after the loop)
+  const float* s = state(top, t + 1);
   for (int64_t b = 0; b < B; ++b) {
-    float* f = feat_.data() + (b * T + t) * F;
-    std::memcpy(f, s_next + b * Hd_, sizeof(float) * Hd_);
+    float* f = feat_.data() + (b * T + t) * F_;
+    std::memcpy(f, s + b * Hd_, sizeof(float) * Hd_);
     std::memcpy(f + Hd_, ctx + b * E_, sizeof(float) * E_);
+  }
+}
+
+void RnnSeq2Seq::output_forward(const float* feat, int64_t n, float* logits, float* proj) {
+  if (tied_) {
+    linear_forward(proj, feat, ps_.param(proj_w_), ps_.param(proj_b_), n, F_, emb_);
+    linear_forward(logits, proj, ps_.param(tgt_emb_), ps_.param(out_b_), n, emb_, Vt_);
+  } else {
+    linear_forward(logits, feat, ps_.param(out_w_), ps_.param(out_b_), n, F_, Vt_);
   }
 }
 
@@ -215,15 +252,16 @@ Stats RnnSeq2Seq::forward(const Batch& b, bool training) {
   check_batch(b);
   training_ = training;
   encode(b, training);
-  alloc_decoder(b.B, b.S, b.T);
+  start_decoder(b.T);
   tgt_in_ = b.tgt_in;
   tgt_out_ = b.tgt_out;
-  const int64_t B = B_, T = T_, F = Hd_ + E_, N = B * T;
+  const int64_t B = B_, T = T_, N = B * T;
   for (int64_t t = 0; t < T; ++t) decoder_step(t, tgt_in_.data() + t, T, training);
-  dropout_forward(feat_.data(), feat_drop_.data(), feat_.data(), N * F, training ? dropout_ : 0.0f, rng_);
+  dropout_forward(feat_.data(), feat_drop_.data(), feat_.data(), N * F_, training ? dropout_ : 0.0f, rng_);
   logits_.resize(N * Vt_);
   probs_.resize(N * Vt_);
-  linear_forward(logits_.data(), feat_.data(), ps_.param(out_w_), ps_.param(out_b_), N, F, Vt_);
+  proj_.resize(tied_ ? N * emb_ : 0);
+  output_forward(feat_.data(), N, logits_.data(), proj_.data());
   CrossEntropyResult ce =
       cross_entropy_forward(probs_.data(), logits_.data(), tgt_out_.data(), N, Vt_, smoothing_, pad_);
   Stats s;
@@ -240,10 +278,10 @@ Stats RnnSeq2Seq::forward(const Batch& b, bool training) {
 
 void RnnSeq2Seq::backward(float scale) {
   QKV_CHECK(!logits_.empty() && T_ > 0, "rnn backward() without a forward()");
-  const int64_t B = B_, S = S_, T = T_, N = B * T, F = Hd_ + E_, X = emb_ + E_;
-  const int64_t G = rnn_gates(cell_), GH = G * Hd_, CW = rnn_cache_width(cell_, Hd_);
+  const int64_t B = B_, S = S_, T = T_, N = B * T, X = emb_ + E_, top = L_ - 1;
+  const int64_t GH = rnn_gates(cell_) * Hd_, CW = rnn_cache_width(cell_, Hd_), D = enc_shape_.dirs();
   const bool lstm = cell_ == RnnCell::lstm;
-  const float p_drop = training_ ? dropout_ : 0.0f;
+  const float p = training_ ? dropout_ : 0.0f;
   ParamStore& ps = ps_;
 
   // loss -> logits -> features
@@ -253,55 +291,77 @@ void RnnSeq2Seq::backward(float scale) {
   ce.loss = last_.mean_loss();
   std::vector<float> dlogits(N * Vt_, 0.0f);  // (N, V)
   cross_entropy_backward(dlogits.data(), probs_.data(), tgt_out_.data(), N, Vt_, ce, smoothing_, pad_, scale);
-  std::vector<float> dfeat_drop(N * F, 0.0f), dfeat(N * F, 0.0f);  // (B, T, F)
-  linear_backward(dfeat_drop.data(), ps.grad(out_w_), ps.grad(out_b_), dlogits.data(), feat_.data(),
-                  ps.param(out_w_), N, F, Vt_);
-  dropout_backward(dfeat.data(), dfeat_drop.data(), feat_drop_.data(), N * F, p_drop);
+  std::vector<float> dfeat_drop(N * F_, 0.0f), dfeat(N * F_, 0.0f);  // (B, T, F)
+  if (tied_) {
+    std::vector<float> dproj(N * emb_, 0.0f);  // (N, emb)
+    linear_backward(dproj.data(), ps.grad(tgt_emb_), ps.grad(out_b_), dlogits.data(), proj_.data(),
+                    ps.param(tgt_emb_), N, emb_, Vt_);
+    linear_backward(dfeat_drop.data(), ps.grad(proj_w_), ps.grad(proj_b_), dproj.data(), feat_.data(),
+                    ps.param(proj_w_), N, F_, emb_);
+  } else {
+    linear_backward(dfeat_drop.data(), ps.grad(out_w_), ps.grad(out_b_), dlogits.data(), feat_.data(),
+                    ps.param(out_w_), N, F_, Vt_);
+  }
+  dropout_backward(dfeat.data(), dfeat_drop.data(), feat_drop_.data(), N * F_, p);
 
-  // decoder, back through time
+  // decoder, back through time (and down through the layers at each step)
+  const std::vector<RnnWeights> w = weights_of(dec_ids_);
   std::vector<float> dmem(B * S * E_, 0.0f), dkp(B * S * A_, 0.0f);  // (B, S, E), (B, S, A)
-  std::vector<float> ds(B * Hd_, 0.0f), ds_prev(B * Hd_), dc, dc_prev;  // (B, Hd)
-  if (lstm) dc.assign(B * Hd_, 0.0f), dc_prev.resize(B * Hd_);
-  std::vector<float> dgx(T * B * GH), dgh(T * B * GH);  // (T, B, G*Hd)
-  std::vector<float> dx(B * X), dctx(B * E_);          // (B, emb + E), (B, E)
-  std::vector<float> demb(T * B * emb_);               // (T, B, emb), after dropout
+  std::vector<std::vector<float>> ds(L_), dsp(L_), dc(L_), dcp(L_);   // per layer (B, Hd)
+  std::vector<std::vector<float>> dgx(L_), dgh(L_);                    // per layer (T, B, G*Hd)
+  for (int64_t l = 0; l < L_; ++l) {
+    ds[l].assign(B * Hd_, 0.0f), dsp[l].resize(B * Hd_);
+    if (lstm) dc[l].assign(B * Hd_, 0.0f), dcp[l].resize(B * Hd_);
+    dgx[l].resize(T * B * GH), dgh[l].resize(T * B * GH);
+  }
+  std::vector<float> dx(B * std::max(X, Hd_)), dctx(B * E_);  // (B, in_l), (B, E)
+  std::vector<float> demb(T * B * emb_);                      // (T, B, emb), after dropout
   AdditiveAttentionDims ad{B, 1, S, Hd_, E_, A_};
   for (int64_t t = T - 1; t >= 0; --t) {
     for (int64_t b = 0; b < B; ++b) {
-      const float* df = dfeat.data() + (b * T + t) * F;
-      float* d = ds.data() + b * Hd_;
+      const float* df = dfeat.data() + (b * T + t) * F_;
+      float* d = ds[top].data() + b * Hd_;
       for (int64_t j = 0; j < Hd_; ++j) d[j] += df[j];
       std::memcpy(dctx.data() + b * E_, df + Hd_, sizeof(float) * E_);
     }
-    rnn_step_backward(cell_, B, Hd_, dec_cache_.data() + t * B * CW, state_.data() + t * B * Hd_, nullptr, 0,
-                      ds.data(), lstm ? dc.data() : nullptr, ps.param(dec_whh_), dgx.data() + t * B * GH, GH,
-                      dgh.data() + t * B * GH, ds_prev.data(), lstm ? dc_prev.data() : nullptr);
-    // dx_t (B, X) = dgx_t @ W_ih
-    ops::sgemm(false, false, B, X, GH, 1.0f, dgx.data() + t * B * GH, ps.param(dec_wih_), 0.0f, dx.data());
-    for (int64_t b = 0; b < B; ++b) {
-      std::memcpy(demb.data() + (t * B + b) * emb_, dx.data() + b * X, sizeof(float) * emb_);
-      const float* dxc = dx.data() + b * X + emb_;
-      float* dcb = dctx.data() + b * E_;
-      for (int64_t j = 0; j < E_; ++j) dcb[j] += dxc[j];
+    for (int64_t l = top; l >= 0; --l) {
+      const int64_t in_dim = l == 0 ? X : Hd_;
+      float* gx = dgx[l].data() + t * B * GH;
+      rnn_step_backward(cell_, B, Hd_, dec_cache_[l].data() + t * B * CW, state(l, t), nullptr, 0, ds[l].data(),
+                        lstm ? dc[l].data() : nullptr, w[l].w_hh, gx, GH, dgh[l].data() + t * B * GH, dsp[l].data(),
+                        lstm ? dcp[l].data() : nullptr);
+      ops::sgemm(false, false, B, in_dim, GH, 1.0f, gx, w[l].w_ih, 0.0f, dx.data());  // dx (B, in) = dgx @ W_ih
+      if (l > 0) {  // into s^{l-1}_t, through the dropout between layers
+        dropout_backward(ds[l - 1].data(), dx.data(), dec_drop_[l].data() + t * B * Hd_, B * Hd_, p);
+        continue;
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        std::memcpy(demb.data() + (t * B + b) * emb_, dx.data() + b * X, sizeof(float) * emb_);
+        const float* dxc = dx.data() + b * X + emb_;
+        float* dcb = dctx.data() + b * E_;
+        for (int64_t j = 0; j < E_; ++j) dcb[j] += dxc[j];
+      }
     }
-    // context -> query s_{t-1} (into ds_prev), keys/values, parameters
-    additive_attention_backward(ad, dctx.data(), state_.data() + t * B * Hd_, mem_.data(), kp_.data(),
-                                src_mask_.data(), alpha_.data() + t * S, T * S, ps.param(att_wq_), ps.param(att_v_),
-                                ds_prev.data(), dmem.data(), dkp.data(), ps.grad(att_wq_), ps.grad(att_v_),
-                                attn_scratch_);
-    ds.swap(ds_prev);
-    if (lstm) dc.swap(dc_prev);
+    // context -> query s^top_{t-1} (into dsp[top]), keys/values, parameters
+    additive_attention_backward(ad, dctx.data(), state(top, t), mem_.data(), kp_.data(), src_mask_.data(),
+                                alpha_.data() + t * S, T * S, ps.param(att_wq_), ps.param(att_v_), dsp[top].data(),
+                                dmem.data(), dkp.data(), ps.grad(att_wq_), ps.grad(att_v_), attn_scratch_);
+    ds.swap(dsp);
+    if (lstm) dc.swap(dcp);
   }
   // decoder cell weights: one sgemm each over all steps
-  ops::sgemm(true, false, GH, X, T * B, 1.0f, dgx.data(), dec_x_.data(), 1.0f, ps.grad(dec_wih_));
-  ops::sgemm(true, false, GH, Hd_, T * B, 1.0f, dgh.data(), state_.data(), 1.0f, ps.grad(dec_whh_));
-  float *gbi = ps.grad(dec_bih_), *gbh = ps.grad(dec_bhh_);
-  for (int64_t r = 0; r < T * B; ++r)
-    for (int64_t j = 0; j < GH; ++j) gbi[j] += dgx[r * GH + j], gbh[j] += dgh[r * GH + j];
+  std::vector<RnnGrads> g = grads_of(dec_ids_);
+  for (int64_t l = 0; l < L_; ++l) {
+    const int64_t in_dim = l == 0 ? X : Hd_;
+    ops::sgemm(true, false, GH, in_dim, T * B, 1.0f, dgx[l].data(), dec_in_[l].data(), 1.0f, g[l].w_ih);
+    ops::sgemm(true, false, GH, Hd_, T * B, 1.0f, dgh[l].data(), state(l, 0), 1.0f, g[l].w_hh);
+    for (int64_t r = 0; r < T * B; ++r)
+      for (int64_t j = 0; j < GH; ++j) g[l].b_ih[j] += dgx[l][r * GH + j], g[l].b_hh[j] += dgh[l][r * GH + j];
+  }
   // target embeddings (rows in (T, B) order)
   {
     std::vector<float> de(T * B * emb_, 0.0f);
-    dropout_backward(de.data(), demb.data(), tgt_drop_.data(), T * B * emb_, p_drop);
+    dropout_backward(de.data(), demb.data(), dec_drop_[0].data(), T * B * emb_, p);
     std::vector<int32_t> ids(T * B);
     for (int64_t t = 0; t < T; ++t)
       for (int64_t b = 0; b < B; ++b) ids[t * B + b] = tgt_in_[b * T + t];
@@ -310,26 +370,28 @@ void RnnSeq2Seq::backward(float scale) {
   // key projection
   additive_attention_keys_backward(ad, dkp.data(), mem_.data(), ps.param(att_wk_), dmem.data(), ps.grad(att_wk_),
                                    ps.grad(att_bk_));
-  // bridge: s_0 = tanh(pre)
-  const int64_t D = enc_shape_.dirs();
+  // bridges: s^l_0 = tanh(bridge(bridge_in[l])) -> encoder final states
   std::vector<float> dhn(L_ * D * B * He_, 0.0f);  // (L*D, B, He)
-  {
-    const float* s0 = state_.data();
-    for (int64_t i = 0; i < B * Hd_; ++i) ds[i] *= 1.0f - s0[i] * s0[i];
-    std::vector<float> dbin(B * E_, 0.0f);
-    linear_backward(dbin.data(), ps.grad(bridge_w_), ps.grad(bridge_b_), ds.data(), bridge_in_.data(),
+  std::vector<float> dbin(B * E_);
+  for (int64_t l = 0; l < L_; ++l) {
+    const float* s0 = state(l, 0);
+    float* d = ds[l].data();
+    for (int64_t i = 0; i < B * Hd_; ++i) d[i] *= 1.0f - s0[i] * s0[i];
+    std::fill(dbin.begin(), dbin.end(), 0.0f);
+    linear_backward(dbin.data(), ps.grad(bridge_w_), ps.grad(bridge_b_), d, bridge_in_.data() + l * B * E_,
                     ps.param(bridge_w_), B, E_, Hd_);
-    for (int64_t d = 0; d < D; ++d) {
-      float* h = dhn.data() + ((L_ - 1) * D + d) * B * He_;
-      for (int64_t r = 0; r < B; ++r) std::memcpy(h + r * He_, dbin.data() + r * E_ + d * He_, sizeof(float) * He_);
+    for (int64_t dir = 0; dir < D; ++dir) {
+      float* h = dhn.data() + (l * D + dir) * B * He_;
+      for (int64_t r = 0; r < B; ++r)
+        std::memcpy(h + r * He_, dbin.data() + r * E_ + dir * He_, sizeof(float) * He_);
     }
   }
   // encoder
   std::vector<float> dsrc_drop(B * S * emb_, 0.0f), dsrc(B * S * emb_, 0.0f);
-  std::vector<RnnGrads> eg = enc_grads();
-  rnn_stack_backward(enc_shape_, enc_weights(), dmem.data(), dhn.data(), nullptr, eg, dsrc_drop.data(), nullptr,
-                     nullptr, enc_cache_);
-  dropout_backward(dsrc.data(), dsrc_drop.data(), src_drop_.data(), B * S * emb_, p_drop);
+  std::vector<RnnGrads> eg = grads_of(enc_ids_);
+  rnn_stack_backward(enc_shape_, weights_of(enc_ids_), dmem.data(), dhn.data(), nullptr, eg, dsrc_drop.data(),
+                     nullptr, nullptr, enc_cache_);
+  dropout_backward(dsrc.data(), dsrc_drop.data(), src_drop_.data(), B * S * emb_, p);
   embedding_backward(ps.grad(src_emb_), dsrc.data(), src_.data(), B * S, emb_);
 }
 
@@ -337,22 +399,23 @@ std::vector<std::vector<int32_t>> RnnSeq2Seq::greedy_decode(const Batch& b, int6
                                                             int32_t eos) {
   if (b.B < 1 || b.S < 1) throw DataError("rnn: greedy decoding needs B, S >= 1");
   check_ids(b.src, b.B * b.S, Vs_, "src");
-  if (bos < 0 || bos >= Vt_) throw UsageError("rnn: bos id " + std::to_string(bos) + " outside the target vocabulary");
-  if (max_len < 1) throw UsageError("rnn: max_len must be >= 1");
+  if (bos < 0 || bos >= Vt_) throw UsageError("rnn: bos id " + std::to_string(bos) + " is outside the target vocabulary");
+  if (max_len < 1) throw UsageError("rnn: greedy decoding needs max_len >= 1");
   training_ = false;
+  logits_.clear();  // no backward after decoding
   encode(b, false);
-  alloc_decoder(b.B, b.S, max_len);
-  const int64_t B = B_, F = Hd_ + E_, T = max_len;
+  start_decoder(max_len);
+  const int64_t B = B_, T = max_len;
   std::vector<std::vector<int32_t>> out(B);
   std::vector<int32_t> ids(B, bos);
   std::vector<uint8_t> done(B, 0);
-  std::vector<float> f(B * F), lg(B * Vt_);
+  std::vector<float> f(B * F_), lg(B * Vt_), proj(tied_ ? B * emb_ : 0);
   int64_t steps = 0;
   for (int64_t t = 0; t < T; ++t) {
     decoder_step(t, ids.data(), 1, false);
     steps = t + 1;
-    for (int64_t r = 0; r < B; ++r) std::memcpy(f.data() + r * F, feat_.data() + (r * T + t) * F, sizeof(float) * F);
-    linear_forward(lg.data(), f.data(), ps_.param(out_w_), ps_.param(out_b_), B, F, Vt_);
+    for (int64_t r = 0; r < B; ++r) std::memcpy(f.data() + r * F_, feat_.data() + (r * T + t) * F_, sizeof(float) * F_);
+    output_forward(f.data(), B, lg.data(), proj.data());
     bool all = true;
     for (int64_t r = 0; r < B; ++r) {
       const float* row = lg.data() + r * Vt_;
@@ -374,7 +437,6 @@ std::vector<std::vector<int32_t>> RnnSeq2Seq::greedy_decode(const Batch& b, int6
     std::memcpy(a.data() + r * steps * S_, alpha_.data() + r * T * S_, sizeof(float) * steps * S_);
   alpha_.swap(a);
   alpha_T_ = steps;
-  logits_.clear();  // no backward after decoding
   return out;
 }
 

@@ -122,7 +122,7 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
   const nn::Config& cfg = model.config();
   std::string model_what = "the model's (" + model.arch() + ")";
   if (task == nn::Task::language_model) {
-    check_vocab_fits(d.lm_train.vocab, d.lm_train.path, model_vocab(cfg, task, false), model_what);
+    check_vocab_fits(d.lm_train.vocab, d.lm_train.path, model_vocab(model.arch(), cfg, false), model_what);
     if (o.val_path.empty() && o.val_fraction > 0) {
       Sequences all = std::move(d.lm_train);
       if (o.lm_mode == "stream") {
@@ -141,19 +141,24 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
       if (d.has_val) d.val = std::make_unique<LmSequences>(d.lm_val, context);
     }
   } else if (task == nn::Task::seq2seq) {
-    check_vocab_fits(d.pairs_train.src.vocab, d.pairs_train.path + " (/src)", model_vocab(cfg, task, false), model_what);
-    check_vocab_fits(d.pairs_train.tgt.vocab, d.pairs_train.path + " (/tgt)", model_vocab(cfg, task, true), model_what);
+    check_vocab_fits(d.pairs_train.src.vocab, d.pairs_train.path + " (/src)", model_vocab(model.arch(), cfg, false), model_what);
+    check_vocab_fits(d.pairs_train.tgt.vocab, d.pairs_train.path + " (/tgt)", model_vocab(model.arch(), cfg, true), model_what);
     if (o.val_path.empty() && o.val_fraction > 0) {
       Pairs all = std::move(d.pairs_train);
       auto [tr, va] = split_indices(all.n(), o.val_fraction, o.seed);
       d.pairs_train = all.subset(tr);
       d.pairs_val = all.subset(va);
     }
+    int64_t pad = model_pad_id(model.arch(), cfg);
+    for (const Vocab* v : {&d.pairs_train.src.vocab, &d.pairs_train.tgt.vocab})
+      if (pad >= 0 && v->pad_id != pad)
+        throw DataError(d.pairs_train.path + ": pad_id " + std::to_string(v->pad_id) + " differs from " + model_what +
+                        " pad_id " + std::to_string(pad));
     d.train = std::make_unique<PairExamples>(d.pairs_train, o.max_src_len, o.max_tgt_len);
     if (d.has_val) d.val = std::make_unique<PairExamples>(d.pairs_val, o.max_src_len, o.max_tgt_len);
   } else {
-    check_patches_fit(d.patches_train, cfg, model_what);
-    if (!o.val_path.empty()) check_patches_fit(d.patches_val, cfg, model_what);
+    check_patches_fit(model.arch(), d.patches_train, cfg, model_what);
+    if (!o.val_path.empty()) check_patches_fit(model.arch(), d.patches_val, cfg, model_what);
     if (o.val_path.empty() && o.val_fraction > 0) {
       Patches all = std::move(d.patches_train);
       auto [tr, va] = split_indices(all.n(), o.val_fraction, o.seed);
@@ -303,6 +308,58 @@ void read_curves(const std::string& path, Curve& train, Curve& val) {
   }
 }
 
+// A periodic checkpoint is held in memory for one step and written only once
+// the next forward pass gives a finite loss, so the file on disk is always a
+// state that trains on: a run that diverges keeps its last sound checkpoint.
+class PendingCheckpoint {
+ public:
+  bool held() const { return held_; }
+  int64_t step() const { return step_; }
+  void drop() { held_ = false; }
+  void hold(nn::Model& m, const nn::Optimizer& opt, int64_t step) {
+    const nn::ParamStore& ps = m.params();
+    params_.assign(ps.params(), ps.params() + ps.size());
+    m_.assign(opt.m(), opt.m() + opt.size());
+    if (opt.has_v()) v_.assign(opt.v(), opt.v() + opt.size());
+    rng_ = m.rng().state();
+    step_ = step;
+    held_ = true;
+  }
+  // Swaps the held state in, runs write(), swaps the live state back.
+  template <class F>
+  void write(nn::Model& m, nn::Optimizer& opt, F&& write_fn) {
+    swap_in(m, opt);
+    Rng::State live_rng = m.rng().state();
+    int64_t live_steps = opt.steps();
+    m.rng().set_state(rng_);
+    opt.set_steps(step_);
+    try {
+      write_fn();
+    } catch (...) {
+      restore(m, opt, live_rng, live_steps);
+      throw;
+    }
+    restore(m, opt, live_rng, live_steps);
+    held_ = false;
+  }
+
+ private:
+  void swap_in(nn::Model& m, nn::Optimizer& opt) {
+    std::swap_ranges(params_.begin(), params_.end(), m.params().params());
+    std::swap_ranges(m_.begin(), m_.end(), opt.m());
+    if (opt.has_v()) std::swap_ranges(v_.begin(), v_.end(), opt.v());
+  }
+  void restore(nn::Model& m, nn::Optimizer& opt, const Rng::State& rng, int64_t steps) {
+    swap_in(m, opt);  // swapping again puts the live state back
+    m.rng().set_state(rng);
+    opt.set_steps(steps);
+  }
+  std::vector<float> params_, m_, v_;
+  Rng::State rng_{};
+  int64_t step_ = 0;
+  bool held_ = false;
+};
+
 }  // namespace
 
 std::string default_arch(const std::string& task) {
@@ -344,11 +401,11 @@ TrainResult run_training(const TrainOptions& o) {
   } else {
     nn::Config cfg = o.model;
     if (want_task == nn::Task::language_model)
-      set_data_dims_lm(cfg, data.lm_train.vocab, o.context);
+      set_data_dims_lm(arch, cfg, data.lm_train.vocab, o.context);
     else if (want_task == nn::Task::seq2seq)
-      set_data_dims_seq2seq(cfg, data.pairs_train.src.vocab, data.pairs_train.tgt.vocab);
+      set_data_dims_seq2seq(arch, cfg, data.pairs_train.src.vocab, data.pairs_train.tgt.vocab);
     else
-      set_data_dims_vit(cfg, data.patches_train);
+      set_data_dims_vit(arch, cfg, data.patches_train);
     model = nn::make_model(arch, cfg, o.seed);
   }
   if (model->task() != want_task)
@@ -357,7 +414,7 @@ TrainResult run_training(const TrainOptions& o) {
   const nn::Task task = model->task();
   int64_t context = o.context;
   if (task == nn::Task::language_model) {
-    int64_t model_ctx = model_context(model->config());
+    int64_t model_ctx = model_context(model->arch(), model->config());
     if (context == 0) context = model_ctx;
     if (context > model_ctx)
       throw UsageError("--context " + std::to_string(context) + " exceeds the model's maximum of " +
@@ -393,7 +450,7 @@ TrainResult run_training(const TrainOptions& o) {
     model->rng().set_state(ts.model_rng);
     warn_setting_changes(ts.extra, settings_of(o, total, context), o.resume_path);
     if (const nn::ConfigValue* b = ts.extra.find("best_val_loss"))
-      if (auto* d = std::get_if<double>(b)) best_val = *d;
+      if (auto* d = std::get_if<double>(b); d && *d >= 0) best_val = *d;  // -1: no validation yet
     if (ts.step != opt.steps())
       throw DataError(o.resume_path + ": train state step " + std::to_string(ts.step) + " disagrees with optimizer step " +
                       std::to_string(opt.steps()));
@@ -429,7 +486,17 @@ TrainResult run_training(const TrainOptions& o) {
   const int64_t log_every = o.log_every > 0 ? o.log_every : std::max<int64_t>(1, total / 100);
 
   nn::Config settings = settings_of(o, total, context);
+  int64_t last_saved = ts.step;
+  std::string last_good = o.resume_path;  // the newest checkpoint of this run on disk
   auto save = [&](const std::string& path, int64_t step) {
+    const float* p = model->params().params();
+    for (int64_t i = 0, n = model->params().size(); i < n; ++i)
+      if (!std::isfinite(p[i]))
+        throw DataError("parameters became non-finite at step " + std::to_string(step) + "; training stopped. " +
+                        (last_good.empty() ? std::string("No checkpoint was written yet.")
+                                           : "The last good checkpoint, step " + std::to_string(last_saved) + ", is " +
+                                                 last_good + " (left as it was).") +
+                        " Try a lower --lr, --clip 1 or a longer --warmup.");
     ts.step = step;
     ts.epoch = step / bpe;
     ts.data_position = step % bpe;
@@ -445,9 +512,17 @@ TrainResult run_training(const TrainOptions& o) {
   };
 
   install_stop_handler();
+  PendingCheckpoint pending;
   int64_t step = ts.step;
   const int64_t start_step = step;
-  int64_t cur_epoch = -1, last_saved = step;
+  int64_t cur_epoch = -1;
+  auto stop_bad = [&](const std::string& what) {
+    throw DataError(what + " at step " + std::to_string(step + 1) + "; training stopped. " +
+                    (last_good.empty() ? std::string("No checkpoint was written yet (see --save-every).")
+                                       : "The last good checkpoint, step " + std::to_string(last_saved) + ", is " +
+                                             last_good + " (left as it was).") +
+                    " Try a lower --lr, --clip 1 or a longer --warmup.");
+  };
   std::vector<std::vector<int64_t>> plan;
   LossMeter window;
   int64_t window_tokens = 0;
@@ -467,17 +542,16 @@ TrainResult run_training(const TrainOptions& o) {
     nn::Batch batch = train_ex.batch(plan[pos]);
     model->params().zero_grad();
     nn::Stats s = model->forward(batch, true);
-    if (!std::isfinite(s.loss_sum))
-      throw DataError("loss is " + fmt("%g", s.loss_sum) + " at step " + std::to_string(step + 1) +
-                      "; stopped. The last good checkpoint (step " + std::to_string(last_saved) + ") is " +
-                      (last_saved > 0 || !o.resume_path.empty() ? o.output : std::string("not written yet")) +
-                      "; try a lower --lr, --clip 1 or --warmup");
+    if (!std::isfinite(s.loss_sum)) stop_bad(std::string("loss is ") + (std::isnan(s.loss_sum) ? "NaN" : "infinite"));
+    if (pending.held()) {
+      int64_t at = pending.step();
+      pending.write(*model, opt, [&] { save(o.output, at); });
+      last_saved = at;
+      last_good = o.output;
+    }
     model->backward(1.0f);
     last_norm = nn::clip_grad_norm(model->params(), o.clip);
-    if (!std::isfinite(last_norm))
-      throw DataError("gradient norm is " + fmt("%g", last_norm) + " at step " + std::to_string(step + 1) +
-                      "; stopped. The last good checkpoint (step " + std::to_string(last_saved) + ") is kept in " +
-                      o.output + "; try a lower --lr or --clip 1");
+    if (!std::isfinite(last_norm)) stop_bad(std::string("gradient norm is ") + (std::isnan(last_norm) ? "NaN" : "infinite"));
     double lr = sched.lr(step);
     opt.step(lr);
     ++step;
@@ -526,13 +600,16 @@ TrainResult run_training(const TrainOptions& o) {
       spdlog::info("{}", line);
     }
     if (step % log_every == 0 || eval_now || step == total) redraw();
-    if ((o.save_every > 0 && step % o.save_every == 0) || step == total) {
+    if (step == total) {
       save(o.output, step);
       last_saved = step;
+      last_good = o.output;
+    } else if (o.save_every > 0 && step % o.save_every == 0) {
+      pending.hold(*model, opt, step);  // written once the next step's loss proves these parameters sound
     }
     if (int sig = stop_requested(); sig != 0 && step < total) {
+      pending.drop();
       save(o.output, step);
-      progress.finish();
       spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved; continue with --resume {}",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT", step, total, o.output, o.output);
       res.stopped_by_signal = true;

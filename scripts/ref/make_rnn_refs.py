@@ -150,12 +150,13 @@ def main():
         attention_case(f, "attention", 3, 4, 5, 6, 7, 8, [5, 2, 3], seed=6)
         attention_case(f, "attention_full", 2, 3, 6, 5, 5, 9, [6, 6], seed=7)
         src, tgt_in, tgt_out = seq2seq_batch()
-        base = dict(src_vocab=11, tgt_vocab=13, pad_id=0, emb_dim=6, enc_hidden=5, dec_hidden=7, attn_dim=8,
-                    dropout=0.0)
-        model_case(f, "model_gru", dict(base, cell="gru", enc_layers=2, bidirectional=True), src, tgt_in, tgt_out,
+        base = dict(src_vocab_size=11, tgt_vocab_size=13, pad_id=0, d_emb=6, d_hidden=8, d_attn=9, dropout=0.0)
+        model_case(f, "model_gru", dict(base, cell="gru", n_layer=2, bidirectional=True), src, tgt_in, tgt_out,
                    seed=8)
-        model_case(f, "model_lstm", dict(base, cell="lstm", enc_layers=1, bidirectional=False, label_smoothing=0.1),
+        model_case(f, "model_lstm", dict(base, cell="lstm", n_layer=1, bidirectional=False, label_smoothing=0.1),
                    src, tgt_in, tgt_out, seed=9)
+        model_case(f, "model_tied", dict(base, cell="gru", n_layer=3, bidirectional=True, tie_weights=True), src,
+                   tgt_in, tgt_out, seed=10)
 
 
 if __name__ == "__main__":

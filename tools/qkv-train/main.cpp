@@ -15,43 +15,50 @@ namespace {
 
 using qkv::train::TrainOptions;
 
-// A model hyperparameter flag: --flag VALUE sets config key `key` (only when given).
+// A model hyperparameter flag: --flag VALUE sets the config key(s) `keys`
+// (comma-separated) only when given; the rest keep the model's defaults.
 struct ModelFlag {
   const char* flag;
-  const char* key;
+  const char* keys;
   const char* help;
   std::string value;
 };
 
 std::vector<ModelFlag> model_flags(const std::string& task) {
-  std::vector<ModelFlag> f;
-  if (task == "rnn") {
-    f = {{"--cell", "cell", "recurrent cell: gru | lstm", {}},
-         {"--layers", "n_layer", "stacked recurrent layers", {}},
-         {"--d-emb", "d_emb", "embedding width", {}},
-         {"--hidden", "d_hidden", "hidden state width", {}},
-         {"--d-attn", "d_attn", "additive attention width", {}},
-         {"--bidirectional", "bidirectional", "bidirectional encoder: 1 | 0", {}},
-         {"--dropout", "dropout", "dropout probability", {}},
-         {"--tie-embeddings", "tie_weights", "decoder output tied to its embedding: 1 | 0", {}},
-         {"--label-smoothing", "label_smoothing", "label smoothing epsilon", {}}};
-    return f;
+  if (task == "rnn")
+    return {{"--cell", "cell", "recurrent cell: gru | lstm (default gru)", {}},
+            {"--emb-dim", "emb_dim", "embedding width, encoder and decoder (default 128)", {}},
+            {"--enc-hidden", "enc_hidden", "encoder hidden width per direction (default 128)", {}},
+            {"--enc-layers", "enc_layers", "stacked encoder layers (default 1)", {}},
+            {"--bidirectional", "bidirectional", "bidirectional encoder: 1 | 0 (default 1)", {}},
+            {"--dec-hidden", "dec_hidden", "decoder hidden width (default 256)", {}},
+            {"--attn-dim", "attn_dim", "additive attention width (default: --dec-hidden)", {}},
+            {"--dropout", "dropout", "dropout probability (default 0.1)", {}},
+            {"--label-smoothing", "label_smoothing", "label smoothing epsilon (default 0)", {}}};
+  std::vector<ModelFlag> f = {
+      {"--heads", "n_head", "attention heads", {}},
+      {"--d-model", "d_model", "model width", {}},
+      {"--d-ff", "d_ff", "feed-forward width", {}},
+      {"--dropout", "dropout", "dropout probability", {}},
+      {"--norm", "norm", "LayerNorm placement: pre | post", {}},
+      {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", {}}};
+  if (task == "lm") {
+    f.push_back({"--layers", "n_layer", "transformer blocks (default 4)", {}});
+    f.push_back({"--pos", "pos", "positional encoding: learned | sinusoidal (default learned)", {}});
+    f.push_back({"--tie-embeddings", "tie_weights", "output layer tied to the token embedding: 1 | 0 (default 1)", {}});
+    f.push_back({"--bias", "bias", "biases in linear layers and norms: 1 | 0 (default 1)", {}});
+    f.push_back({"--max-context", "block_size", "longest context the model takes (default: --context, else 64)", {}});
+  } else if (task == "seq2seq") {
+    f.push_back({"--layers", "n_encoder_layers,n_decoder_layers", "encoder and decoder blocks (default 6)", {}});
+    f.push_back({"--enc-layers", "n_encoder_layers", "encoder blocks", {}});
+    f.push_back({"--dec-layers", "n_decoder_layers", "decoder blocks", {}});
+    f.push_back({"--tie-embeddings", "tie_output", "output layer tied to the target embedding: 1 | 0 (default 0)", {}});
+    f.push_back({"--share-embeddings", "share_embeddings", "one embedding for source and target: 1 | 0 (default 0)", {}});
+    f.push_back({"--max-len", "max_len", "longest source/target the model takes (default 512)", {}});
+  } else {
+    f.push_back({"--layers", "n_layer", "transformer blocks", {}});
   }
-  f = {{"--layers", "n_layer", "transformer blocks (per stack)", {}},
-       {"--heads", "n_head", "attention heads", {}},
-       {"--d-model", "d_model", "model width", {}},
-       {"--d-ff", "d_ff", "feed-forward width", {}},
-       {"--dropout", "dropout", "dropout probability", {}},
-       {"--norm", "norm", "LayerNorm placement: pre | post", {}},
-       {"--activation", "activation", "feed-forward activation: gelu | relu", {}},
-       {"--label-smoothing", "label_smoothing", "label smoothing epsilon", {}}};
-  if (task != "vit") {
-    f.push_back({"--pos", "pos", "positional encoding: learned | sinusoidal", {}});
-    f.push_back({"--tie-embeddings", "tie_weights", "output layer tied to the embedding: 1 | 0", {}});
-  }
-  if (task == "seq2seq") f.push_back({"--enc-layers", "n_enc_layer", "encoder blocks (default: --layers)", {}});
-  if (task == "seq2seq") f.push_back({"--dec-layers", "n_dec_layer", "decoder blocks (default: --layers)", {}});
-  if (task == "lm") f.push_back({"--max-context", "block_size", "longest context the model takes (default: --context)", {}});
+  f.push_back({"--label-smoothing", "label_smoothing", "label smoothing epsilon (models that support it)", {}});
   return f;
 }
 
@@ -153,8 +160,15 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
 
 void finish_options(Command& c) {
   TrainOptions& o = c.o;
-  for (auto& f : c.flags)
-    if (!f.value.empty()) o.model.parse_assignment(std::string(f.key) + "=" + f.value);
+  for (auto& f : c.flags) {
+    if (f.value.empty()) continue;
+    std::string keys = f.keys;
+    for (size_t a = 0; a <= keys.size();) {
+      size_t b = std::min(keys.find(',', a), keys.size());
+      o.model.parse_assignment(keys.substr(a, b - a) + "=" + f.value);
+      a = b + 1;
+    }
+  }
   for (const auto& s : c.sets) o.model.parse_assignment(s);
   o.shuffle = !c.no_shuffle;
   o.optim.kind = c.optimizer;
@@ -181,7 +195,7 @@ int main(int argc, char** argv) {
       "      --steps 2000 --lr 1e-3 --schedule cosine --warmup 100 -o lm.h5 --metrics lm.jsonl --plot lm.png\n"
       "  qkv-train seq2seq pairs.h5 --val val_pairs.h5 --epochs 10 --schedule noam --warmup 4000 -o g2p.h5\n"
       "  qkv-train vit fmnist_train.h5 --val fmnist_test.h5 --epochs 5 -o vit.h5\n"
-      "  qkv-train rnn pairs.h5 --val val_pairs.h5 --cell lstm --hidden 256 -o g2p_rnn.h5\n"
+      "  qkv-train rnn pairs.h5 --val val_pairs.h5 --cell lstm --dec-hidden 256 -o g2p_rnn.h5\n"
       "  qkv-train lm train.h5 --resume lm.h5 --steps 4000          # continue a run\n"
       "  qkv-train vit fmnist_test.h5 --init vit.h5 --eval-only      # evaluate\n"
       "  qkv-train prepare-g2p /usr/share/festival/dicts/cmu/cmudict-0.4.out -o data/g2p");

@@ -1,0 +1,246 @@
+#include "patchify/image.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace qkv::patchify {
+
+int decode_flags() { return cv::IMREAD_ANYCOLOR | cv::IMREAD_IGNORE_ORIENTATION; }
+
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+  if (bytes.empty()) throw DataError(name + ": cannot decode image: the file is empty");
+  cv::Mat img;
+  try {
+    img = cv::imdecode(cv::_InputArray(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX))),
+                       decode_flags());
+  } catch (const cv::Exception& e) {
+    throw DataError(name + ": cannot decode image: " + e.msg);
+  }
+  if (img.empty())
+    throw DataError(name + ": cannot decode image (corrupt, truncated, or not a format OpenCV reads: "
+                           "PNG, JPEG, BMP, PNM, TIFF, WebP)");
+  QKV_CHECK(img.depth() == CV_8U && (img.channels() == 1 || img.channels() == 3), name + ": unexpected decode type");
+  return img;
+}
+
+bool grid_fits(int n, int p, int s) { return n >= p && (n - p) % s == 0; }
+
+int grid_round_up(int n, int p, int s) {
+  if (n <= p) return p;
+  return p + (n - p + s - 1) / s * s;
+}
+
+Grid make_grid(Size2 image, Size2 patch, Size2 stride, bool from_option, const std::string& who) {
+  auto fail = [&](const std::string& msg) -> Grid {
+    if (from_option) throw UsageError(msg);
+    throw DataError(who + ": " + msg);
+  };
+  bool overlap = stride != patch;
+  auto why = [&](const char* dim, int n, int p, int s) {
+    std::string m = std::string("image ") + dim + " " + std::to_string(n) + " does not split into patches of " +
+                    std::to_string(p);
+    if (overlap) m += " with stride " + std::to_string(s) + " (needs " + std::to_string(p) + " + k*" +
+                      std::to_string(s) + ")";
+    return m + ": use --fit pad (pads to " + std::to_string(grid_round_up(n, p, s)) + "), another --size or --patch";
+  };
+  if (!grid_fits(image.h, patch.h, stride.h)) return fail(why("height", image.h, patch.h, stride.h));
+  if (!grid_fits(image.w, patch.w, stride.w)) return fail(why("width", image.w, patch.w, stride.w));
+  Grid g;
+  g.image = image;
+  g.patch = patch;
+  g.stride = stride;
+  g.rows = (image.h - patch.h) / stride.h + 1;
+  g.cols = (image.w - patch.w) / stride.w + 1;
+  return g;
+}
+
+Size2 prepared_size(const Options& o, Size2 in) {
+  Size2 t = o.size.empty() ? in : o.size;
+  if (o.fit == Fit::pad) {
+    Size2 st = o.effective_stride();
+    t.h = grid_round_up(t.h, o.patch.h, st.h);
+    t.w = grid_round_up(t.w, o.patch.w, st.w);
+  }
+  return t;
+}
+
+namespace {
+
+int cv_interp(Interp i, Size2 from, Size2 to) {
+  switch (i) {
+    case Interp::area: return cv::INTER_AREA;
+    case Interp::bilinear: return cv::INTER_LINEAR;
+    case Interp::bicubic: return cv::INTER_CUBIC;
+    case Interp::nearest: return cv::INTER_NEAREST;
+    case Interp::automatic: break;
+  }
+  return to.h <= from.h && to.w <= from.w ? cv::INTER_AREA : cv::INTER_LINEAR;
+}
+
+cv::Mat resized(const cv::Mat& img, Size2 to, Interp interp) {
+  Size2 from{img.rows, img.cols};
+  if (from == to) return img;
+  cv::Mat out;
+  cv::resize(img, out, cv::Size(to.w, to.h), 0, 0, cv_interp(interp, from, to));
+  return out;
+}
+
+int round_pos(double v) { return std::max(1, static_cast<int>(std::lround(v))); }
+
+// Fits img (any size) to target as o.fit says; pad leaves the letterbox border to the caller.
+cv::Mat fitted(const cv::Mat& img, Size2 target, const Options& o, int& top, int& left) {
+  Size2 in{img.rows, img.cols};
+  top = left = 0;
+  if (in == target) return img;
+  switch (o.fit) {
+    case Fit::squash: return resized(img, target, o.interp);
+    case Fit::crop: {
+      Size2 to;
+      if (o.resize_shorter > 0) {
+        // torchvision Resize(int): shorter side to the size, longer side int(size * long / short).
+        int s = o.resize_shorter;
+        if (in.h <= in.w) to = {s, static_cast<int>(static_cast<int64_t>(s) * in.w / in.h)};
+        else to = {static_cast<int>(static_cast<int64_t>(s) * in.h / in.w), s};
+      } else {
+        double s = std::max(static_cast<double>(target.h) / in.h, static_cast<double>(target.w) / in.w);
+        to = {round_pos(in.h * s), round_pos(in.w * s)};
+      }
+      to.h = std::max(to.h, target.h);
+      to.w = std::max(to.w, target.w);
+      cv::Mat r = resized(img, to, o.interp);
+      // torchvision CenterCrop: int(round((h - th) / 2)), Python's round = half to even.
+      int y = static_cast<int>(std::nearbyint((to.h - target.h) / 2.0));
+      int x = static_cast<int>(std::nearbyint((to.w - target.w) / 2.0));
+      return r(cv::Rect(x, y, target.w, target.h));
+    }
+    case Fit::pad: {
+      double s = std::min(static_cast<double>(target.h) / in.h, static_cast<double>(target.w) / in.w);
+      Size2 to{std::min(target.h, round_pos(in.h * s)), std::min(target.w, round_pos(in.w * s))};
+      top = (target.h - to.h) / 2;
+      left = (target.w - to.w) / 2;
+      return resized(img, to, o.interp);
+    }
+  }
+  return img;
+}
+
+}  // namespace
+
+cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels) {
+  Size2 in{decoded.rows, decoded.cols};
+  Size2 target = o.size.empty() ? in : o.size;
+  Size2 fin = prepared_size(o, in);
+  cv::Mat img = decoded;
+  // Colour -> gray first (defines the gray values as OpenCV's BGR2GRAY of the
+  // decoded pixels); the RGB swap and gray -> RGB commute with resizing, so
+  // they run on the (usually smaller) fitted image.
+  if (channels == 1 && img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2GRAY);
+  int top = 0, left = 0;
+  img = fitted(img, target, o, top, left);
+  if (channels == 3) {
+    cv::Mat c;
+    cv::cvtColor(img, c, img.channels() == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGR2RGB);
+    img = c;
+  }
+  int bottom = fin.h - img.rows - top, right = fin.w - img.cols - left;
+  if (top || left || bottom || right)
+    cv::copyMakeBorder(img, img, top, bottom, left, right, cv::BORDER_CONSTANT, cv::Scalar::all(o.pad_value));
+  QKV_CHECK(img.rows == fin.h && img.cols == fin.w && img.channels() == channels, "prepare_image size");
+  return img;
+}
+
+std::vector<float> make_lut(const std::vector<double>& mean, const std::vector<double>& stdev) {
+  std::vector<float> lut(mean.size() * 256);
+  for (size_t c = 0; c < mean.size(); ++c)
+    for (int v = 0; v < 256; ++v)
+      lut[c * 256 + v] = static_cast<float>((v / 255.0 - mean[c]) / stdev[c]);
+  return lut;
+}
+
+void extract_patches(const cv::Mat& img, const Grid& g, uint8_t* out) {
+  const int C = img.channels(), row_bytes = g.patch.w * C;
+  for (int gi = 0; gi < g.rows; ++gi)
+    for (int gj = 0; gj < g.cols; ++gj)
+      for (int r = 0; r < g.patch.h; ++r) {
+        const uint8_t* src = img.ptr<uint8_t>(gi * g.stride.h + r) + static_cast<size_t>(gj) * g.stride.w * C;
+        std::copy(src, src + row_bytes, out);
+        out += row_bytes;
+      }
+}
+
+void extract_patches(const cv::Mat& img, const Grid& g, const std::vector<float>& lut, float* out) {
+  const int C = img.channels(), Pw = g.patch.w;
+  QKV_CHECK(lut.size() == static_cast<size_t>(C) * 256, "lut size");
+  const float* l0 = lut.data();
+  for (int gi = 0; gi < g.rows; ++gi)
+    for (int gj = 0; gj < g.cols; ++gj)
+      for (int r = 0; r < g.patch.h; ++r) {
+        const uint8_t* src = img.ptr<uint8_t>(gi * g.stride.h + r) + static_cast<size_t>(gj) * g.stride.w * C;
+        if (C == 1) {
+          for (int k = 0; k < Pw; ++k) out[k] = l0[src[k]];
+        } else {
+          const float *l1 = l0 + 256, *l2 = l0 + 512;
+          for (int k = 0; k < Pw; ++k) {
+            out[3 * k] = l0[src[3 * k]];
+            out[3 * k + 1] = l1[src[3 * k + 1]];
+            out[3 * k + 2] = l2[src[3 * k + 2]];
+          }
+        }
+        out += Pw * C;
+      }
+}
+
+namespace {
+
+// Sums every patch value (as a 0..255 pixel) into its place and averages overlaps.
+template <class T, class ToPixel>
+cv::Mat assemble(const T* patches, const Grid& g, int C, ToPixel to_pixel) {
+  const int H = g.image.h, W = g.image.w;
+  std::vector<float> sum(static_cast<size_t>(H) * W * C, 0.f);
+  std::vector<uint16_t> count(static_cast<size_t>(H) * W, 0);
+  const T* p = patches;
+  for (int gi = 0; gi < g.rows; ++gi)
+    for (int gj = 0; gj < g.cols; ++gj)
+      for (int r = 0; r < g.patch.h; ++r) {
+        size_t y = static_cast<size_t>(gi) * g.stride.h + r;
+        for (int k = 0; k < g.patch.w; ++k) {
+          size_t x = static_cast<size_t>(gj) * g.stride.w + k;
+          for (int c = 0; c < C; ++c) sum[(y * W + x) * C + c] += to_pixel(*p++, c);
+          ++count[y * W + x];
+        }
+      }
+  cv::Mat img(H, W, CV_8UC(C));
+  for (int y = 0; y < H; ++y) {
+    uint8_t* row = img.ptr<uint8_t>(y);
+    for (int x = 0; x < W; ++x) {
+      size_t i = static_cast<size_t>(y) * W + x;
+      float n = std::max<float>(1, count[i]);
+      for (int c = 0; c < C; ++c)
+        row[x * C + c] = static_cast<uint8_t>(std::clamp(std::lround(sum[i * C + c] / n), 0L, 255L));
+    }
+  }
+  return img;
+}
+
+}  // namespace
+
+cv::Mat assemble_image(const uint8_t* patches, const Grid& g, int channels) {
+  return assemble(patches, g, channels, [](uint8_t v, int) { return static_cast<float>(v); });
+}
+
+cv::Mat assemble_image(const float* patches, const Grid& g, int channels, const std::vector<double>& mean,
+                       const std::vector<double>& stdev) {
+  std::vector<float> a(channels), b(channels);  // pixel = v * a[c] + b[c]
+  for (int c = 0; c < channels; ++c) {
+    a[c] = static_cast<float>(stdev[c] * 255.0);
+    b[c] = static_cast<float>(mean[c] * 255.0);
+  }
+  return assemble(patches, g, channels, [&](float v, int c) { return v * a[c] + b[c]; });
+}
+
+}  // namespace qkv::patchify

@@ -1,0 +1,64 @@
+// One image's way from file bytes to patch rows:
+//   decode_image  bytes -> 8-bit, 1 (gray) or 3 (BGR) channels
+//   prepare_image -> the requested channels in RGB/gray order, fitted to the target size
+//   extract_patches -> [num_patches, Ph*Pw*C] values, each patch flattened in
+//                      (row, column, channel) order, patches in row-major grid order.
+#pragma once
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patchify/options.h"
+
+namespace qkv::patchify {
+
+// OpenCV flags used for every decode (here and in the benchmark's bare
+// decode): 8-bit, gray stays gray, colour becomes BGR, alpha dropped, EXIF
+// orientation ignored (as PIL.Image.open does).
+int decode_flags();
+
+// Throws DataError "NAME: cannot decode image ..." on corrupt or unsupported data.
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
+
+// The patch grid over an image: rows x cols patches of patch, stride apart.
+struct Grid {
+  Size2 image, patch, stride;
+  int rows = 0, cols = 0;
+  int num_patches() const { return rows * cols; }
+};
+
+// True when (n - p) is a non-negative multiple of s.
+bool grid_fits(int n, int p, int s);
+// Smallest m >= n with grid_fits(m, p, s).
+int grid_round_up(int n, int p, int s);
+// Throws (UsageError when from_option, else DataError naming `who`) when the
+// grid does not divide the image exactly.
+Grid make_grid(Size2 image, Size2 patch, Size2 stride, bool from_option, const std::string& who);
+
+// Image size after preparation for an input of size `in` (only depends on
+// options: --size, or the input's own size, rounded up to the grid with --fit pad).
+Size2 prepared_size(const Options& o, Size2 in);
+
+// Decoded image -> (H, W, C) uint8, C = channels (1 or 3, RGB order), of size
+// prepared_size(o, in). Continuous memory.
+cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels);
+
+// Per-channel lookup table for float output: lut[c * 256 + v] = (v / 255 - mean[c]) / std[c].
+std::vector<float> make_lut(const std::vector<double>& mean, const std::vector<double>& stdev);
+
+// Writes the patches of img (prepared, continuous, grid.image-sized) to out:
+// grid.num_patches() rows of Ph*Pw*C values. uint8 copies pixels; float maps
+// them through lut.
+void extract_patches(const cv::Mat& img, const Grid& grid, uint8_t* out);
+void extract_patches(const cv::Mat& img, const Grid& grid, const std::vector<float>& lut, float* out);
+
+// The inverse: patches -> (H, W, C) uint8 image (RGB order). Floats are
+// mapped back with mean/std and rounded; overlapping patches are averaged.
+// patches holds grid.num_patches() * Ph * Pw * C values.
+cv::Mat assemble_image(const uint8_t* patches, const Grid& grid, int channels);
+cv::Mat assemble_image(const float* patches, const Grid& grid, int channels, const std::vector<double>& mean,
+                       const std::vector<double>& stdev);
+
+}  // namespace qkv::patchify

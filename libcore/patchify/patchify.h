@@ -1,0 +1,68 @@
+// Images -> ViT patches, and the "patches" file kind (docs/FORMATS.md).
+//
+//   SampleSet s = collect_samples(inputs, src_opt);
+//   PatchSet p = patchify(s, opt);                 // decode + fit + cut, in parallel
+//   io::H5Out out(path, kPatchesKind);
+//   write_patches(out, p);
+//   out.commit();
+//
+//   io::H5In in("patches.h5");
+//   PatchSet q = read_patches(in);                  // checked against its attributes
+//   cv::Mat img = image_of(q, 7);                   // (H, W, C) uint8 RGB: the inverse
+#pragma once
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/h5.h"
+#include "patchify/image.h"
+#include "patchify/options.h"
+#include "patchify/sources.h"
+#include "tensor/tensor.h"
+
+namespace qkv::patchify {
+
+constexpr const char* kPatchesKind = "patches";
+
+struct PatchMeta {
+  Grid grid;                     // image size, patch, stride, rows x cols
+  int channels = 0;              // 1 (gray) or 3 (RGB)
+  std::string normalize;         // none | unit | half | imagenet | custom
+  std::vector<double> mean, std; // per channel, 0..1 scale: stored = (pixel/255 - mean) / std
+  std::string fit, interp;       // how images reached the size ("" when read from an older writer)
+  std::vector<std::string> class_names;
+  int64_t skipped = 0;           // bad inputs left out with --skip-bad
+  std::vector<std::string> skipped_sources;
+};
+
+struct PatchSet {
+  Tensor patches;                    // (N, L, D) float32 or uint8; L = rows*cols, D = Ph*Pw*C
+  Tensor labels;                     // (N,) int32; undefined when unlabelled
+  Tensor positions;                  // (L, 2) int32: grid row, grid column of each patch
+  std::vector<std::string> sources;  // (N,) where each image came from
+  PatchMeta meta;
+
+  int64_t size() const { return patches.defined() ? patches.dim(0) : 0; }
+  bool labelled() const { return labels.defined(); }
+};
+
+// Decodes, fits and cuts every sample with opt.threads threads; output order
+// is the samples' order. Throws DataError naming the file of the first bad
+// sample (or, with opt.skip_bad, leaves bad ones out with a warning each and
+// counts them in meta). Notes image files for provenance.
+PatchSet patchify(const SampleSet& samples, const Options& opt);
+
+// (L, 2) int32 grid row/column of each patch in row-major grid order.
+Tensor grid_positions(const Grid& g);
+
+void write_patches(io::H5Out& out, const PatchSet& p, int compress = 0);
+// Reads and checks a "patches" file: shapes agree with the attributes.
+PatchSet read_patches(const io::H5In& in);
+
+// Rebuilds image i: (H, W, C) uint8 in RGB/gray order. Exact for uint8
+// patches; floats are mapped back through mean/std and rounded.
+cv::Mat image_of(const PatchSet& p, int64_t i);
+
+}  // namespace qkv::patchify
