@@ -130,6 +130,9 @@ TempFileGuard::TempFileGuard(const std::string& path) : active_(g_signal_cleanup
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &g_old_int);
   sigaction(SIGTERM, &sa, &g_old_term);
+  // A signal the program ignores (SIGINT in a shell's background job) stays ignored.
+  if (g_old_int.sa_handler == SIG_IGN) sigaction(SIGINT, &g_old_int, nullptr);
+  if (g_old_term.sa_handler == SIG_IGN) sigaction(SIGTERM, &g_old_term, nullptr);
   g_tmp_active = true;
 }
 

@@ -229,13 +229,13 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
   std::string& buf = sink.buffer();
   if (kind == "tokens") {
     if (!tgt_tokenizer.empty()) throw UsageError("--tgt-tokenizer is for token_pairs files; " + in.path() + " is 'tokens'");
-    TokenSeqs s = read_token_seqs(in, "/");
+    StoredSeqs s = read_token_seqs(in, "/");
     check_decodable(in, "/", s, src);
     std::string layout = in.has_attr("/", "text_layout") ? in.attr_string("/", "text_layout") : "lines";
     bool final_newline = !in.has_attr("/", "final_newline") || in.attr_int("/", "final_newline") != 0;
     bool lines = layout != "documents";
     for (int64_t i = 0; i < s.size(); ++i) {
-      src.decode(s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), buf);
+      src.decode(s.seq(i), s.seq_len(i), buf);
       if (lines && (i + 1 < s.size() || final_newline)) buf.push_back('\n');
       sink.write("");
     }
@@ -243,16 +243,16 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
     Tokenizer tgt_owned;
     if (!tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(tgt_tokenizer);
     const Tokenizer& tgt = tgt_tokenizer.empty() ? src : tgt_owned;
-    TokenSeqs s = read_token_seqs(in, "/src"), t = read_token_seqs(in, "/tgt");
+    StoredSeqs s = read_token_seqs(in, "/src"), t = read_token_seqs(in, "/tgt");
     if (s.size() != t.size())
       throw DataError(in.path() + ": /src has " + std::to_string(s.size()) + " sequences but /tgt has " +
                       std::to_string(t.size()));
     check_decodable(in, "/src", s, src);
     check_decodable(in, "/tgt", t, tgt);
     for (int64_t i = 0; i < s.size(); ++i) {
-      src.decode(s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), buf);
+      src.decode(s.seq(i), s.seq_len(i), buf);
       buf.push_back('\t');
-      tgt.decode(t.ids.data() + t.offsets[i], static_cast<size_t>(t.offsets[i + 1] - t.offsets[i]), buf);
+      tgt.decode(t.seq(i), t.seq_len(i), buf);
       buf.push_back('\n');
       sink.write("");
     }

@@ -6,12 +6,6 @@
 
 namespace qkv::tokenize {
 
-void TokenSeqs::append(const TokenSeqs& o) {
-  int64_t base = static_cast<int64_t>(ids.size());
-  ids.insert(ids.end(), o.ids.begin(), o.ids.end());
-  for (size_t i = 1; i < o.offsets.size(); ++i) offsets.push_back(base + o.offsets[i]);
-}
-
 TokenSeqWriter::TokenSeqWriter(io::H5StreamOut& out, const std::string& group) : out_(out), group_(group) {
   std::string prefix = group == "/" ? "" : group + "/";
   ids_col_ = out.add_column(prefix + "ids", DType::i32, 1 << 18);          // (total,)
@@ -38,26 +32,24 @@ void TokenSeqWriter::finish(const Tokenizer& tok) {
   out_.set_attr(group_, "tokenizer_sha256", tok.sha256);
 }
 
-TokenSeqs read_token_seqs(const io::H5In& in, const std::string& group) {
+StoredSeqs read_token_seqs(const io::H5In& in, const std::string& group) {
   std::string prefix = group == "/" ? "" : group + "/";
   std::string where = in.path() + ": " + (group == "/" ? std::string("") : group + ": ");
-  Tensor ids = in.read(prefix + "ids", DType::i32, 1);          // (total,)
-  Tensor offsets = in.read(prefix + "offsets", DType::i64, 1);  // (n+1,)
-  TokenSeqs s;
-  int64_t total = ids.numel(), m = offsets.numel();
+  StoredSeqs s;
+  s.ids = in.read(prefix + "ids", DType::i32, 1);          // (total,)
+  s.offsets = in.read(prefix + "offsets", DType::i64, 1);  // (n+1,)
+  int64_t total = s.ids.numel(), m = s.offsets.numel();
   if (m < 1) throw DataError(where + "offsets is empty (needs n+1 entries)");
-  const int64_t* off = offsets.data<int64_t>();
+  const int64_t* off = s.offsets.data<int64_t>();
   if (off[0] != 0) throw DataError(where + "offsets[0] is " + std::to_string(off[0]) + ", expected 0");
   for (int64_t i = 1; i < m; ++i)
     if (off[i] < off[i - 1]) throw DataError(where + "offsets decrease at index " + std::to_string(i));
   if (off[m - 1] != total)
     throw DataError(where + "offsets end at " + std::to_string(off[m - 1]) + " but ids has " + std::to_string(total));
-  s.ids.assign(ids.data<int32_t>(), ids.data<int32_t>() + total);
-  s.offsets.assign(off, off + m);
   return s;
 }
 
-void check_decodable(const io::H5In& in, const std::string& group, const TokenSeqs& seqs, const Tokenizer& tok) {
+void check_decodable(const io::H5In& in, const std::string& group, const StoredSeqs& seqs, const Tokenizer& tok) {
   std::string where = in.path() + ": " + (group == "/" ? std::string("") : group + ": ");
   if (in.has_attr(group, "vocab_size")) {
     int64_t v = in.attr_int(group, "vocab_size");
@@ -65,9 +57,11 @@ void check_decodable(const io::H5In& in, const std::string& group, const TokenSe
       throw DataError(where + "encoded with a " + std::to_string(v) + "-piece vocabulary, but " + tok.source +
                       " has " + std::to_string(tok.vocab_size()));
   }
-  size_t bad = tok.first_bad_id(seqs.ids.data(), seqs.ids.size());
-  if (bad < seqs.ids.size())
-    throw DataError(where + "id " + std::to_string(seqs.ids[bad]) + " at position " + std::to_string(bad) +
+  const int32_t* ids = seqs.ids.data<int32_t>();
+  size_t n = static_cast<size_t>(seqs.ids.numel());
+  size_t bad = tok.first_bad_id(ids, n);
+  if (bad < n)
+    throw DataError(where + "id " + std::to_string(ids[bad]) + " at position " + std::to_string(bad) +
                     " is outside the vocabulary of " + tok.source + " (0.." + std::to_string(tok.vocab_size() - 1) +
                     ")");
   if (in.has_attr(group, "tokenizer_sha256")) {
