@@ -76,10 +76,12 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   c.o.task = task;
   CLI::App* s = c.app = app.add_subcommand(task, what);
   TrainOptions& o = c.o;
-  s->add_option("train", o.train_path, task == "vit" ? "training patches file (qkv-patchify)"
-                                       : task == "lm" ? "training tokens file (qkv-tokenize encode)"
-                                                      : "training token_pairs file (qkv-tokenize encode --tsv)")
-      ->required();
+  o.train_path = "-";
+  s->add_option("train", o.train_path,
+                std::string(task == "vit"  ? "training patches file (qkv-patchify)"
+                            : task == "lm" ? "training tokens file (qkv-tokenize encode)"
+                                           : "training token_pairs file (qkv-tokenize encode --tsv)") +
+                    "; - or none for stdin");
   // Data.
   s->add_option("--val", o.val_path, "validation file (same kind as the training file)")->group("Data");
   s->add_option("--val-fraction", o.val_fraction,
@@ -182,6 +184,25 @@ void finish_options(Command& c) {
   o.schedule.base_lr = c.lr > 0 ? c.lr : sgd ? 0.1 : 1e-3;
   if (c.app->count("--lr") && c.lr <= 0) throw qkv::UsageError("--lr must be positive");
   if (o.schedule.kind == "noam") o.schedule.kind = "inv_sqrt";
+  // Which settings the command line gives (a resumed run takes the others from its checkpoint).
+  static const std::pair<const char*, const char*> setting_flags[] = {
+      {"--context", "context"},       {"--lm-mode", "lm_mode"},         {"--max-src-len", "max_src_len"},
+      {"--max-tgt-len", "max_tgt_len"}, {"--bucket", "bucket"},         {"--no-shuffle", "shuffle"},
+      {"--batch-size", "batch_size"}, {"--steps", "total_steps"},       {"--epochs", "total_steps"},
+      {"--seed", "seed"},             {"--lr", "lr"},                   {"--schedule", "schedule"},
+      {"--warmup", "warmup"},         {"--min-lr", "min_lr"},           {"--clip", "clip"},
+      {"--val-fraction", "val_fraction"}, {"--optimizer", "optim"},     {"--beta1", "optim"},
+      {"--beta2", "optim"},           {"--eps", "optim"},               {"--momentum", "optim"},
+      {"--nesterov", "optim"},        {"--weight-decay", "optim"}};
+  for (const auto& [flag, key] : setting_flags) {
+    CLI::Option* opt = nullptr;
+    try {
+      opt = c.app->get_option(flag);
+    } catch (const CLI::OptionNotFound&) {
+      continue;  // not a flag of this task
+    }
+    if (opt->count() > 0) o.given.emplace_back(key);
+  }
   if (o.eval_only && o.init_path.empty() && o.resume_path.empty())
     throw qkv::UsageError("--eval-only needs the model to evaluate: --init CKPT (or --resume CKPT)");
 }
@@ -214,7 +235,8 @@ int main(int argc, char** argv) {
   prep->add_option("-o,--output-dir", out_dir, "folder for train.tsv and val.tsv")->capture_default_str();
   prep->add_option("--val-permille", val_permille, "validation share in 1/1000 of the words")->capture_default_str();
 
-  return tool.run(argc, argv, [&] {
+  int stopped_by = 0;  // a signal that stopped training after its checkpoint was saved
+  int rc = tool.run(argc, argv, [&] {
     if (prep->parsed()) {
       auto bytes = qkv::io::read_all(dict, 1ull << 30);
       std::string text(bytes.begin(), bytes.end());
@@ -229,7 +251,10 @@ int main(int argc, char** argv) {
     for (auto& [name, c] : cmds) {
       if (!c.app->parsed()) continue;
       finish_options(c);
-      qkv::train::run_training(c.o);
+      stopped_by = qkv::train::run_training(c.o).stop_signal;
     }
   });
+  // Stopped by SIGTERM/SIGINT: the checkpoint is saved, but the run did not
+  // finish; 128 + signal tells scripts and job schedulers so (143 for SIGTERM).
+  return rc == 0 && stopped_by ? 128 + stopped_by : rc;
 }
