@@ -19,7 +19,7 @@ namespace {
 std::string rnn_cmd(const test::TempDir& d, int steps, const std::string& out) {
   return "qkv-train --no-provenance --threads 1 rnn " + d.file("pairs.h5") + " --val " + d.file("val.h5") +
          " --steps " + std::to_string(steps) +
-         " -b 16 --emb-dim 16 --enc-hidden 16 --dec-hidden 32 --dropout 0.2 --eval-every 100 --save-every 25"
+         " -b 16 --d-emb 16 --hidden 32 --dropout 0.2 --eval-every 100 --save-every 25"
          " --decode-limit 50 -o " + d.file(out);
 }
 

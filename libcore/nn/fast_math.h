@@ -74,6 +74,21 @@ inline float dot_f(const float* x, const float* y, int64_t n) {
   return lanes_sum(acc);
 }
 
+// c ? a : b through integer bit masks. A plain ?: on a condition correlated
+// with an earlier one (the clamps below) is jump-threaded by GCC into a
+// branch, which stops the vectorizer for the AVX2/AVX-512 clones; bit masks
+// keep the loop branch-free. Exact (selects bits, no arithmetic).
+inline float blend_f(bool c, float a, float b) {
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, sizeof ia);
+  std::memcpy(&ib, &b, sizeof ib);
+  const int32_t m = -static_cast<int32_t>(c);
+  const int32_t r = (ia & m) | (ib & ~m);
+  float out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
 // e^x: Cephes expf (x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n by exponent bits).
 inline float exp_f(float x) {
   float xc = x > 88.3762626647949f ? 88.3762626647949f : x;
@@ -94,8 +109,7 @@ inline float exp_f(float x) {
   int32_t bits = (n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  float out = y * scale;
-  return x < -87.3365478515625f ? 0.0f : out;
+  return blend_f(x < -87.3365478515625f, 0.0f, y * scale);
 }
 
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); for |x| < 0.625 an odd
@@ -111,8 +125,8 @@ inline float tanh_f(float x) {
   p = p * z + 1.33314422036E-1f;
   p = p * z - 3.33332819422E-1f;
   float small = ax + ax * z * p;
-  float t = ax < 0.625f ? small : big;
-  return x < 0.0f ? -t : t;
+  float t = blend_f(ax < 0.625f, small, big);
+  return blend_f(x < 0.0f, -t, t);
 }
 
 // erf(x): for |x| < 1 a Taylor-like odd polynomial (Cephes erff), else
@@ -150,12 +164,12 @@ inline float erf_f(float x) {
   q_b = q_b * w + 4.218463358204948E-1f;
   q_b = q_b * w - 2.820767439740514E-1f;
   q_b = q_b * w + 5.641895067754075E-1f;
-  q = axc < 2.0f ? q_a : q_b;
+  q = blend_f(axc < 2.0f, q_a, q_b);
   float erfc = exp_f(-axc * axc) / axc * q;
   float big = 1.0f - erfc;
-  big = axc > 9.0f ? 1.0f : big;
-  float r = ax < 1.0f ? small : big;
-  return x < 0.0f ? -r : r;
+  big = blend_f(axc > 9.0f, 1.0f, big);
+  float r = blend_f(ax < 1.0f, small, big);
+  return blend_f(x < 0.0f, -r, r);
 }
 
 }  // namespace qkv::nn

@@ -3,6 +3,7 @@
 //   x = drop(wte[inp] + pos)                   pos: learned wpe[t] or sinusoidal
 //   x = block_l(x), l = 0 .. n_layer-1          causal self-attention + MLP, pre- or post-norm
 //   logits = lm_head(ln_f(x))                   ln_f only with norm=pre; lm_head = wte when tied
+//   bias=0: no bias in any Linear or LayerNorm (nanoGPT's bias=False)
 //
 // PyTorch twin: scripts/torch/qkv_models.py GPT (nanoGPT's model.py names and
 // shapes, so a nanoGPT state_dict converts directly; see docs/FORMATS.md).
@@ -50,7 +51,7 @@ class Gpt : public Model {
     for (int64_t l = 0; l < L_; ++l)
       layers_.push_back(
           add_encoder_layer(ps_, "transformer.h." + std::to_string(l) + ".", C_, F_, bias_, LayerNaming::nanogpt));
-    if (pre_norm_) add_layernorm(ps_, "transformer.ln_f.", C_, lnf_w_, lnf_b_);
+    if (pre_norm_) add_layernorm(ps_, "transformer.ln_f.", C_, lnf_w_, lnf_b_, bias_);
     lm_head_ = tied_ ? wte_ : ps_.add("lm_head.weight", {V_, C_});
     ps_.finalize();
 
@@ -119,7 +120,7 @@ class Gpt : public Model {
       xf_.resize(static_cast<size_t>(N * C_));
       lnf_mean_.resize(static_cast<size_t>(N));
       lnf_rstd_.resize(static_cast<size_t>(N));
-      layernorm_forward(xf_.data(), lnf_mean_.data(), lnf_rstd_.data(), top, ps_.param(lnf_w_), ps_.param(lnf_b_), N,
+      layernorm_forward(xf_.data(), lnf_mean_.data(), lnf_rstd_.data(), top, ps_.param(lnf_w_), param_or_null(ps_, lnf_b_), N,
                         C_, eps_);
       top = xf_.data();
     }
@@ -138,7 +139,7 @@ class Gpt : public Model {
     linear_backward(dtop_.data(), ps_.grad(lm_head_), nullptr, dlogits_.data(), top, ps_.param(lm_head_), N, C_, V_);
     dx_.assign(static_cast<size_t>(N * C_), 0.0f);  // d xs_[L]
     if (pre_norm_) {
-      layernorm_backward(dx_.data(), ps_.grad(lnf_w_), ps_.grad(lnf_b_), dtop_.data(), xs_[L_].data(),
+      layernorm_backward(dx_.data(), ps_.grad(lnf_w_), grad_or_null(ps_, lnf_b_), dtop_.data(), xs_[L_].data(),
                          ps_.param(lnf_w_), lnf_mean_.data(), lnf_rstd_.data(), N, C_);
     } else {
       std::swap(dx_, dtop_);

@@ -6,9 +6,9 @@
 
 namespace qkv::nn {
 
-void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& w, ParamId& b) {
+void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& w, ParamId& b, bool bias) {
   w = ps.add(prefix + "weight", {C});
-  b = ps.add(prefix + "bias", {C});
+  b = bias ? ps.add(prefix + "bias", {C}) : -1;
 }
 
 EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F, bool bias,
@@ -16,12 +16,12 @@ EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t 
   EncoderLayerIds id;
   if (naming == LayerNaming::nanogpt) {
     // nanoGPT Block order: ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj
-    add_layernorm(ps, p + "ln_1.", C, id.n1_w, id.n1_b);
+    add_layernorm(ps, p + "ln_1.", C, id.n1_w, id.n1_b, bias);
     id.in_w = ps.add(p + "attn.c_attn.weight", {3 * C, C});
     if (bias) id.in_b = ps.add(p + "attn.c_attn.bias", {3 * C});
     id.out_w = ps.add(p + "attn.c_proj.weight", {C, C});
     if (bias) id.out_b = ps.add(p + "attn.c_proj.bias", {C});
-    add_layernorm(ps, p + "ln_2.", C, id.n2_w, id.n2_b);
+    add_layernorm(ps, p + "ln_2.", C, id.n2_w, id.n2_b, bias);
     id.ff1_w = ps.add(p + "mlp.c_fc.weight", {F, C});
     if (bias) id.ff1_b = ps.add(p + "mlp.c_fc.bias", {F});
     id.ff2_w = ps.add(p + "mlp.c_proj.weight", {C, F});

@@ -35,10 +35,12 @@ enum class LayerNaming {
 };
 
 // Registers in PyTorch's state_dict order under prefix ("encoder.layers.0.").
+// bias = false (nanogpt naming only) drops the Linear and LayerNorm biases.
 EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& prefix, int64_t C, int64_t F, bool bias,
                                   LayerNaming naming);
 DecoderLayerIds add_decoder_layer(ParamStore& ps, const std::string& prefix, int64_t C, int64_t F);
-void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& w, ParamId& b);
+// LayerNorm weight and (unless !bias) bias; an absent bias is -1.
+void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& w, ParamId& b, bool bias = true);
 
 EncoderLayerWeights encoder_weights(const ParamStore& ps, const EncoderLayerIds& id);
 EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id);

@@ -20,7 +20,7 @@ struct ArchKeys {
 const ArchKeys& keys_for(const std::string& arch) {
   static const ArchKeys gpt{"vocab_size", nullptr, nullptr, "block_size", nullptr, nullptr, nullptr, nullptr};
   static const ArchKeys transformer{nullptr, "src_vocab_size", "tgt_vocab_size", nullptr, "pad_id", nullptr, nullptr, nullptr};
-  static const ArchKeys rnn{nullptr, "src_vocab", "tgt_vocab", nullptr, "pad_id", nullptr, nullptr, nullptr};
+  static const ArchKeys rnn{nullptr, "src_vocab_size", "tgt_vocab_size", nullptr, "pad_id", nullptr, nullptr, nullptr};
   static const ArchKeys vit{nullptr, nullptr, nullptr, nullptr, nullptr, "n_patches", "patch_dim", "n_classes"};
   if (arch == "gpt") return gpt;
   if (arch == "transformer") return transformer;
@@ -95,6 +95,8 @@ void check_patches_fit(const std::string& arch, const Patches& x, const nn::Conf
     throw DataError(x.path + ": " + std::to_string(x.num_classes) + " classes exceed " + model_what + " " +
                     std::to_string(C));
 }
+
+bool is_training_only_key(const std::string& key) { return key == "dropout" || key == "label_smoothing"; }
 
 void check_flags_match_checkpoint(const nn::Config& given, const nn::Config& file, const std::string& path) {
   for (const auto& kv : given.items()) {

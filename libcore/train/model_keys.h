@@ -29,6 +29,10 @@ void set_data_dims_vit(const std::string& arch, nn::Config& cfg, const Patches& 
 void check_patches_fit(const std::string& arch, const Patches& x, const nn::Config& cfg,
                        const std::string& model_what);
 
+// Hyperparameters that change training but not the parameters' shapes or
+// meaning (dropout, label smoothing): --init may set them anew.
+bool is_training_only_key(const std::string& key);
+
 // Hyperparameters given on the command line must agree with a checkpoint's.
 void check_flags_match_checkpoint(const nn::Config& given, const nn::Config& file, const std::string& path);
 

@@ -396,8 +396,25 @@ TrainResult run_training(const TrainOptions& o) {
     if (file_arch != arch)
       throw DataError(ckpt_path + ": is a '" + file_arch + "' checkpoint; qkv-train " + o.task + " trains '" + arch +
                       "' models");
-    check_flags_match_checkpoint(o.model, nn::read_model_config(*ckpt), ckpt_path);
-    model = nn::load_model(*ckpt);
+    nn::Config file_cfg = nn::read_model_config(*ckpt);
+    if (!o.init_path.empty()) {
+      // Starting a new run from these weights: training-only settings may change.
+      nn::Config shape_flags;
+      for (const auto& [k, v] : o.model.items()) {
+        if (is_training_only_key(k)) file_cfg.set(k, v);
+        else shape_flags.set(k, v);
+      }
+      check_flags_match_checkpoint(shape_flags, file_cfg, ckpt_path);
+      try {
+        model = nn::make_model(arch, file_cfg, o.seed);
+      } catch (const UsageError& e) {
+        throw DataError(ckpt_path + ": " + e.what());
+      }
+      nn::load_params(*ckpt, *model);
+    } else {
+      check_flags_match_checkpoint(o.model, file_cfg, ckpt_path);
+      model = nn::load_model(*ckpt);
+    }
   } else {
     nn::Config cfg = o.model;
     if (want_task == nn::Task::language_model)

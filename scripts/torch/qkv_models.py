@@ -37,6 +37,19 @@ GPT_DEFAULTS = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, d_model=1
                     pos="learned", tie_weights=1, norm="pre", activation="gelu", bias=1, ln_eps=1e-5)
 
 
+class LayerNorm(nn.Module):
+    """nanoGPT's LayerNorm: optional bias (PyTorch 1.13's nn.LayerNorm always has one)."""
+
+    def __init__(self, d, bias, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.bias = nn.Parameter(torch.zeros(d)) if bias else None
+        self.eps = eps
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, d, h, dropout, bias):
         super().__init__()
@@ -77,9 +90,9 @@ class Block(nn.Module):
         super().__init__()
         d = c["d_model"]
         self.pre = c["norm"] == "pre"
-        self.ln_1 = nn.LayerNorm(d, eps=c["ln_eps"])
+        self.ln_1 = LayerNorm(d, bool(c["bias"]), c["ln_eps"])
         self.attn = CausalSelfAttention(d, c["n_head"], c["dropout"], bool(c["bias"]))
-        self.ln_2 = nn.LayerNorm(d, eps=c["ln_eps"])
+        self.ln_2 = LayerNorm(d, bool(c["bias"]), c["ln_eps"])
         self.mlp = MLP(d, c["d_ff"] or 4 * d, c["dropout"], bool(c["bias"]), c["activation"])
 
     def forward(self, x):
@@ -91,7 +104,8 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """Decoder-only LM (nanoGPT's model.py layout and names). ln_f only with norm="pre"."""
+    """Decoder-only LM (nanoGPT's model.py layout and names). ln_f only with norm="pre"; bias=0 drops
+    the biases of every Linear and LayerNorm (nanoGPT's bias=False)."""
 
     def __init__(self, **kw):
         super().__init__()
@@ -104,7 +118,7 @@ class GPT(nn.Module):
         t["drop"] = nn.Dropout(c["dropout"])
         t["h"] = nn.ModuleList([Block(c) for _ in range(c["n_layer"])])
         if c["norm"] == "pre":
-            t["ln_f"] = nn.LayerNorm(d, eps=c["ln_eps"])
+            t["ln_f"] = LayerNorm(d, bool(c["bias"]), c["ln_eps"])
         self.transformer = nn.ModuleDict(t)
         self.lm_head = nn.Linear(d, c["vocab_size"], bias=False)
         if c["tie_weights"]:

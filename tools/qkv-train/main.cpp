@@ -27,13 +27,13 @@ struct ModelFlag {
 std::vector<ModelFlag> model_flags(const std::string& task) {
   if (task == "rnn")
     return {{"--cell", "cell", "recurrent cell: gru | lstm (default gru)", {}},
-            {"--emb-dim", "emb_dim", "embedding width, encoder and decoder (default 128)", {}},
-            {"--enc-hidden", "enc_hidden", "encoder hidden width per direction (default 128)", {}},
-            {"--enc-layers", "enc_layers", "stacked encoder layers (default 1)", {}},
+            {"--layers", "n_layer", "stacked recurrent layers, encoder and decoder (default 1)", {}},
+            {"--d-emb", "d_emb", "embedding width (default 128)", {}},
+            {"--hidden", "d_hidden", "hidden state width (default 256)", {}},
+            {"--d-attn", "d_attn", "additive attention width (default: --hidden)", {}},
             {"--bidirectional", "bidirectional", "bidirectional encoder: 1 | 0 (default 1)", {}},
-            {"--dec-hidden", "dec_hidden", "decoder hidden width (default 256)", {}},
-            {"--attn-dim", "attn_dim", "additive attention width (default: --dec-hidden)", {}},
             {"--dropout", "dropout", "dropout probability (default 0.1)", {}},
+            {"--tie-embeddings", "tie_weights", "output layer tied to the target embedding: 1 | 0 (default 0)", {}},
             {"--label-smoothing", "label_smoothing", "label smoothing epsilon (default 0)", {}}};
   std::vector<ModelFlag> f = {
       {"--heads", "n_head", "attention heads", {}},
@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
       "      --steps 2000 --lr 1e-3 --schedule cosine --warmup 100 -o lm.h5 --metrics lm.jsonl --plot lm.png\n"
       "  qkv-train seq2seq pairs.h5 --val val_pairs.h5 --epochs 10 --schedule noam --warmup 4000 -o g2p.h5\n"
       "  qkv-train vit fmnist_train.h5 --val fmnist_test.h5 --epochs 5 -o vit.h5\n"
-      "  qkv-train rnn pairs.h5 --val val_pairs.h5 --cell lstm --dec-hidden 256 -o g2p_rnn.h5\n"
+      "  qkv-train rnn pairs.h5 --val val_pairs.h5 --cell lstm --hidden 256 -o g2p_rnn.h5\n"
       "  qkv-train lm train.h5 --resume lm.h5 --steps 4000          # continue a run\n"
       "  qkv-train vit fmnist_test.h5 --init vit.h5 --eval-only      # evaluate\n"
       "  qkv-train prepare-g2p /usr/share/festival/dicts/cmu/cmudict-0.4.out -o data/g2p");

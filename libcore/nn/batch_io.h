@@ -1,0 +1,29 @@
+// Batches and model outputs as HDF5 files (qkv_format "batch" and
+// "model_output"), for qkv-model forward and the PyTorch interop script
+// (scripts/torch/qkv_torch.py). Layouts in docs/FORMATS.md.
+//
+//   batch:         language_model: inp (B, T) int32 [, tgt (B, T)]
+//                  seq2seq:        src (B, S), tgt_in (B, T) int32 [, tgt_out (B, T)]
+//                  classify:       patches (B, P, D) float32 [, labels (B) int32]
+//   model_output:  logits (B, T, V) or (B, n_classes) float32; with targets also
+//                  root attrs loss (mean), count, correct
+#pragma once
+#include <string>
+
+#include "io/h5.h"
+#include "nn/model.h"
+
+namespace qkv::nn {
+
+// Reads the fields of `task` from a "batch" file. Targets are optional: when
+// absent they are filled with ignored ids (has_targets = false).
+Batch read_batch(const io::H5In& in, Task task, bool* has_targets);
+void write_batch(io::H5Out& out, const Batch& b, Task task);
+
+// Runs m in evaluation mode on b and writes the logits (and loss when the batch has targets).
+void write_model_output(io::H5Out& out, Model& m, const Batch& b, bool has_targets);
+
+// Human-readable summary of a checkpoint: arch, hyperparameters, parameter table, optimizer / train state.
+std::string describe_checkpoint(const io::H5In& in);
+
+}  // namespace qkv::nn

@@ -1,0 +1,155 @@
+"""qkv checkpoints <-> PyTorch (twins in qkv_models.py).
+
+    /usr/bin/python3 scripts/torch/qkv_torch.py to-torch model.h5 model.pt
+        load a qkv checkpoint into its PyTorch twin; save the twin's state_dict (torch.save)
+    /usr/bin/python3 scripts/torch/qkv_torch.py from-torch state.pt --arch gpt --set n_layer=6 ... -o model.h5
+        build the twin from hyperparameters, load a state_dict (also a nanoGPT checkpoint: its
+        'model' entry, '_orig_mod.' prefixes and attn.bias mask buffers are handled) and write
+        a qkv checkpoint
+    /usr/bin/python3 scripts/torch/qkv_torch.py check model.h5 [--qkv-model build/bin/qkv-model]
+        run the checkpoint in PyTorch and in qkv (qkv-model forward) on the same random batch
+        and print how far apart the logits are (exit 1 when the relative error exceeds 1e-4)
+
+Needs torch and h5py (/usr/bin/python3 on the qkv machines).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qkv_models as Q  # noqa: E402
+
+
+def parse_value(v):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def to_torch(a):
+    arch, model = Q.load_qkv(a.checkpoint)
+    torch.save(model.state_dict(), a.output)
+    print(f"{a.checkpoint}: {arch} -> {a.output} ({type(model).__name__} in scripts/torch/qkv_models.py, "
+          f"hyperparameters {model.c})")
+
+
+def from_torch(a):
+    hp = {}
+    for s in a.set or []:
+        k, _, v = s.partition("=")
+        if not _:
+            raise SystemExit(f"--set {s!r}: expected KEY=VALUE")
+        hp[k] = parse_value(v)
+    model = Q.build(a.arch, **hp)
+    state = torch.load(a.state_dict, map_location="cpu")
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # nanoGPT's ckpt.pt
+    state = {k[len("_orig_mod."):] if k.startswith("_orig_mod.") else k: v for k, v in state.items()}
+    # nanoGPT without flash attention keeps its causal mask as a buffer named attn.bias (1, 1, T, T)
+    state = {k: v for k, v in state.items() if not (k.endswith("attn.bias") and v.dim() == 4)}
+    for t in Q.tied_names(model):
+        if t not in state:
+            src = "transformer.wte.weight" if a.arch == "gpt" else (
+                "embed.weight" if model.c["share_embeddings"] else "tgt_embed.weight")
+            state[t] = state[src]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise SystemExit(f"{a.state_dict}: does not fit {a.arch} with {hp}: missing {missing}, unexpected {unexpected}")
+    for t in Q.tied_names(model):
+        if not torch.equal(state[t], model.state_dict()[t]):
+            raise SystemExit(f"{a.state_dict}: {t} differs from the weight it is tied to; set the tie "
+                             f"hyperparameter to 0 for untied weights")
+    Q.save_qkv(a.output, a.arch, model)
+    print(f"{a.state_dict} -> {a.output}: {a.arch}, {sum(v.size for v in Q.qkv_state(model).values())} parameters")
+
+
+def random_batch(arch, c, g):
+    if arch == "gpt":
+        T = min(c["block_size"], 16)
+        ids = torch.randint(0, c["vocab_size"], (2, T + 1), generator=g)
+        return {"inp": ids[:, :-1], "tgt": ids[:, 1:]}
+    if arch == "transformer":
+        S, T = min(9, c["max_len"]), min(7, c["max_len"])
+        lo = 1 if c["pad_id"] == 0 else 0
+        src = torch.randint(lo, c["src_vocab_size"], (2, S), generator=g)
+        src[src == c["pad_id"]] = (c["pad_id"] + 1) % c["src_vocab_size"]
+        src[1, S - 3:] = c["pad_id"]
+        tgt = torch.randint(0, c["tgt_vocab_size"], (2, T + 1), generator=g)
+        return {"src": src, "tgt_in": tgt[:, :-1], "tgt_out": tgt[:, 1:]}
+    if arch == "vit":
+        return {"patches": torch.randn(2, c["n_patches"], c["patch_dim"], generator=g),
+                "labels": torch.randint(0, c["n_classes"], (2,), generator=g)}
+    raise SystemExit(f"check: no PyTorch twin for arch {arch!r}")
+
+
+def check(a):
+    arch, model = Q.load_qkv(a.checkpoint)
+    model.eval()
+    batch = random_batch(arch, model.c, torch.Generator().manual_seed(a.seed))
+    with torch.no_grad():
+        if arch == "gpt":
+            want = model(batch["inp"])
+        elif arch == "transformer":
+            # train() with dropout off avoids PyTorch's eval fast path (nested tensors), same math
+            model.train()
+            for mod in model.modules():
+                if isinstance(mod, torch.nn.Dropout):
+                    mod.p = 0.0
+            want = model(batch["src"], batch["tgt_in"])
+        else:
+            want = model(batch["patches"])
+        loss = model.loss(batch).item()
+    with tempfile.TemporaryDirectory() as d:
+        bpath, opath = os.path.join(d, "batch.h5"), os.path.join(d, "out.h5")
+        with h5py.File(bpath, "w") as f:
+            f.attrs["qkv_format"] = "batch"
+            f.attrs["qkv_format_version"] = np.int64(1)
+            for k, v in batch.items():
+                f.create_dataset(k, data=v.numpy().astype(np.float32 if v.is_floating_point() else np.int32))
+        subprocess.run([a.qkv_model, "--no-provenance", "forward", a.checkpoint, bpath, "-o", opath], check=True)
+        with h5py.File(opath, "r") as f:
+            got = f["logits"][()]
+            got_loss = float(f.attrs["loss"])
+    want = want.numpy()
+    rel = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+    print(f"{a.checkpoint}: {arch}: logits {tuple(want.shape)}, max |qkv - torch| {np.abs(got - want).max():.3g}, "
+          f"relative error {rel:.3g}; loss qkv {got_loss:.6f} torch {loss:.6f}")
+    return 0 if rel <= 1e-4 else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("to-torch")
+    p.add_argument("checkpoint")
+    p.add_argument("output")
+    p = sub.add_parser("from-torch")
+    p.add_argument("state_dict")
+    p.add_argument("--arch", required=True, choices=sorted(Q.MODELS))
+    p.add_argument("--set", action="append", help="hyperparameter KEY=VALUE (repeatable)")
+    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("check")
+    p.add_argument("checkpoint")
+    here = os.path.dirname(os.path.abspath(__file__))
+    p.add_argument("--qkv-model", default=os.path.join(here, "..", "..", "build", "bin", "qkv-model"))
+    p.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    if a.cmd == "to-torch":
+        to_torch(a)
+    elif a.cmd == "from-torch":
+        from_torch(a)
+    else:
+        sys.exit(check(a))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+// qkv-model: create, describe and run model checkpoints (gpt, transformer,
+// vit, rnn) outside training. All the work is in libcore/nn.
+#include <iostream>
+
+#include "cli/tool.h"
+#include "core/error.h"
+#include "io/h5.h"
+#include "nn/batch_io.h"
+#include "nn/checkpoint.h"
+
+using namespace qkv;
+
+int main(int argc, char** argv) {
+  cli::Tool tool("qkv-model", "Create, describe and run qkv model checkpoints (qkv_format \"model\").");
+  tool.examples(
+      "qkv-model archs\n"
+      "  qkv-model init gpt --set n_layer=2 --set d_model=64 --seed 1 -o gpt.h5\n"
+      "  qkv-model info gpt.h5\n"
+      "  qkv-model forward gpt.h5 batch.h5 -o logits.h5");
+
+  CLI::App* archs = tool.app().add_subcommand("archs", "list the architectures and their hyperparameters");
+
+  std::string arch, out_path;
+  std::vector<std::string> sets;
+  uint64_t seed = 0;
+  CLI::App* init = tool.app().add_subcommand("init", "write a freshly initialized model checkpoint");
+  init->add_option("arch", arch, "architecture (see: qkv-model archs)")->required();
+  init->add_option("--set", sets, "hyperparameter KEY=VALUE (repeatable)");
+  init->add_option("--seed", seed, "initialization seed")->capture_default_str();
+  tool.add_output(*init, out_path);
+
+  std::string ckpt;
+  CLI::App* info = tool.app().add_subcommand("info", "print a checkpoint's architecture, hyperparameters and parameter table");
+  info->add_option("checkpoint", ckpt, "model checkpoint; - for stdin")->required();
+
+  std::string batch_path, fwd_out;
+  CLI::App* fwd = tool.app().add_subcommand("forward", "run a checkpoint on a batch file (evaluation mode): logits and loss");
+  fwd->add_option("checkpoint", ckpt, "model checkpoint")->required();
+  fwd->add_option("batch", batch_path, "batch file (qkv_format \"batch\", see docs/FORMATS.md); - for stdin")->required();
+  tool.add_output(*fwd, fwd_out);
+  tool.app().require_subcommand(1);
+
+  return tool.run(argc, argv, [&] {
+    if (archs->parsed()) {
+      for (const auto& a : nn::arch_names()) {
+        auto m = nn::make_model(a, nn::Config(), 0);
+        std::cout << a << ": " << nn::arch_summary(a) << "\n  defaults: " << m->config().to_string() << "\n";
+      }
+    } else if (init->parsed()) {
+      nn::Config c;
+      for (const auto& s : sets) c.parse_assignment(s);
+      auto m = nn::make_model(arch, c, seed);
+      io::H5Out out(out_path, "model");
+      nn::write_model(out, *m);
+      out.commit();
+    } else if (info->parsed()) {
+      io::H5In in(ckpt);
+      std::cout << nn::describe_checkpoint(in);
+    } else {
+      io::H5In in(ckpt);
+      auto m = nn::load_model(in);
+      io::H5In bin(batch_path);
+      bool has_targets = false;
+      nn::Batch b = nn::read_batch(bin, m->task(), &has_targets);
+      io::H5Out out(fwd_out, "model_output");
+      nn::write_model_output(out, *m, b, has_targets);
+      out.commit();
+    }
+  });
+}
