@@ -32,19 +32,19 @@ for split in train t10k; do
     --normalize none --class-names "$classes" -o "$f"
 done
 
-say "train: transformer G2P (letters -> phones), $((1500 * scale)) steps"
+say "train: transformer G2P (letters -> phones), $((2500 * scale)) steps"
 "$bin/qkv-train" --threads "$threads" seq2seq "$root/data/g2p/train.h5" --val "$root/data/g2p/val.h5" \
   --layers 2 --heads 4 --d-model 128 --d-ff 256 --dropout 0.1 --norm pre \
-  -b 64 --bucket --steps $((1500 * scale)) --lr 2e-3 --schedule cosine --warmup 150 --min-lr 1e-4 \
+  -b 64 --bucket --steps $((2500 * scale)) --lr 2e-3 --schedule cosine --warmup 150 --min-lr 1e-4 \
   --weight-decay 0.01 --clip 1 --eval-every $((500 * scale)) --decode-limit 2000 --decode-final-only \
   -o "$out/g2p.h5" --metrics "$out/g2p.jsonl" --plot "$out/g2p.png"
 
-say "train: ViT on Fashion-MNIST, $((1200 * scale)) steps"
+say "train: ViT on Fashion-MNIST, $((1800 * scale)) steps"
 "$bin/qkv-train" --threads "$threads" vit "$root/data/fashion-mnist/train.h5" \
   --val "$root/data/fashion-mnist/t10k.h5" \
   --layers 4 --heads 4 --d-model 64 --d-ff 128 --dropout 0 \
-  -b 128 --steps $((1200 * scale)) --lr 2e-3 --schedule cosine --warmup 100 --min-lr 1e-5 --weight-decay 0.05 \
-  --clip 1 --eval-every $((400 * scale)) -o "$out/vit.h5" --metrics "$out/vit.jsonl" --plot "$out/vit.png"
+  -b 128 --steps $((1800 * scale)) --lr 2e-3 --schedule cosine --warmup 100 --min-lr 1e-5 --weight-decay 0.05 \
+  --clip 1 --eval-every $((600 * scale)) -o "$out/vit.h5" --metrics "$out/vit.jsonl" --plot "$out/vit.png"
 
 say "results"
 last_val() { grep '"split": "val"' "$1" | tail -1; }

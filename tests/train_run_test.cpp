@@ -167,3 +167,46 @@ TEST(TrainRun, BadInputIsRefusedAndLosesNothing) {
   EXPECT_EQ(run("qkv-train rnn " + d.file("pairs.h5") + " --set nonsense_key=3 --steps 1 -o " + d.file("x.h5")).exit_code, 2);
   EXPECT_TRUE(no_temporary_files(d));
 }
+
+TEST(TrainRun, VitLearnsAndRefusesPatchesOfAnotherShape) {
+  test::TempDir d;
+  test::write_patches(d.file("p.h5"), 400, 4, 6, 4, 1);
+  test::write_patches(d.file("v.h5"), 80, 4, 6, 4, 2);
+  auto a = run("qkv-train --threads 1 vit " + d.file("p.h5") + " --val " + d.file("v.h5") +
+               " --layers 1 --heads 2 --d-model 16 --d-ff 32 -b 32 --steps 150 --lr 3e-3 -o " + d.file("vit.h5") +
+               " --metrics " + d.file("m.jsonl"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.err.find("accuracy"), std::string::npos);
+  std::string m = test::read_file(d.file("m.jsonl"));
+  size_t p = m.rfind("\"accuracy\": ");
+  ASSERT_NE(p, std::string::npos) << m;
+  EXPECT_GT(std::stod(m.substr(p + 12)), 0.9) << m;  // the lit patch gives the class away
+  test::write_patches(d.file("other.h5"), 40, 4, 9, 4, 3);
+  auto b = run("qkv-train vit " + d.file("other.h5") + " --init " + d.file("vit.h5") + " --steps 2 -o " +
+               d.file("x.h5"));
+  EXPECT_EQ(b.exit_code, 1);
+  EXPECT_NE(b.err.find("other.h5: patches of shape [4, 9] (patches x values) differ from the model's (vit) [4, 6]"),
+            std::string::npos)
+      << b.err;
+  EXPECT_FALSE(test::exists(d.file("x.h5")));
+}
+
+TEST(TrainRun, LanguageModelWithHeldOutTail) {
+  test::TempDir d;
+  std::vector<int32_t> text;
+  for (int i = 0; i < 3000; ++i) text.push_back(4 + (i * 7 + i / 5) % 9);
+  test::write_tokens(d.file("t.h5"), {text}, 13);
+  auto a = run("qkv-train --threads 1 lm " + d.file("t.h5") +
+               " --val-fraction 0.1 --layers 1 --heads 2 --d-model 16 --context 16 -b 8 --steps 120 --lr 5e-3"
+               " --metrics " + d.file("m.jsonl") + " -o " + d.file("lm.h5"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  std::string m = test::read_file(d.file("m.jsonl"));
+  size_t p = m.rfind("\"perplexity\": ");
+  ASSERT_NE(p, std::string::npos) << m;
+  EXPECT_LT(std::stod(m.substr(p + 14)), 3.0) << m;  // a periodic sequence: far below the 9 of guessing
+  // A context longer than the model's is refused.
+  auto b = run("qkv-train lm " + d.file("t.h5") + " --init " + d.file("lm.h5") + " --context 64 --steps 1 -o " +
+               d.file("x.h5"));
+  EXPECT_EQ(b.exit_code, 2) << b.err;
+  EXPECT_NE(b.err.find("--context 64 exceeds the model's maximum of 16"), std::string::npos) << b.err;
+}

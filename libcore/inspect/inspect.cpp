@@ -14,24 +14,6 @@ using io::detail::Hid;
 
 namespace {
 
-std::string dtype_of(hid_t t) {
-  size_t size = H5Tget_size(t);
-  switch (H5Tget_class(t)) {
-    case H5T_INTEGER:
-      return std::string(H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * size);
-    case H5T_FLOAT: return "float" + std::to_string(8 * size);
-    case H5T_STRING: return "string";
-    case H5T_ENUM: return "enum";
-    case H5T_COMPOUND: return "compound";
-    case H5T_ARRAY: return "array";
-    case H5T_VLEN: return "vlen";
-    case H5T_OPAQUE: return "opaque";
-    case H5T_REFERENCE: return "reference";
-    case H5T_BITFIELD: return "bitfield";
-    default: return "other";
-  }
-}
-
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
@@ -158,7 +140,7 @@ herr_t visit(hid_t root, const char* name, const H5O_info_t* info, void* data) {
   } else if (info->type == H5O_TYPE_DATASET) {
     Hid type(H5Dget_type(obj.get()));
     Hid space(H5Dget_space(obj.get()));
-    e.dtype = dtype_of(type.get());
+    e.dtype = io::detail::type_name(type.get());
     int rank = H5Sget_simple_extent_ndims(space.get());
     std::vector<hsize_t> dims(std::max(rank, 0));
     if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);

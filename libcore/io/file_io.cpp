@@ -88,7 +88,7 @@ void refuse_binary_to_terminal(const std::string& path) {
     throw UsageError("refusing to write binary HDF5 to a terminal: use -o FILE or a pipe");
 }
 
-void write_atomically(const std::string& path, const void* data, size_t n) {
+void write_atomically(const std::string& path, const void* data, size_t n, bool durable) {
   if (path == "-") {
     refuse_binary_to_terminal(path);
     write_fd(STDOUT_FILENO, data, n, "stdout");
@@ -118,7 +118,7 @@ void write_atomically(const std::string& path, const void* data, size_t n) {
   };
   try {
     write_fd(fd, data, n, path);
-    if (fsync(fd) != 0 && errno != EINVAL) throw DataError(path + ": fsync failed: " + std::strerror(errno));
+    if (durable && fsync(fd) != 0 && errno != EINVAL) throw DataError(path + ": fsync failed: " + std::strerror(errno));
     fchmod(fd, 0644 & ~[] { mode_t m = umask(0); umask(m); return m; }());
     if (::close(fd) != 0) {
       fd = -1;
@@ -137,6 +137,15 @@ void write_atomically(const std::string& path, const void* data, size_t n) {
 }
 
 void set_signal_cleanup(bool on) { g_signal_cleanup.store(on); }
+
+void sync_filesystem(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw DataError(path + ": cannot open: " + std::strerror(errno));
+  int rc = syncfs(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) throw DataError(path + ": sync failed: " + std::strerror(e));
+}
 
 int64_t file_size(const std::string& path) {
   struct stat st;

@@ -15,10 +15,16 @@ namespace qkv::io {
 // max_bytes guards against reading something absurd (e.g. /dev/zero).
 std::vector<uint8_t> read_all(const std::string& path, uint64_t max_bytes = UINT64_MAX);
 
-void write_atomically(const std::string& path, const void* data, size_t n);
-inline void write_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  write_atomically(path, bytes.data(), bytes.size());
+// durable = false skips the fsync (still atomic for readers: the old file or
+// the whole new one): for writing many small files, followed by one
+// sync_filesystem() at the end instead of an fsync per file.
+void write_atomically(const std::string& path, const void* data, size_t n, bool durable = true);
+inline void write_atomically(const std::string& path, const std::vector<uint8_t>& bytes, bool durable = true) {
+  write_atomically(path, bytes.data(), bytes.size(), durable);
 }
+
+// Flushes the filesystem holding path (syncfs) to disk; throws DataError on failure.
+void sync_filesystem(const std::string& path);
 
 // Throws UsageError when path is "-" and stdout is a terminal: binary data is
 // never written to a terminal. Tools call it before doing any work.

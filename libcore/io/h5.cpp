@@ -50,6 +50,15 @@ std::vector<std::string> split_path(const std::string& p) {
   return parts;
 }
 
+// "a/b/c" -> {"/a/b", "c"}; throws on an empty name.
+std::pair<std::string, std::string> parent_and_leaf(const std::string& name) {
+  auto parts = split_path(name);
+  if (parts.empty()) throw UsageError("empty dataset name");
+  std::string parent;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + parts[i];
+  return {parent, parts.back()};
+}
+
 std::string norm(const std::string& name) {
   std::string out;
   for (auto& p : split_path(name)) out += "/" + p;
@@ -74,19 +83,6 @@ hid_t mem_type_of(DType dt) {
     case DType::u8: return H5T_NATIVE_UINT8;
   }
   return H5T_NATIVE_FLOAT;
-}
-
-std::string type_desc(hid_t t) {
-  size_t size = H5Tget_size(t);
-  switch (H5Tget_class(t)) {
-    case H5T_INTEGER:
-      return std::string(H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * size);
-    case H5T_FLOAT: return "float" + std::to_string(8 * size);
-    case H5T_STRING: return "string";
-    case H5T_COMPOUND: return "compound";
-    case H5T_ENUM: return "enum";
-    default: return "other";
-  }
 }
 
 uint64_t physical_ram() {
@@ -155,12 +151,7 @@ hid_t H5Out::ensure_group(const std::string& name) {
 void H5Out::create_group(const std::string& name) { H5Gclose(ensure_group(name)); }
 
 void H5Out::write(const std::string& name, const Tensor& t, int compress) {
-  auto parts = split_path(name);
-  if (parts.empty()) throw UsageError("empty dataset name");
-  std::string leaf = parts.back();
-  parts.pop_back();
-  std::string parent;
-  for (auto& p : parts) parent += "/" + p;
+  auto [parent, leaf] = parent_and_leaf(name);
   Hid group(ensure_group(parent));
   if (H5Lexists(group.get(), leaf.c_str(), H5P_DEFAULT) > 0)
     throw DataError(path_ + ": " + norm(name) + " written twice");
@@ -185,12 +176,7 @@ void H5Out::write(const std::string& name, const Tensor& t, int compress) {
 }
 
 void H5Out::write_strings(const std::string& name, const std::vector<std::string>& values) {
-  auto parts = split_path(name);
-  if (parts.empty()) throw UsageError("empty dataset name");
-  std::string leaf = parts.back();
-  parts.pop_back();
-  std::string parent;
-  for (auto& p : parts) parent += "/" + p;
+  auto [parent, leaf] = parent_and_leaf(name);
   Hid group(ensure_group(parent));
   hsize_t n = values.size();
   Hid space(H5Screate_simple(1, &n, nullptr));
@@ -302,17 +288,9 @@ bool H5In::has(const std::string& name) const {
 }
 
 std::vector<std::string> H5In::list(const std::string& group) const {
-  std::vector<std::string> names;
   Hid g(H5Gopen2(file_, norm(group).c_str(), H5P_DEFAULT));
   if (!g.valid()) throw DataError(path_ + ": no group " + norm(group));
-  H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
-             [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
-               static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-               return 0;
-             },
-             &names);
-  std::sort(names.begin(), names.end());
-  return names;
+  return detail::child_names(g.get());
 }
 
 Shape H5In::shape(const std::string& name) const {
@@ -355,7 +333,7 @@ Tensor H5In::read(const std::string& name, DType dtype, int ndim) const {
   H5T_class_t cls = H5Tget_class(ftype.get());
   bool want_int = dtype != DType::f32;
   if ((want_int && cls != H5T_INTEGER) || (!want_int && cls != H5T_FLOAT && cls != H5T_INTEGER))
-    throw DataError(where + ": expected " + dtype_name(dtype) + ", found " + type_desc(ftype.get()));
+    throw DataError(where + ": expected " + dtype_name(dtype) + ", found " + detail::type_name(ftype.get()));
   // Size checks before allocating anything.
   uint64_t numel = 1;
   for (int64_t v : s) {
@@ -409,7 +387,7 @@ std::vector<std::string> H5In::read_strings(const std::string& name) const {
   if (!d.valid()) throw DataError(where + ": not a dataset");
   Hid type(H5Dget_type(d.get()));
   if (H5Tget_class(type.get()) != H5T_STRING)
-    throw DataError(where + ": expected strings, found " + type_desc(type.get()));
+    throw DataError(where + ": expected strings, found " + detail::type_name(type.get()));
   Hid space(H5Dget_space(d.get()));
   hssize_t n = H5Sget_simple_extent_npoints(space.get());
   // Each string takes at least a few bytes in the file.

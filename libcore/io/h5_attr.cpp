@@ -1,5 +1,6 @@
 #include "io/h5_attr.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -46,6 +47,36 @@ void Hid::reset() {
     default: H5Oclose(id_); break;
   }
   id_ = -1;
+}
+
+std::vector<std::string> child_names(hid_t group) {
+  std::vector<std::string> names;
+  H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+             [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+               static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+               return 0;
+             },
+             &names);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string type_name(hid_t t) {
+  size_t size = H5Tget_size(t);
+  switch (H5Tget_class(t)) {
+    case H5T_INTEGER:
+      return std::string(H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * size);
+    case H5T_FLOAT: return "float" + std::to_string(8 * size);
+    case H5T_STRING: return "string";
+    case H5T_ENUM: return "enum";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ARRAY: return "array";
+    case H5T_VLEN: return "vlen";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_REFERENCE: return "reference";
+    case H5T_BITFIELD: return "bitfield";
+    default: return "other";
+  }
 }
 
 hid_t utf8_vlen_string_type() {

@@ -40,6 +40,8 @@ class Hid {
 };
 
 hid_t utf8_vlen_string_type();  // caller closes
+std::vector<std::string> child_names(hid_t group);  // link names, sorted
+std::string type_name(hid_t type);  // "float32", "uint8", "string", "enum", ...
 hid_t object_create_plist(hid_t cls);  // H5P_GROUP_CREATE / H5P_DATASET_CREATE, timestamps off
 
 void write_attr(hid_t obj, const std::string& name, const AttrValue& value);

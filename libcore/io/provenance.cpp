@@ -104,14 +104,7 @@ std::vector<ProvenanceRecord> read(hid_t file) {
   }
   Hid g(H5Gopen2(file, "provenance", H5P_DEFAULT));
   if (!g.valid()) throw DataError("/provenance is not a group");
-  std::vector<std::string> names;
-  H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
-             [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
-               static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-               return 0;
-             },
-             &names);
-  std::sort(names.begin(), names.end());
+  std::vector<std::string> names = detail::child_names(g.get());
   if (names.size() > 100000) throw DataError("/provenance has an absurd number of records");
   auto str = [](const AttrValue& v) { auto* p = std::get_if<std::string>(&v); return p ? *p : attr_value_str(v); };
   auto strs = [](const AttrValue& v) {

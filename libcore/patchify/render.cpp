@@ -41,8 +41,8 @@ std::vector<uint8_t> encode_image(const std::string& path, const cv::Mat& img, b
   return bytes;
 }
 
-void write_image(const std::string& path, const cv::Mat& img, bool is_bgr) {
-  io::write_atomically(path, encode_image(path, img, is_bgr));
+void write_image(const std::string& path, const cv::Mat& img, bool is_bgr, bool durable) {
+  io::write_atomically(path, encode_image(path, img, is_bgr), durable);
 }
 
 std::vector<std::string> unpatchify_to_folder(const PatchSet& p, const std::string& outdir,
@@ -75,10 +75,11 @@ std::vector<std::string> unpatchify_to_folder(const PatchSet& p, const std::stri
     std::string idx = std::to_string(i);
     std::string name = std::string(width > static_cast<int>(idx.size()) ? width - idx.size() : 0, '0') + idx;
     std::string path = (fs::path(dir) / (name + "." + fmt)).string();
-    write_image(path, image_of(p, i));
+    write_image(path, image_of(p, i), false, false);  // one sync for the folder below, not one per image
     written.push_back(path);
     if (progress) bar.update(i + 1);
   }
+  io::sync_filesystem(outdir);
   if (progress) bar.finish("(" + std::to_string(n) + " images in " + outdir + ")");
   return written;
 }

@@ -32,8 +32,9 @@ std::vector<std::string> unpatchify_to_folder(const PatchSet& p, const std::stri
 cv::Mat preview_sheet(const PatchSet& p, int count);
 
 // Encodes by the path's extension (.png, .jpg, ...) and writes atomically.
-// rgb: gray or RGB order (as image_of() gives) unless is_bgr.
-void write_image(const std::string& path, const cv::Mat& img, bool is_bgr = false);
+// img: gray or RGB order (as image_of() gives) unless is_bgr. durable = false:
+// no fsync (see io::write_atomically).
+void write_image(const std::string& path, const cv::Mat& img, bool is_bgr = false, bool durable = true);
 
 // Bytes of an encoded image (for writing after other outputs succeeded).
 std::vector<uint8_t> encode_image(const std::string& path, const cv::Mat& img, bool is_bgr = false);

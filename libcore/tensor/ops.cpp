@@ -156,12 +156,17 @@ double sum_all(const Tensor& x) {
   return s;
 }
 
+static float row_max(const float* xr, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = xr[i] > mx ? xr[i] : mx;
+  return mx;
+}
+
 void softmax_rows(const float* x, float* y, int64_t n_rows, int64_t n) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = xr[i] > mx ? xr[i] : mx;
+    float mx = row_max(xr, n);
     if (mx == -INFINITY) {  // fully masked row: define the result as zeros, never NaN
       for (int64_t i = 0; i < n; ++i) yr[i] = 0.0f;
       continue;
@@ -180,8 +185,7 @@ void log_softmax_rows(const float* x, float* y, int64_t n_rows, int64_t n) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = xr[i] > mx ? xr[i] : mx;
+    float mx = row_max(xr, n);
     float z = 0.0f;
     for (int64_t i = 0; i < n; ++i) z += std::exp(xr[i] - mx);
     float lz = std::log(z) + mx;

@@ -19,26 +19,30 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   }
 }
 
+namespace {
+// max and log(sum(exp(x - max))) of one row, in double.
+void row_max_logz(const float* xr, int64_t n, double& mx, double& logz) {
+  mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, xr[i]);
+  double z = 0.0;
+  for (int64_t i = 0; i < n; ++i) z += std::exp(xr[i] - mx);
+  logz = std::log(z);
+}
+}  // namespace
+
 void softmax_rows(const float* x, float* y, int64_t n_rows, int64_t n) {
   for (int64_t r = 0; r < n_rows; ++r) {
-    const float* xr = x + r * n;
-    double mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, xr[i]);
-    double z = 0.0;
-    for (int64_t i = 0; i < n; ++i) z += std::exp(xr[i] - mx);
-    for (int64_t i = 0; i < n; ++i) y[r * n + i] = static_cast<float>(std::exp(xr[i] - mx) / z);
+    double mx, logz;
+    row_max_logz(x + r * n, n, mx, logz);
+    for (int64_t i = 0; i < n; ++i) y[r * n + i] = static_cast<float>(std::exp(x[r * n + i] - mx - logz));
   }
 }
 
 void log_softmax_rows(const float* x, float* y, int64_t n_rows, int64_t n) {
   for (int64_t r = 0; r < n_rows; ++r) {
-    const float* xr = x + r * n;
-    double mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, xr[i]);
-    double z = 0.0;
-    for (int64_t i = 0; i < n; ++i) z += std::exp(xr[i] - mx);
-    double lz = std::log(z) + mx;
-    for (int64_t i = 0; i < n; ++i) y[r * n + i] = static_cast<float>(xr[i] - lz);
+    double mx, logz;
+    row_max_logz(x + r * n, n, mx, logz);
+    for (int64_t i = 0; i < n; ++i) y[r * n + i] = static_cast<float>(x[r * n + i] - mx - logz);
   }
 }
 

@@ -543,7 +543,8 @@ TrainResult run_training(const TrainOptions& o) {
   std::vector<std::vector<int64_t>> plan;
   LossMeter window;
   int64_t window_tokens = 0;
-  double window_start = now_s(), run_start = now_s();
+  // Throughput counts the training steps alone (not validation or checkpoint writes).
+  double window_time = 0, train_time = 0;
   int64_t run_tokens = 0;
   double last_norm = 0;
   cli::Progress progress("train", total - start_step, "steps");
@@ -556,13 +557,17 @@ TrainResult run_training(const TrainOptions& o) {
       plan = plan_epoch(train_ex.size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &lengths : nullptr);
       cur_epoch = epoch;
     }
+    const double t_begin = now_s();
+    double t_write = 0;
     nn::Batch batch = train_ex.batch(plan[pos]);
     model->params().zero_grad();
     nn::Stats s = model->forward(batch, true);
     if (!std::isfinite(s.loss_sum)) stop_bad(std::string("loss is ") + (std::isnan(s.loss_sum) ? "NaN" : "infinite"));
     if (pending.held()) {
       int64_t at = pending.step();
+      double tw0 = now_s();
       pending.write(*model, opt, [&] { save(o.output, at); });
+      t_write = now_s() - tw0;
       last_saved = at;
       last_good = o.output;
     }
@@ -578,23 +583,24 @@ TrainResult run_training(const TrainOptions& o) {
     run_tokens += tokens;
     res.last_train_loss = s.mean_loss();
 
-    double t = now_s();
-    double rate = t > run_start ? run_tokens / (t - run_start) : 0;
+    double step_time = now_s() - t_begin - t_write;
+    window_time += step_time;
+    train_time += step_time;
+    double rate = train_time > 0 ? run_tokens / train_time : 0;
     progress_extra = "loss " + fmt("%.4f", s.mean_loss()) + " lr " + fmt("%.2e", lr) + " " + fmt("%.4g", rate) +
                      (task == nn::Task::classify ? " img/s" : " tok/s");
     progress.update(step - start_step, progress_extra);
 
     if (step % log_every == 0 || step == total) {
-      double dt = t - window_start;
       mlog.write({{"step", step}, {"epoch", static_cast<double>(step) / static_cast<double>(bpe)}, {"split", "train"},
                   {"loss", window.mean_loss()}, {task == nn::Task::classify ? "accuracy" : "token_accuracy", window.accuracy()},
                   {"lr", lr}, {"grad_norm", last_norm},
-                  {task == nn::Task::classify ? "images_per_s" : "tokens_per_s", dt > 0 ? window_tokens / dt : 0.0}});
+                  {task == nn::Task::classify ? "images_per_s" : "tokens_per_s", window_time > 0 ? window_tokens / window_time : 0.0}});
       train_curve.x.push_back(static_cast<double>(step));
       train_curve.y.push_back(window.mean_loss());
       window = LossMeter();
       window_tokens = 0;
-      window_start = t;
+      window_time = 0;
     }
     bool eval_now = data.has_val && (step % eval_every == 0 || step == total);
     if (eval_now) {
@@ -634,8 +640,7 @@ TrainResult run_training(const TrainOptions& o) {
     }
   }
   if (!res.stopped_by_signal) progress.finish(progress_extra);
-  double el = now_s() - run_start;
-  res.tokens_per_s = el > 0 ? run_tokens / el : 0;
+  res.tokens_per_s = train_time > 0 ? run_tokens / train_time : 0;
   res.steps_done = step;
   res.best_val_loss = best_val;
   if (!res.stopped_by_signal) {
