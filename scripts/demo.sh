@@ -6,13 +6,14 @@
 #   3. qkv-train: a small transformer G2P model and a small ViT
 #   4. their validation metrics, and where the checkpoints, metrics and plots are
 #   scripts/demo.sh BUILD_DIR            outputs under <repo>/data/demo (QKV_DEMO_DIR to change)
-# QKV_DEMO_SCALE=2 doubles the training steps (better models, twice the time).
+# QKV_DEMO_PERCENT=200 doubles the training steps (better models, twice the time); 10 is a quick smoke run.
 set -euo pipefail
 build=${1:-build}
 bin="$(cd "$build" && pwd)/bin"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out=${QKV_DEMO_DIR:-$root/data/demo}
-scale=${QKV_DEMO_SCALE:-1}
+pct=${QKV_DEMO_PERCENT:-100}
+steps() { echo $(( $1 * pct / 100 > 10 ? $1 * pct / 100 : 10 )); }
 threads=${QKV_THREADS:-$(nproc)}
 fmnist=/usr/share/datasets/fashion-mnist
 mkdir -p "$out"
@@ -32,26 +33,30 @@ for split in train t10k; do
     --normalize none --class-names "$classes" -o "$f"
 done
 
-say "train: transformer G2P (letters -> phones), $((2500 * scale)) steps"
+say "train: transformer G2P (letters -> phones), $(steps 2500) steps"
 "$bin/qkv-train" --threads "$threads" seq2seq "$root/data/g2p/train.h5" --val "$root/data/g2p/val.h5" \
   --layers 2 --heads 4 --d-model 128 --d-ff 256 --dropout 0.1 --norm pre \
-  -b 64 --bucket --steps $((2500 * scale)) --lr 2e-3 --schedule cosine --warmup 150 --min-lr 1e-4 \
-  --weight-decay 0.01 --clip 1 --eval-every $((500 * scale)) --decode-limit 2000 --decode-final-only \
+  -b 64 --bucket --steps $(steps 2500) --lr 2e-3 --schedule cosine --warmup $(steps 150) --min-lr 1e-4 \
+  --weight-decay 0.01 --clip 1 --eval-every $(steps 500) --decode-limit 2000 --decode-final-only \
   -o "$out/g2p.h5" --metrics "$out/g2p.jsonl" --plot "$out/g2p.png"
 
-say "train: ViT on Fashion-MNIST, $((1800 * scale)) steps"
+say "train: ViT on Fashion-MNIST, $(steps 1800) steps"
 "$bin/qkv-train" --threads "$threads" vit "$root/data/fashion-mnist/train.h5" \
   --val "$root/data/fashion-mnist/t10k.h5" \
   --layers 4 --heads 4 --d-model 64 --d-ff 128 --dropout 0 \
-  -b 128 --steps $((1800 * scale)) --lr 2e-3 --schedule cosine --warmup 100 --min-lr 1e-5 --weight-decay 0.05 \
-  --clip 1 --eval-every $((600 * scale)) -o "$out/vit.h5" --metrics "$out/vit.jsonl" --plot "$out/vit.png"
+  -b 128 --steps $(steps 1800) --lr 2e-3 --schedule cosine --warmup $(steps 100) --min-lr 1e-5 --weight-decay 0.05 \
+  --clip 1 --eval-every $(steps 600) -o "$out/vit.h5" --metrics "$out/vit.jsonl" --plot "$out/vit.png"
 
 say "results"
-last_val() { grep '"split": "val"' "$1" | tail -1; }
-echo "G2P transformer, validation ($(wc -l < "$root/data/g2p/val.tsv") pronunciations, words never seen in training):"
-echo "  $(last_val "$out/g2p.jsonl")"
-echo "ViT, Fashion-MNIST test set (10000 images):"
-echo "  $(last_val "$out/vit.jsonl")"
+# field FILE KEY: the KEY of the last validation record in a metrics file.
+field() { grep '"split": "val"' "$1" | tail -1 | sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p"; }
+pcent() { awk -v x="$1" 'BEGIN { printf "%.2f%%", 100 * x }'; }
+echo "G2P transformer on $(wc -l < "$root/data/g2p/val.tsv") held-out pronunciations (words never seen in training):"
+echo "  loss $(field "$out/g2p.jsonl" loss), token accuracy $(pcent "$(field "$out/g2p.jsonl" token_accuracy)"),"\
+     "greedy WER $(pcent "$(field "$out/g2p.jsonl" wer)"), PER $(pcent "$(field "$out/g2p.jsonl" ter)")"\
+     "over $(field "$out/g2p.jsonl" decoded) decoded words"
+echo "ViT on the Fashion-MNIST test set (10000 images):"
+echo "  loss $(field "$out/vit.jsonl" loss), accuracy $(pcent "$(field "$out/vit.jsonl" accuracy)")"
 echo
 echo "checkpoints: $out/g2p.h5 $out/vit.h5 (best by validation loss: $out/g2p.best.h5 $out/vit.best.h5)"
 echo "metrics (JSON lines): $out/g2p.jsonl $out/vit.jsonl"

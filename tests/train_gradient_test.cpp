@@ -49,3 +49,4 @@ void check_one_sgd_step(const std::string& arch, const std::string& task) {
 TEST(TrainGradient, GptOneSgdStepEqualsPyTorch) { check_one_sgd_step("gpt", "lm"); }
 TEST(TrainGradient, TransformerOneSgdStepEqualsPyTorch) { check_one_sgd_step("transformer", "seq2seq"); }
 TEST(TrainGradient, VitOneSgdStepEqualsPyTorch) { check_one_sgd_step("vit", "vit"); }
+TEST(TrainGradient, RnnOneSgdStepEqualsPyTorch) { check_one_sgd_step("rnn", "rnn"); }

@@ -1,6 +1,7 @@
 #include "nn/activation.h"
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/fast_math.h"
 
 namespace qkv::nn {
@@ -77,19 +78,23 @@ void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_
 }
 
 void activation_forward(Activation a, float* out, const float* inp, int64_t n) {
-  switch (a) {
-    case Activation::relu: return relu_forward(out, inp, n);
-    case Activation::gelu_erf: return gelu_erf_forward(out, inp, n);
-    case Activation::gelu_tanh: return gelu_tanh_forward(out, inp, n);
-  }
+  parallel_for(n, kElementwiseChunk, [&](int64_t b, int64_t e) {
+    switch (a) {
+      case Activation::relu: return relu_forward(out + b, inp + b, e - b);
+      case Activation::gelu_erf: return gelu_erf_forward(out + b, inp + b, e - b);
+      case Activation::gelu_tanh: return gelu_tanh_forward(out + b, inp + b, e - b);
+    }
+  });
 }
 
 void activation_backward(Activation a, float* dinp, const float* dout, const float* inp, int64_t n) {
-  switch (a) {
-    case Activation::relu: return relu_backward(dinp, dout, inp, n);
-    case Activation::gelu_erf: return gelu_erf_backward(dinp, dout, inp, n);
-    case Activation::gelu_tanh: return gelu_tanh_backward(dinp, dout, inp, n);
-  }
+  parallel_for(n, kElementwiseChunk, [&](int64_t b, int64_t e) {
+    switch (a) {
+      case Activation::relu: return relu_backward(dinp + b, dout + b, inp + b, e - b);
+      case Activation::gelu_erf: return gelu_erf_backward(dinp + b, dout + b, inp + b, e - b);
+      case Activation::gelu_tanh: return gelu_tanh_backward(dinp + b, dout + b, inp + b, e - b);
+    }
+  });
 }
 
 }  // namespace qkv::nn

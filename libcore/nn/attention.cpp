@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/dropout.h"
 #include "nn/fast_math.h"
 #include "nn/linear.h"
@@ -56,16 +57,19 @@ int64_t causal_limit(bool causal, int64_t i, int64_t Tq, int64_t Tk) {
 }  // namespace
 
 void split_heads(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row) {
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t t = 0; t < T; ++t)
-        std::memcpy(out + ((b * H + h) * T + t) * hs, x + (b * T + t) * row + h * hs, sizeof(float) * hs);
+  parallel_for(B, std::max<int64_t>(1, 8192 / (T * H * hs + 1)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t t = 0; t < T; ++t)
+          std::memcpy(out + ((b * H + h) * T + t) * hs, x + (b * T + t) * row + h * hs, sizeof(float) * hs);
+  });
 }
 
+namespace {
 QKV_SIMD_CLONES
-void merge_heads(float* out, const float* heads, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row,
-                 bool accumulate) {
-  for (int64_t b = 0; b < B; ++b)
+void merge_heads_rows(float* out, const float* heads, int64_t b0, int64_t b1, int64_t T, int64_t H, int64_t hs,
+                      int64_t row, bool accumulate) {
+  for (int64_t b = b0; b < b1; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < T; ++t) {
         const float* src = heads + ((b * H + h) * T + t) * hs;  // (hs)
@@ -75,6 +79,14 @@ void merge_heads(float* out, const float* heads, int64_t B, int64_t T, int64_t H
         else
           for (int64_t d = 0; d < hs; ++d) dst[d] = src[d];
       }
+}
+}  // namespace
+
+void merge_heads(float* out, const float* heads, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row,
+                 bool accumulate) {
+  parallel_for(B, std::max<int64_t>(1, 8192 / (T * H * hs + 1)), [&](int64_t b0, int64_t b1) {
+    merge_heads_rows(out, heads, b0, b1, T, H, hs, row, accumulate);
+  });
 }
 
 void sdpa_forward(float* out, const float* q, const float* k, const float* v, int64_t B, int64_t H, int64_t Tq,
@@ -91,12 +103,14 @@ void sdpa_forward(float* out, const float* q, const float* k, const float* v, in
   if (opt.dropout > 0.0f) {  // the whole mask first, in a fixed order: reproducible
     cache.drop_mask.resize(B * H * TT);
     dropout_mask(cache.drop_mask.data(), B * H * TT, opt.dropout, *opt.rng);
-    cache.scratch.resize(TT);
+    cache.scratch.resize(B * H * TT);
   } else {
     cache.drop_mask.clear();
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  for (int64_t bh = 0; bh < B * H; ++bh) {
+  // threads split the (batch, head) pairs; each pair is independent
+  parallel_for(B * H, 1, [&](int64_t bh0, int64_t bh1) {
+  for (int64_t bh = bh0; bh < bh1; ++bh) {
     const int64_t b = bh / H;
     const float* qb = q + bh * Tq * hs;  // (Tq, hs)
     const float* kb = k + bh * Tk * hs;  // (Tk, hs)
@@ -107,11 +121,13 @@ void sdpa_forward(float* out, const float* q, const float* k, const float* v, in
     for (int64_t i = 0; i < Tq; ++i) masked_softmax_row(a + i * Tk, causal_limit(opt.causal, i, Tq, Tk), kp, Tk);
     const float* p = a;
     if (opt.dropout > 0.0f) {
-      apply_drop(cache.scratch.data(), a, cache.drop_mask.data() + bh * TT, TT, 1.0f / (1.0f - opt.dropout));
-      p = cache.scratch.data();
+      float* pd = cache.scratch.data() + bh * TT;  // (Tq, Tk)
+      apply_drop(pd, a, cache.drop_mask.data() + bh * TT, TT, 1.0f / (1.0f - opt.dropout));
+      p = pd;
     }
     ops::sgemm(false, false, Tq, hs, Tk, 1.0f, p, vb, 0.0f, out + bh * Tq * hs);  // (Tq, hs)
   }
+  });
 }
 
 void sdpa_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
@@ -120,10 +136,11 @@ void sdpa_backward(float* dq, float* dk, float* dv, const float* dout, const flo
   const bool drop = cache.dropout > 0.0f;
   const float keep_scale = drop ? 1.0f / (1.0f - cache.dropout) : 1.0f;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  cache.scratch.resize(2 * TT);
-  float* dp = cache.scratch.data();        // (Tq, Tk)
-  float* pd = cache.scratch.data() + TT;   // (Tq, Tk) weights after dropout
-  for (int64_t bh = 0; bh < B * H; ++bh) {
+  cache.scratch.resize(B * H * TT * (drop ? 2 : 1));
+  parallel_for(B * H, 1, [&](int64_t bh0, int64_t bh1) {
+  for (int64_t bh = bh0; bh < bh1; ++bh) {
+    float* dp = cache.scratch.data() + bh * TT;                  // (Tq, Tk)
+    float* pd = drop ? cache.scratch.data() + (B * H + bh) * TT : nullptr;  // (Tq, Tk) weights after dropout
     const float* a = cache.att.data() + bh * TT;  // (Tq, Tk)
     const float* d = dout + bh * Tq * hs;         // (Tq, hs)
     const uint8_t* m = drop ? cache.drop_mask.data() + bh * TT : nullptr;
@@ -143,6 +160,7 @@ void sdpa_backward(float* dq, float* dk, float* dv, const float* dout, const flo
     if (dq) ops::sgemm(false, false, Tq, hs, Tk, scale, dp, k + bh * Tk * hs, 1.0f, dq + bh * Tq * hs);
     if (dk) ops::sgemm(true, false, Tk, hs, Tq, scale, dp, q + bh * Tq * hs, 1.0f, dk + bh * Tk * hs);
   }
+  });
 }
 
 void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeights& w, int64_t B, int64_t Tq,

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/fast_math.h"
 
 namespace qkv::nn {
@@ -40,12 +41,15 @@ void accumulate_masked(float* dinp, const uint8_t* mask, const float* dout, int6
 }  // namespace
 
 void dropout_forward(float* out, uint8_t* mask, const float* inp, int64_t n, float p, Rng& rng) {
-  dropout_mask(mask, n, p, rng);
-  apply_mask(out, mask, inp, n, 1.0f / (1.0f - p));
+  dropout_mask(mask, n, p, rng);  // serial: one random stream, independent of the thread count
+  const float s = 1.0f / (1.0f - p);
+  parallel_for(n, kElementwiseChunk, [&](int64_t b, int64_t e) { apply_mask(out + b, mask + b, inp + b, e - b, s); });
 }
 
 void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64_t n, float p) {
-  accumulate_masked(dinp, mask, dout, n, 1.0f / (1.0f - p));
+  const float s = 1.0f / (1.0f - p);
+  parallel_for(n, kElementwiseChunk,
+               [&](int64_t b, int64_t e) { accumulate_masked(dinp + b, mask + b, dout + b, e - b, s); });
 }
 
 }  // namespace qkv::nn

@@ -25,6 +25,9 @@ namespace qkv::nn {
 // sums, which GCC maps onto SIMD registers; the partials are added at the end.
 constexpr int kLanes = 16;
 
+// Smallest slice of an element-wise loop worth a thread of its own (parallel_for).
+constexpr int64_t kElementwiseChunk = 16384;
+
 inline float lanes_sum(const float* acc) {
   float s = 0.0f;
   for (int j = 0; j < kLanes; ++j) s += acc[j];

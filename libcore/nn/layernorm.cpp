@@ -1,14 +1,19 @@
 #include "nn/layernorm.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "core/parallel.h"
 #include "nn/fast_math.h"
 
 namespace qkv::nn {
 
+namespace {
+
+// Rows [0, N) of the forward (a thread's slice).
 QKV_SIMD_CLONES
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int64_t N, int64_t C, float eps) {
+void forward_rows(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                  int64_t N, int64_t C, float eps) {
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;  // (C)
     float* o = out + n * C;        // (C)
@@ -26,18 +31,14 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   }
 }
 
+// dinp for rows [0, N) (a thread's slice).
 QKV_SIMD_CLONES
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+void backward_input_rows(float* dinp, const float* dout, const float* inp, const float* weight, const float* mean,
+                         const float* rstd, int64_t N, int64_t C) {
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;   // (C)
     const float* d = dout + n * C;  // (C)
     const float m = mean[n], r = rstd[n];
-    if (dbias)
-      for (int64_t i = 0; i < C; ++i) dbias[i] += d[i];
-    if (dweight)
-      for (int64_t i = 0; i < C; ++i) dweight[i] += (x[i] - m) * r * d[i];
-    if (!dinp) continue;
     // dnorm = d * w; dx = (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd
     float acc_a[kLanes] = {}, acc_b[kLanes] = {};
     int64_t i0 = 0;
@@ -61,6 +62,43 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
       dx[i] += (dn - a - (x[i] - m) * r * b) * r;
     }
   }
+}
+
+// dweight, dbias for columns [c0, c1) over all N rows (a thread's slice).
+QKV_SIMD_CLONES
+void backward_param_cols(float* dweight, float* dbias, const float* dout, const float* inp, const float* mean,
+                         const float* rstd, int64_t N, int64_t C, int64_t c0, int64_t c1) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;   // (C)
+    const float* d = dout + n * C;  // (C)
+    const float m = mean[n], r = rstd[n];
+    if (dbias)
+      for (int64_t i = c0; i < c1; ++i) dbias[i] += d[i];
+    if (dweight)
+      for (int64_t i = c0; i < c1; ++i) dweight[i] += (x[i] - m) * r * d[i];
+  }
+}
+
+}  // namespace
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps) {
+  parallel_for(N, std::max<int64_t>(1, kElementwiseChunk / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+    forward_rows(out + b * C, mean + b, rstd + b, inp + b * C, weight, bias, e - b, C, eps);
+  });
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  // threads split rows for dinp, and columns for dweight / dbias (no reduction across threads)
+  if (dinp)
+    parallel_for(N, std::max<int64_t>(1, kElementwiseChunk / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+      backward_input_rows(dinp + b * C, dout + b * C, inp + b * C, weight, mean + b, rstd + b, e - b, C);
+    });
+  if (dweight || dbias)
+    parallel_for(C, std::max<int64_t>(1, kElementwiseChunk / std::max<int64_t>(N, 1)), [&](int64_t c0, int64_t c1) {
+      backward_param_cols(dweight, dbias, dout, inp, mean, rstd, N, C, c0, c1);
+    });
 }
 
 namespace ref {

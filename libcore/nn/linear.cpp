@@ -1,5 +1,8 @@
 #include "nn/linear.h"
 
+#include <algorithm>
+
+#include "core/parallel.h"
 #include "nn/fast_math.h"
 #include "tensor/ops.h"
 
@@ -15,35 +18,48 @@ void broadcast_rows(float* out, const float* bias, int64_t N, int64_t OC) {
   }
 }
 
+// dbias (width) += column sums of dout (N, width) whose rows are ld apart.
 QKV_SIMD_CLONES
-void add_row_sums(float* dbias, const float* dout, int64_t N, int64_t OC) {
+void add_column_sums(float* dbias, const float* dout, int64_t N, int64_t width, int64_t ld) {
   for (int64_t n = 0; n < N; ++n) {
-    const float* d = dout + n * OC;  // (OC)
-    for (int64_t j = 0; j < OC; ++j) dbias[j] += d[j];
+    const float* d = dout + n * ld;  // (width)
+    for (int64_t j = 0; j < width; ++j) dbias[j] += d[j];
   }
 }
+
+// Rows per thread chunk so that each chunk has ~256k flops of GEMM at least.
+int64_t min_rows(int64_t flops_per_row) { return std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, flops_per_row)); }
 
 }  // namespace
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
                     int64_t OC) {
-  // out (N, OC), inp (N, C), weight (OC, C), bias (OC)
-  float beta = 0.0f;
-  if (bias) {  // start from the broadcast bias and let the GEMM add onto it
-    broadcast_rows(out, bias, N, OC);
-    beta = 1.0f;
-  }
-  ops::sgemm(false, true, N, OC, C, 1.0f, inp, weight, beta, out);
+  // out (N, OC), inp (N, C), weight (OC, C), bias (OC); threads split the rows
+  parallel_for(N, min_rows(2 * C * OC), [&](int64_t r0, int64_t r1) {
+    float beta = 0.0f;
+    if (bias) {  // start from the broadcast bias and let the GEMM add onto it
+      broadcast_rows(out + r0 * OC, bias, r1 - r0, OC);
+      beta = 1.0f;
+    }
+    ops::sgemm(false, true, r1 - r0, OC, C, 1.0f, inp + r0 * C, weight, beta, out + r0 * OC);
+  });
 }
 
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t N, int64_t C, int64_t OC) {
-  // dinp (N, C) += dout (N, OC) @ weight (OC, C)
-  if (dinp) ops::sgemm(false, false, N, C, OC, 1.0f, dout, weight, 1.0f, dinp);
-  // dweight (OC, C) += dout^T (OC, N) @ inp (N, C)
-  if (dweight) ops::sgemm(true, false, OC, C, N, 1.0f, dout, inp, 1.0f, dweight);
-  // dbias (OC) += column sums of dout
-  if (dbias) add_row_sums(dbias, dout, N, OC);
+  // dinp (N, C) += dout (N, OC) @ weight (OC, C): threads split the rows
+  if (dinp)
+    parallel_for(N, min_rows(2 * C * OC), [&](int64_t r0, int64_t r1) {
+      ops::sgemm(false, false, r1 - r0, C, OC, 1.0f, dout + r0 * OC, weight, 1.0f, dinp + r0 * C);
+    });
+  if (!dweight && !dbias) return;
+  // dweight (OC, C) += dout^T (OC, N) @ inp (N, C) and dbias (OC) += column sums of
+  // dout: threads split the output features (rows of dweight), so no reduction
+  parallel_for(OC, min_rows(2 * C * N), [&](int64_t o0, int64_t o1) {
+    if (dweight)
+      ops::sgemm_ld(true, false, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f, dweight + o0 * C, C);
+    if (dbias) add_column_sums(dbias + o0, dout + o0, N, o1 - o0, OC);
+  });
 }
 
 }  // namespace qkv::nn

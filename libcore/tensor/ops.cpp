@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -12,6 +13,7 @@ namespace qkv::ops {
 namespace {
 bool g_gemm_timing = false;
 GemmStats g_gemm_stats;
+std::mutex g_gemm_stats_mutex;
 }  // namespace
 
 void set_gemm_timing(bool on) { g_gemm_timing = on; }
@@ -19,29 +21,32 @@ GemmStats gemm_stats() { return g_gemm_stats; }
 void reset_gemm_stats() { g_gemm_stats = GemmStats(); }
 
 static void sgemm_untimed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                          const float* B, float beta, float* C);
+                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // BLAS leaves C untouched for K == 0 only when beta == 1; be explicit.
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
+              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
+}
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           const float* B, float beta, float* C) {
-  if (!g_gemm_timing) return sgemm_untimed(trans_a, trans_b, M, N, K, alpha, A, B, beta, C);
+void sgemm_ld(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!g_gemm_timing) return sgemm_untimed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   auto t0 = std::chrono::steady_clock::now();
-  sgemm_untimed(trans_a, trans_b, M, N, K, alpha, A, B, beta, C);
+  sgemm_untimed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  std::lock_guard<std::mutex> lk(g_gemm_stats_mutex);  // GEMMs may run on parallel_for threads
   g_gemm_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   g_gemm_stats.flops += 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   g_gemm_stats.calls += 1;
 }
 
-static void sgemm_untimed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                          const float* B, float beta, float* C) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // BLAS leaves C untouched for K == 0 only when beta == 1; be explicit.
-    for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.0f ? 0.0f : beta * C[i];
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
-              static_cast<blasint>(trans_a ? M : K), B, static_cast<blasint>(trans_b ? K : N), beta, C,
-              static_cast<blasint>(N));
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           const float* B, float beta, float* C) {
+  sgemm_ld(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }
 
 void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -14,6 +14,12 @@ namespace qkv::ops {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            const float* B, float beta, float* C);
 
+// The same with explicit leading dimensions (row strides in elements) of A, B
+// and C, for working on column slices of row-major matrices (the engine's
+// threads each take a slice of one GEMM).
+void sgemm_ld(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
 // Strided batched form: for b in [0, batch): C_b = alpha op(A_b) op(B_b) + beta C_b,
 // with A_b = A + b * stride_a (likewise B, C), strides in elements.
 void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -633,9 +633,10 @@ TrainResult run_training(const TrainOptions& o) {
     if (int sig = stop_requested(); sig != 0 && step < total) {
       pending.drop();
       save(o.output, step);
-      spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved; continue with --resume {}",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT", step, total, o.output, o.output);
+      spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved (exit status {}); continue with --resume {}",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT", step, total, o.output, 128 + sig, o.output);
       res.stopped_by_signal = true;
+      res.stop_signal = sig;
       break;
     }
   }

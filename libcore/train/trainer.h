@@ -75,6 +75,7 @@ struct TrainResult {
   EvalResult val;        // last validation (targets == 0 when none)
   double best_val_loss = 0;
   bool stopped_by_signal = false;
+  int stop_signal = 0;   // SIGTERM / SIGINT when stopped_by_signal
   double tokens_per_s = 0;
 };
 

@@ -1,4 +1,4 @@
-"""Writes tests/ref/train_sgd_{gpt,transformer,vit}_{init,data,expected}.h5 for
+"""Writes tests/ref/train_sgd_{gpt,transformer,vit,rnn}_{init,data,expected}.h5 for
 tests/train_gradient_test.cpp: a small qkv checkpoint made by the PyTorch twin
 (scripts/torch/qkv_models.py), a data file whose first unshuffled batch is what
 qkv-train feeds the model, and the parameters after one plain SGD step with
@@ -15,6 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qkv_models as Q  # noqa: E402
+from rnn_seq2seq import RnnSeq2Seq  # noqa: E402
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -72,6 +73,63 @@ def case_transformer(g, out):
     return "transformer", model, dict(src=src, tgt_in=tin, tgt_out=tout), ["-b", str(B)]
 
 
+def pairs_batch(g, out, vs, vt):
+    """A token_pairs file of 3 pairs and the batch qkv-train makes of it (tgt_in = bos y, tgt_out = y eos)."""
+    src_lens, tgt_lens = [5, 3, 6], [4, 2, 5]
+    srcs = [torch.randint(4, vs, (n,), generator=g).numpy() for n in src_lens]
+    tgts = [torch.randint(4, vt, (n,), generator=g).numpy() for n in tgt_lens]
+    with h5py.File(out("data"), "w") as f:
+        root_attrs(f, "token_pairs")
+        write_seqs(f.create_group("src"), srcs, vs)
+        write_seqs(f.create_group("tgt"), tgts, vt)
+    B, S, T = 3, max(src_lens), max(tgt_lens) + 1
+    src = torch.full((B, S), PAD, dtype=torch.long)
+    tin = torch.full((B, T), PAD, dtype=torch.long)
+    tout = torch.full((B, T), PAD, dtype=torch.long)
+    for i in range(B):
+        src[i, :len(srcs[i])] = torch.from_numpy(srcs[i])
+        y = torch.from_numpy(tgts[i])
+        tin[i, 0] = BOS
+        tin[i, 1:len(y) + 1] = y
+        tout[i, :len(y)] = y
+        tout[i, len(y)] = EOS
+    return dict(src=src, tgt_in=tin, tgt_out=tout), ["-b", str(B)]
+
+
+class RnnTwin(RnnSeq2Seq):
+    """RnnSeq2Seq with the batch-dict loss and the config attribute the other twins have."""
+
+    def __init__(self, **hp):
+        super().__init__(**dict(hp, bidirectional=bool(hp["bidirectional"]), tie_weights=bool(hp["tie_weights"])))
+        self.c = hp
+
+    def loss(self, batch):
+        return super().loss(batch["src"], batch["tgt_in"], batch["tgt_out"])
+
+
+def save_rnn(path, model):
+    hp = dict(model.c)
+    with h5py.File(path, "w") as f:
+        root_attrs(f, "model")
+        f.attrs["arch"] = "rnn"
+        f.attrs["task"] = "seq2seq"
+        for k, v in hp.items():
+            f.attrs[k] = v if isinstance(v, str) else (np.float64(v) if isinstance(v, float) else np.int64(v))
+        f.attrs["hyperparameters"] = np.array(list(hp), dtype=h5py.string_dtype())
+        state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        f.attrs["num_params"] = np.int64(sum(v.size for v in state.values()))
+        for k, v in state.items():
+            f.create_dataset("params/" + k, data=v.astype(np.float32))
+
+
+def case_rnn(g, out):
+    hp = dict(src_vocab_size=15, tgt_vocab_size=17, pad_id=PAD, cell="lstm", n_layer=2, d_emb=8, d_hidden=12,
+              d_attn=10, bidirectional=1, dropout=0.0, tie_weights=0, label_smoothing=0.0)
+    model = RnnTwin(**hp)
+    batch, flags = pairs_batch(g, out, hp["src_vocab_size"], hp["tgt_vocab_size"])
+    return "rnn", model, batch, flags
+
+
 def case_vit(g, out):
     hp = dict(patch_dim=12, n_patches=6, n_classes=5, d_model=16, n_head=2, n_layer=2, d_ff=32, dropout=0.0,
               norm="pre", activation="gelu")
@@ -89,7 +147,7 @@ def case_vit(g, out):
 
 def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
-    for name, make in (("gpt", case_gpt), ("transformer", case_transformer), ("vit", case_vit)):
+    for name, make in (("gpt", case_gpt), ("transformer", case_transformer), ("vit", case_vit), ("rnn", case_rnn)):
         torch.manual_seed(4321)
         g = torch.Generator().manual_seed(77)
         out = lambda part, name=name: os.path.join(out_dir, f"train_sgd_{name}_{part}.h5")  # noqa: E731
@@ -98,8 +156,10 @@ def main(out_dir):
             for _, p in model.named_parameters():
                 if p.dim() == 1:
                     p.add_(torch.randn(p.shape) * 0.1)
-        Q.save_qkv(out("init"), arch, model, extra=lambda f, flags=flags: f.attrs.__setitem__(
-            "test_flags", " ".join(flags)))
+        if arch == "rnn":
+            save_rnn(out("init"), model)
+        else:
+            Q.save_qkv(out("init"), arch, model)
         model.train()
         model.zero_grad()
         loss = model.loss(batch)
@@ -112,7 +172,9 @@ def main(out_dir):
             f.attrs["loss"] = np.float64(loss.item())
             f.attrs["flags"] = " ".join(flags)
             grp = f.create_group("params")
-            for k, v in Q.qkv_state(model).items():
+            state = ({k: v.detach().numpy() for k, v in model.state_dict().items()} if arch == "rnn"
+                     else Q.qkv_state(model))
+            for k, v in state.items():
                 grp.create_dataset(k, data=v.astype(np.float32))
         print(f"{name}: loss {loss.item():.6f}, flags {' '.join(flags)}")
 

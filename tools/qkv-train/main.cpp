@@ -214,7 +214,8 @@ int main(int argc, char** argv) {
   prep->add_option("-o,--output-dir", out_dir, "folder for train.tsv and val.tsv")->capture_default_str();
   prep->add_option("--val-permille", val_permille, "validation share in 1/1000 of the words")->capture_default_str();
 
-  return tool.run(argc, argv, [&] {
+  int stopped_by = 0;  // a signal that stopped training after its checkpoint was saved
+  int rc = tool.run(argc, argv, [&] {
     if (prep->parsed()) {
       auto bytes = qkv::io::read_all(dict, 1ull << 30);
       std::string text(bytes.begin(), bytes.end());
@@ -229,7 +230,10 @@ int main(int argc, char** argv) {
     for (auto& [name, c] : cmds) {
       if (!c.app->parsed()) continue;
       finish_options(c);
-      qkv::train::run_training(c.o);
+      stopped_by = qkv::train::run_training(c.o).stop_signal;
     }
   });
+  // Stopped by SIGTERM/SIGINT: the checkpoint is saved, but the run did not
+  // finish; 128 + signal tells scripts and job schedulers so (143 for SIGTERM).
+  return rc == 0 && stopped_by ? 128 + stopped_by : rc;
 }

@@ -1,0 +1,35 @@
+// parallel_for: qkv's one helper for its own multi-threaded loops (the
+// engine's layers in libcore/nn use it for row-split GEMMs, attention heads
+// and element-wise loops).
+//
+//   parallel_for(n, min_chunk, [&](int64_t begin, int64_t end) { ... rows [begin, end) ... });
+//
+// [0, n) is cut into at most parallel_threads() contiguous chunks of at least
+// min_chunk items (one chunk, run inline, when n is small); chunk i covers
+// [n*i/k, n*(i+1)/k). The caller runs chunk 0, a persistent pool the others,
+// and the call returns when all are done. A call made from inside a chunk runs
+// serially, so nesting is safe. An exception thrown in a chunk is rethrown to
+// the caller (the first one, by chunk order).
+//
+// Threads and OpenBLAS: the pool has blas::threads() threads (qkv --threads).
+// While a parallel region runs, OpenBLAS is switched to one thread, so GEMMs
+// called inside chunks (each on its own slice) never start OpenBLAS's own
+// threads, which would oversubscribe the cores and spin against ours (the
+// reason PyTorch with 2 threads runs 3x slower than with 1 on these 2-core
+// machines). Outside regions OpenBLAS keeps the configured count.
+// Workers spin briefly (~50 us) after a region before sleeping, because a
+// training step issues regions back to back.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace qkv {
+
+using RangeFn = std::function<void(int64_t begin, int64_t end)>;
+
+void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn);
+
+// Threads parallel_for may use (blas::threads()); 1 inside a running chunk.
+int parallel_threads();
+
+}  // namespace qkv
