@@ -56,6 +56,18 @@ std::vector<std::string> val_records(const std::string& path) {
   return out;
 }
 
+// Every parameter's bytes, in name order.
+std::string all_params(const std::string& path) {
+  io::H5In in(path);
+  std::string out;
+  for (const auto& n : in.list("params")) {
+    Tensor t = in.read("params/" + n, DType::f32);
+    out += n;
+    out.append(static_cast<const char*>(t.raw()), t.nbytes());
+  }
+  return out;
+}
+
 bool no_temporary_files(const test::TempDir& d) {
   for (const auto& e : d.entries())
     if (e.find(".tmp.") != std::string::npos) return false;
@@ -117,9 +129,16 @@ TEST(TrainRun, ResumeAfterSigkillMatchesUninterrupted) {
   int64_t at = checkpoint_step(d.file("part.h5"));
   ASSERT_GT(at, 0);
   if (at == steps) GTEST_SKIP() << "the run finished before the kill (machine too fast for this test)";
+  test::write_file(d.file("copy.h5"), test::read_file(d.file("part.h5")));
   auto r = run(rnn_cmd(d, steps, "part.h5") + " --resume " + d.file("part.h5") + " -q");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(test::read_file(d.file("full.h5")) == test::read_file(d.file("part.h5")));
+  // Resuming with no settings at all takes them from the checkpoint: the same parameters.
+  auto m = run("qkv-train --no-provenance --threads 1 rnn " + d.file("pairs.h5") + " --resume " + d.file("copy.h5") +
+               " -q -o " + d.file("copy.h5"));
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_TRUE(all_params(d.file("copy.h5")) == all_params(d.file("full.h5")));
+  EXPECT_EQ(checkpoint_step(d.file("copy.h5")), steps);
 }
 
 TEST(TrainRun, MetricsPlotAndEvalOnly) {

@@ -308,6 +308,45 @@ void read_curves(const std::string& path, Curve& train, Curve& val) {
   }
 }
 
+// --resume: every setting the command line leaves out comes from the
+// checkpoint, so `qkv-train lm data.h5 --resume ck.h5` continues the run as it
+// was started; a setting given anew wins (warn_setting_changes() says so).
+void apply_saved_settings(TrainOptions& o, const nn::Config& saved, const nn::OptimConfig& optim) {
+  auto is_given = [&](const std::string& k) {
+    return std::find(o.given.begin(), o.given.end(), k) != o.given.end();
+  };
+  auto num = [&](const char* k, auto& field) {
+    const nn::ConfigValue* v = saved.find(k);
+    if (!v || is_given(k)) return;
+    if (auto* i = std::get_if<int64_t>(v)) field = static_cast<std::decay_t<decltype(field)>>(*i);
+    else if (auto* d = std::get_if<double>(v)) field = static_cast<std::decay_t<decltype(field)>>(*d);
+  };
+  auto str = [&](const char* k, std::string& field) {
+    const nn::ConfigValue* v = saved.find(k);
+    if (v && !is_given(k))
+      if (auto* s = std::get_if<std::string>(v)) field = *s;
+  };
+  num("context", o.context);
+  num("max_src_len", o.max_src_len);
+  num("max_tgt_len", o.max_tgt_len);
+  num("bucket", o.bucket);
+  num("shuffle", o.shuffle);
+  num("batch_size", o.batch_size);
+  num("seed", o.seed);
+  num("lr", o.schedule.base_lr);
+  num("warmup", o.schedule.warmup);
+  num("min_lr", o.schedule.min_lr);
+  num("clip", o.clip);
+  num("val_fraction", o.val_fraction);
+  str("lm_mode", o.lm_mode);
+  str("schedule", o.schedule.kind);
+  if (!is_given("total_steps")) {
+    num("total_steps", o.steps);
+    o.epochs = 0;
+  }
+  if (!is_given("optim")) o.optim = optim;
+}
+
 // A periodic checkpoint is held in memory for one step and written only once
 // the next forward pass gives a finite loss, so the file on disk is always a
 // state that trains on: a run that diverges keeps its last sound checkpoint.
@@ -377,25 +416,35 @@ std::string best_path_for(const std::string& output) {
   return output.substr(0, dot) + ".best" + output.substr(dot);
 }
 
-TrainResult run_training(const TrainOptions& o) {
+TrainResult run_training(const TrainOptions& given) {
+  TrainOptions o = given;
   if (o.output.empty() || o.output == "-") throw UsageError("--output must be a file path (checkpoints are rewritten during training)");
   if (o.batch_size <= 0) throw UsageError("--batch-size must be positive");
   if (!o.init_path.empty() && !o.resume_path.empty()) throw UsageError("give --init or --resume, not both");
   const std::string arch = o.arch.empty() ? default_arch(o.task) : o.arch;
   const nn::Task want_task = task_of(o.task);
 
-  // ---- Data first (its dimensions size a new model), then the model.
-  Data data;
-  read_data(o, want_task, data);
-  std::unique_ptr<nn::Model> model;
   std::unique_ptr<io::H5In> ckpt;
-  const std::string& ckpt_path = !o.resume_path.empty() ? o.resume_path : o.init_path;
+  const std::string ckpt_path = !o.resume_path.empty() ? o.resume_path : o.init_path;
   if (!ckpt_path.empty()) {
     ckpt = std::make_unique<io::H5In>(ckpt_path);
     std::string file_arch = nn::read_arch(*ckpt);
     if (file_arch != arch)
       throw DataError(ckpt_path + ": is a '" + file_arch + "' checkpoint; qkv-train " + o.task + " trains '" + arch +
                       "' models");
+    if (!o.resume_path.empty()) {
+      if (!nn::has_optimizer(*ckpt) || !nn::has_train_state(*ckpt))
+        throw DataError(o.resume_path + ": has no optimizer/train state to resume from (a final or exported model?); "
+                        "use --init to start a new run from its parameters");
+      apply_saved_settings(o, nn::load_train_state(*ckpt).extra, nn::read_optimizer_config(*ckpt));
+    }
+  }
+
+  // ---- Data first (its dimensions size a new model), then the model.
+  Data data;
+  read_data(o, want_task, data);
+  std::unique_ptr<nn::Model> model;
+  if (ckpt) {
     nn::Config file_cfg = nn::read_model_config(*ckpt);
     if (!o.init_path.empty()) {
       // Starting a new run from these weights: training-only settings may change.
@@ -456,9 +505,6 @@ TrainResult run_training(const TrainOptions& o) {
   ts.data_rng = Rng(o.seed).state();
   double best_val = INFINITY;
   if (!o.resume_path.empty()) {
-    if (!nn::has_optimizer(*ckpt) || !nn::has_train_state(*ckpt))
-      throw DataError(o.resume_path + ": has no optimizer/train state to resume from (a final or exported model?); "
-                      "use --init to start a new run from its parameters");
     nn::OptimConfig saved = nn::read_optimizer_config(*ckpt);
     if (saved.kind != o.optim.kind)
       throw UsageError(o.resume_path + ": was trained with --optimizer " + saved.kind + ", not " + o.optim.kind);

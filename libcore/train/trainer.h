@@ -60,6 +60,10 @@ struct TrainOptions {
   std::string best_path;    // "" = OUTPUT with ".best" before the extension; "none" = off
   std::string metrics_path, plot_path;
   bool eval_only = false;
+
+  // Settings given explicitly (names as in /train_state: "lr", "batch_size",
+  // "total_steps", "optim", ...). With --resume, the others come from the checkpoint.
+  std::vector<std::string> given;
 };
 
 struct EvalResult {

@@ -76,10 +76,12 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   c.o.task = task;
   CLI::App* s = c.app = app.add_subcommand(task, what);
   TrainOptions& o = c.o;
-  s->add_option("train", o.train_path, task == "vit" ? "training patches file (qkv-patchify)"
-                                       : task == "lm" ? "training tokens file (qkv-tokenize encode)"
-                                                      : "training token_pairs file (qkv-tokenize encode --tsv)")
-      ->required();
+  o.train_path = "-";
+  s->add_option("train", o.train_path,
+                std::string(task == "vit"  ? "training patches file (qkv-patchify)"
+                            : task == "lm" ? "training tokens file (qkv-tokenize encode)"
+                                           : "training token_pairs file (qkv-tokenize encode --tsv)") +
+                    "; - or none for stdin");
   // Data.
   s->add_option("--val", o.val_path, "validation file (same kind as the training file)")->group("Data");
   s->add_option("--val-fraction", o.val_fraction,
@@ -182,6 +184,25 @@ void finish_options(Command& c) {
   o.schedule.base_lr = c.lr > 0 ? c.lr : sgd ? 0.1 : 1e-3;
   if (c.app->count("--lr") && c.lr <= 0) throw qkv::UsageError("--lr must be positive");
   if (o.schedule.kind == "noam") o.schedule.kind = "inv_sqrt";
+  // Which settings the command line gives (a resumed run takes the others from its checkpoint).
+  static const std::pair<const char*, const char*> setting_flags[] = {
+      {"--context", "context"},       {"--lm-mode", "lm_mode"},         {"--max-src-len", "max_src_len"},
+      {"--max-tgt-len", "max_tgt_len"}, {"--bucket", "bucket"},         {"--no-shuffle", "shuffle"},
+      {"--batch-size", "batch_size"}, {"--steps", "total_steps"},       {"--epochs", "total_steps"},
+      {"--seed", "seed"},             {"--lr", "lr"},                   {"--schedule", "schedule"},
+      {"--warmup", "warmup"},         {"--min-lr", "min_lr"},           {"--clip", "clip"},
+      {"--val-fraction", "val_fraction"}, {"--optimizer", "optim"},     {"--beta1", "optim"},
+      {"--beta2", "optim"},           {"--eps", "optim"},               {"--momentum", "optim"},
+      {"--nesterov", "optim"},        {"--weight-decay", "optim"}};
+  for (const auto& [flag, key] : setting_flags) {
+    CLI::Option* opt = nullptr;
+    try {
+      opt = c.app->get_option(flag);
+    } catch (const CLI::OptionNotFound&) {
+      continue;  // not a flag of this task
+    }
+    if (opt->count() > 0) o.given.emplace_back(key);
+  }
   if (o.eval_only && o.init_path.empty() && o.resume_path.empty())
     throw qkv::UsageError("--eval-only needs the model to evaluate: --init CKPT (or --resume CKPT)");
 }
