@@ -5,35 +5,15 @@
 #include <opencv2/imgproc.hpp>
 
 #include <cmath>
-#include <random>
 
 #include "core/error.h"
 #include "patchify/image.h"
 #include "patchify/options.h"
+#include "support/patch_reference.h"
 
 namespace pf = qkv::patchify;
 
 namespace {
-
-cv::Mat random_image(int h, int w, int c, unsigned seed) {
-  cv::Mat m(h, w, CV_8UC(c));
-  std::mt19937 rng(seed);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w * c; ++x) m.ptr<uint8_t>(y)[x] = static_cast<uint8_t>(rng() & 0xff);
-  return m;
-}
-
-// The reference: patch (gi, gj) flattened (row, column, channel), patches row-major.
-std::vector<uint8_t> reference_patches(const cv::Mat& img, int ph, int pw, int sh, int sw) {
-  int C = img.channels(), rows = (img.rows - ph) / sh + 1, cols = (img.cols - pw) / sw + 1;
-  std::vector<uint8_t> out;
-  for (int gi = 0; gi < rows; ++gi)
-    for (int gj = 0; gj < cols; ++gj)
-      for (int r = 0; r < ph; ++r)
-        for (int c = 0; c < pw; ++c)
-          for (int ch = 0; ch < C; ++ch) out.push_back(img.at<uint8_t>(gi * sh + r, (gj * sw + c) * C + ch));
-  return out;
-}
 
 struct Case {
   int h, w, c, ph, pw, sh, sw;
@@ -52,13 +32,13 @@ TEST(PatchifyExtract, Uint8MatchesNestedLoopsOddSizesGrayRgbAndOverlap) {
   };
   unsigned seed = 1;
   for (const auto& k : cases) {
-    cv::Mat img = random_image(k.h, k.w, k.c, seed++);
+    cv::Mat img = qkv::test::random_pixels(k.h, k.w, k.c, seed++);
     pf::Grid g = pf::make_grid({k.h, k.w}, {k.ph, k.pw}, {k.sh, k.sw}, true, "x");
     ASSERT_EQ(g.rows, (k.h - k.ph) / k.sh + 1);
     ASSERT_EQ(g.cols, (k.w - k.pw) / k.sw + 1);
     std::vector<uint8_t> got(static_cast<size_t>(g.num_patches()) * k.ph * k.pw * k.c);
     pf::extract_patches(img, g, got.data());
-    EXPECT_EQ(got, reference_patches(img, k.ph, k.pw, k.sh, k.sw)) << k.h << "x" << k.w << "x" << k.c;
+    EXPECT_EQ(got, qkv::test::reference_patches(img, k.ph, k.pw, k.sh, k.sw)) << k.h << "x" << k.w << "x" << k.c;
 
     // The inverse is exact for uint8, with or without overlap.
     cv::Mat back = pf::assemble_image(got.data(), g, k.c);
@@ -67,7 +47,7 @@ TEST(PatchifyExtract, Uint8MatchesNestedLoopsOddSizesGrayRgbAndOverlap) {
 }
 
 TEST(PatchifyExtract, FloatAppliesPerChannelNormalization) {
-  cv::Mat img = random_image(13, 19, 3, 7);
+  cv::Mat img = qkv::test::random_pixels(13, 19, 3, 7);
   pf::Options o;
   o.normalize = pf::Normalize::imagenet;
   std::vector<double> mean, stdev;
@@ -78,7 +58,7 @@ TEST(PatchifyExtract, FloatAppliesPerChannelNormalization) {
   pf::Grid g = pf::make_grid({13, 19}, {3, 5}, {2, 2}, true, "x");
   std::vector<float> got(static_cast<size_t>(g.num_patches()) * 3 * 5 * 3);
   pf::extract_patches(img, g, pf::make_lut(mean, stdev), got.data());
-  std::vector<uint8_t> raw = reference_patches(img, 3, 5, 2, 2);
+  std::vector<uint8_t> raw = qkv::test::reference_patches(img, 3, 5, 2, 2);
   ASSERT_EQ(raw.size(), got.size());
   for (size_t i = 0; i < raw.size(); ++i) {
     int ch = static_cast<int>(i % 3);
@@ -88,6 +68,27 @@ TEST(PatchifyExtract, FloatAppliesPerChannelNormalization) {
   // Float round trip back to pixels is exact too.
   cv::Mat back = pf::assemble_image(got.data(), g, 3, mean, stdev);
   EXPECT_EQ(cv::norm(back, img, cv::NORM_INF), 0);
+}
+
+TEST(PatchifyExtract, BgrInputIsSwappedToRgbOnTheWay) {
+  cv::Mat rgb = qkv::test::random_pixels(12, 10, 3, 21), bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  pf::Grid g = pf::make_grid({12, 10}, {4, 5}, {2, 5}, true, "x");
+  size_t n = static_cast<size_t>(g.num_patches()) * 4 * 5 * 3;
+  std::vector<uint8_t> a(n), b(n);
+  pf::extract_patches(bgr, g, a.data(), /*bgr=*/true);
+  EXPECT_EQ(a, qkv::test::reference_patches(rgb, 4, 5, 2, 5));
+  std::vector<float> fa(n), fb(n);
+  auto lut = pf::make_lut({0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+  pf::extract_patches(bgr, g, lut, fa.data(), true);
+  pf::extract_patches(rgb, g, lut, fb.data(), false);
+  EXPECT_EQ(fa, fb);
+  // prepare_image keeps BGR when asked (and still turns gray into three channels).
+  pf::Options o;
+  o.patch = {1, 1};
+  EXPECT_EQ(cv::norm(pf::prepare_image(bgr, o, 3, true), bgr, cv::NORM_INF), 0);
+  cv::Mat g1(2, 2, CV_8UC1, cv::Scalar(5));
+  EXPECT_EQ(pf::prepare_image(g1, o, 3, true).channels(), 3);
 }
 
 TEST(PatchifyExtract, NormalizationModes) {
@@ -152,7 +153,7 @@ TEST(PatchifyPrepare, ChannelsAreRgbOrderAndGrayIsOpenCvLuma) {
 }
 
 TEST(PatchifyPrepare, CropTakesTheCentre) {
-  cv::Mat img = random_image(10, 14, 1, 3);
+  cv::Mat img = qkv::test::random_pixels(10, 14, 1, 3);
   pf::Options o;
   o.size = {10, 10};
   o.fit = pf::Fit::crop;
@@ -162,17 +163,17 @@ TEST(PatchifyPrepare, CropTakesTheCentre) {
   ASSERT_EQ(out.cols, 10);
   EXPECT_EQ(cv::norm(out, img(cv::Rect(2, 0, 10, 10)), cv::NORM_INF), 0);
   // Odd margin: torchvision's int(round(1.5)) = 2 (half to even), round(0.5) = 0.
-  cv::Mat img2 = random_image(10, 13, 1, 4);
+  cv::Mat img2 = qkv::test::random_pixels(10, 13, 1, 4);
   cv::Mat out2 = pf::prepare_image(img2, o, 1);
   EXPECT_EQ(cv::norm(out2, img2(cv::Rect(2, 0, 10, 10)), cv::NORM_INF), 0);
-  cv::Mat img3 = random_image(10, 11, 1, 5);
+  cv::Mat img3 = qkv::test::random_pixels(10, 11, 1, 5);
   cv::Mat out3 = pf::prepare_image(img3, o, 1);
   EXPECT_EQ(cv::norm(out3, img3(cv::Rect(0, 0, 10, 10)), cv::NORM_INF), 0);
 }
 
 TEST(PatchifyPrepare, ResizeShorterThenCentreCropLikeTorchvision) {
   // 300x400 -> shorter side 256: 256x341 (int(256*400/300) = 341), centre crop 224.
-  cv::Mat img = random_image(300, 400, 3, 9);
+  cv::Mat img = qkv::test::random_pixels(300, 400, 3, 9);
   pf::Options o;
   o.size = {224, 224};
   o.fit = pf::Fit::crop;
@@ -187,7 +188,7 @@ TEST(PatchifyPrepare, ResizeShorterThenCentreCropLikeTorchvision) {
 }
 
 TEST(PatchifyPrepare, PadLetterboxesAndRoundsUpToTheGrid) {
-  cv::Mat img = random_image(10, 14, 1, 11);
+  cv::Mat img = qkv::test::random_pixels(10, 14, 1, 11);
   pf::Options o;
   o.size = {14, 14};
   o.fit = pf::Fit::pad;
@@ -202,7 +203,7 @@ TEST(PatchifyPrepare, PadLetterboxesAndRoundsUpToTheGrid) {
   pf::Options p;
   p.fit = pf::Fit::pad;
   p.patch = {4, 4};
-  cv::Mat img2 = random_image(13, 13, 1, 12);
+  cv::Mat img2 = qkv::test::random_pixels(13, 13, 1, 12);
   EXPECT_EQ(pf::prepared_size(p, {13, 13}), (pf::Size2{16, 16}));
   cv::Mat out2 = pf::prepare_image(img2, p, 1);
   ASSERT_EQ(out2.rows, 16);

@@ -10,6 +10,7 @@
 
 #include "io/h5.h"
 #include "patchify/patchify.h"
+#include "support/patch_reference.h"
 #include "support/test_support.h"
 
 namespace pf = qkv::patchify;
@@ -25,10 +26,7 @@ struct Img {
 
 Img random_img(int h, int w, int c, unsigned seed) {
   Img im;
-  im.rgb = cv::Mat(h, w, CV_8UC(c));
-  std::mt19937 rng(seed);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w * c; ++x) im.rgb.ptr<uint8_t>(y)[x] = static_cast<uint8_t>(rng() & 0xff);
+  im.rgb = qkv::test::random_pixels(h, w, c, seed);
   if (c == 3) cv::cvtColor(im.rgb, im.bgr, cv::COLOR_RGB2BGR);
   else im.bgr = im.rgb;
   return im;
@@ -38,18 +36,6 @@ void save(const std::string& path, const cv::Mat& bgr) {
   std::vector<int> params;
   if (path.size() > 5 && path.substr(path.size() - 5) == ".webp") params = {cv::IMWRITE_WEBP_QUALITY, 101};
   ASSERT_TRUE(cv::imwrite(path, bgr, params)) << path;
-}
-
-// Independent reference: nested loops over the RGB pixels.
-std::vector<uint8_t> reference(const cv::Mat& rgb, int ph, int pw, int sh, int sw) {
-  int C = rgb.channels(), rows = (rgb.rows - ph) / sh + 1, cols = (rgb.cols - pw) / sw + 1;
-  std::vector<uint8_t> out;
-  for (int gi = 0; gi < rows; ++gi)
-    for (int gj = 0; gj < cols; ++gj)
-      for (int r = 0; r < ph; ++r)
-        for (int c = 0; c < pw; ++c)
-          for (int ch = 0; ch < C; ++ch) out.push_back(rgb.at<uint8_t>(gi * sh + r, (gj * sw + c) * C + ch));
-  return out;
 }
 
 std::vector<uint8_t> row_u8(const pf::PatchSet& p, int64_t i) {
@@ -78,7 +64,7 @@ TEST(PatchifyTool, LosslessFormatsGiveExactPatchesGrayRgbOddSizesAndOverlap) {
     pf::PatchSet p = pf::read_patches(in);
     ASSERT_EQ(p.size(), 1);
     EXPECT_EQ(p.patches.shape(), (qkv::Shape{1, 5 * 5, 5 * 7 * 3})) << ext;
-    EXPECT_EQ(row_u8(p, 0), reference(rgb.rgb, 5, 7, 3, 4)) << ext;
+    EXPECT_EQ(row_u8(p, 0), qkv::test::reference_patches(rgb.rgb, 5, 7, 3, 4)) << ext;
     EXPECT_EQ(in.attr_int("/", "stride_height"), 3);
     EXPECT_EQ(in.attr_int("/", "stride_width"), 4);
     EXPECT_EQ(in.attr_string("/", "normalize"), "none");
@@ -92,7 +78,7 @@ TEST(PatchifyTool, LosslessFormatsGiveExactPatchesGrayRgbOddSizesAndOverlap) {
     qkv::io::H5In in(d.file("g.h5"));
     pf::PatchSet p = pf::read_patches(in);
     EXPECT_EQ(in.attr_int("/", "channels"), 1);
-    EXPECT_EQ(row_u8(p, 0), reference(gray.rgb, 5, 7, 3, 4)) << ext;
+    EXPECT_EQ(row_u8(p, 0), qkv::test::reference_patches(gray.rgb, 5, 7, 3, 4)) << ext;
   }
   // Gray input, --channels rgb: each value three times.
   auto r = run("qkv-patchify " + d.file("gray.png") + " --patch 17x23 --channels rgb --dtype uint8 -o " +
@@ -116,7 +102,7 @@ TEST(PatchifyTool, FloatOutputIsNormalizedAndRecordsMeanStd) {
   EXPECT_EQ(in.attr_doubles("/", "std"), (std::vector<double>{0.229, 0.224, 0.225}));
   pf::PatchSet p = pf::read_patches(in);
   ASSERT_EQ(p.patches.dtype(), qkv::DType::f32);
-  auto ref = reference(im.rgb, 4, 4, 4, 4);
+  auto ref = qkv::test::reference_patches(im.rgb, 4, 4, 4, 4);
   const double mean[] = {0.485, 0.456, 0.406}, stdv[] = {0.229, 0.224, 0.225};
   for (size_t i = 0; i < ref.size(); ++i)
     ASSERT_NEAR(p.patches.data<float>()[i], (ref[i] / 255.0 - mean[i % 3]) / stdv[i % 3], 1e-6) << i;
@@ -142,7 +128,7 @@ TEST(PatchifyTool, ImageFolderGivesSortedClassesAndLabels) {
   EXPECT_EQ(in.attr_int("/", "num_classes"), 3);
   EXPECT_EQ(labels_of(p), (std::vector<int32_t>{0, 0, 1, 1, 1, 2, 2}));
   EXPECT_EQ(p.sources[4], root + "/cat/sub/z.png");
-  EXPECT_EQ(row_u8(p, 4), reference(random_img(8, 8, 3, 9).rgb, 4, 4, 4, 4));
+  EXPECT_EQ(row_u8(p, 4), qkv::test::reference_patches(random_img(8, 8, 3, 9).rgb, 4, 4, 4, 4));
   EXPECT_EQ(p.sources.size(), 7u);
 }
 
@@ -159,7 +145,7 @@ TEST(PatchifyTool, ListFileWithNamedAndNumericLabels) {
   pf::PatchSet p = pf::read_patches(in);
   EXPECT_EQ(in.attr_strings("/", "class_names"), (std::vector<std::string>{"cat", "dog"}));
   EXPECT_EQ(labels_of(p), (std::vector<int32_t>{1, 0, 0}));
-  EXPECT_EQ(row_u8(p, 0), reference(random_img(6, 6, 1, 2).rgb, 3, 3, 3, 3));
+  EXPECT_EQ(row_u8(p, 0), qkv::test::reference_patches(random_img(6, 6, 1, 2).rgb, 3, 3, 3, 3));
 
   qkv::test::write_file(d.file("num.csv"), "path,label\nimgs/1.png,4\nimgs/0.png,2\n");
   r = run("qkv-patchify " + d.file("num.csv") + " --patch 3 -o " + d.file("c.h5"));
@@ -191,7 +177,7 @@ TEST(PatchifyTool, GridCutsASheetWithRowBlockLabels) {
   EXPECT_EQ(labels_of(p)[8], 1);   // row 2
   EXPECT_EQ(labels_of(p)[23], 2);  // row 5
   cv::Mat cell = sheet.rgb(cv::Rect(3 * 2, 5 * 3, 3, 5)).clone();  // row 3, col 2 = sample 14
-  EXPECT_EQ(row_u8(p, 14), reference(cell, 5, 3, 5, 3));
+  EXPECT_EQ(row_u8(p, 14), qkv::test::reference_patches(cell, 5, 3, 5, 3));
   EXPECT_TRUE(contains(p.sources[14], "[row=3,col=2]")) << p.sources[14];
 
   r = run("qkv-patchify " + d.file("sheet.png") + " --grid 7x4 --patch 5x3 -o " + d.file("bad.h5"));
@@ -350,4 +336,30 @@ TEST(PatchifyTool, PreviewDrawsTheGrid) {
   r = run("qkv-patchify " + d.file("a.png") + " --patch 8 --preview " + d.file("prev.xyz") + " -o " + d.file("q.h5"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_FALSE(qkv::test::exists(d.file("q.h5")));
+}
+
+TEST(PatchifyTool, LimitClassNamesCropAndStdinRefusal) {
+  TempDir d;
+  std::filesystem::create_directories(d.file("imgs"));
+  for (int k = 0; k < 5; ++k) save(d.file("imgs/" + std::to_string(k) + ".png"), random_img(10, 14, 3, k).bgr);
+  qkv::test::write_file(d.file("l.txt"), "imgs/0.png 1\nimgs/1.png 0\nimgs/2.png 1\nimgs/3.png 0\nimgs/4.png 1\n");
+  auto r = run("qkv-patchify " + d.file("l.txt") + " --limit 3 --class-names no,yes --size 10 --fit crop --patch 5 "
+               "--dtype uint8 -o " + d.file("o.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  qkv::io::H5In in(d.file("o.h5"));
+  pf::PatchSet p = pf::read_patches(in);
+  EXPECT_EQ(p.size(), 3);
+  EXPECT_EQ(in.attr_strings("/", "class_names"), (std::vector<std::string>{"no", "yes"}));
+  EXPECT_EQ(in.attr_string("/", "fit"), "crop");
+  // The centre 10x10 of a 10x14 image: columns 2..11, no resampling.
+  cv::Mat centre = random_img(10, 14, 3, 2).rgb(cv::Rect(2, 0, 10, 10)).clone();
+  EXPECT_EQ(row_u8(p, 2), qkv::test::reference_patches(centre, 5, 5, 5, 5));
+
+  r = run("qkv-patchify " + d.file("l.txt") + " --class-names only_one -o " + d.file("x.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "1 names for 2 classes")) << r.err;
+  r = run("qkv-patchify - -o " + d.file("x.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "stdin")) << r.err;
+  EXPECT_FALSE(qkv::test::exists(d.file("x.h5")));
 }

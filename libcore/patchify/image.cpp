@@ -131,7 +131,7 @@ cv::Mat fitted(const cv::Mat& img, Size2 target, const Options& o, int& top, int
 
 }  // namespace
 
-cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels) {
+cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels, bool keep_bgr) {
   Size2 in{decoded.rows, decoded.cols};
   Size2 target = o.size.empty() ? in : o.size;
   Size2 fin = prepared_size(o, in);
@@ -142,7 +142,7 @@ cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels) {
   if (channels == 1 && img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2GRAY);
   int top = 0, left = 0;
   img = fitted(img, target, o, top, left);
-  if (channels == 3) {
+  if (channels == 3 && (img.channels() == 1 || !keep_bgr)) {
     cv::Mat c;
     cv::cvtColor(img, c, img.channels() == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGR2RGB);
     img = c;
@@ -162,21 +162,31 @@ std::vector<float> make_lut(const std::vector<double>& mean, const std::vector<d
   return lut;
 }
 
-void extract_patches(const cv::Mat& img, const Grid& g, uint8_t* out) {
-  const int C = img.channels(), row_bytes = g.patch.w * C;
+void extract_patches(const cv::Mat& img, const Grid& g, uint8_t* out, bool bgr) {
+  const int C = img.channels(), Pw = g.patch.w, row_bytes = Pw * C;
   for (int gi = 0; gi < g.rows; ++gi)
     for (int gj = 0; gj < g.cols; ++gj)
       for (int r = 0; r < g.patch.h; ++r) {
         const uint8_t* src = img.ptr<uint8_t>(gi * g.stride.h + r) + static_cast<size_t>(gj) * g.stride.w * C;
-        std::copy(src, src + row_bytes, out);
+        if (bgr && C == 3) {
+          for (int k = 0; k < Pw; ++k) {
+            out[3 * k] = src[3 * k + 2];
+            out[3 * k + 1] = src[3 * k + 1];
+            out[3 * k + 2] = src[3 * k];
+          }
+        } else {
+          std::copy(src, src + row_bytes, out);
+        }
         out += row_bytes;
       }
 }
 
-void extract_patches(const cv::Mat& img, const Grid& g, const std::vector<float>& lut, float* out) {
+void extract_patches(const cv::Mat& img, const Grid& g, const std::vector<float>& lut, float* out, bool bgr) {
   const int C = img.channels(), Pw = g.patch.w;
   QKV_CHECK(lut.size() == static_cast<size_t>(C) * 256, "lut size");
   const float* l0 = lut.data();
+  // Output channel c reads input channel in[c]: the R/B swap of a BGR image costs nothing here.
+  const int in0 = bgr ? 2 : 0, in2 = bgr ? 0 : 2;
   for (int gi = 0; gi < g.rows; ++gi)
     for (int gj = 0; gj < g.cols; ++gj)
       for (int r = 0; r < g.patch.h; ++r) {
@@ -186,9 +196,9 @@ void extract_patches(const cv::Mat& img, const Grid& g, const std::vector<float>
         } else {
           const float *l1 = l0 + 256, *l2 = l0 + 512;
           for (int k = 0; k < Pw; ++k) {
-            out[3 * k] = l0[src[3 * k]];
+            out[3 * k] = l0[src[3 * k + in0]];
             out[3 * k + 1] = l1[src[3 * k + 1]];
-            out[3 * k + 2] = l2[src[3 * k + 2]];
+            out[3 * k + 2] = l2[src[3 * k + in2]];
           }
         }
         out += Pw * C;

@@ -26,7 +26,7 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
 struct Grid {
   Size2 image, patch, stride;
   int rows = 0, cols = 0;
-  int num_patches() const { return rows * cols; }
+  int64_t num_patches() const { return int64_t{rows} * cols; }
 };
 
 // True when (n - p) is a non-negative multiple of s.
@@ -41,18 +41,21 @@ Grid make_grid(Size2 image, Size2 patch, Size2 stride, bool from_option, const s
 // options: --size, or the input's own size, rounded up to the grid with --fit pad).
 Size2 prepared_size(const Options& o, Size2 in);
 
-// Decoded image -> (H, W, C) uint8, C = channels (1 or 3, RGB order), of size
-// prepared_size(o, in). Continuous memory.
-cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels);
+// Decoded image -> (H, W, C) uint8, C = channels (1 or 3, RGB order; BGR with
+// keep_bgr, for extract_patches(..., bgr = true), which saves a pass), of size
+// prepared_size(o, in). Rows may be strided (a view into a sheet).
+cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels, bool keep_bgr = false);
 
 // Per-channel lookup table for float output: lut[c * 256 + v] = (v / 255 - mean[c]) / std[c].
 std::vector<float> make_lut(const std::vector<double>& mean, const std::vector<double>& stdev);
 
-// Writes the patches of img (prepared, continuous, grid.image-sized) to out:
-// grid.num_patches() rows of Ph*Pw*C values. uint8 copies pixels; float maps
-// them through lut.
-void extract_patches(const cv::Mat& img, const Grid& grid, uint8_t* out);
-void extract_patches(const cv::Mat& img, const Grid& grid, const std::vector<float>& lut, float* out);
+// Writes the patches of img (prepared, grid.image-sized) to out:
+// grid.num_patches() rows of Ph*Pw*C values, always in RGB order (bgr: img is
+// in OpenCV's BGR order and is swapped on the way). uint8 copies pixels; float
+// maps them through lut.
+void extract_patches(const cv::Mat& img, const Grid& grid, uint8_t* out, bool bgr = false);
+void extract_patches(const cv::Mat& img, const Grid& grid, const std::vector<float>& lut, float* out,
+                     bool bgr = false);
 
 // The inverse: patches -> (H, W, C) uint8 image (RGB order). Floats are
 // mapped back with mean/std and rounded; overlapping patches are averaged.

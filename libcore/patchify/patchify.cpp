@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 #include "cli/tool.h"
 #include "core/error.h"
@@ -104,6 +107,18 @@ PatchSet patchify(const SampleSet& set, const Options& opt) {
                out_size.w, channels, L, opt.patch.h, opt.patch.w, channels,
                stride != opt.patch ? " (stride " + size_str(stride) + ")" : "");
 
+  // The whole output is held in memory (and once more while the HDF5 image is
+  // built): refuse up front what cannot fit rather than die half way.
+  const double need = static_cast<double>(N) * L * D * dtype_size(opt.dtype);
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  if (ram > 0 && 2 * need > ram) {
+    char gb[64];
+    std::snprintf(gb, sizeof gb, "%.1f GB, too much for this machine's %.1f GB", need / 1e9, ram / 1e9);
+    throw DataError(s0.source + ": the output would hold " + std::to_string(N) + " images x " + std::to_string(L) +
+                    " patches x " + std::to_string(D) + " values = " + gb +
+                    " of memory: use --limit, a larger --stride or --patch, a smaller --size or --dtype uint8");
+  }
+
   PatchSet out;
   out.patches = Tensor({N, L, D}, opt.dtype);  // (N, L, D)
   const size_t row_bytes = static_cast<size_t>(L * D) * dtype_size(opt.dtype);
@@ -117,13 +132,14 @@ PatchSet patchify(const SampleSet& set, const Options& opt) {
                          "them to one size");
     cv::Mat img;
     try {
-      img = prepare_image(d.image, opt, channels);
+      img = prepare_image(d.image, opt, channels, /*keep_bgr=*/true);
     } catch (const cv::Exception& e) {
       throw DataError(s.source + ": " + e.msg);
     }
     uint8_t* dst = static_cast<uint8_t*>(out.patches.raw()) + static_cast<size_t>(i) * row_bytes;
-    if (opt.dtype == DType::u8) extract_patches(img, grid, dst);
-    else extract_patches(img, grid, lut, reinterpret_cast<float*>(dst));
+    const bool bgr = channels == 3;  // prepare_image kept OpenCV's order; extraction swaps to RGB
+    if (opt.dtype == DType::u8) extract_patches(img, grid, dst, bgr);
+    else extract_patches(img, grid, lut, reinterpret_cast<float*>(dst), bgr);
   };
 
   std::atomic<int64_t> next{first + 1}, done{1};
