@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/fast_math.h"
 
 namespace qkv::nn {
 
@@ -35,6 +36,29 @@ OptimConfig OptimConfig::from_config(const Config& c) {
   return o;
 }
 
+namespace {
+
+// torch.optim.AdamW (single-tensor, foreach=False), 1.13, on n floats:
+//   p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g g;
+//   step_size = lr / bc1; denom = sqrt(v) / sqrt(bc2) + eps; p -= step_size * m / denom
+QKV_SIMD_CLONES
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2, float eps,
+                  float step_size, float bc2_sqrt) {
+  const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+  for (int64_t i = 0; i < n; ++i) {
+    float pi = p[i] * decay;
+    float gi = g[i];
+    float mi = m[i] + one_m_b1 * (gi - m[i]);
+    float vi = v[i] * b2 + one_m_b2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = __builtin_sqrtf(vi) / bc2_sqrt + eps;
+    p[i] = pi - step_size * (mi / denom);
+  }
+}
+
+}  // namespace
+
 Optimizer::Optimizer(OptimConfig cfg, ParamStore& ps) : cfg_(std::move(cfg)), ps_(ps) {
   QKV_CHECK(ps.finalized(), "Optimizer over a ParamStore that is not finalized");
   if (cfg_.kind != "adamw" && cfg_.kind != "sgd") throw UsageError("unknown optimizer '" + cfg_.kind + "'");
@@ -54,28 +78,11 @@ void Optimizer::step(double lr_d) {
     const int64_t n = info.numel;
     const float wd = info.decay ? static_cast<float>(cfg_.weight_decay) : 0.0f;
     if (cfg_.kind == "adamw") {
-      // torch.optim.AdamW (single-tensor, foreach=False), 1.13:
-      //   p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g g;
-      //   step_size = lr / bc1; denom = sqrt(v) / sqrt(bc2) + eps; p -= step_size * m / denom
-      float* vp = v_.get() + info.offset;
-      const float b1 = static_cast<float>(cfg_.beta1), b2 = static_cast<float>(cfg_.beta2);
-      const float eps = static_cast<float>(cfg_.eps);
       const double bc1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(step_));
       const double bc2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(step_));
-      const float step_size = static_cast<float>(lr_d / bc1);
-      const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-      const float decay = 1.0f - lr * wd;
-      const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
-      for (int64_t i = 0; i < n; ++i) {
-        float pi = p[i] * decay;
-        float gi = g[i];
-        float mi = mp[i] + one_m_b1 * (gi - mp[i]);
-        float vi = vp[i] * b2 + one_m_b2 * gi * gi;
-        mp[i] = mi;
-        vp[i] = vi;
-        float denom = std::sqrt(vi) / bc2_sqrt + eps;
-        p[i] = pi - step_size * (mi / denom);
-      }
+      adamw_update(p, g, mp, v_.get() + info.offset, n, 1.0f - lr * wd, static_cast<float>(cfg_.beta1),
+                   static_cast<float>(cfg_.beta2), static_cast<float>(cfg_.eps), static_cast<float>(lr_d / bc1),
+                   static_cast<float>(std::sqrt(bc2)));
     } else {
       // torch.optim.SGD, 1.13: g += wd p; buf = momentum buf + g (buf = g at the first step);
       // g = nesterov ? g + momentum buf : buf; p -= lr g
