@@ -2,7 +2,7 @@
 // another, in blocks of whole lines, each input's SHA-256 noted for provenance.
 //
 //   LineBlocks in({"a.txt", "-"});
-//   std::string block;
+//   std::string_view block;  // valid until the next call
 //   while (in.next(block)) for_each_line(block, [&](std::string_view line) { ... });
 //
 // Lines are split on '\n', which is not part of the line; a '\r' before it
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "io/sha256.h"
@@ -30,7 +31,8 @@ class LineBlocks {
   // Fills block with the next lines, each terminated by '\n' except possibly
   // the last line of a file. False at the end of all inputs. Opens every
   // input up front, so a missing file fails before any work.
-  bool next(std::string& block);
+  // The block stays valid (and must not change) until the next call.
+  bool next(std::string_view& block);
 
   // Sum of the regular files' sizes (0 when unknown, e.g. stdin), for progress.
   int64_t total_bytes() const { return total_bytes_; }
@@ -41,13 +43,15 @@ class LineBlocks {
   const std::string& current_name() const { return current_name_; }
 
  private:
-  void open_next();
   void finish_current();
+  void join_hasher();
   std::vector<std::string> paths_;
   std::vector<std::FILE*> files_;
   size_t index_ = 0;
   size_t block_bytes_;
+  std::string block_;  // the block handed out
   std::string carry_;  // partial line from the previous read
+  std::thread hasher_;  // hashes the handed-out block meanwhile
   io::Sha256* sha_ = nullptr;
   std::string current_name_;
   int64_t total_bytes_ = 0, bytes_read_ = 0;

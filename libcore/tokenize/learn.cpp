@@ -101,7 +101,7 @@ Counts count_corpus(const std::vector<std::string>& paths, const LearnOptions& o
   std::vector<StrMap<int64_t>> maps;
   for (int k = 0; k < threads; ++k) maps.emplace_back(1 << 16);
   LineBlocks in(paths, 8 << 20);
-  std::string block;
+  std::string_view block;
   QuietStartProgress progress("counting", in.total_bytes() > 0 ? in.total_bytes() >> 20 : 0, "MB");
   if (o.sample > 0) {
     // Reservoir sample of o.sample lines, like spm_train --input_sentence_size.
