@@ -56,41 +56,22 @@ int64_t causal_limit(bool causal, int64_t i, int64_t Tq, int64_t Tk) {
 
 }  // namespace
 
-void split_heads(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row) {
-  parallel_for(B, std::max<int64_t>(1, 8192 / (T * H * hs + 1)), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t t = 0; t < T; ++t)
-          std::memcpy(out + ((b * H + h) * T + t) * hs, x + (b * T + t) * row + h * hs, sizeof(float) * hs);
-  });
-}
-
 namespace {
-QKV_SIMD_CLONES
-void merge_heads_rows(float* out, const float* heads, int64_t b0, int64_t b1, int64_t T, int64_t H, int64_t hs,
-                      int64_t row, bool accumulate) {
-  for (int64_t b = b0; b < b1; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t t = 0; t < T; ++t) {
-        const float* src = heads + ((b * H + h) * T + t) * hs;  // (hs)
-        float* dst = out + (b * T + t) * row + h * hs;          // (hs)
-        if (accumulate)
-          for (int64_t d = 0; d < hs; ++d) dst[d] += src[d];
-        else
-          for (int64_t d = 0; d < hs; ++d) dst[d] = src[d];
-      }
-}
-}  // namespace
 
-void merge_heads(float* out, const float* heads, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row,
-                 bool accumulate) {
-  parallel_for(B, std::max<int64_t>(1, 8192 / (T * H * hs + 1)), [&](int64_t b0, int64_t b1) {
-    merge_heads_rows(out, heads, b0, b1, T, H, hs, row, accumulate);
-  });
-}
+// Where head (b, h) of a (B, ., T, .) tensor lives: element (b, h, t, d) is at
+// base + b * batch + h * head + t * row + d. Head-major (B, H, T, hs) tensors
+// and (B, T, k*C) projections with heads interleaved along C are both views.
+struct HeadLayout {
+  int64_t batch, head, row;
+  int64_t at(int64_t b, int64_t h) const { return b * batch + h * head; }
+};
 
-void sdpa_forward(float* out, const float* q, const float* k, const float* v, int64_t B, int64_t H, int64_t Tq,
-                  int64_t Tk, int64_t hs, const AttentionOptions& opt, SdpaCache& cache) {
+HeadLayout head_major(int64_t H, int64_t T, int64_t hs) { return {H * T * hs, T * hs, hs}; }
+HeadLayout interleaved(int64_t T, int64_t row, int64_t hs) { return {T * row, hs, row}; }
+
+void sdpa_forward_core(float* out, HeadLayout lo, const float* q, HeadLayout lq, const float* k, HeadLayout lk,
+                       const float* v, HeadLayout lv, int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t hs,
+                       const AttentionOptions& opt, SdpaCache& cache) {
   if (opt.dropout > 0.0f && !opt.rng) throw DataError("attention dropout needs a random generator");
   const int64_t TT = Tq * Tk;
   cache.att.resize(B * H * TT);
@@ -110,57 +91,81 @@ void sdpa_forward(float* out, const float* q, const float* k, const float* v, in
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   // threads split the (batch, head) pairs; each pair is independent
   parallel_for(B * H, 1, [&](int64_t bh0, int64_t bh1) {
-  for (int64_t bh = bh0; bh < bh1; ++bh) {
-    const int64_t b = bh / H;
-    const float* qb = q + bh * Tq * hs;  // (Tq, hs)
-    const float* kb = k + bh * Tk * hs;  // (Tk, hs)
-    const float* vb = v + bh * Tk * hs;  // (Tk, hs)
-    float* a = cache.att.data() + bh * TT;  // (Tq, Tk)
-    ops::sgemm(false, true, Tq, Tk, hs, scale, qb, kb, 0.0f, a);
-    const uint8_t* kp = cache.key_pad.empty() ? nullptr : cache.key_pad.data() + b * Tk;  // (Tk)
-    for (int64_t i = 0; i < Tq; ++i) masked_softmax_row(a + i * Tk, causal_limit(opt.causal, i, Tq, Tk), kp, Tk);
-    const float* p = a;
-    if (opt.dropout > 0.0f) {
-      float* pd = cache.scratch.data() + bh * TT;  // (Tq, Tk)
-      apply_drop(pd, a, cache.drop_mask.data() + bh * TT, TT, 1.0f / (1.0f - opt.dropout));
-      p = pd;
+    for (int64_t bh = bh0; bh < bh1; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const float* qb = q + lq.at(b, h);  // (Tq, hs), rows lq.row apart
+      const float* kb = k + lk.at(b, h);  // (Tk, hs)
+      const float* vb = v + lv.at(b, h);  // (Tk, hs)
+      float* a = cache.att.data() + bh * TT;  // (Tq, Tk)
+      ops::sgemm_ld(false, true, Tq, Tk, hs, scale, qb, lq.row, kb, lk.row, 0.0f, a, Tk);
+      const uint8_t* kp = cache.key_pad.empty() ? nullptr : cache.key_pad.data() + b * Tk;  // (Tk)
+      for (int64_t i = 0; i < Tq; ++i) masked_softmax_row(a + i * Tk, causal_limit(opt.causal, i, Tq, Tk), kp, Tk);
+      const float* p = a;
+      if (opt.dropout > 0.0f) {
+        float* pd = cache.scratch.data() + bh * TT;  // (Tq, Tk)
+        apply_drop(pd, a, cache.drop_mask.data() + bh * TT, TT, 1.0f / (1.0f - opt.dropout));
+        p = pd;
+      }
+      // out (Tq, hs) = p (Tq, Tk) @ v (Tk, hs)
+      ops::sgemm_ld(false, false, Tq, hs, Tk, 1.0f, p, Tk, vb, lv.row, 0.0f, out + lo.at(b, h), lo.row);
     }
-    ops::sgemm(false, false, Tq, hs, Tk, 1.0f, p, vb, 0.0f, out + bh * Tq * hs);  // (Tq, hs)
-  }
   });
 }
 
-void sdpa_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                   const float* v, int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t hs, SdpaCache& cache) {
+// beta = 1 accumulates into dq, dk, dv; beta = 0 overwrites them (each head
+// block is written by one GEMM, so a caller's scratch needs no zero fill).
+void sdpa_backward_core(float* dq, HeadLayout ldq, float* dk, HeadLayout ldk, float* dv, HeadLayout ldv,
+                        const float* dout, HeadLayout ldo, const float* q, HeadLayout lq, const float* k,
+                        HeadLayout lk, const float* v, HeadLayout lv, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                        int64_t hs, float beta, SdpaCache& cache) {
   const int64_t TT = Tq * Tk;
   const bool drop = cache.dropout > 0.0f;
   const float keep_scale = drop ? 1.0f / (1.0f - cache.dropout) : 1.0f;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   cache.scratch.resize(B * H * TT * (drop ? 2 : 1));
   parallel_for(B * H, 1, [&](int64_t bh0, int64_t bh1) {
-  for (int64_t bh = bh0; bh < bh1; ++bh) {
-    float* dp = cache.scratch.data() + bh * TT;                  // (Tq, Tk)
-    float* pd = drop ? cache.scratch.data() + (B * H + bh) * TT : nullptr;  // (Tq, Tk) weights after dropout
-    const float* a = cache.att.data() + bh * TT;  // (Tq, Tk)
-    const float* d = dout + bh * Tq * hs;         // (Tq, hs)
-    const uint8_t* m = drop ? cache.drop_mask.data() + bh * TT : nullptr;
-    const float* p = a;
-    if (drop) {
-      apply_drop(pd, a, m, TT, keep_scale);
-      p = pd;
+    for (int64_t bh = bh0; bh < bh1; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      float* dp = cache.scratch.data() + bh * TT;                             // (Tq, Tk)
+      float* pd = drop ? cache.scratch.data() + (B * H + bh) * TT : nullptr;  // (Tq, Tk) after dropout
+      const float* a = cache.att.data() + bh * TT;                           // (Tq, Tk)
+      const float* d = dout + ldo.at(b, h);                                  // (Tq, hs)
+      const uint8_t* m = drop ? cache.drop_mask.data() + bh * TT : nullptr;
+      const float* p = a;
+      if (drop) {
+        apply_drop(pd, a, m, TT, keep_scale);
+        p = pd;
+      }
+      // dv (Tk, hs) += p^T (Tk, Tq) @ dout (Tq, hs)
+      if (dv) ops::sgemm_ld(true, false, Tk, hs, Tq, 1.0f, p, Tk, d, ldo.row, beta, dv + ldv.at(b, h), ldv.row);
+      if (!dq && !dk) continue;
+      // dp (Tq, Tk) = dout (Tq, hs) @ v^T (hs, Tk)
+      ops::sgemm_ld(false, true, Tq, Tk, hs, 1.0f, d, ldo.row, v + lv.at(b, h), lv.row, 0.0f, dp, Tk);
+      if (drop) apply_drop(dp, dp, m, TT, keep_scale);
+      softmax_backward_rows(dp, a, Tq, Tk);  // dp := dscores
+      // dq (Tq, hs) += scale * ds (Tq, Tk) @ k (Tk, hs);  dk (Tk, hs) += scale * ds^T @ q (Tq, hs)
+      if (dq)
+        ops::sgemm_ld(false, false, Tq, hs, Tk, scale, dp, Tk, k + lk.at(b, h), lk.row, beta, dq + ldq.at(b, h),
+                      ldq.row);
+      if (dk)
+        ops::sgemm_ld(true, false, Tk, hs, Tq, scale, dp, Tk, q + lq.at(b, h), lq.row, beta, dk + ldk.at(b, h),
+                      ldk.row);
     }
-    // dv (Tk, hs) += p^T (Tk, Tq) @ dout (Tq, hs)
-    if (dv) ops::sgemm(true, false, Tk, hs, Tq, 1.0f, p, d, 1.0f, dv + bh * Tk * hs);
-    if (!dq && !dk) continue;
-    // dp (Tq, Tk) = dout (Tq, hs) @ v^T (hs, Tk)
-    ops::sgemm(false, true, Tq, Tk, hs, 1.0f, d, v + bh * Tk * hs, 0.0f, dp);
-    if (drop) apply_drop(dp, dp, m, TT, keep_scale);
-    softmax_backward_rows(dp, a, Tq, Tk);  // dp := dscores
-    // dq (Tq, hs) += scale * ds (Tq, Tk) @ k (Tk, hs);  dk (Tk, hs) += scale * ds^T @ q (Tq, hs)
-    if (dq) ops::sgemm(false, false, Tq, hs, Tk, scale, dp, k + bh * Tk * hs, 1.0f, dq + bh * Tq * hs);
-    if (dk) ops::sgemm(true, false, Tk, hs, Tq, scale, dp, q + bh * Tq * hs, 1.0f, dk + bh * Tk * hs);
-  }
   });
+}
+
+}  // namespace
+
+void sdpa_forward(float* out, const float* q, const float* k, const float* v, int64_t B, int64_t H, int64_t Tq,
+                  int64_t Tk, int64_t hs, const AttentionOptions& opt, SdpaCache& cache) {
+  const HeadLayout lq = head_major(H, Tq, hs), lk = head_major(H, Tk, hs);
+  sdpa_forward_core(out, lq, q, lq, k, lk, v, lk, B, H, Tq, Tk, hs, opt, cache);
+}
+
+void sdpa_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                   const float* v, int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t hs, SdpaCache& cache) {
+  const HeadLayout lq = head_major(H, Tq, hs), lk = head_major(H, Tk, hs);
+  sdpa_backward_core(dq, lq, dk, lk, dv, lk, dout, lq, q, lq, k, lk, v, lk, B, H, Tq, Tk, hs, 1.0f, cache);
 }
 
 void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeights& w, int64_t B, int64_t Tq,
@@ -172,30 +177,28 @@ void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeigh
   c.B = B, c.Tq = Tq, c.Tk = Tk, c.C = C, c.H = H;
   c.self = x_q == x_kv;
   if (c.self) QKV_CHECK(Tq == Tk, "self-attention with Tq != Tk");
-  c.q.resize(B * Tq * C);
-  c.k.resize(B * Tk * C);
-  c.v.resize(B * Tk * C);
+  // The heads are read in place from the projections (no split copies):
+  // self: proj (B, T, 3C) = [q | k | v]; cross: proj = q (B, Tq, C) then kv (B, Tk, 2C).
+  const float *pq, *pk, *pv;
+  HeadLayout lq, lkv;
   if (c.self) {  // one GEMM for Q, K and V: (B*T, C) @ (C, 3C)
     c.proj.resize(B * Tq * 3 * C);
-    linear_forward(c.proj.data(), x_q, w.in_proj_weight, w.in_proj_bias, B * Tq, C, 3 * C);  // (B, T, 3C)
-    split_heads(c.q.data(), c.proj.data(), B, Tq, H, hs, 3 * C);
-    split_heads(c.k.data(), c.proj.data() + C, B, Tq, H, hs, 3 * C);
-    split_heads(c.v.data(), c.proj.data() + 2 * C, B, Tq, H, hs, 3 * C);
+    linear_forward(c.proj.data(), x_q, w.in_proj_weight, w.in_proj_bias, B * Tq, C, 3 * C);
+    pq = c.proj.data(), pk = pq + C, pv = pq + 2 * C;
+    lq = lkv = interleaved(Tq, 3 * C, hs);
   } else {
     c.proj.resize(B * Tq * C + B * Tk * 2 * C);
-    float* pq = c.proj.data();               // (B, Tq, C)
-    float* pkv = c.proj.data() + B * Tq * C;  // (B, Tk, 2C)
-    linear_forward(pq, x_q, w.in_proj_weight, w.in_proj_bias, B * Tq, C, C);
-    linear_forward(pkv, x_kv, w.in_proj_weight + C * C, w.in_proj_bias ? w.in_proj_bias + C : nullptr, B * Tk, C,
+    float* q = c.proj.data();               // (B, Tq, C)
+    float* kv = c.proj.data() + B * Tq * C;  // (B, Tk, 2C)
+    linear_forward(q, x_q, w.in_proj_weight, w.in_proj_bias, B * Tq, C, C);
+    linear_forward(kv, x_kv, w.in_proj_weight + C * C, w.in_proj_bias ? w.in_proj_bias + C : nullptr, B * Tk, C,
                    2 * C);
-    split_heads(c.q.data(), pq, B, Tq, H, hs, C);
-    split_heads(c.k.data(), pkv, B, Tk, H, hs, 2 * C);
-    split_heads(c.v.data(), pkv + C, B, Tk, H, hs, 2 * C);
+    pq = q, pk = kv, pv = kv + C;
+    lq = interleaved(Tq, C, hs);
+    lkv = interleaved(Tk, 2 * C, hs);
   }
-  c.ctx_heads.resize(B * Tq * C);
-  sdpa_forward(c.ctx_heads.data(), c.q.data(), c.k.data(), c.v.data(), B, H, Tq, Tk, hs, opt, c.sdpa);
-  c.ctx.resize(B * Tq * C);
-  merge_heads(c.ctx.data(), c.ctx_heads.data(), B, Tq, H, hs, C, false);
+  c.ctx.resize(B * Tq * C);  // (B, Tq, C): heads written side by side, out_proj's input
+  sdpa_forward_core(c.ctx.data(), interleaved(Tq, C, hs), pq, lq, pk, lkv, pv, lkv, B, H, Tq, Tk, hs, opt, c.sdpa);
   linear_forward(out, c.ctx.data(), w.out_proj_weight, w.out_proj_bias, B * Tq, C, C);  // (B, Tq, C)
 }
 
@@ -205,27 +208,25 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
   c.dctx.resize(B * Tq * C);  // (B, Tq, C), overwritten
   linear_backward(c.dctx.data(), g.out_proj_weight, g.out_proj_bias, dout, c.ctx.data(), w.out_proj_weight,
                   B * Tq, C, C, /*accumulate_dinp=*/false);
-  c.dheads.resize(B * Tq * C);  // (B, H, Tq, hs)
-  split_heads(c.dheads.data(), c.dctx.data(), B, Tq, H, hs, C);
-  c.dq.assign(B * Tq * C, 0.0f);
-  c.dk.assign(B * Tk * C, 0.0f);
-  c.dv.assign(B * Tk * C, 0.0f);
-  sdpa_backward(c.dq.data(), c.dk.data(), c.dv.data(), c.dheads.data(), c.q.data(), c.k.data(), c.v.data(), B, H,
-                Tq, Tk, hs, c.sdpa);
+  const HeadLayout lctx = interleaved(Tq, C, hs);
   if (c.self) {
-    c.dproj.resize(B * Tq * 3 * C);  // (B, T, 3C)
-    merge_heads(c.dproj.data(), c.dq.data(), B, Tq, H, hs, 3 * C, false);
-    merge_heads(c.dproj.data() + C, c.dk.data(), B, Tq, H, hs, 3 * C, false);
-    merge_heads(c.dproj.data() + 2 * C, c.dv.data(), B, Tq, H, hs, 3 * C, false);
+    c.dproj.resize(B * Tq * 3 * C);  // (B, T, 3C), every element overwritten (beta 0)
+    const HeadLayout l = interleaved(Tq, 3 * C, hs);
+    const float* pq = c.proj.data();
+    float* dq = c.dproj.data();
+    sdpa_backward_core(dq, l, dq + C, l, dq + 2 * C, l, c.dctx.data(), lctx, pq, l, pq + C, l, pq + 2 * C, l, B, H,
+                       Tq, Tk, hs, 0.0f, c.sdpa);
     linear_backward(dx_q, g.in_proj_weight, g.in_proj_bias, c.dproj.data(), x_q, w.in_proj_weight, B * Tq, C,
                     3 * C);
   } else {
     c.dproj.resize(B * Tq * C + B * Tk * 2 * C);
+    const HeadLayout lq = interleaved(Tq, C, hs), lkv = interleaved(Tk, 2 * C, hs);
+    const float* pq = c.proj.data();
+    const float* pkv = c.proj.data() + B * Tq * C;
     float* dpq = c.dproj.data();               // (B, Tq, C)
     float* dpkv = c.dproj.data() + B * Tq * C;  // (B, Tk, 2C)
-    merge_heads(dpq, c.dq.data(), B, Tq, H, hs, C, false);
-    merge_heads(dpkv, c.dk.data(), B, Tk, H, hs, 2 * C, false);
-    merge_heads(dpkv + C, c.dv.data(), B, Tk, H, hs, 2 * C, false);
+    sdpa_backward_core(dpq, lq, dpkv, lkv, dpkv + C, lkv, c.dctx.data(), lctx, pq, lq, pkv, lkv, pkv + C, lkv, B, H,
+                       Tq, Tk, hs, 0.0f, c.sdpa);
     linear_backward(dx_q, g.in_proj_weight, g.in_proj_bias, dpq, x_q, w.in_proj_weight, B * Tq, C, C);
     linear_backward(dx_kv, g.in_proj_weight ? g.in_proj_weight + C * C : nullptr,
                     g.in_proj_bias ? g.in_proj_bias + C : nullptr, dpkv, x_kv, w.in_proj_weight + C * C, B * Tk, C,

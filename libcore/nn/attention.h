@@ -69,15 +69,15 @@ struct MhaGrads {  // same shapes; a null member is skipped
 
 // Activations kept between forward and backward (buffers resized as needed,
 // so one cache per layer is reused across steps without allocation).
+// The heads are read from the projections in place (strided GEMMs), so no
+// per-head copies of Q, K, V or of the context are made.
 struct MhaCache {
   int64_t B = 0, Tq = 0, Tk = 0, C = 0, H = 0;
   bool self = false;              // x_kv was x_q: fused (B, T, 3C) projection
-  std::vector<float> proj;        // self: (B, T, 3C); cross: (B, Tq, C) then (B, Tk, 2C)
-  std::vector<float> q, k, v;     // (B, H, Tq, hs), (B, H, Tk, hs), (B, H, Tk, hs)
-  std::vector<float> ctx_heads;   // (B, H, Tq, hs) attention output per head
-  std::vector<float> ctx;         // (B, Tq, C) heads concatenated: out_proj's input
+  std::vector<float> proj;        // self: (B, T, 3C) = [q | k | v]; cross: q (B, Tq, C) then kv (B, Tk, 2C)
+  std::vector<float> ctx;         // (B, Tq, C) heads side by side: out_proj's input
   SdpaCache sdpa;                 // att (B, H, Tq, Tk) lives here
-  std::vector<float> dctx, dheads, dq, dk, dv, dproj;  // backward scratch
+  std::vector<float> dctx, dproj;  // backward scratch, shaped as ctx and proj
 
   const float* weights() const { return sdpa.att.data(); }  // (B, H, Tq, Tk)
 };
@@ -91,13 +91,6 @@ void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeigh
 // x_q, x_kv and w as given to the forward.
 void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dout, const float* x_q,
                   const float* x_kv, const MhaWeights& w, MhaCache& cache);
-
-// Layout helpers: x (B, T, C) with heads interleaved along C <-> (B, H, T, hs).
-// `row` is the distance between consecutive t in x (C, or 3C for a packed
-// projection); split copies, merge ADDS when accumulate.
-void split_heads(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row);
-void merge_heads(float* out, const float* heads, int64_t B, int64_t T, int64_t H, int64_t hs, int64_t row,
-                 bool accumulate);
 
 // Naive twins (plain loops, double accumulation, no BLAS): only for the tests.
 namespace ref {
