@@ -56,6 +56,11 @@ TEST(NnLinear, NoBiasAndNullGrads) {
     }
   std::vector<float> dout(N * OC, 1.0f);
   linear_backward(nullptr, dw.data(), nullptr, dout.data(), x.data(), w.data(), N, C, OC);
+  // accumulate_dinp = false overwrites
+  std::vector<float> dx(N * C, 123.0f), dx_acc(N * C, 0.0f);
+  linear_backward(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), N, C, OC, false);
+  linear_backward(dx_acc.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), N, C, OC);
+  EXPECT_EQ(dx, dx_acc);
   for (int64_t c = 0; c < C; ++c) {
     double s = 0;
     for (int64_t n = 0; n < N; ++n) s += x[n * C + c];
@@ -145,6 +150,12 @@ TEST_P(NnActivation, MatchesTorch) {
   expect_close(out, r.f("out"), "out");
   activation_backward(a, dx.data(), dout.data<float>(), x.data<float>(), n);
   expect_close(dx, r.f("dinp"), "dinp");
+  // training form: derivative kept by the forward
+  std::vector<float> out2(n), dact(n), dx2(n, 0.0f);
+  activation_forward_train(a, out2.data(), dact.data(), x.data<float>(), n);
+  expect_close(out2, r.f("out"), "out (train)");
+  activation_backward_cached(dx2.data(), dout.data<float>(), dact.data(), n);
+  expect_close(dx2, r.f("dinp"), "dinp (cached)");
 }
 INSTANTIATE_TEST_SUITE_P(All, NnActivation, ::testing::Values("relu", "gelu", "gelu_tanh"));
 

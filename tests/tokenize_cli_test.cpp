@@ -276,3 +276,46 @@ TEST_F(TokenizeCli, BinaryNeverToTerminalButPiecesMay) {
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
             "the \xE2\x96\x81" "cat \xE2\x96\x81s at \xE2\x96\x81on \xE2\x96\x81the \xE2\x96\x81 m at");
 }
+
+TEST_F(TokenizeCli, SampleLearnsFromAFixedRandomSubset) {
+  std::string big;
+  for (int i = 0; i < 1000; ++i) big += "line " + std::to_string(i) + " " + kText;
+  write_file(dir.file("big.txt"), big);
+  std::string cmd = "qkv-tokenize --no-provenance learn --sample 50 --vocab-size 300 " + dir.file("big.txt") + " -o ";
+  auto r = run(cmd + dir.file("a.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("sampled 50 of 3000 lines"), std::string::npos) << r.err;
+  ASSERT_EQ(run(cmd + dir.file("b.h5")).exit_code, 0);
+  EXPECT_EQ(read_file(dir.file("a.h5")), read_file(dir.file("b.h5")));
+}
+
+TEST_F(TokenizeCli, InterruptedEncodeLeavesNoFile) {
+  // The input pipe stays open, so encode is still running (its output being
+  // built in a temporary file) when SIGTERM arrives. (A shell's background
+  // job ignores SIGINT, and so does the tool then.)
+  std::string fifo = dir.file("in.fifo");
+  auto r = run("mkfifo " + fifo + "; qkv-tokenize encode -t " + tok() + " -o " + dir.file("o.h5") + " < " + fifo +
+               " 2>/dev/null & pid=$!; exec 3>" + fifo + "; printf 'the cat\\n' >&3; " +
+               "for i in $(seq 200); do ls " + dir.path() + " | grep -q o.h5.tmp && break; sleep 0.05; done; ls " +
+               dir.path() + "; kill -TERM $pid; wait $pid; echo exit=$?; exec 3>&-; rm " + fifo);
+  EXPECT_NE(r.out.find("o.h5.tmp."), std::string::npos) << r.out;  // the temporary file existed
+  EXPECT_NE(r.out.find("exit=143"), std::string::npos) << r.out;
+  EXPECT_FALSE(qkv::test::exists(dir.file("o.h5")));
+  for (auto& e : dir.entries()) EXPECT_EQ(e.find("o.h5"), std::string::npos) << e;
+}
+
+TEST_F(TokenizeCli, InconsistentTokenizerIsRefused) {
+  // A tokenizer file whose first merge names a later piece: one clear line, no output.
+  qkv::io::H5In in(tok());
+  qkv::Tensor merges = in.read("merges", qkv::DType::i32, 2);  // (M, 2)
+  merges.data<int32_t>()[0] = 269;
+  qkv::io::H5Out out(dir.file("bad_tok.h5"), "tokenizer");
+  for (const char* name : {"pieces", "piece_types"}) out.write(name, in.read(name, qkv::DType::u8, 1));
+  for (const char* name : {"piece_offsets", "piece_counts"}) out.write(name, in.read(name, qkv::DType::i64, 1));
+  out.write("merges", merges);
+  for (const char* a : {"model", "pretokenizer"}) out.set_attr("/", a, in.attr_string("/", a));
+  for (const char* a : {"vocab_size", "num_user_specials"}) out.set_attr("/", a, in.attr_int("/", a));
+  out.commit();
+  expect_fails("qkv-tokenize encode -t " + dir.file("bad_tok.h5") + " " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
+               1, "bad_tok.h5: merge 0 joins ids (269, ", "o.h5");
+}

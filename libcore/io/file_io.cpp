@@ -100,22 +100,7 @@ void write_atomically(const std::string& path, const void* data, size_t n, bool 
   name.push_back('\0');
   int fd = mkstemp(name.data());
   if (fd < 0) throw DataError(path + ": cannot create: " + std::strerror(errno));
-  std::memcpy(g_tmp_path, name.data(), name.size());
-  const bool handle_signals = g_signal_cleanup.load();
-  if (handle_signals) {
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &g_old_int);
-    sigaction(SIGTERM, &sa, &g_old_term);
-    g_tmp_active = true;
-  }
-  auto cleanup = [&] {
-    if (!handle_signals) return;
-    g_tmp_active = false;
-    sigaction(SIGINT, &g_old_int, nullptr);
-    sigaction(SIGTERM, &g_old_term, nullptr);
-  };
+  TempFileGuard guard(name.data());
   try {
     write_fd(fd, data, n, path);
     if (durable && fsync(fd) != 0 && errno != EINVAL) throw DataError(path + ": fsync failed: " + std::strerror(errno));
@@ -130,13 +115,33 @@ void write_atomically(const std::string& path, const void* data, size_t n, bool 
   } catch (...) {
     if (fd >= 0) ::close(fd);
     unlink(name.data());
-    cleanup();
     throw;
   }
-  cleanup();
 }
 
 void set_signal_cleanup(bool on) { g_signal_cleanup.store(on); }
+
+TempFileGuard::TempFileGuard(const std::string& path) : active_(g_signal_cleanup.load()) {
+  if (path.size() >= sizeof g_tmp_path) throw UsageError(path + ": path too long");
+  if (!active_) return;
+  std::memcpy(g_tmp_path, path.c_str(), path.size() + 1);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &g_old_int);
+  sigaction(SIGTERM, &sa, &g_old_term);
+  // A signal the program ignores (SIGINT in a shell's background job) stays ignored.
+  if (g_old_int.sa_handler == SIG_IGN) sigaction(SIGINT, &g_old_int, nullptr);
+  if (g_old_term.sa_handler == SIG_IGN) sigaction(SIGTERM, &g_old_term, nullptr);
+  g_tmp_active = true;
+}
+
+TempFileGuard::~TempFileGuard() {
+  if (!active_) return;
+  g_tmp_active = false;
+  sigaction(SIGINT, &g_old_int, nullptr);
+  sigaction(SIGTERM, &g_old_term, nullptr);
+}
 
 void sync_filesystem(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -39,4 +39,18 @@ int64_t file_size(const std::string& path);
 // finish instead; the temporary file is still never left behind on errors.
 void set_signal_cleanup(bool on);
 
+// While it lives, SIGINT/SIGTERM remove the temporary file path before the
+// program dies (when signal cleanup is on). One at a time: write_atomically
+// uses one for its own temporary file, H5StreamOut for its.
+class TempFileGuard {
+ public:
+  explicit TempFileGuard(const std::string& path);
+  ~TempFileGuard();
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+
+ private:
+  bool active_;
+};
+
 }  // namespace qkv::io

@@ -1,14 +1,19 @@
 #include "io/h5.h"
 
 #include <H5LTpublic.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "io/file_io.h"
 #include "io/sha256.h"
 
@@ -98,6 +103,36 @@ bool has_hdf5_signature(const std::vector<uint8_t>& b) {
   return false;
 }
 
+// Opens group name in file, creating missing groups; caller closes. path: for messages.
+hid_t open_or_create_group(hid_t file, const std::string& name, const std::string& path) {
+  hid_t cur = H5Gopen2(file, "/", H5P_DEFAULT);
+  for (const auto& part : split_path(name)) {
+    hid_t next;
+    if (H5Lexists(cur, part.c_str(), H5P_DEFAULT) > 0) {
+      next = H5Gopen2(cur, part.c_str(), H5P_DEFAULT);
+    } else {
+      Hid gcpl(detail::object_create_plist(H5P_GROUP_CREATE));
+      next = H5Gcreate2(cur, part.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT);
+    }
+    H5Gclose(cur);
+    if (next < 0) throw DataError(path + ": cannot create group " + norm(name) + ": " + h5_error_text());
+    cur = next;
+  }
+  return cur;
+}
+
+void set_attr_in(hid_t file, const std::string& object, const std::string& name, const AttrValue& value,
+                 const std::string& path) {
+  std::string obj = norm(object);
+  Hid o;
+  if (obj == "/" || H5Lexists(file, obj.c_str(), H5P_DEFAULT) > 0)
+    o = Hid(H5Oopen(file, obj.c_str(), H5P_DEFAULT));
+  else
+    o = Hid(open_or_create_group(file, obj, path));
+  if (!o.valid()) throw DataError(path + ": cannot open " + obj + " for attribute " + name);
+  detail::write_attr(o.get(), name, value);
+}
+
 std::atomic<uint64_t> g_out_counter{0};
 
 }  // namespace
@@ -131,22 +166,7 @@ H5Out::~H5Out() {
   if (file_ >= 0) H5Fclose(file_);
 }
 
-hid_t H5Out::ensure_group(const std::string& name) {
-  hid_t cur = H5Gopen2(file_, "/", H5P_DEFAULT);
-  for (const auto& part : split_path(name)) {
-    hid_t next;
-    if (H5Lexists(cur, part.c_str(), H5P_DEFAULT) > 0) {
-      next = H5Gopen2(cur, part.c_str(), H5P_DEFAULT);
-    } else {
-      Hid gcpl(detail::object_create_plist(H5P_GROUP_CREATE));
-      next = H5Gcreate2(cur, part.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT);
-    }
-    H5Gclose(cur);
-    if (next < 0) throw DataError(path_ + ": cannot create group " + norm(name) + ": " + h5_error_text());
-    cur = next;
-  }
-  return cur;
-}
+hid_t H5Out::ensure_group(const std::string& name) { return open_or_create_group(file_, name, path_); }
 
 void H5Out::create_group(const std::string& name) { H5Gclose(ensure_group(name)); }
 
@@ -192,14 +212,7 @@ void H5Out::write_strings(const std::string& name, const std::vector<std::string
 }
 
 void H5Out::set_attr(const std::string& object, const std::string& name, const AttrValue& value) {
-  std::string obj = norm(object);
-  Hid o;
-  if (obj == "/" || H5Lexists(file_, obj.c_str(), H5P_DEFAULT) > 0)
-    o = Hid(H5Oopen(file_, obj.c_str(), H5P_DEFAULT));
-  else
-    o = Hid(ensure_group(obj));
-  if (!o.valid()) throw DataError(path_ + ": cannot open " + obj + " for attribute " + name);
-  detail::write_attr(o.get(), name, value);
+  set_attr_in(file_, object, name, value, path_);
 }
 
 std::vector<uint8_t> H5Out::image() {
@@ -210,7 +223,10 @@ std::vector<uint8_t> H5Out::image() {
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) throw DataError(path_ + ": flush failed: " + h5_error_text());
   ssize_t n = H5Fget_file_image(file_, nullptr, 0);
   if (n < 0) throw DataError(path_ + ": cannot get file image: " + h5_error_text());
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
+  std::vector<uint8_t> bytes;
+  bytes.reserve(static_cast<size_t>(n));
+  advise_huge_pages(bytes.data(), bytes.capacity());  // big images: 2 MiB page faults, not 4 KiB
+  bytes.resize(static_cast<size_t>(n));
   if (H5Fget_file_image(file_, bytes.data(), bytes.size()) < 0)
     throw DataError(path_ + ": cannot get file image: " + h5_error_text());
   return bytes;
@@ -219,6 +235,174 @@ std::vector<uint8_t> H5Out::image() {
 void H5Out::commit() {
   std::vector<uint8_t> bytes = image();
   write_atomically(path_, bytes);
+}
+
+// ---------------------------------------------------------------------------
+// H5StreamOut
+
+struct H5StreamOut::Column {
+  std::string name;
+  DType dtype;
+  size_t chunk_elems;
+  std::vector<uint8_t> buf;  // elements not yet on disk (at most one chunk)
+  uint64_t on_disk = 0;      // elements written to the dataset
+  Hid dset;                  // created when the first chunk fills
+};
+
+H5StreamOut::H5StreamOut(std::string path, const std::string& kind, int64_t kind_version) : path_(std::move(path)) {
+  silence_hdf5();
+  refuse_binary_to_terminal(path_);
+  std::string tmpl;
+  if (path_ == "-") {
+    const char* dir = std::getenv("TMPDIR");
+    tmpl = std::string(dir && *dir ? dir : "/tmp") + "/qkv-stream.tmp.XXXXXX";
+  } else {
+    tmpl = path_ + ".tmp.XXXXXX";
+  }
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  int fd = mkstemp(name.data());
+  if (fd < 0) throw DataError((path_ == "-" ? tmpl : path_) + ": cannot create: " + std::strerror(errno));
+  ::close(fd);
+  tmp_path_ = name.data();
+  try {
+    guard_ = std::make_unique<TempFileGuard>(tmp_path_);
+    Hid fcpl(detail::object_create_plist(H5P_FILE_CREATE));
+    file_ = H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
+    if (file_ < 0) throw DataError(path_ + ": cannot create HDF5 file " + tmp_path_ + ": " + h5_error_text());
+    set_attr("/", "qkv_format", kind);
+    set_attr("/", "qkv_format_version", kind_version);
+  } catch (...) {
+    unlink(tmp_path_.c_str());
+    throw;
+  }
+}
+
+H5StreamOut::~H5StreamOut() {
+  columns_.clear();
+  if (file_ >= 0) H5Fclose(file_);
+  if (!committed_) unlink(tmp_path_.c_str());
+}
+
+int H5StreamOut::add_column(const std::string& name, DType dtype, size_t chunk_elems) {
+  auto c = std::make_unique<Column>();
+  c->name = norm(name);
+  c->dtype = dtype;
+  c->chunk_elems = std::max<size_t>(1, chunk_elems);
+  columns_.push_back(std::move(c));
+  return static_cast<int>(columns_.size()) - 1;
+}
+
+int64_t H5StreamOut::column_size(int column) const {
+  const Column& c = *columns_.at(static_cast<size_t>(column));
+  return static_cast<int64_t>(c.on_disk + c.buf.size() / dtype_size(c.dtype));
+}
+
+void H5StreamOut::append(int column, const void* data, size_t n) {
+  Column& c = *columns_.at(static_cast<size_t>(column));
+  const size_t es = dtype_size(c.dtype), chunk_bytes = c.chunk_elems * es;
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  size_t bytes = n * es;
+  while (bytes > 0) {
+    size_t take = std::min(bytes, chunk_bytes - c.buf.size());
+    c.buf.insert(c.buf.end(), p, p + take);
+    p += take;
+    bytes -= take;
+    if (c.buf.size() == chunk_bytes) flush_column(c, false);
+  }
+}
+
+// Writes the buffered elements: the first full chunk creates a chunked,
+// growing dataset; a column that never filled a chunk becomes a contiguous
+// dataset of its exact size at commit.
+void H5StreamOut::flush_column(Column& c, bool final) {
+  const size_t es = dtype_size(c.dtype);
+  hsize_t n = c.buf.size() / es;
+  if (!c.dset.valid()) {
+    auto parts = split_path(c.name);
+    std::string leaf = parts.back();
+    parts.pop_back();
+    std::string parent;
+    for (auto& s : parts) parent += "/" + s;
+    Hid group(open_or_create_group(file_, parent, path_));
+    Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
+    Hid space;
+    if (final) {
+      space = Hid(H5Screate_simple(1, &n, nullptr));
+    } else {
+      hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = c.chunk_elems;
+      space = Hid(H5Screate_simple(1, &zero, &unlimited));
+      H5Pset_chunk(dcpl.get(), 1, &chunk);
+    }
+    c.dset = Hid(H5Dcreate2(group.get(), leaf.c_str(), file_type_of(c.dtype), space.get(), H5P_DEFAULT, dcpl.get(),
+                            H5P_DEFAULT));
+    if (!c.dset.valid()) throw DataError(path_ + ": cannot create dataset " + c.name + ": " + h5_error_text());
+    if (final) {
+      if (n > 0 && H5Dwrite(c.dset.get(), mem_type_of(c.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.buf.data()) < 0)
+        throw DataError(path_ + ": cannot write dataset " + c.name + ": " + h5_error_text());
+      c.on_disk = n;
+      c.buf.clear();
+      return;
+    }
+  }
+  if (n == 0) return;
+  hsize_t start = c.on_disk, total = c.on_disk + n;
+  if (H5Dset_extent(c.dset.get(), &total) < 0)
+    throw DataError(path_ + ": cannot grow dataset " + c.name + ": " + h5_error_text());
+  Hid fspace(H5Dget_space(c.dset.get()));
+  H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &n, nullptr);
+  Hid mspace(H5Screate_simple(1, &n, nullptr));
+  if (H5Dwrite(c.dset.get(), mem_type_of(c.dtype), mspace.get(), fspace.get(), H5P_DEFAULT, c.buf.data()) < 0)
+    throw DataError(path_ + ": cannot write dataset " + c.name + ": " + h5_error_text());
+  c.on_disk = total;
+  c.buf.clear();
+}
+
+void H5StreamOut::set_attr(const std::string& object, const std::string& name, const AttrValue& value) {
+  set_attr_in(file_, object, name, value, path_);
+}
+
+void H5StreamOut::commit() {
+  if (committed_) throw DataError(path_ + ": committed twice");
+  for (auto& c : columns_) flush_column(*c, true);
+  columns_.clear();  // closes the datasets
+  if (provenance::enabled()) provenance::write(file_, provenance::for_output());
+  herr_t rc = H5Fclose(file_);
+  file_ = -1;
+  if (rc < 0) throw DataError(path_ + ": cannot finish HDF5 file: " + h5_error_text());
+  int fd = ::open(tmp_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw DataError(path_ + ": cannot reopen " + tmp_path_ + ": " + std::strerror(errno));
+  if (path_ == "-") {
+    std::vector<uint8_t> buf(1 << 20);
+    for (;;) {
+      ssize_t r = ::read(fd, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        int e = errno;
+        ::close(fd);
+        throw DataError(tmp_path_ + ": read failed: " + std::strerror(e));
+      }
+      if (r == 0) break;
+      try {
+        write_atomically("-", buf.data(), static_cast<size_t>(r));
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+    }
+    ::close(fd);
+    return;  // the destructor removes the temporary file
+  }
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    int e = errno;
+    ::close(fd);
+    throw DataError(path_ + ": fsync failed: " + std::strerror(e));
+  }
+  ::close(fd);
+  chmod(tmp_path_.c_str(), 0644 & ~[] { mode_t m = umask(0); umask(m); return m; }());
+  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
+    throw DataError(path_ + ": cannot rename into place: " + std::strerror(errno));
+  committed_ = true;
 }
 
 // ---------------------------------------------------------------------------

@@ -19,10 +19,12 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "io/file_io.h"
 #include "io/h5_attr.h"
 #include "io/provenance.h"
 #include "tensor/tensor.h"
@@ -61,6 +63,45 @@ class H5Out {
   std::string path_;
   hid_t file_ = -1;
   bool committed_ = false;
+};
+
+// H5StreamOut: like H5Out, for outputs too big to hold in memory (the token
+// ids of a large corpus). 1-D datasets grow by append() and go to disk one
+// chunk at a time; a dataset that stays within one chunk is written
+// contiguous at commit, exactly as H5Out would. The file is built as
+// PATH.tmp.XXXXXX and renamed into place by commit(); for "-" it is built in
+// $TMPDIR and copied to stdout by commit(). Without commit() it is removed
+// (on SIGINT/SIGTERM too).
+//
+//   H5StreamOut out("tokens.h5", "tokens");
+//   int ids = out.add_column("ids", DType::i32);
+//   out.append(ids, chunk.data(), chunk.size());   // as often as needed
+//   out.set_attr("/", "vocab_size", int64_t{8000});
+//   out.commit();
+class H5StreamOut {
+ public:
+  H5StreamOut(std::string path, const std::string& kind, int64_t kind_version = 1);
+  ~H5StreamOut();
+  H5StreamOut(const H5StreamOut&) = delete;
+  H5StreamOut& operator=(const H5StreamOut&) = delete;
+
+  const std::string& path() const { return path_; }
+  // A growing 1-D dataset; returns the handle for append().
+  int add_column(const std::string& name, DType dtype, size_t chunk_elems = size_t{1} << 20);
+  void append(int column, const void* data, size_t n);  // n elements of the column's dtype
+  int64_t column_size(int column) const;
+  void set_attr(const std::string& object, const std::string& name, const AttrValue& value);
+  void commit();
+
+ private:
+  struct Column;
+  hid_t ensure_group(const std::string& name);
+  void flush_column(Column& c, bool final);
+  std::string path_, tmp_path_;
+  hid_t file_ = -1;
+  bool committed_ = false;
+  std::vector<std::unique_ptr<Column>> columns_;
+  std::unique_ptr<TempFileGuard> guard_;
 };
 
 class H5In {

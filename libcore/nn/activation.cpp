@@ -77,6 +77,60 @@ void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_
   }
 }
 
+namespace {
+
+QKV_SIMD_CLONES
+void relu_train(float* out, float* dact, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    dact[i] = inp[i] > 0.0f ? 1.0f : 0.0f;
+  }
+}
+
+QKV_SIMD_CLONES
+void gelu_erf_train(float* out, float* dact, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = inp[i];
+    float cdf = 0.5f * (1.0f + erf_f(x * kInvSqrt2));
+    out[i] = x * cdf;
+    dact[i] = cdf + x * kInvSqrt2Pi * exp_f(-0.5f * x * x);
+  }
+}
+
+QKV_SIMD_CLONES
+void gelu_tanh_train(float* out, float* dact, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = inp[i];
+    float u = kSqrt2OverPi * (x + kGeluCoef * x * x * x);
+    float t = tanh_f(u);
+    float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * x * x);
+    out[i] = 0.5f * x * (1.0f + t);
+    dact[i] = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+  }
+}
+
+QKV_SIMD_CLONES
+void multiply_accumulate(float* dinp, const float* dout, const float* dact, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * dact[i];
+}
+
+}  // namespace
+
+void activation_forward_train(Activation a, float* out, float* dact, const float* inp, int64_t n) {
+  parallel_for(n, kElementwiseChunk, [&](int64_t b, int64_t e) {
+    switch (a) {
+      case Activation::relu: return relu_train(out + b, dact + b, inp + b, e - b);
+      case Activation::gelu_erf: return gelu_erf_train(out + b, dact + b, inp + b, e - b);
+      case Activation::gelu_tanh: return gelu_tanh_train(out + b, dact + b, inp + b, e - b);
+    }
+  });
+}
+
+void activation_backward_cached(float* dinp, const float* dout, const float* dact, int64_t n) {
+  parallel_for(n, kElementwiseChunk,
+               [&](int64_t b, int64_t e) { multiply_accumulate(dinp + b, dout + b, dact + b, e - b); });
+}
+
 void activation_forward(Activation a, float* out, const float* inp, int64_t n) {
   parallel_for(n, kElementwiseChunk, [&](int64_t b, int64_t e) {
     switch (a) {

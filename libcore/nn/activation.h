@@ -19,6 +19,12 @@ void activation_forward(Activation a, float* out, const float* inp, int64_t n);
 // dinp (n) += dout (n) * act'(inp (n)).
 void activation_backward(Activation a, float* dinp, const float* dout, const float* inp, int64_t n);
 
+// Training form: out (n) = act(inp), and dact (n) = act'(inp) kept for the
+// backward, computed while the shared terms (erf, tanh) are at hand, so the
+// backward is one multiply: dinp (n) += dout (n) * dact (n).
+void activation_forward_train(Activation a, float* out, float* dact, const float* inp, int64_t n);
+void activation_backward_cached(float* dinp, const float* dout, const float* dact, int64_t n);
+
 void relu_forward(float* out, const float* inp, int64_t n);
 void relu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
 void gelu_erf_forward(float* out, const float* inp, int64_t n);

@@ -4,9 +4,41 @@
 #include <cstring>
 #include <limits>
 
+#include "nn/fast_math.h"
 #include "tensor/ops.h"
 
 namespace qkv::nn {
+
+// score = v · tanh(k + q) over A
+QKV_SIMD_CLONES
+static float score_row(const float* k, const float* q, const float* v, int64_t A) {
+  float acc[kLanes] = {};
+  int64_t a = 0;
+  for (; a + kLanes <= A; a += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += v[a + j] * tanh_f(k[a + j] + q[a + j]);
+  for (; a < A; ++a) acc[0] += v[a] * tanh_f(k[a] + q[a]);
+  return lanes_sum(acc);
+}
+
+// Backward of de · score_row: t = tanh(k + q); dv += de t; dq, dk += de v (1 - t²).
+QKV_SIMD_CLONES
+static void score_row_backward(float de, const float* __restrict k, const float* __restrict q,
+                               const float* __restrict v, int64_t A, float* __restrict dv, float* __restrict dq,
+                               float* __restrict dk) {
+  for (int64_t a = 0; a < A; ++a) {
+    const float t = tanh_f(k[a] + q[a]);
+    dv[a] += de * t;
+    const float dpre = de * v[a] * (1.0f - t * t);
+    dq[a] += dpre;
+    dk[a] += dpre;
+  }
+}
+
+// y (n) += alpha * x (n)
+QKV_SIMD_CLONES
+static void axpy_row(float alpha, const float* __restrict x, float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
 
 void additive_attention_keys_forward(const AdditiveAttentionDims& d, const float* keys, const float* w_k,
                                      const float* b_k, float* kp) {
@@ -47,9 +79,7 @@ void additive_attention_forward(const AdditiveAttentionDims& d, const float* que
           w[s] = neg_inf;
           continue;
         }
-        const float* k = kp + (b * S + s) * A;
-        float e = 0.0f;
-        for (int64_t a = 0; a < A; ++a) e += v[a] * std::tanh(k[a] + qr[a]);
+        const float e = score_row(kp + (b * S + s) * A, qr, v, A);
         w[s] = e;
         mx = e > mx ? e : mx;
       }
@@ -61,15 +91,14 @@ void additive_attention_forward(const AdditiveAttentionDims& d, const float* que
       }
       float sum = 0.0f;
       for (int64_t s = 0; s < S; ++s) {
-        w[s] = w[s] == neg_inf ? 0.0f : std::exp(w[s] - mx);
+        w[s] = w[s] == neg_inf ? 0.0f : exp_f(w[s] - mx);
         sum += w[s];
       }
       const float inv = 1.0f / sum;
       for (int64_t s = 0; s < S; ++s) {
         w[s] *= inv;
         if (w[s] == 0.0f) continue;
-        const float* kv = keys + (b * S + s) * Dk;
-        for (int64_t j = 0; j < Dk; ++j) c[j] += w[s] * kv[j];
+        axpy_row(w[s], keys + (b * S + s) * Dk, c, Dk);
       }
     }
   }
@@ -96,13 +125,8 @@ void additive_attention_backward(const AdditiveAttentionDims& d, const float* dc
       for (int64_t s = 0; s < S; ++s) {
         da[s] = 0.0f;
         if (w[s] == 0.0f) continue;
-        const float* kv = keys + (b * S + s) * Dk;
-        float* dk = dkeys ? dkeys + (b * S + s) * Dk : nullptr;
-        float g = 0.0f;
-        for (int64_t j = 0; j < Dk; ++j) {
-          g += dc[j] * kv[j];
-          if (dk) dk[j] += w[s] * dc[j];
-        }
+        const float g = dot_f(dc, keys + (b * S + s) * Dk, Dk);
+        if (dkeys) axpy_row(w[s], dc, dkeys + (b * S + s) * Dk, Dk);
         da[s] = g;
         dot += w[s] * g;
       }
@@ -110,16 +134,7 @@ void additive_attention_backward(const AdditiveAttentionDims& d, const float* dc
       float* dq = dqp + r * A;
       for (int64_t s = 0; s < S; ++s) {
         if (w[s] == 0.0f || !key_on(key_mask, S, b, s)) continue;
-        const float de = w[s] * (da[s] - dot);
-        const float* k = kp + (b * S + s) * A;
-        float* dk = dkp + (b * S + s) * A;
-        for (int64_t a = 0; a < A; ++a) {
-          const float t = std::tanh(k[a] + qr[a]);
-          dv[a] += de * t;
-          const float dpre = de * v[a] * (1.0f - t * t);
-          dq[a] += dpre;
-          dk[a] += dpre;
-        }
+        score_row_backward(w[s] * (da[s] - dot), kp + (b * S + s) * A, qr, v, A, dv, dq, dkp + (b * S + s) * A);
       }
     }
   }

@@ -202,9 +202,9 @@ void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeigh
 void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dout, const float* x_q,
                   const float* x_kv, const MhaWeights& w, MhaCache& c) {
   const int64_t B = c.B, Tq = c.Tq, Tk = c.Tk, C = c.C, H = c.H, hs = C / H;
-  c.dctx.assign(B * Tq * C, 0.0f);  // (B, Tq, C)
+  c.dctx.resize(B * Tq * C);  // (B, Tq, C), overwritten
   linear_backward(c.dctx.data(), g.out_proj_weight, g.out_proj_bias, dout, c.ctx.data(), w.out_proj_weight,
-                  B * Tq, C, C);
+                  B * Tq, C, C, /*accumulate_dinp=*/false);
   c.dheads.resize(B * Tq * C);  // (B, H, Tq, hs)
   split_heads(c.dheads.data(), c.dctx.data(), B, Tq, H, hs, C);
   c.dq.assign(B * Tq * C, 0.0f);

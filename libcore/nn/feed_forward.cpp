@@ -13,7 +13,8 @@ void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int
   c.pre.resize(N * F);
   c.hidden.resize(N * F);
   linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F);  // (N, F)
-  activation_forward(act, c.hidden.data(), c.pre.data(), N * F);
+  c.dact.resize(N * F);
+  activation_forward_train(act, c.hidden.data(), c.dact.data(), c.pre.data(), N * F);
   if (dropout > 0.0f) {
     c.drop_mask.resize(N * F);
     dropout_forward(c.hidden.data(), c.drop_mask.data(), c.hidden.data(), N * F, dropout, *rng);
@@ -26,15 +27,15 @@ void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int
 void ffn_backward(float* dx, const FfnGrads& g, const float* dout, const float* x, const FfnWeights& w,
                   FfnCache& c) {
   const int64_t N = c.N, C = c.C, F = c.F;
-  c.dhidden.assign(N * F, 0.0f);  // (N, F)
-  linear_backward(c.dhidden.data(), g.w2, g.b2, dout, c.hidden.data(), w.w2, N, F, C);
+  c.dhidden.resize(N * F);  // (N, F), overwritten
+  linear_backward(c.dhidden.data(), g.w2, g.b2, dout, c.hidden.data(), w.w2, N, F, C, /*accumulate_dinp=*/false);
   if (c.dropout > 0.0f) {  // through the dropout: dhidden := dhidden * mask / (1 - p)
     c.dpre.assign(N * F, 0.0f);
     dropout_backward(c.dpre.data(), c.dhidden.data(), c.drop_mask.data(), N * F, c.dropout);
     c.dhidden.swap(c.dpre);
   }
   c.dpre.assign(N * F, 0.0f);  // (N, F) = dhidden * act'(pre)
-  activation_backward(c.act, c.dpre.data(), c.dhidden.data(), c.pre.data(), N * F);
+  activation_backward_cached(c.dpre.data(), c.dhidden.data(), c.dact.data(), N * F);
   linear_backward(dx, g.w1, g.b1, c.dpre.data(), x, w.w1, N, C, F);
 }
 

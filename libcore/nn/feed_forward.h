@@ -30,6 +30,7 @@ struct FfnCache {
   Activation act = Activation::relu;
   float dropout = 0.0f;
   std::vector<float> pre;          // (N, F) linear1 output (activation input)
+  std::vector<float> dact;         // (N, F) act'(pre), computed by the forward for the backward
   std::vector<float> hidden;       // (N, F) after activation and dropout: linear2's input
   std::vector<uint8_t> drop_mask;  // (N, F) when dropout > 0
   std::vector<float> dhidden, dpre;  // (N, F) each: backward scratch

@@ -49,7 +49,7 @@ class Gpt : public Model {
     wte_ = ps_.add("transformer.wte.weight", {V_, C_});
     if (learned_pos_) wpe_ = ps_.add("transformer.wpe.weight", {block_, C_});
     for (int64_t l = 0; l < L_; ++l)
-      layers_.push_back(
+      stack_.ids.push_back(
           add_encoder_layer(ps_, "transformer.h." + std::to_string(l) + ".", C_, F_, bias_, LayerNaming::nanogpt));
     if (pre_norm_) add_layernorm(ps_, "transformer.ln_f.", C_, lnf_w_, lnf_b_, bias_);
     lm_head_ = tied_ ? wte_ : ps_.add("lm_head.weight", {V_, C_});
@@ -65,16 +65,9 @@ class Gpt : public Model {
       ps_.init_normal(id, init, proj ? proj_std : 0.02f);
     });
 
-    lcfg_.d_model = C_;
-    lcfg_.n_head = H_;
-    lcfg_.d_ff = F_;
-    lcfg_.activation = act_;
-    lcfg_.norm_first = pre_norm_;
-    lcfg_.causal = true;
-    lcfg_.attn_dropout = lcfg_.resid_dropout = dropout_;
-    lcfg_.ffn_dropout = 0.0f;  // nanoGPT's MLP has no inner dropout
-    lcfg_.eps = eps_;
-    caches_.resize(static_cast<size_t>(L_));
+    stack_.cfg = layer_config(C_, H_, F_, act_, pre_norm_, dropout_, eps_);
+    stack_.cfg.causal = true;
+    stack_.cfg.ffn_dropout = 0.0f;  // nanoGPT's MLP has no inner dropout
     if (!learned_pos_) {
       pe_.resize(static_cast<size_t>(block_ * C_));
       sinusoidal_table(pe_.data(), block_, C_);
@@ -99,8 +92,7 @@ class Gpt : public Model {
     const int64_t N = B_ * T_;
     inp_ = b.inp;
     training_ = training;
-    xs_.resize(static_cast<size_t>(L_ + 1));
-    for (auto& x : xs_) x.resize(static_cast<size_t>(N * C_));
+    float* x0 = stack_.input(B_, T_);  // (N, C)
 
     // x0 (N, C) = drop(wte[inp] + pos)
     emb_.resize(static_cast<size_t>(N * C_));
@@ -109,13 +101,9 @@ class Gpt : public Model {
     add_positional(emb_.data(), pos, B_, T_, C_, 1.0f);
     const float p = training ? dropout_ : 0.0f;
     emb_mask_.resize(static_cast<size_t>(N * C_));
-    dropout_forward(xs_[0].data(), emb_mask_.data(), emb_.data(), N * C_, p, rng_);
+    dropout_forward(x0, emb_mask_.data(), emb_.data(), N * C_, p, rng_);
 
-    for (int64_t l = 0; l < L_; ++l)
-      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), nullptr, encoder_weights(ps_, layers_[l]), lcfg_, B_,
-                            T_, training, &rng_, caches_[l]);
-
-    const float* top = xs_[L_].data();  // (N, C)
+    const float* top = stack_.forward(ps_, nullptr, training, &rng_);  // (N, C)
     if (pre_norm_) {
       xf_.resize(static_cast<size_t>(N * C_));
       lnf_mean_.resize(static_cast<size_t>(N));
@@ -134,25 +122,21 @@ class Gpt : public Model {
     const int64_t N = B_ * T_;
     dlogits_.resize(static_cast<size_t>(N * V_));
     head_.backward(dlogits_.data(), scale);
-    const float* top = pre_norm_ ? xf_.data() : xs_[L_].data();
-    dtop_.assign(static_cast<size_t>(N * C_), 0.0f);
-    linear_backward(dtop_.data(), ps_.grad(lm_head_), nullptr, dlogits_.data(), top, ps_.param(lm_head_), N, C_, V_);
-    dx_.assign(static_cast<size_t>(N * C_), 0.0f);  // d xs_[L]
+    float* dstack = stack_.output_grad();  // d of the last block's output (N, C)
     if (pre_norm_) {
-      layernorm_backward(dx_.data(), ps_.grad(lnf_w_), grad_or_null(ps_, lnf_b_), dtop_.data(), xs_[L_].data(),
+      dtop_.assign(static_cast<size_t>(N * C_), 0.0f);
+      linear_backward(dtop_.data(), ps_.grad(lm_head_), nullptr, dlogits_.data(), xf_.data(), ps_.param(lm_head_), N,
+                      C_, V_);
+      layernorm_backward(dstack, ps_.grad(lnf_w_), grad_or_null(ps_, lnf_b_), dtop_.data(), stack_.output(),
                          ps_.param(lnf_w_), lnf_mean_.data(), lnf_rstd_.data(), N, C_);
     } else {
-      std::swap(dx_, dtop_);
+      linear_backward(dstack, ps_.grad(lm_head_), nullptr, dlogits_.data(), stack_.output(), ps_.param(lm_head_), N,
+                      C_, V_);
     }
-    for (int64_t l = L_ - 1; l >= 0; --l) {
-      dprev_.assign(static_cast<size_t>(N * C_), 0.0f);
-      encoder_layer_backward(dprev_.data(), encoder_grads(ps_, layers_[l]), dx_.data(), xs_[l].data(),
-                             encoder_weights(ps_, layers_[l]), caches_[l]);
-      std::swap(dx_, dprev_);
-    }
+    const float* dx0 = stack_.backward(ps_);
     // through the embedding dropout, then into wte and wpe
     demb_.assign(static_cast<size_t>(N * C_), 0.0f);
-    dropout_backward(demb_.data(), dx_.data(), emb_mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
+    dropout_backward(demb_.data(), dx0, emb_mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
     embedding_backward(ps_.grad(wte_), demb_.data(), inp_.data(), N, C_);
     if (learned_pos_) {
       float* dwpe = ps_.grad(wpe_);  // (block, C)
@@ -165,9 +149,7 @@ class Gpt : public Model {
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    for (int64_t l = 0; l < L_; ++l)
-      maps.push_back({"transformer.h." + std::to_string(l) + ".attn", {B_, H_, T_, T_},
-                      caches_[static_cast<size_t>(l)].attn.weights()});
+    stack_.attention_maps("transformer.h.", ".attn", maps);
     return maps;
   }
 
@@ -177,9 +159,7 @@ class Gpt : public Model {
   bool learned_pos_, tied_, pre_norm_, bias_;
   Activation act_;
   ParamId wte_ = -1, wpe_ = -1, lnf_w_ = -1, lnf_b_ = -1, lm_head_ = -1;
-  std::vector<EncoderLayerIds> layers_;
-  TransformerLayerConfig lcfg_;
-  std::vector<EncoderLayerCache> caches_;
+  EncoderStack stack_;
   std::vector<float> pe_;  // (block, C) sinusoidal table
 
   // activations of the last forward
@@ -188,10 +168,9 @@ class Gpt : public Model {
   std::vector<int32_t> inp_;
   std::vector<float> emb_;
   std::vector<uint8_t> emb_mask_;
-  std::vector<std::vector<float>> xs_;  // (L+1) x (N, C): block inputs, xs_[L] the last output
   std::vector<float> xf_, lnf_mean_, lnf_rstd_, logits_;
   LossHead head_;
-  std::vector<float> dlogits_, dtop_, dx_, dprev_, demb_;
+  std::vector<float> dlogits_, dtop_, demb_;
 };
 
 }  // namespace

@@ -46,11 +46,12 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 }
 
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int64_t N, int64_t C, int64_t OC) {
+                     const float* weight, int64_t N, int64_t C, int64_t OC, bool accumulate_dinp) {
   // dinp (N, C) += dout (N, OC) @ weight (OC, C): threads split the rows
   if (dinp)
     parallel_for(N, min_rows(2 * C * OC), [&](int64_t r0, int64_t r1) {
-      ops::sgemm(false, false, r1 - r0, C, OC, 1.0f, dout + r0 * OC, weight, 1.0f, dinp + r0 * C);
+      ops::sgemm(false, false, r1 - r0, C, OC, 1.0f, dout + r0 * OC, weight, accumulate_dinp ? 1.0f : 0.0f,
+                 dinp + r0 * C);
     });
   if (!dweight && !dbias) return;
   // dweight (OC, C) += dout^T (OC, N) @ inp (N, C) and dbias (OC) += column sums of

@@ -14,7 +14,9 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 // Accumulates (+=): dinp (N, C) += dout @ weight; dweight (OC, C) += dout^T @ inp;
 // dbias (OC) += sum over rows of dout. Any of dinp, dweight, dbias may be null (skipped).
 // dout (N, OC), inp (N, C), weight (OC, C).
+// accumulate_dinp = false overwrites dinp instead (for a caller's scratch
+// buffer, saving the zero fill); parameter gradients always accumulate.
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int64_t N, int64_t C, int64_t OC);
+                     const float* weight, int64_t N, int64_t C, int64_t OC, bool accumulate_dinp = true);
 
 }  // namespace qkv::nn

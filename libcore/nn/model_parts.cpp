@@ -66,54 +66,96 @@ DecoderLayerIds add_decoder_layer(ParamStore& ps, const std::string& p, int64_t 
 const float* param_or_null(const ParamStore& ps, ParamId id) { return id < 0 ? nullptr : ps.param(id); }
 float* grad_or_null(ParamStore& ps, ParamId id) { return id < 0 ? nullptr : ps.grad(id); }
 
+namespace {
+
+// One place for the id -> pointer mapping; Out is the weights (const
+// pointers) or the gradients struct, which share their member names.
+template <class Out, class Get>
+Out encoder_ptrs(const EncoderLayerIds& id, Get get) {
+  Out o;
+  o.self_attn = {get(id.in_w), get(id.in_b), get(id.out_w), get(id.out_b)};
+  o.norm1 = {get(id.n1_w), get(id.n1_b)};
+  o.norm2 = {get(id.n2_w), get(id.n2_b)};
+  o.ff = {get(id.ff1_w), get(id.ff1_b), get(id.ff2_w), get(id.ff2_b)};
+  return o;
+}
+
+template <class Out, class Get>
+Out decoder_ptrs(const DecoderLayerIds& id, Get get) {
+  Out o;
+  o.self_attn = {get(id.self_in_w), get(id.self_in_b), get(id.self_out_w), get(id.self_out_b)};
+  o.cross_attn = {get(id.cross_in_w), get(id.cross_in_b), get(id.cross_out_w), get(id.cross_out_b)};
+  o.norm1 = {get(id.n1_w), get(id.n1_b)};
+  o.norm2 = {get(id.n2_w), get(id.n2_b)};
+  o.norm3 = {get(id.n3_w), get(id.n3_b)};
+  o.ff = {get(id.ff1_w), get(id.ff1_b), get(id.ff2_w), get(id.ff2_b)};
+  return o;
+}
+
+}  // namespace
+
 EncoderLayerWeights encoder_weights(const ParamStore& ps, const EncoderLayerIds& id) {
-  EncoderLayerWeights w;
-  w.self_attn = {param_or_null(ps, id.in_w), param_or_null(ps, id.in_b), param_or_null(ps, id.out_w),
-                 param_or_null(ps, id.out_b)};
-  w.norm1 = {param_or_null(ps, id.n1_w), param_or_null(ps, id.n1_b)};
-  w.norm2 = {param_or_null(ps, id.n2_w), param_or_null(ps, id.n2_b)};
-  w.ff = {param_or_null(ps, id.ff1_w), param_or_null(ps, id.ff1_b), param_or_null(ps, id.ff2_w),
-          param_or_null(ps, id.ff2_b)};
-  return w;
+  return encoder_ptrs<EncoderLayerWeights>(id, [&](ParamId i) { return param_or_null(ps, i); });
 }
-
 EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id) {
-  EncoderLayerGrads g;
-  g.self_attn = {grad_or_null(ps, id.in_w), grad_or_null(ps, id.in_b), grad_or_null(ps, id.out_w),
-                 grad_or_null(ps, id.out_b)};
-  g.norm1 = {grad_or_null(ps, id.n1_w), grad_or_null(ps, id.n1_b)};
-  g.norm2 = {grad_or_null(ps, id.n2_w), grad_or_null(ps, id.n2_b)};
-  g.ff = {grad_or_null(ps, id.ff1_w), grad_or_null(ps, id.ff1_b), grad_or_null(ps, id.ff2_w),
-          grad_or_null(ps, id.ff2_b)};
-  return g;
+  return encoder_ptrs<EncoderLayerGrads>(id, [&](ParamId i) { return grad_or_null(ps, i); });
 }
-
 DecoderLayerWeights decoder_weights(const ParamStore& ps, const DecoderLayerIds& id) {
-  DecoderLayerWeights w;
-  w.self_attn = {param_or_null(ps, id.self_in_w), param_or_null(ps, id.self_in_b), param_or_null(ps, id.self_out_w),
-                 param_or_null(ps, id.self_out_b)};
-  w.cross_attn = {param_or_null(ps, id.cross_in_w), param_or_null(ps, id.cross_in_b),
-                  param_or_null(ps, id.cross_out_w), param_or_null(ps, id.cross_out_b)};
-  w.norm1 = {param_or_null(ps, id.n1_w), param_or_null(ps, id.n1_b)};
-  w.norm2 = {param_or_null(ps, id.n2_w), param_or_null(ps, id.n2_b)};
-  w.norm3 = {param_or_null(ps, id.n3_w), param_or_null(ps, id.n3_b)};
-  w.ff = {param_or_null(ps, id.ff1_w), param_or_null(ps, id.ff1_b), param_or_null(ps, id.ff2_w),
-          param_or_null(ps, id.ff2_b)};
-  return w;
+  return decoder_ptrs<DecoderLayerWeights>(id, [&](ParamId i) { return param_or_null(ps, i); });
+}
+DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id) {
+  return decoder_ptrs<DecoderLayerGrads>(id, [&](ParamId i) { return grad_or_null(ps, i); });
 }
 
-DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id) {
-  DecoderLayerGrads g;
-  g.self_attn = {grad_or_null(ps, id.self_in_w), grad_or_null(ps, id.self_in_b), grad_or_null(ps, id.self_out_w),
-                 grad_or_null(ps, id.self_out_b)};
-  g.cross_attn = {grad_or_null(ps, id.cross_in_w), grad_or_null(ps, id.cross_in_b), grad_or_null(ps, id.cross_out_w),
-                  grad_or_null(ps, id.cross_out_b)};
-  g.norm1 = {grad_or_null(ps, id.n1_w), grad_or_null(ps, id.n1_b)};
-  g.norm2 = {grad_or_null(ps, id.n2_w), grad_or_null(ps, id.n2_b)};
-  g.norm3 = {grad_or_null(ps, id.n3_w), grad_or_null(ps, id.n3_b)};
-  g.ff = {grad_or_null(ps, id.ff1_w), grad_or_null(ps, id.ff1_b), grad_or_null(ps, id.ff2_w),
-          grad_or_null(ps, id.ff2_b)};
-  return g;
+TransformerLayerConfig layer_config(int64_t C, int64_t H, int64_t F, Activation act, bool pre_norm, float dropout,
+                                    float eps) {
+  TransformerLayerConfig c;
+  c.d_model = C;
+  c.n_head = H;
+  c.d_ff = F;
+  c.activation = act;
+  c.norm_first = pre_norm;
+  c.dropout(dropout);
+  c.eps = eps;
+  return c;
+}
+
+float* EncoderStack::input(int64_t B, int64_t T) {
+  B_ = B;
+  T_ = T;
+  const size_t n = static_cast<size_t>(B * T * cfg.d_model);
+  xs_.resize(ids.size() + 1);
+  for (auto& x : xs_) x.resize(n);
+  caches_.resize(ids.size());
+  return xs_[0].data();
+}
+
+const float* EncoderStack::forward(const ParamStore& ps, const uint8_t* key_padding_mask, bool training, Rng* rng) {
+  for (size_t l = 0; l < ids.size(); ++l)
+    encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), key_padding_mask, encoder_weights(ps, ids[l]), cfg, B_, T_,
+                          training, rng, caches_[l]);
+  return xs_.back().data();
+}
+
+float* EncoderStack::output_grad() {
+  dx_.assign(static_cast<size_t>(B_ * T_ * cfg.d_model), 0.0f);
+  return dx_.data();
+}
+
+const float* EncoderStack::backward(ParamStore& ps) {
+  for (size_t l = ids.size(); l-- > 0;) {
+    dprev_.assign(dx_.size(), 0.0f);
+    encoder_layer_backward(dprev_.data(), encoder_grads(ps, ids[l]), dx_.data(), xs_[l].data(),
+                           encoder_weights(ps, ids[l]), caches_[l]);
+    std::swap(dx_, dprev_);
+  }
+  return dx_.data();
+}
+
+void EncoderStack::attention_maps(const std::string& prefix, const std::string& suffix,
+                                  std::vector<AttentionMap>& out) const {
+  for (size_t l = 0; l < caches_.size(); ++l)
+    out.push_back({prefix + std::to_string(l) + suffix, {B_, cfg.n_head, T_, T_}, caches_[l].attn.weights()});
 }
 
 void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix) {

@@ -47,9 +47,39 @@ EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id);
 DecoderLayerWeights decoder_weights(const ParamStore& ps, const DecoderLayerIds& id);
 DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id);
 
+// PyTorch's layer settings: one dropout for attention weights, residual
+// branches and the feed-forward inside; not causal.
+TransformerLayerConfig layer_config(int64_t C, int64_t H, int64_t F, Activation act, bool pre_norm, float dropout,
+                                    float eps);
+
 // Null for an absent parameter.
 const float* param_or_null(const ParamStore& ps, ParamId id);
 float* grad_or_null(ParamStore& ps, ParamId id);
+
+// A stack of encoder layers over (B, T, C) with its activations, as gpt,
+// vit and the transformer's encoder use it:
+//   float* x0 = s.input(B, T);  ...fill x0 (B*T, C)...
+//   const float* top = s.forward(ps, mask, training, &rng);     // (B*T, C)
+//   float* dtop = s.output_grad();  ...accumulate d top...
+//   const float* dx0 = s.backward(ps);                          // (B*T, C)
+struct EncoderStack {
+  std::vector<EncoderLayerIds> ids;  // one per layer (add_encoder_layer)
+  TransformerLayerConfig cfg;
+
+  float* input(int64_t B, int64_t T);
+  const float* forward(const ParamStore& ps, const uint8_t* key_padding_mask, bool training, Rng* rng);
+  const float* output() const { return xs_.back().data(); }
+  float* output_grad();  // zero-filled (B*T, C)
+  const float* backward(ParamStore& ps);
+  // "<prefix><i><suffix>" per layer, weights (B, H, T, T).
+  void attention_maps(const std::string& prefix, const std::string& suffix, std::vector<AttentionMap>& out) const;
+
+ private:
+  int64_t B_ = 0, T_ = 0;
+  std::vector<EncoderLayerCache> caches_;
+  std::vector<std::vector<float>> xs_;  // (L+1) x (B*T, C): layer inputs, then the last output
+  std::vector<float> dx_, dprev_;
+};
 
 // Default init: rank-1 parameters named "*.weight" (LayerNorm gains) = 1,
 // other rank-1 (biases) = 0, rank >= 2 through `matrix(id)`.

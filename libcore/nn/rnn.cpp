@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "nn/dropout.h"
+#include "nn/fast_math.h"
 #include "tensor/ops.h"
 
 namespace qkv::nn {
@@ -18,7 +19,7 @@ RnnCell parse_rnn_cell(const std::string& name) {
 
 const char* rnn_cell_name(RnnCell cell) { return cell == RnnCell::gru ? "gru" : "lstm"; }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+static inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
 
 static inline bool row_on(const uint8_t* mask, int64_t mask_stride, int64_t b) {
   return mask == nullptr || mask[b * mask_stride] != 0;
@@ -31,43 +32,94 @@ static void recurrent_projection(int64_t B, int64_t GH, int64_t H, const float* 
   ops::sgemm(false, true, B, GH, H, 1.0f, h_prev, w_hh, 1.0f, gh);
 }
 
+// One (real, unmasked) batch row of a GRU step: x, hh (3H) the input and recurrent projections;
+// cache [r, z, n, hn].
+QKV_SIMD_CLONES
+static void gru_row_forward(int64_t H, const float* __restrict x, const float* __restrict hh,
+                            const float* __restrict hp, float* __restrict hb, float* __restrict cw) {
+  float* __restrict r = cw;
+  float* __restrict z = cw + H;
+  float* __restrict n = cw + 2 * H;
+  float* __restrict hn = cw + 3 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const float rv = sigmoid_f(x[j] + hh[j]), zv = sigmoid_f(x[H + j] + hh[H + j]), hnv = hh[2 * H + j];
+    const float nv = tanh_f(x[2 * H + j] + rv * hnv);
+    r[j] = rv, z[j] = zv, n[j] = nv, hn[j] = hnv;
+    hb[j] = (1.0f - zv) * nv + zv * hp[j];
+  }
+}
+
+// One (real) batch row of an LSTM step; cache [i, f, g, o, c_prev, tanh(c)].
+QKV_SIMD_CLONES
+static void lstm_row_forward(int64_t H, const float* __restrict x, const float* __restrict hh,
+                             const float* __restrict cp, float* __restrict hb, float* __restrict cb,
+                             float* __restrict cw) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float iv = sigmoid_f(x[j] + hh[j]), fv = sigmoid_f(x[H + j] + hh[H + j]);
+    const float gv = tanh_f(x[2 * H + j] + hh[2 * H + j]), ov = sigmoid_f(x[3 * H + j] + hh[3 * H + j]);
+    const float cn = fv * cp[j] + iv * gv, tv = tanh_f(cn);
+    cw[j] = iv, cw[H + j] = fv, cw[2 * H + j] = gv, cw[3 * H + j] = ov, cw[4 * H + j] = cp[j], cw[5 * H + j] = tv;
+    cb[j] = cn;
+    hb[j] = ov * tv;
+  }
+}
+
 void rnn_step_forward(RnnCell cell, int64_t B, int64_t H, const float* gx, int64_t gx_stride, const float* h_prev,
                       const float* c_prev, const float* w_hh, const float* b_hh, const uint8_t* mask,
                       int64_t mask_stride, float* h, float* c, float* cache, float* gh_scratch) {
   const int64_t GH = rnn_gates(cell) * H, CW = rnn_cache_width(cell, H);
   recurrent_projection(B, GH, H, h_prev, w_hh, b_hh, gh_scratch);
   for (int64_t b = 0; b < B; ++b) {
-    const float* x = gx + b * gx_stride;         // (G*H)
-    const float* hh = gh_scratch + b * GH;       // (G*H)
-    const float* hp = h_prev + b * H;            // (H)
-    float* hb = h + b * H;                       // (H)
-    float* cw = cache + b * CW;                  // (CW)
-    const bool on = row_on(mask, mask_stride, b);
-    if (cell == RnnCell::gru) {
-      float *r = cw, *z = cw + H, *n = cw + 2 * H, *hn = cw + 3 * H;
-      for (int64_t j = 0; j < H; ++j) {
-        r[j] = sigmoidf(x[j] + hh[j]);
-        z[j] = sigmoidf(x[H + j] + hh[H + j]);
-        hn[j] = hh[2 * H + j];
-        n[j] = std::tanh(x[2 * H + j] + r[j] * hn[j]);
-        hb[j] = on ? (1.0f - z[j]) * n[j] + z[j] * hp[j] : hp[j];
-      }
+    float* cw = cache + b * CW;
+    if (!row_on(mask, mask_stride, b)) {  // skipped step: the state carries over (cache unused)
+      std::memcpy(h + b * H, h_prev + b * H, sizeof(float) * H);
+      if (cell == RnnCell::lstm) std::memcpy(c + b * H, c_prev + b * H, sizeof(float) * H);
+    } else if (cell == RnnCell::gru) {
+      gru_row_forward(H, gx + b * gx_stride, gh_scratch + b * GH, h_prev + b * H, h + b * H, cw);
     } else {
-      const float* cp = c_prev + b * H;
-      float* cb = c + b * H;
-      float *ig = cw, *fg = cw + H, *gg = cw + 2 * H, *og = cw + 3 * H, *cpc = cw + 4 * H, *tc = cw + 5 * H;
-      for (int64_t j = 0; j < H; ++j) {
-        ig[j] = sigmoidf(x[j] + hh[j]);
-        fg[j] = sigmoidf(x[H + j] + hh[H + j]);
-        gg[j] = std::tanh(x[2 * H + j] + hh[2 * H + j]);
-        og[j] = sigmoidf(x[3 * H + j] + hh[3 * H + j]);
-        cpc[j] = cp[j];
-        const float cn = fg[j] * cp[j] + ig[j] * gg[j];
-        tc[j] = std::tanh(cn);
-        cb[j] = on ? cn : cp[j];
-        hb[j] = on ? og[j] * tc[j] : hp[j];
-      }
+      lstm_row_forward(H, gx + b * gx_stride, gh_scratch + b * GH, c_prev + b * H, h + b * H, c + b * H, cw);
     }
+  }
+}
+
+QKV_SIMD_CLONES
+static void gru_row_backward(int64_t H, const float* __restrict cw, const float* __restrict hp,
+                             const float* __restrict dh, float* __restrict gx, float* __restrict gh,
+                             float* __restrict dhp) {
+  const float *r = cw, *z = cw + H, *n = cw + 2 * H, *hn = cw + 3 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const float d = dh[j];
+    const float dn_pre = d * (1.0f - z[j]) * (1.0f - n[j] * n[j]);
+    const float dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0f - z[j]);
+    const float dr_pre = dn_pre * hn[j] * r[j] * (1.0f - r[j]);
+    gx[j] = dr_pre;
+    gx[H + j] = dz_pre;
+    gx[2 * H + j] = dn_pre;
+    gh[j] = dr_pre;
+    gh[H + j] = dz_pre;
+    gh[2 * H + j] = dn_pre * r[j];
+    dhp[j] = d * z[j];
+  }
+}
+
+QKV_SIMD_CLONES
+static void lstm_row_backward(int64_t H, const float* __restrict cw, const float* __restrict dh,
+                              const float* __restrict dc, float* __restrict gx, float* __restrict gh,
+                              float* __restrict dhp, float* __restrict dcp) {
+  const float *ig = cw, *fg = cw + H, *gg = cw + 2 * H, *og = cw + 3 * H, *cp = cw + 4 * H, *tc = cw + 5 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const float d = dh[j];
+    const float dct = dc[j] + d * og[j] * (1.0f - tc[j] * tc[j]);
+    const float di = dct * gg[j] * ig[j] * (1.0f - ig[j]);
+    const float df = dct * cp[j] * fg[j] * (1.0f - fg[j]);
+    const float dg = dct * ig[j] * (1.0f - gg[j] * gg[j]);
+    const float dout = d * tc[j] * og[j] * (1.0f - og[j]);
+    gx[j] = gh[j] = di;
+    gx[H + j] = gh[H + j] = df;
+    gx[2 * H + j] = gh[2 * H + j] = dg;
+    gx[3 * H + j] = gh[3 * H + j] = dout;
+    dcp[j] = dct * fg[j];
+    dhp[j] = 0.0f;
   }
 }
 
@@ -89,40 +141,10 @@ void rnn_step_backward(RnnCell cell, int64_t B, int64_t H, const float* cache, c
       if (cell == RnnCell::lstm) std::memcpy(dc_prev + b * H, dc + b * H, sizeof(float) * H);
       continue;
     }
-    if (cell == RnnCell::gru) {
-      const float *r = cw, *z = cw + H, *n = cw + 2 * H, *hn = cw + 3 * H, *hp = h_prev + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const float d = dhb[j];
-        const float dn_pre = d * (1.0f - z[j]) * (1.0f - n[j] * n[j]);
-        const float dz_pre = d * (hp[j] - n[j]) * z[j] * (1.0f - z[j]);
-        const float dr_pre = dn_pre * hn[j] * r[j] * (1.0f - r[j]);
-        gx[j] = dr_pre;
-        gx[H + j] = dz_pre;
-        gx[2 * H + j] = dn_pre;
-        gh[j] = dr_pre;
-        gh[H + j] = dz_pre;
-        gh[2 * H + j] = dn_pre * r[j];
-        dhp[j] = d * z[j];
-      }
-    } else {
-      const float *ig = cw, *fg = cw + H, *gg = cw + 2 * H, *og = cw + 3 * H, *cp = cw + 4 * H, *tc = cw + 5 * H;
-      const float* dcb = dc + b * H;
-      float* dcp = dc_prev + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const float d = dhb[j];
-        const float dct = dcb[j] + d * og[j] * (1.0f - tc[j] * tc[j]);
-        const float di = dct * gg[j] * ig[j] * (1.0f - ig[j]);
-        const float df = dct * cp[j] * fg[j] * (1.0f - fg[j]);
-        const float dg = dct * ig[j] * (1.0f - gg[j] * gg[j]);
-        const float dout = d * tc[j] * og[j] * (1.0f - og[j]);
-        gx[j] = gh[j] = di;
-        gx[H + j] = gh[H + j] = df;
-        gx[2 * H + j] = gh[2 * H + j] = dg;
-        gx[3 * H + j] = gh[3 * H + j] = dout;
-        dcp[j] = dct * fg[j];
-        dhp[j] = 0.0f;
-      }
-    }
+    if (cell == RnnCell::gru)
+      gru_row_backward(H, cw, h_prev + b * H, dhb, gx, gh, dhp);
+    else
+      lstm_row_backward(H, cw, dhb, dc + b * H, gx, gh, dhp, dc_prev + b * H);
   }
   // dh_prev += dgh (B, G*H) @ w_hh (G*H, H)
   ops::sgemm(false, false, B, H, GH, 1.0f, dgh, w_hh, 1.0f, dh_prev);

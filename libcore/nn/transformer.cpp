@@ -71,8 +71,8 @@ class TransformerModel : public Model {
       tgt_emb_ = ps_.add("tgt_embed.weight", {Vt_, C_});
     }
     for (int64_t l = 0; l < Le_; ++l)
-      enc_.push_back(add_encoder_layer(ps_, "transformer.encoder.layers." + std::to_string(l) + ".", C_, F_, true,
-                                       LayerNaming::torch));
+      enc_.ids.push_back(add_encoder_layer(ps_, "transformer.encoder.layers." + std::to_string(l) + ".", C_, F_, true,
+                                           LayerNaming::torch));
     add_layernorm(ps_, "transformer.encoder.norm.", C_, enc_norm_w_, enc_norm_b_);
     for (int64_t l = 0; l < Ld_; ++l)
       dec_.push_back(add_decoder_layer(ps_, "transformer.decoder.layers." + std::to_string(l) + ".", C_, F_));
@@ -85,16 +85,9 @@ class TransformerModel : public Model {
     Rng init(seed);
     init_params(ps_, [&](ParamId id) { ps_.init_xavier_uniform(id, init); });
 
-    lcfg_.d_model = C_;
-    lcfg_.n_head = H_;
-    lcfg_.d_ff = F_;
-    lcfg_.activation = act_;
-    lcfg_.norm_first = pre_norm_;
-    lcfg_.dropout(dropout_);
-    lcfg_.eps = eps_;
-    dcfg_ = lcfg_;
+    enc_.cfg = layer_config(C_, H_, F_, act_, pre_norm_, dropout_, eps_);
+    dcfg_ = enc_.cfg;
     dcfg_.causal = true;
-    enc_cache_.resize(static_cast<size_t>(Le_));
     dec_cache_.resize(static_cast<size_t>(Ld_));
     pe_.resize(static_cast<size_t>(max_len_ * C_));
     sinusoidal_table(pe_.data(), max_len_, C_);
@@ -140,25 +133,16 @@ class TransformerModel : public Model {
     }
     embed_backward(tgt_stage_, dx_.data(), tgt_emb_, Nt);
     // encoder
-    dx_.assign(static_cast<size_t>(Ns * C_), 0.0f);
-    layernorm_backward(dx_.data(), ps_.grad(enc_norm_w_), ps_.grad(enc_norm_b_), dmemory_.data(), xs_[Le_].data(),
-                       ps_.param(enc_norm_w_), enc_mean_.data(), enc_rstd_.data(), Ns, C_);
-    for (int64_t l = Le_ - 1; l >= 0; --l) {
-      dprev_.assign(static_cast<size_t>(Ns * C_), 0.0f);
-      encoder_layer_backward(dprev_.data(), encoder_grads(ps_, enc_[l]), dx_.data(), xs_[l].data(),
-                             encoder_weights(ps_, enc_[l]), enc_cache_[l]);
-      std::swap(dx_, dprev_);
-    }
-    embed_backward(src_stage_, dx_.data(), src_emb_, Ns);
+    layernorm_backward(enc_.output_grad(), ps_.grad(enc_norm_w_), ps_.grad(enc_norm_b_), dmemory_.data(),
+                       enc_.output(), ps_.param(enc_norm_w_), enc_mean_.data(), enc_rstd_.data(), Ns, C_);
+    embed_backward(src_stage_, enc_.backward(ps_), src_emb_, Ns);
   }
 
   const float* logits() const override { return logits_.data(); }
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    for (int64_t l = 0; l < Le_; ++l)
-      maps.push_back({"transformer.encoder.layers." + std::to_string(l) + ".self_attn", {B_, H_, S_, S_},
-                      enc_cache_[static_cast<size_t>(l)].attn.weights()});
+    enc_.attention_maps("transformer.encoder.layers.", ".self_attn", maps);
     for (int64_t l = 0; l < Ld_; ++l) {
       const std::string p = "transformer.decoder.layers." + std::to_string(l);
       maps.push_back({p + ".self_attn", {B_, H_, T_, T_}, dec_cache_[static_cast<size_t>(l)].self_attn.weights()});
@@ -238,16 +222,12 @@ class TransformerModel : public Model {
     const int64_t Ns = B_ * S_;
     src_pad_.resize(static_cast<size_t>(Ns));
     for (int64_t i = 0; i < Ns; ++i) src_pad_[static_cast<size_t>(i)] = b.src[static_cast<size_t>(i)] == pad_;
-    xs_.resize(static_cast<size_t>(Le_ + 1));
-    for (auto& x : xs_) x.resize(static_cast<size_t>(Ns * C_));
-    embed_forward(src_stage_, xs_[0].data(), b.src, src_emb_, Vs_, B_, S_, training);
-    for (int64_t l = 0; l < Le_; ++l)
-      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), src_pad_.data(), encoder_weights(ps_, enc_[l]), lcfg_,
-                            B_, S_, training, &rng_, enc_cache_[l]);
+    embed_forward(src_stage_, enc_.input(B_, S_), b.src, src_emb_, Vs_, B_, S_, training);
+    const float* top = enc_.forward(ps_, src_pad_.data(), training, &rng_);  // (B, S, C)
     memory_.resize(static_cast<size_t>(Ns * C_));
     enc_mean_.resize(static_cast<size_t>(Ns));
     enc_rstd_.resize(static_cast<size_t>(Ns));
-    layernorm_forward(memory_.data(), enc_mean_.data(), enc_rstd_.data(), xs_[Le_].data(), ps_.param(enc_norm_w_),
+    layernorm_forward(memory_.data(), enc_mean_.data(), enc_rstd_.data(), top, ps_.param(enc_norm_w_),
                       ps_.param(enc_norm_b_), Ns, C_, eps_);
   }
 
@@ -276,17 +256,16 @@ class TransformerModel : public Model {
   Activation act_;
   ParamId src_emb_ = -1, tgt_emb_ = -1, enc_norm_w_ = -1, enc_norm_b_ = -1, dec_norm_w_ = -1, dec_norm_b_ = -1;
   ParamId gen_w_ = -1, gen_b_ = -1;
-  std::vector<EncoderLayerIds> enc_;
+  EncoderStack enc_;
   std::vector<DecoderLayerIds> dec_;
-  TransformerLayerConfig lcfg_, dcfg_;
-  std::vector<EncoderLayerCache> enc_cache_;
+  TransformerLayerConfig dcfg_;
   std::vector<DecoderLayerCache> dec_cache_;
   std::vector<float> pe_;  // (max_len, C)
 
   int64_t B_ = 0, S_ = 0, T_ = 0;
   EmbedStage src_stage_, tgt_stage_;
   std::vector<uint8_t> src_pad_;             // (B, S) 1 = padding
-  std::vector<std::vector<float>> xs_, ys_;  // encoder / decoder layer inputs (+ last output)
+  std::vector<std::vector<float>> ys_;  // decoder layer inputs (+ last output)
   std::vector<float> memory_, enc_mean_, enc_rstd_, dec_out_, dec_mean_, dec_rstd_, logits_;
   LossHead head_;
   std::vector<float> dlogits_, dtop_, dx_, dprev_, dmemory_;

@@ -45,7 +45,7 @@ class Vit : public Model {
     patch_w_ = ps_.add("patch_embed.weight", {C_, D_});
     patch_b_ = ps_.add("patch_embed.bias", {C_});
     for (int64_t l = 0; l < L_; ++l)
-      layers_.push_back(
+      stack_.ids.push_back(
           add_encoder_layer(ps_, "encoder.layers." + std::to_string(l) + ".", C_, F_, true, LayerNaming::torch));
     add_layernorm(ps_, "encoder.norm.", C_, norm_w_, norm_b_);
     head_w_ = ps_.add("head.weight", {K_, C_});
@@ -59,14 +59,7 @@ class Vit : public Model {
       else ps_.init_xavier_uniform(id, init);
     });
 
-    lcfg_.d_model = C_;
-    lcfg_.n_head = H_;
-    lcfg_.d_ff = F_;
-    lcfg_.activation = act;
-    lcfg_.norm_first = pre;
-    lcfg_.dropout(dropout_);
-    lcfg_.eps = eps_;
-    caches_.resize(static_cast<size_t>(L_));
+    stack_.cfg = layer_config(C_, H_, F_, act, pre, dropout_, eps_);
   }
 
   Task task() const override { return Task::classify; }
@@ -100,17 +93,13 @@ class Vit : public Model {
       const float* eb = emb_.data() + bi * P_ * C_;  // (P, C)
       for (int64_t i = 0; i < P_ * C_; ++i) xb[C_ + i] = eb[i] + pos[C_ + i];
     }
-    xs_.resize(static_cast<size_t>(L_ + 1));
-    for (auto& x : xs_) x.resize(static_cast<size_t>(N * C_));
     mask_.resize(static_cast<size_t>(N * C_));
-    dropout_forward(xs_[0].data(), mask_.data(), x0_.data(), N * C_, training ? dropout_ : 0.0f, rng_);
-    for (int64_t l = 0; l < L_; ++l)
-      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), nullptr, encoder_weights(ps_, layers_[l]), lcfg_, B_, T,
-                            training, &rng_, caches_[l]);
+    dropout_forward(stack_.input(B_, T), mask_.data(), x0_.data(), N * C_, training ? dropout_ : 0.0f, rng_);
+    const float* top = stack_.forward(ps_, nullptr, training, &rng_);  // (B, T, C)
     // final norm on the [CLS] rows (B, C), then the head
     cls_in_.resize(static_cast<size_t>(B_ * C_));
     for (int64_t bi = 0; bi < B_; ++bi)
-      std::memcpy(cls_in_.data() + bi * C_, xs_[L_].data() + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
+      std::memcpy(cls_in_.data() + bi * C_, top + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
     cls_out_.resize(static_cast<size_t>(B_ * C_));
     mean_.resize(static_cast<size_t>(B_));
     rstd_.resize(static_cast<size_t>(B_));
@@ -132,17 +121,12 @@ class Vit : public Model {
     dcls_in_.assign(static_cast<size_t>(B_ * C_), 0.0f);
     layernorm_backward(dcls_in_.data(), ps_.grad(norm_w_), ps_.grad(norm_b_), dcls_out_.data(), cls_in_.data(),
                        ps_.param(norm_w_), mean_.data(), rstd_.data(), B_, C_);
-    dx_.assign(static_cast<size_t>(N * C_), 0.0f);
+    float* dtop = stack_.output_grad();  // (B, T, C): only the [CLS] rows get gradient
     for (int64_t bi = 0; bi < B_; ++bi)
-      std::memcpy(dx_.data() + bi * T * C_, dcls_in_.data() + bi * C_, static_cast<size_t>(C_) * sizeof(float));
-    for (int64_t l = L_ - 1; l >= 0; --l) {
-      dprev_.assign(static_cast<size_t>(N * C_), 0.0f);
-      encoder_layer_backward(dprev_.data(), encoder_grads(ps_, layers_[l]), dx_.data(), xs_[l].data(),
-                             encoder_weights(ps_, layers_[l]), caches_[l]);
-      std::swap(dx_, dprev_);
-    }
+      std::memcpy(dtop + bi * T * C_, dcls_in_.data() + bi * C_, static_cast<size_t>(C_) * sizeof(float));
+    const float* dx = stack_.backward(ps_);
     dx0_.assign(static_cast<size_t>(N * C_), 0.0f);
-    dropout_backward(dx0_.data(), dx_.data(), mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
+    dropout_backward(dx0_.data(), dx, mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
     float* dcls = ps_.grad(cls_);
     float* dpos = ps_.grad(pos_);  // (T, C)
     demb_.resize(static_cast<size_t>(B_ * P_ * C_));
@@ -160,9 +144,7 @@ class Vit : public Model {
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    for (int64_t l = 0; l < L_; ++l)
-      maps.push_back({"encoder.layers." + std::to_string(l) + ".self_attn", {B_, H_, P_ + 1, P_ + 1},
-                      caches_[static_cast<size_t>(l)].attn.weights()});
+    stack_.attention_maps("encoder.layers.", ".self_attn", maps);
     return maps;
   }
 
@@ -170,18 +152,15 @@ class Vit : public Model {
   int64_t D_, P_, K_, C_, H_, L_, F_;
   float dropout_, eps_;
   ParamId cls_, pos_, patch_w_, patch_b_, norm_w_ = -1, norm_b_ = -1, head_w_, head_b_;
-  std::vector<EncoderLayerIds> layers_;
-  TransformerLayerConfig lcfg_;
-  std::vector<EncoderLayerCache> caches_;
+  EncoderStack stack_;
 
   int64_t B_ = 0;
   bool training_ = false;
   std::vector<float> patches_, emb_, x0_;
   std::vector<uint8_t> mask_;
-  std::vector<std::vector<float>> xs_;
   std::vector<float> cls_in_, cls_out_, mean_, rstd_, logits_;
   LossHead loss_;
-  std::vector<float> dlogits_, dcls_out_, dcls_in_, dx_, dprev_, dx0_, demb_;
+  std::vector<float> dlogits_, dcls_out_, dcls_in_, dx0_, demb_;
 };
 
 }  // namespace

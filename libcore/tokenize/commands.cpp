@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 #include "tokenize/progress.h"
@@ -93,19 +94,35 @@ void run_encode(const EncodeOptions& o) {
   Tokenizer tgt_owned;
   if (!o.tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(o.tgt_tokenizer);
   const Tokenizer& tgt = o.tgt_tokenizer.empty() ? src : tgt_owned;
-  int threads = std::max(1, o.threads);
+  const int threads = std::max(1, o.threads);
+
+  // Output: pieces as text, or ids streamed into the HDF5 file as they come.
+  TextSink sink(o.output);
+  std::unique_ptr<io::H5StreamOut> out;
+  std::unique_ptr<TokenSeqWriter> w_src, w_tgt;
+  if (!o.pieces) {
+    out = std::make_unique<io::H5StreamOut>(o.output, o.tsv ? "token_pairs" : "tokens");
+    w_src = std::make_unique<TokenSeqWriter>(*out, o.tsv ? "/src" : "/");
+    if (o.tsv) w_tgt = std::make_unique<TokenSeqWriter>(*out, "/tgt");
+  }
+  auto pieces_lines = [&](const TokenSeqs& s, std::string& text) {  // one line per sequence
+    for (int64_t i = 0; i < s.size(); ++i) {
+      append_pieces(src, s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), text);
+      text.push_back('\n');
+    }
+  };
+
   int64_t truncated = 0;
-  TokenSeqs seqs, tgt_seqs;
   std::string layout;
   bool final_newline = true;
-  TextSink sink(o.output);
-
   if (o.tsv) {
     layout = "tsv";
     Encoder es(src), et(tgt);
     LineBlocks in(o.inputs);
-    std::string block, name;
+    std::string_view block;
+    std::string name;
     int64_t line_no = 0;
+    TokenSeqs s, t;
     while (in.next(block)) {
       if (in.current_name() != name) {
         name = in.current_name();
@@ -118,33 +135,36 @@ void run_encode(const EncodeOptions& o) {
         size_t tab = line.find('\t');
         if (tab == std::string_view::npos)
           throw DataError(where_line(name, line_no) + "no tab: --tsv expects source<TAB>target lines");
-        truncated += encode_one(es, line.substr(0, tab), sh, seqs);
-        truncated += encode_one(et, line.substr(tab + 1), sh, tgt_seqs);
-        if (o.pieces) {
+        truncated += encode_one(es, line.substr(0, tab), sh, s);
+        truncated += encode_one(et, line.substr(tab + 1), sh, t);
+        if (o.pieces) {  // source<TAB>target pieces
           std::string& b = sink.buffer();
-          int64_t n = seqs.size(), s0 = seqs.offsets[n - 1], t0 = tgt_seqs.offsets[n - 1];
-          append_pieces(src, seqs.ids.data() + s0, seqs.ids.size() - s0, b);
+          append_pieces(src, s.ids.data(), s.ids.size(), b);
           b.push_back('\t');
-          append_pieces(tgt, tgt_seqs.ids.data() + t0, tgt_seqs.ids.size() - t0, b);
+          append_pieces(tgt, t.ids.data(), t.ids.size(), b);
           b.push_back('\n');
           sink.write("");
-          seqs = TokenSeqs();
-          tgt_seqs = TokenSeqs();
+          s = TokenSeqs();
+          t = TokenSeqs();
         }
       });
+      if (!o.pieces) {
+        w_src->append(s);
+        w_tgt->append(t);
+        s = TokenSeqs();
+        t = TokenSeqs();
+      }
     }
   } else if (o.document) {
     layout = "documents";
     Encoder enc(src);
     std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
     for (auto& path : inputs) {
-      std::string text = read_document(path);
-      truncated += encode_one(enc, text, sh, seqs);
-      if (o.pieces) {
-        append_pieces(src, seqs.ids.data(), seqs.ids.size(), sink.buffer());
-        sink.write("\n");
-        seqs = TokenSeqs();
-      }
+      TokenSeqs s;
+      truncated += encode_one(enc, read_document(path), sh, s);
+      if (o.pieces) pieces_lines(s, sink.buffer());
+      else w_src->append(s);
+      sink.write("");
     }
   } else {
     layout = "lines";
@@ -152,61 +172,43 @@ void run_encode(const EncodeOptions& o) {
     for (int k = 0; k < threads; ++k) encoders.emplace_back(src);
     std::vector<TokenSeqs> parts(static_cast<size_t>(threads));
     std::vector<std::string> texts(static_cast<size_t>(threads));
-    std::vector<int64_t> cuts_trunc(static_cast<size_t>(threads));
-    LineBlocks in(o.inputs, 4 << 20);
+    std::vector<int64_t> part_truncated(static_cast<size_t>(threads));
+    LineBlocks in(o.inputs, 2 << 20);
     QuietStartProgress progress("encoding", in.total_bytes() >> 20, "MB");
-    std::string block;
+    std::string_view block;
     while (in.next(block)) {
-      std::vector<size_t> cuts = split_lines(block, threads);
-      int n = static_cast<int>(cuts.size()) - 1;
-      auto work = [&](int k) {
-        parts[k] = TokenSeqs();
-        cuts_trunc[k] = 0;
-        std::string_view part(block.data() + cuts[k], cuts[k + 1] - cuts[k]);
-        for_each_line(part, [&](std::string_view line) { cuts_trunc[k] += encode_one(encoders[k], line, sh, parts[k]); });
+      int n = for_line_ranges(block, threads, [&](int k, std::string_view part) {
+        parts[k].ids.clear();  // keeps its buffers from block to block
+        parts[k].offsets.assign(1, 0);
+        part_truncated[k] = 0;
+        for_each_line(part, [&](std::string_view line) { part_truncated[k] += encode_one(encoders[k], line, sh, parts[k]); });
         if (o.pieces) {
           texts[k].clear();
-          const TokenSeqs& p = parts[k];
-          for (int64_t i = 0; i < p.size(); ++i) {
-            append_pieces(src, p.ids.data() + p.offsets[i], static_cast<size_t>(p.offsets[i + 1] - p.offsets[i]),
-                          texts[k]);
-            texts[k].push_back('\n');
-          }
+          pieces_lines(parts[k], texts[k]);
         }
-      };
-      if (n == 1) work(0);
-      else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < n; ++k) pool.emplace_back(work, k);
-        for (auto& t : pool) t.join();
-      }
+      });
       for (int k = 0; k < n; ++k) {
-        truncated += cuts_trunc[k];
+        truncated += part_truncated[k];
         if (o.pieces) sink.write(texts[k]);
-        else seqs.append(parts[k]);
+        else w_src->append(parts[k]);
       }
       progress.update(in.bytes_read() >> 20);
     }
     final_newline = in.ended_with_newline();
-    progress.finish(std::to_string(seqs.size()) + " sequences, " + std::to_string(seqs.ids.size()) + " tokens");
+    if (w_src) progress.finish(std::to_string(w_src->sequences()) + " sequences, " + std::to_string(w_src->tokens()) + " tokens");
   }
   if (truncated > 0) spdlog::warn("{} sequences truncated to --max-len {}", truncated, o.max_len);
   if (o.pieces) {
     sink.finish();
     return;
   }
-  io::H5Out out(o.output, o.tsv ? "token_pairs" : "tokens");
-  if (o.tsv) {
-    write_token_seqs(out, "/src", seqs, src);
-    write_token_seqs(out, "/tgt", tgt_seqs, tgt);
-  } else {
-    write_token_seqs(out, "/", seqs, src);
-  }
-  out.set_attr("/", "text_layout", layout);
-  out.set_attr("/", "final_newline", int64_t{final_newline ? 1 : 0});
-  out.set_attr("/", "truncated", truncated);
-  out.set_attr("/", "max_len", o.max_len);
-  out.commit();
+  w_src->finish(src);
+  if (w_tgt) w_tgt->finish(tgt);
+  out->set_attr("/", "text_layout", layout);
+  out->set_attr("/", "final_newline", int64_t{final_newline ? 1 : 0});
+  out->set_attr("/", "truncated", truncated);
+  out->set_attr("/", "max_len", o.max_len);
+  out->commit();
 }
 
 void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, const std::string& input,
@@ -219,13 +221,13 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
   std::string& buf = sink.buffer();
   if (kind == "tokens") {
     if (!tgt_tokenizer.empty()) throw UsageError("--tgt-tokenizer is for token_pairs files; " + in.path() + " is 'tokens'");
-    TokenSeqs s = read_token_seqs(in, "/");
+    StoredSeqs s = read_token_seqs(in, "/");
     check_decodable(in, "/", s, src);
     std::string layout = in.has_attr("/", "text_layout") ? in.attr_string("/", "text_layout") : "lines";
     bool final_newline = !in.has_attr("/", "final_newline") || in.attr_int("/", "final_newline") != 0;
     bool lines = layout != "documents";
     for (int64_t i = 0; i < s.size(); ++i) {
-      src.decode(s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), buf);
+      src.decode(s.seq(i), s.seq_len(i), buf);
       if (lines && (i + 1 < s.size() || final_newline)) buf.push_back('\n');
       sink.write("");
     }
@@ -233,16 +235,16 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
     Tokenizer tgt_owned;
     if (!tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(tgt_tokenizer);
     const Tokenizer& tgt = tgt_tokenizer.empty() ? src : tgt_owned;
-    TokenSeqs s = read_token_seqs(in, "/src"), t = read_token_seqs(in, "/tgt");
+    StoredSeqs s = read_token_seqs(in, "/src"), t = read_token_seqs(in, "/tgt");
     if (s.size() != t.size())
       throw DataError(in.path() + ": /src has " + std::to_string(s.size()) + " sequences but /tgt has " +
                       std::to_string(t.size()));
     check_decodable(in, "/src", s, src);
     check_decodable(in, "/tgt", t, tgt);
     for (int64_t i = 0; i < s.size(); ++i) {
-      src.decode(s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), buf);
+      src.decode(s.seq(i), s.seq_len(i), buf);
       buf.push_back('\t');
-      tgt.decode(t.ids.data() + t.offsets[i], static_cast<size_t>(t.offsets[i + 1] - t.offsets[i]), buf);
+      tgt.decode(t.seq(i), t.seq_len(i), buf);
       buf.push_back('\n');
       sink.write("");
     }

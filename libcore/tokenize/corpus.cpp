@@ -51,6 +51,7 @@ LineBlocks::LineBlocks(std::vector<std::string> paths, size_t block_bytes)
 }
 
 LineBlocks::~LineBlocks() {
+  join_hasher();
   delete sha_;
   for (auto* f : files_) if (f && f != stdin) std::fclose(f);
 }
@@ -68,7 +69,13 @@ void LineBlocks::finish_current() {
   ++index_;
 }
 
-bool LineBlocks::next(std::string& block) {
+void LineBlocks::join_hasher() {
+  if (hasher_.joinable()) hasher_.join();
+}
+
+bool LineBlocks::next(std::string_view& out) {
+  join_hasher();  // the previous block is hashed: its buffer may be reused
+  std::string& block = block_;
   block.clear();
   while (index_ < files_.size()) {
     if (!current_open_) {
@@ -88,7 +95,6 @@ bool LineBlocks::next(std::string& block) {
       size_t got = std::fread(&block[old], 1, want, f);
       block.resize(old + got);
       if (got > 0) {
-        sha_->update(block.data() + old, got);
         last_byte_ = static_cast<unsigned char>(block[old + got - 1]);
         bytes_read_ += static_cast<int64_t>(got);
       }
@@ -106,10 +112,15 @@ bool LineBlocks::next(std::string& block) {
       }
       want = block.size();  // one very long line: keep reading
     }
+    out = block;
     if (eof) {
+      sha_->update(block.data(), block.size());
       finish_current();
       if (block.empty()) continue;
+      return true;
     }
+    // Hash while the caller works on the block (SHA-256 is slower than tokenizing).
+    hasher_ = std::thread([sha = sha_, p = block.data(), n = block.size()] { sha->update(p, n); });
     return true;
   }
   return false;

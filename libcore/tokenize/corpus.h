@@ -2,7 +2,7 @@
 // another, in blocks of whole lines, each input's SHA-256 noted for provenance.
 //
 //   LineBlocks in({"a.txt", "-"});
-//   std::string block;
+//   std::string_view block;  // valid until the next call
 //   while (in.next(block)) for_each_line(block, [&](std::string_view line) { ... });
 //
 // Lines are split on '\n', which is not part of the line; a '\r' before it
@@ -11,8 +11,10 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "io/sha256.h"
@@ -30,7 +32,8 @@ class LineBlocks {
   // Fills block with the next lines, each terminated by '\n' except possibly
   // the last line of a file. False at the end of all inputs. Opens every
   // input up front, so a missing file fails before any work.
-  bool next(std::string& block);
+  // The block stays valid (and must not change) until the next call.
+  bool next(std::string_view& block);
 
   // Sum of the regular files' sizes (0 when unknown, e.g. stdin), for progress.
   int64_t total_bytes() const { return total_bytes_; }
@@ -41,13 +44,15 @@ class LineBlocks {
   const std::string& current_name() const { return current_name_; }
 
  private:
-  void open_next();
   void finish_current();
+  void join_hasher();
   std::vector<std::string> paths_;
   std::vector<std::FILE*> files_;
   size_t index_ = 0;
   size_t block_bytes_;
+  std::string block_;  // the block handed out
   std::string carry_;  // partial line from the previous read
+  std::thread hasher_;  // hashes the handed-out block meanwhile
   io::Sha256* sha_ = nullptr;
   std::string current_name_;
   int64_t total_bytes_ = 0, bytes_read_ = 0;
@@ -69,6 +74,36 @@ void for_each_line(std::string_view block, Fn&& fn) {
 
 // Splits a block into about n ranges of whole lines: boundaries[k]..boundaries[k+1].
 std::vector<size_t> split_lines(std::string_view block, int n);
+
+// Splits block into up to `threads` ranges of whole lines and runs
+// fn(int k, std::string_view range) on each, range 0 on the calling thread and
+// the others on their own threads; rethrows the first failure. Returns the
+// number of ranges.
+template <class Fn>
+int for_line_ranges(std::string_view block, int threads, Fn&& fn) {
+  std::vector<size_t> cuts = split_lines(block, threads);
+  int parts = static_cast<int>(cuts.size()) - 1;
+  auto range = [&](int k) { return block.substr(cuts[k], cuts[k + 1] - cuts[k]); };
+  std::vector<std::exception_ptr> errs(static_cast<size_t>(parts));
+  std::vector<std::thread> pool;
+  for (int k = 1; k < parts; ++k)
+    pool.emplace_back([&, k] {
+      try {
+        fn(k, range(k));
+      } catch (...) {
+        errs[k] = std::current_exception();
+      }
+    });
+  try {
+    fn(0, range(0));
+  } catch (...) {
+    errs[0] = std::current_exception();
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errs)
+    if (e) std::rethrow_exception(e);
+  return parts;
+}
 
 // Reads a whole input ("-" = stdin) and notes it for provenance.
 std::string read_document(const std::string& path);

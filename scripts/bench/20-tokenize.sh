@@ -48,6 +48,8 @@ timed qkv_encode "$q" -q --threads "$threads" encode -t "$work/tok.h5" "$corpus"
 timed qkv_encode1 "$q" -q --threads 1 encode -t "$work/tok.h5" "$corpus" -o "$work/tokens1.h5"
 timed qkv_decode "$q" -q decode -t "$work/tok.h5" "$work/tokens.h5" -o "$work/decoded.txt"
 cmp -s "$work/decoded.txt" "$corpus" && lossless=yes || lossless=NO
+# The floor of any qkv tool: loading libqkvcore and its shared libraries.
+timed qkv_floor "$q" --version > /dev/null
 
 spm_tokens=$(wc -w < "$work/spm.ids")
 qkv_tokens=$(/usr/bin/python3 -c "import h5py,sys; print(h5py.File(sys.argv[1],'r')['ids'].shape[0])" "$work/tokens.h5" 2>/dev/null || echo "?")
@@ -60,6 +62,7 @@ printf '%-34s %14s %14s %9sx\n' "encode MB/s ($threads threads for qkv)" "$(mbps
 printf '%-34s %14s %14s %9sx\n' "encode MB/s (1 thread)" "$(mbps "$T_spm_encode")" "$(mbps "$T_qkv_encode1")" \
   "$(ratio "$T_spm_encode" "$T_qkv_encode1")"
 printf '%-34s %14s %14s %9sx\n' "encode peak memory (MB)" "$M_spm_encode" "$M_qkv_encode" "$(ratio "$M_qkv_encode" "$M_spm_encode")"
+printf '%-34s %14s %14s\n' "  (qkv process floor, --version)" "" "$M_qkv_floor"
 printf '%-34s %14s %14s\n' "tokens" "$spm_tokens" "$qkv_tokens"
 printf '%-34s %14s %14s\n' "decode (qkv) MB/s, lossless" "-" "$(mbps "$T_qkv_decode"), $lossless"
 echo
