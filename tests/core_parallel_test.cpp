@@ -36,7 +36,7 @@ TEST(CoreParallel, EveryIndexOnceInContiguousChunks) {
       for (int64_t i = b; i < e; ++i) ++hits[i];
     });
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
-    EXPECT_LE(calls.load(), 2);
+    EXPECT_LE(calls.load(), 8);  // at most 4 chunks per thread
   }
   // min_chunk: too little work runs as one chunk
   int calls = 0;

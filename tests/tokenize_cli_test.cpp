@@ -303,3 +303,19 @@ TEST_F(TokenizeCli, InterruptedEncodeLeavesNoFile) {
   EXPECT_FALSE(qkv::test::exists(dir.file("o.h5")));
   for (auto& e : dir.entries()) EXPECT_EQ(e.find("o.h5"), std::string::npos) << e;
 }
+
+TEST_F(TokenizeCli, InconsistentTokenizerIsRefused) {
+  // A tokenizer file whose first merge names a later piece: one clear line, no output.
+  qkv::io::H5In in(tok());
+  qkv::Tensor merges = in.read("merges", qkv::DType::i32, 2);  // (M, 2)
+  merges.data<int32_t>()[0] = 269;
+  qkv::io::H5Out out(dir.file("bad_tok.h5"), "tokenizer");
+  for (const char* name : {"pieces", "piece_types"}) out.write(name, in.read(name, qkv::DType::u8, 1));
+  for (const char* name : {"piece_offsets", "piece_counts"}) out.write(name, in.read(name, qkv::DType::i64, 1));
+  out.write("merges", merges);
+  for (const char* a : {"model", "pretokenizer"}) out.set_attr("/", a, in.attr_string("/", a));
+  for (const char* a : {"vocab_size", "num_user_specials"}) out.set_attr("/", a, in.attr_int("/", a));
+  out.commit();
+  expect_fails("qkv-tokenize encode -t " + dir.file("bad_tok.h5") + " " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
+               1, "bad_tok.h5: merge 0 joins ids (269, ", "o.h5");
+}

@@ -17,6 +17,7 @@ namespace qkv {
 namespace {
 
 thread_local bool t_in_region = false;
+constexpr int64_t kChunksPerThread = 4;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -24,25 +25,33 @@ inline void cpu_relax() {
 #endif
 }
 
+// Chunks are handed out dynamically: every participant (the caller and the
+// woken workers) claims the next unclaimed chunk until none is left, so a
+// worker the OS has descheduled (a busy shared machine) delays the region by
+// at most the chunk it holds, instead of a fixed share of the work. The claim
+// word packs (region << 32 | next chunk), so a late worker can never claim a
+// chunk of a region other than the one it woke up for.
 class Pool {
  public:
   ~Pool() { resize(0); }
 
-  void run(int64_t n, int chunks, const RangeFn& fn) {
-    if (static_cast<int>(workers_.size()) < chunks - 1) resize(chunks - 1);
+  void run(int64_t n, int chunks, const RangeFn& fn, int participants) {
+    if (static_cast<int>(workers_.size()) < participants - 1) resize(participants - 1);
     fn_ = &fn;
     n_ = n;
-    chunks_.store(chunks, std::memory_order_relaxed);
+    chunks_ = chunks;
     errors_.assign(chunks, nullptr);
-    pending_.store(chunks - 1, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t region = ++region_;
+    claim_.store(region << 32, std::memory_order_release);  // publishes fn_, n_, chunks_
     {
       std::lock_guard<std::mutex> lk(m_);
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.store(region, std::memory_order_release);
     }
     cv_.notify_all();
-    run_chunk(0);
-    // wait for the workers: spin, then yield (the region is short)
-    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    work(region);
+    // wait for chunks still held by workers: spin, then yield
+    for (int spins = 0; done_.load(std::memory_order_acquire) != chunks; ++spins) {
       if (spins < 4000)
         cpu_relax();
       else
@@ -54,21 +63,31 @@ class Pool {
   }
 
  private:
-  void run_chunk(int i) {
-    const int k = chunks_.load(std::memory_order_relaxed);
-    const int64_t b = n_ * i / k, e = n_ * (i + 1) / k;
-    t_in_region = true;
-    try {
-      if (b < e) (*fn_)(b, e);
-    } catch (...) {
-      errors_[i] = std::current_exception();
+  // Claims and runs chunks of `region` until none is left.
+  void work(uint64_t region) {
+    for (;;) {
+      uint64_t v = claim_.load(std::memory_order_acquire);
+      int chunk;
+      do {
+        if ((v >> 32) != region) return;
+        chunk = static_cast<int>(v & 0xffffffffu);
+        if (chunk >= chunks_) return;
+      } while (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+      const int64_t b = n_ * chunk / chunks_, e = n_ * (chunk + 1) / chunks_;
+      t_in_region = true;
+      try {
+        if (b < e) (*fn_)(b, e);
+      } catch (...) {
+        errors_[chunk] = std::current_exception();
+      }
+      t_in_region = false;
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
-    t_in_region = false;
   }
 
   // seen: the generation when the worker was created (read by the creating
   // thread: the new thread may start only after the next region was posted)
-  void worker(int index, uint64_t seen) {
+  void worker(uint64_t seen) {
     for (;;) {
       // spin up to ~100 us for the next region, then sleep
       uint64_t g = seen;
@@ -84,11 +103,7 @@ class Pool {
       }
       if (stop_.load()) return;
       seen = g;
-      const int chunk = index + 1;
-      if (chunk < chunks_.load(std::memory_order_relaxed)) {
-        run_chunk(chunk);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      work(g);
     }
   }
 
@@ -102,18 +117,20 @@ class Pool {
     workers_.clear();
     stop_.store(false);
     const uint64_t g = generation_.load(std::memory_order_acquire);
-    for (int i = 0; i < n; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });
+    for (int i = 0; i < n; ++i) workers_.emplace_back([this, g] { worker(g); });
   }
 
   std::vector<std::thread> workers_;
   std::mutex m_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> done_{0};
+  uint64_t region_ = 0;  // caller side only
   std::vector<std::exception_ptr> errors_;
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
-  std::atomic<int> chunks_{1};
+  int chunks_ = 1;
   std::atomic<bool> stop_{false};
 };
 
@@ -129,8 +146,10 @@ int parallel_threads() { return t_in_region ? 1 : blas::threads(); }
 void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn) {
   if (n <= 0) return;
   if (min_chunk < 1) min_chunk = 1;
-  int64_t chunks = std::min<int64_t>(parallel_threads(), n / min_chunk);
-  if (chunks <= 1) {
+  const int threads = parallel_threads();
+  // a few chunks per thread, claimed dynamically (see Pool)
+  const int64_t chunks = std::min<int64_t>(static_cast<int64_t>(threads) * kChunksPerThread, n / min_chunk);
+  if (threads <= 1 || chunks <= 1) {
     fn(0, n);
     return;
   }
@@ -138,7 +157,7 @@ void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn) {
   const int blas_before = openblas_get_num_threads();
   if (blas_before != 1) openblas_set_num_threads(1);
   try {
-    pool().run(n, static_cast<int>(chunks), fn);
+    pool().run(n, static_cast<int>(chunks), fn, threads);
   } catch (...) {
     if (blas_before != 1) openblas_set_num_threads(blas_before);
     throw;

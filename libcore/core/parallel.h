@@ -4,10 +4,13 @@
 //
 //   parallel_for(n, min_chunk, [&](int64_t begin, int64_t end) { ... rows [begin, end) ... });
 //
-// [0, n) is cut into at most parallel_threads() contiguous chunks of at least
-// min_chunk items (one chunk, run inline, when n is small); chunk i covers
-// [n*i/k, n*(i+1)/k). The caller runs chunk 0, a persistent pool the others,
-// and the call returns when all are done. A call made from inside a chunk runs
+// [0, n) is cut into k contiguous chunks of at least min_chunk items, k at
+// most 4 per thread (one chunk, run inline, with one thread or when n is
+// small); chunk i covers [n*i/k, n*(i+1)/k). The caller and a persistent pool
+// claim chunks dynamically until none is left (a descheduled worker on a busy
+// machine then holds up at most one chunk), and the call returns when all are
+// done. Callers make each output element depend on one chunk only, so results
+// do not depend on the thread count. A call made from inside a chunk runs
 // serially, so nesting is safe. An exception thrown in a chunk is rethrown to
 // the caller (the first one, by chunk order).
 //

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "io/file_io.h"
 #include "io/sha256.h"
 
@@ -222,7 +223,10 @@ std::vector<uint8_t> H5Out::image() {
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) throw DataError(path_ + ": flush failed: " + h5_error_text());
   ssize_t n = H5Fget_file_image(file_, nullptr, 0);
   if (n < 0) throw DataError(path_ + ": cannot get file image: " + h5_error_text());
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
+  std::vector<uint8_t> bytes;
+  bytes.reserve(static_cast<size_t>(n));
+  advise_huge_pages(bytes.data(), bytes.capacity());  // big images: 2 MiB page faults, not 4 KiB
+  bytes.resize(static_cast<size_t>(n));
   if (H5Fget_file_image(file_, bytes.data(), bytes.size()) < 0)
     throw DataError(path_ + ": cannot get file image: " + h5_error_text());
   return bytes;

@@ -177,24 +177,16 @@ void run_encode(const EncodeOptions& o) {
     QuietStartProgress progress("encoding", in.total_bytes() >> 20, "MB");
     std::string_view block;
     while (in.next(block)) {
-      std::vector<size_t> cuts = split_lines(block, threads);
-      int n = static_cast<int>(cuts.size()) - 1;
-      auto work = [&](int k) {
-        parts[k] = TokenSeqs();
+      int n = for_line_ranges(block, threads, [&](int k, std::string_view part) {
+        parts[k].ids.clear();  // keeps its buffers from block to block
+        parts[k].offsets.assign(1, 0);
         part_truncated[k] = 0;
-        std::string_view part(block.data() + cuts[k], cuts[k + 1] - cuts[k]);
         for_each_line(part, [&](std::string_view line) { part_truncated[k] += encode_one(encoders[k], line, sh, parts[k]); });
         if (o.pieces) {
           texts[k].clear();
           pieces_lines(parts[k], texts[k]);
         }
-      };
-      if (n == 1) work(0);
-      else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < n; ++k) pool.emplace_back(work, k);
-        for (auto& t : pool) t.join();
-      }
+      });
       for (int k = 0; k < n; ++k) {
         truncated += part_truncated[k];
         if (o.pieces) sink.write(texts[k]);

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -73,6 +74,36 @@ void for_each_line(std::string_view block, Fn&& fn) {
 
 // Splits a block into about n ranges of whole lines: boundaries[k]..boundaries[k+1].
 std::vector<size_t> split_lines(std::string_view block, int n);
+
+// Splits block into up to `threads` ranges of whole lines and runs
+// fn(int k, std::string_view range) on each, range 0 on the calling thread and
+// the others on their own threads; rethrows the first failure. Returns the
+// number of ranges.
+template <class Fn>
+int for_line_ranges(std::string_view block, int threads, Fn&& fn) {
+  std::vector<size_t> cuts = split_lines(block, threads);
+  int parts = static_cast<int>(cuts.size()) - 1;
+  auto range = [&](int k) { return block.substr(cuts[k], cuts[k + 1] - cuts[k]); };
+  std::vector<std::exception_ptr> errs(static_cast<size_t>(parts));
+  std::vector<std::thread> pool;
+  for (int k = 1; k < parts; ++k)
+    pool.emplace_back([&, k] {
+      try {
+        fn(k, range(k));
+      } catch (...) {
+        errs[k] = std::current_exception();
+      }
+    });
+  try {
+    fn(0, range(0));
+  } catch (...) {
+    errs[0] = std::current_exception();
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errs)
+    if (e) std::rethrow_exception(e);
+  return parts;
+}
 
 // Reads a whole input ("-" = stdin) and notes it for provenance.
 std::string read_document(const std::string& path);

@@ -36,30 +36,6 @@ void count_lines(std::string_view text, const LearnOptions& o, StrMap<int64_t>& 
   });
 }
 
-// Runs fn(k, begin, end) on the line ranges of block, one thread per range.
-template <class Fn>
-void parallel_lines(std::string_view block, int threads, Fn&& fn) {
-  std::vector<size_t> cuts = split_lines(block, threads);
-  int parts = static_cast<int>(cuts.size()) - 1;
-  if (parts <= 1) {
-    fn(0, block.substr(0, block.size()));
-    return;
-  }
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errs(parts);
-  for (int k = 0; k < parts; ++k)
-    pool.emplace_back([&, k] {
-      try {
-        fn(k, block.substr(cuts[k], cuts[k + 1] - cuts[k]));
-      } catch (...) {
-        errs[k] = std::current_exception();
-      }
-    });
-  for (auto& t : pool) t.join();
-  for (auto& e : errs)
-    if (e) std::rethrow_exception(e);
-}
-
 std::string names_of(const std::vector<std::string>& paths) {
   if (paths.empty()) return "stdin";
   std::string s;
@@ -127,10 +103,10 @@ Counts count_corpus(const std::vector<std::string>& paths, const LearnOptions& o
     }
     keep.clear();
     keep.shrink_to_fit();
-    parallel_lines(joined, threads, [&](int k, std::string_view part) { count_lines(part, o, maps[k]); });
+    for_line_ranges(joined, threads, [&](int k, std::string_view part) { count_lines(part, o, maps[k]); });
   } else {
     while (in.next(block)) {
-      parallel_lines(block, threads, [&](int k, std::string_view part) { count_lines(part, o, maps[k]); });
+      for_line_ranges(block, threads, [&](int k, std::string_view part) { count_lines(part, o, maps[k]); });
       if (o.progress) progress.update(in.bytes_read() >> 20, std::to_string(maps[0].size()) + " distinct in thread 0");
     }
   }
