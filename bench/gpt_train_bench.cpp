@@ -5,7 +5,10 @@
 //
 //   gpt_train_bench [--threads N] [--steps S] [--warmup W] [--batch B] [--block T]
 // Prints: qkv threads=N tokens_per_s=X step_ms=Y matmul_ms=M (P%) other_ms=R
-// (the matmul share comes from a second, timed pass with sgemm accounting on).
+// (the matmul share comes from a second, timed pass with sgemm accounting on;
+// with N > 1 threads the layers run GEMMs on several threads at once, so
+// matmul_ms is their time summed over threads and its share is of N x step).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
   ops::GemmStats g = ops::gemm_stats();
 
   double tokens = static_cast<double>(steps) * static_cast<double>(B * T);
-  double mm_ms = 1000 * g.seconds / steps, all_ms = 1000 * dt2 / steps;
+  double mm_ms = 1000 * g.seconds / steps, all_ms = 1000 * dt2 / steps * std::max(1, threads);
   std::printf("qkv threads=%d tokens_per_s=%.0f step_ms=%.2f matmul_ms=%.2f (%.0f%%, %.1f GFLOP/s, %lld sgemm/step) "
               "other_ms=%.2f loss=%.4f [%s]\n",
               threads, tokens / dt, 1000 * dt / steps, mm_ms, 100 * mm_ms / all_ms, g.flops / g.seconds / 1e9,

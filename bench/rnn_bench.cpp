@@ -2,7 +2,7 @@
 // additive attention) at grapheme-to-phoneme size, forward and backward timed apart.
 //   rnn_bench [--reps N] [--batch B] [--len T] [--hidden H] [--cell gru|lstm] [--layers L] [--threads N]
 // Prints one line per phase with ms per batch and target tokens per second. The PyTorch twin
-// at the same size is timed by scripts/bench/40-rnn.sh beside it.
+// at the same size is timed by scripts/bench/41-rnn.sh beside it.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

@@ -5,7 +5,10 @@
 #include <pty.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cstdio>
+#include <thread>
 
 #include "core/error.h"
 #include "io/file_io.h"
@@ -287,4 +290,21 @@ TEST_F(H5Test, WholeFilesTravelThroughPipesAsFileImages) {
   }
   dup2(saved_in, STDIN_FILENO);
   close(saved_in);
+}
+
+TEST_F(H5Test, OutputsIntoFifosAndDevicesAreWrittenNotReplaced) {
+  // -o /dev/null or a named pipe must stay what it is (a rename would replace
+  // it with a regular file). Tested on a FIFO of our own, never on /dev/null.
+  std::string fifo = dir.file("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] { received = test::read_file(fifo); });
+  io::write_atomically(fifo, "hello", 5);
+  reader.join();
+  EXPECT_EQ(received, "hello");
+  struct stat st;
+  ASSERT_EQ(stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"fifo"}));
+  EXPECT_THROW(io::write_atomically(dir.path(), "x", 1), UsageError);
 }

@@ -1,6 +1,8 @@
 // qkv-model as a user runs it: init, info, forward, archs, and its errors.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "io/h5.h"
 #include "support/test_support.h"
 
@@ -77,4 +79,35 @@ TEST(ModelCli, ClearErrors) {
   r = run("qkv-model archs");
   EXPECT_EQ(r.exit_code, 0);
   for (const char* a : {"gpt:", "transformer:", "vit:"}) EXPECT_NE(r.out.find(a), std::string::npos) << a;
+}
+
+// scripts/torch/qkv_torch.py (needs PyTorch, so skipped without it): a qkv
+// checkpoint loaded into its PyTorch twin gives qkv's logits, and a twin's
+// state_dict converts back to the same checkpoint parameters.
+TEST(ModelCli, PyTorchInteropScript) {
+  if (run("/usr/bin/python3 -c 'import torch, h5py'").exit_code != 0)
+    GTEST_SKIP() << "/usr/bin/python3 with torch and h5py is not available";
+  qkv::test::TempDir tmp;
+  std::string script = qkv::test::source_path("scripts/torch/qkv_torch.py");
+  for (const char* name : {"gpt", "transformer_pre_shared", "vit"}) {
+    std::string ref = qkv::test::source_path(std::string("tests/ref/model_") + name + ".h5");
+    auto r = run("/usr/bin/python3 " + script + " check " + ref + " --qkv-model " + qkv::test::bin("qkv-model"));
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("relative error"), std::string::npos) << r.out;
+  }
+  std::string ref = qkv::test::source_path("tests/ref/model_gpt_post.h5");
+  auto r = run("/usr/bin/python3 " + script + " to-torch " + ref + " " + tmp.file("m.pt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run("/usr/bin/python3 " + script + " from-torch " + tmp.file("m.pt") +
+          " --arch gpt --set vocab_size=19 --set block_size=10 --set n_layer=2 --set n_head=4 --set d_model=16"
+          " --set d_ff=24 --set pos=sinusoidal --set tie_weights=0 --set norm=post --set activation=relu --set bias=0"
+          " -o " + tmp.file("back.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  qkv::io::H5In a(ref), b(tmp.file("back.h5"));
+  for (const auto& name : a.list("params")) {
+    qkv::Tensor x = a.read("params/" + name, qkv::DType::f32), y = b.read("params/" + name, qkv::DType::f32);
+    ASSERT_EQ(x.shape(), y.shape()) << name;
+    EXPECT_EQ(std::memcmp(x.raw(), y.raw(), x.nbytes()), 0) << name;
+  }
+  EXPECT_EQ(a.list("params"), b.list("params"));
 }

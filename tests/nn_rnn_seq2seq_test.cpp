@@ -16,6 +16,7 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/rnn_seq2seq.h"
+#include "support/finite_diff.h"
 #include "support/test_support.h"
 #include "tensor/ops.h"
 
@@ -310,19 +311,8 @@ TEST(NnRnnSeq2Seq, GradientWithDropoutMatchesFiniteDifferences) {
                              "out_proj.weight", "out.bias"}) {
       const ParamId id = ps.find(name);
       ASSERT_GE(id, 0) << name;
-      float* p = ps.param(id);
       const int64_t n = ps.info(id).numel;
-      std::vector<float> num(n);
-      const float eps = 1e-2f;
-      for (int64_t i = 0; i < n; ++i) {
-        const float keep = p[i];
-        p[i] = keep + eps;
-        const double lp = loss();
-        p[i] = keep - eps;
-        const double lm = loss();
-        p[i] = keep;
-        num[i] = static_cast<float>((lp - lm) / (2.0 * eps));
-      }
+      std::vector<float> num = test::central_differences(ps.param(id), n, loss);
       // float32 differences of a loss near 2.5 carry ~1e-5 of noise per entry, so the bound is
       // relative plus a small absolute part (small gradients, like attn.w_k.bias, sit near it);
       // a wrong gradient is off by O(1).

@@ -12,6 +12,7 @@
 #include "io/h5.h"
 #include "nn/additive_attention.h"
 #include "nn/rnn.h"
+#include "support/finite_diff.h"
 #include "support/test_support.h"
 #include "tensor/ops.h"
 
@@ -253,17 +254,7 @@ namespace {
 
 // Compares analytic gradient g of f w.r.t. the values in x against central differences.
 double fd_rel_error(std::vector<float>& x, const std::vector<float>& g, const std::function<double()>& f) {
-  const float eps = 1e-2f;
-  std::vector<float> num(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float keep = x[i];
-    x[i] = keep + eps;
-    const double fp = f();
-    x[i] = keep - eps;
-    const double fm = f();
-    x[i] = keep;
-    num[i] = static_cast<float>((fp - fm) / (2.0 * eps));
-  }
+  std::vector<float> num = test::central_differences(x.data(), static_cast<int64_t>(x.size()), f);
   return ops::rel_error(g.data(), num.data(), static_cast<int64_t>(num.size()));
 }
 

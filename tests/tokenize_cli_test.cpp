@@ -242,6 +242,9 @@ TEST_F(TokenizeCli, BadOptions) {
                "already a fixed special token", "o.h5");
   expect_fails("qkv-tokenize learn --model char --pretokenize gpt2 " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
                2, "char model", "o.h5");
+  expect_fails("cat " + tok() + " | qkv-tokenize encode -t - -o " + dir.file("o.h5"), 2, "stdin (-) can feed only one",
+               "o.h5");
+  expect_fails("qkv-tokenize decode -t - - -o " + dir.file("o.txt"), 2, "stdin (-) can feed only one", "o.txt");
   expect_fails("qkv-tokenize encode --tsv --document -t " + tok() + " " + dir.file("c.txt") + " -o " +
                    dir.file("o.h5"),
                2, "cannot be combined", "o.h5");

@@ -99,7 +99,7 @@ TEST_F(TokenizeRoundTrip, DocumentMode) {
 TEST_F(TokenizeRoundTrip, BosEosAreDroppedOnDecode) { expect_round_trip(kCorpus, "--bos --eos"); }
 
 TEST_F(TokenizeRoundTrip, UserSpecials) {
-  auto r = run("qkv-tokenize learn --special '<sep>' --vocab-size 300 " + dir.file("corpus.txt") + " -o " +
+  auto r = run("qkv-tokenize learn --vocab-size 300 --special '<sep>' " + dir.file("corpus.txt") + " -o " +
                dir.file("tok.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_round_trip("a<sep>b <sep> <se <pad> <unk>\n");

@@ -94,6 +94,22 @@ void write_atomically(const std::string& path, const void* data, size_t n, bool 
     write_fd(STDOUT_FILENO, data, n, "stdout");
     return;
   }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw UsageError(path + ": is a directory, expected a file name");
+    // A device or FIFO (-o /dev/null, a named pipe): write into it; renaming
+    // over it would replace the device with a regular file.
+    int dfd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (dfd < 0) throw DataError(path + ": cannot open: " + std::strerror(errno));
+    try {
+      write_fd(dfd, data, n, path);
+    } catch (...) {
+      ::close(dfd);
+      throw;
+    }
+    ::close(dfd);
+    return;
+  }
   std::string tmpl = path + ".tmp.XXXXXX";
   if (tmpl.size() >= sizeof g_tmp_path) throw UsageError(path + ": path too long");
   std::vector<char> name(tmpl.begin(), tmpl.end());

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "nn/fast_math.h"
+#include "nn/linear.h"
 #include "tensor/ops.h"
 
 namespace qkv::nn {
@@ -42,18 +43,12 @@ static void axpy_row(float alpha, const float* __restrict x, float* __restrict y
 
 void additive_attention_keys_forward(const AdditiveAttentionDims& d, const float* keys, const float* w_k,
                                      const float* b_k, float* kp) {
-  const int64_t rows = d.B * d.S;
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(kp + r * d.A, b_k, sizeof(float) * d.A);
-  ops::sgemm(false, true, rows, d.A, d.Dk, 1.0f, keys, w_k, 1.0f, kp);
+  linear_forward(kp, keys, w_k, b_k, d.B * d.S, d.Dk, d.A);
 }
 
 void additive_attention_keys_backward(const AdditiveAttentionDims& d, const float* dkp, const float* keys,
                                       const float* w_k, float* dkeys, float* dw_k, float* db_k) {
-  const int64_t rows = d.B * d.S;
-  ops::sgemm(true, false, d.A, d.Dk, rows, 1.0f, dkp, keys, 1.0f, dw_k);  // (A, Dk)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t a = 0; a < d.A; ++a) db_k[a] += dkp[r * d.A + a];
-  if (dkeys) ops::sgemm(false, false, rows, d.Dk, d.A, 1.0f, dkp, w_k, 1.0f, dkeys);  // (B*S, Dk)
+  linear_backward(dkeys, dw_k, db_k, dkp, keys, w_k, d.B * d.S, d.Dk, d.A);
 }
 
 static inline bool key_on(const uint8_t* key_mask, int64_t S, int64_t b, int64_t s) {
@@ -66,7 +61,7 @@ void additive_attention_forward(const AdditiveAttentionDims& d, const float* que
   const int64_t B = d.B, Tq = d.Tq, S = d.S, Dk = d.Dk, A = d.A;
   scratch.resize(B * Tq * A);
   float* qp = scratch.data();  // (B*Tq, A)
-  ops::sgemm(false, true, B * Tq, A, d.Dq, 1.0f, query, w_q, 0.0f, qp);
+  linear_forward(qp, query, w_q, nullptr, B * Tq, d.Dq, A);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t q = 0; q < Tq; ++q) {
@@ -113,7 +108,7 @@ void additive_attention_backward(const AdditiveAttentionDims& d, const float* dc
   float* qp = scratch.data();            // (B*Tq, A)
   float* dqp = qp + B * Tq * A;          // (B*Tq, A)
   float* da = dqp + B * Tq * A;          // (S) gradient of the weights, then of the scores
-  ops::sgemm(false, true, B * Tq, A, d.Dq, 1.0f, query, w_q, 0.0f, qp);
+  linear_forward(qp, query, w_q, nullptr, B * Tq, d.Dq, A);
   std::memset(dqp, 0, sizeof(float) * B * Tq * A);
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t q = 0; q < Tq; ++q) {
@@ -138,8 +133,7 @@ void additive_attention_backward(const AdditiveAttentionDims& d, const float* dc
       }
     }
   }
-  ops::sgemm(true, false, A, d.Dq, B * Tq, 1.0f, dqp, query, 1.0f, dw_q);                 // (A, Dq)
-  if (dquery) ops::sgemm(false, false, B * Tq, d.Dq, A, 1.0f, dqp, w_q, 1.0f, dquery);  // (B*Tq, Dq)
+  linear_backward(dquery, dw_q, nullptr, dqp, query, w_q, B * Tq, d.Dq, A);
 }
 
 }  // namespace qkv::nn

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "nn/dropout.h"
 #include "nn/fast_math.h"
+#include "nn/linear.h"
 #include "tensor/ops.h"
 
 namespace qkv::nn {
@@ -23,13 +24,6 @@ static inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
 
 static inline bool row_on(const uint8_t* mask, int64_t mask_stride, int64_t b) {
   return mask == nullptr || mask[b * mask_stride] != 0;
-}
-
-// gh (B, G*H) = h_prev (B, H) @ w_hh^T + b_hh
-static void recurrent_projection(int64_t B, int64_t GH, int64_t H, const float* h_prev, const float* w_hh,
-                                 const float* b_hh, float* gh) {
-  for (int64_t b = 0; b < B; ++b) std::memcpy(gh + b * GH, b_hh, sizeof(float) * GH);
-  ops::sgemm(false, true, B, GH, H, 1.0f, h_prev, w_hh, 1.0f, gh);
 }
 
 // One (real, unmasked) batch row of a GRU step: x, hh (3H) the input and recurrent projections;
@@ -68,7 +62,7 @@ void rnn_step_forward(RnnCell cell, int64_t B, int64_t H, const float* gx, int64
                       const float* c_prev, const float* w_hh, const float* b_hh, const uint8_t* mask,
                       int64_t mask_stride, float* h, float* c, float* cache, float* gh_scratch) {
   const int64_t GH = rnn_gates(cell) * H, CW = rnn_cache_width(cell, H);
-  recurrent_projection(B, GH, H, h_prev, w_hh, b_hh, gh_scratch);
+  linear_forward(gh_scratch, h_prev, w_hh, b_hh, B, H, GH);  // gh (B, G*H) = h_prev @ w_hh^T + b_hh
   for (int64_t b = 0; b < B; ++b) {
     float* cw = cache + b * CW;
     if (!row_on(mask, mask_stride, b)) {  // skipped step: the state carries over (cache unused)
@@ -163,8 +157,7 @@ void rnn_layer_forward(RnnCell cell, int64_t B, int64_t T, int64_t I, int64_t H,
   cache.scratch.resize(B * GH);
   // gx (B*T, G*H) = x (B*T, I) @ w_ih^T + b_ih: all time steps in one sgemm.
   float* gx = cache.gx.data();
-  for (int64_t r = 0; r < B * T; ++r) std::memcpy(gx + r * GH, w.b_ih, sizeof(float) * GH);
-  ops::sgemm(false, true, B * T, GH, I, 1.0f, x, w.w_ih, 1.0f, gx);
+  linear_forward(gx, x, w.w_ih, w.b_ih, B * T, I, GH);
 
   std::vector<float> h(B * H, 0.0f), hnext(B * H), c, cnext;  // (B, H)
   if (h0) std::memcpy(h.data(), h0, sizeof(float) * B * H);
@@ -232,18 +225,9 @@ void rnn_layer_backward(const RnnLayerCache& cache, const RnnWeights& w, const f
   if (dc0 && lstm)
     for (int64_t i = 0; i < B * H; ++i) dc0[i] += dc[i];
 
-  // Weight gradients: one sgemm each over all steps.
-  ops::sgemm(true, false, GH, H, T * B, 1.0f, dgh.data(), cache.hprev.data(), 1.0f, g.w_hh);   // (GH, H)
-  ops::sgemm(true, false, GH, I, B * T, 1.0f, dgx.data(), cache.x, 1.0f, g.w_ih);              // (GH, I)
-  for (int64_t r = 0; r < T * B; ++r) {
-    const float* a = dgh.data() + r * GH;
-    const float* bx = dgx.data() + r * GH;
-    for (int64_t j = 0; j < GH; ++j) {
-      g.b_hh[j] += a[j];
-      g.b_ih[j] += bx[j];
-    }
-  }
-  if (dx) ops::sgemm(false, false, B * T, I, GH, 1.0f, dgx.data(), w.w_ih, 1.0f, dx);  // (B*T, I)
+  // Weight gradients (and dx): one sgemm each over all steps.
+  linear_backward(nullptr, g.w_hh, g.b_hh, dgh.data(), cache.hprev.data(), w.w_hh, T * B, H, GH);
+  linear_backward(dx, g.w_ih, g.b_ih, dgx.data(), cache.x, w.w_ih, B * T, I, GH);
 }
 
 void rnn_stack_forward(const RnnStackShape& s, int64_t B, int64_t T, const float* x, const float* h0,

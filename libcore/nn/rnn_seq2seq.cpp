@@ -352,11 +352,9 @@ void RnnSeq2Seq::backward(float scale) {
   // decoder cell weights: one sgemm each over all steps
   std::vector<RnnGrads> g = grads_of(dec_ids_);
   for (int64_t l = 0; l < L_; ++l) {
-    const int64_t in_dim = l == 0 ? X : Hd_;
-    ops::sgemm(true, false, GH, in_dim, T * B, 1.0f, dgx[l].data(), dec_in_[l].data(), 1.0f, g[l].w_ih);
-    ops::sgemm(true, false, GH, Hd_, T * B, 1.0f, dgh[l].data(), state(l, 0), 1.0f, g[l].w_hh);
-    for (int64_t r = 0; r < T * B; ++r)
-      for (int64_t j = 0; j < GH; ++j) g[l].b_ih[j] += dgx[l][r * GH + j], g[l].b_hh[j] += dgh[l][r * GH + j];
+    linear_backward(nullptr, g[l].w_ih, g[l].b_ih, dgx[l].data(), dec_in_[l].data(), w[l].w_ih, T * B,
+                    l == 0 ? X : Hd_, GH);
+    linear_backward(nullptr, g[l].w_hh, g[l].b_hh, dgh[l].data(), state(l, 0), w[l].w_hh, T * B, Hd_, GH);
   }
   // target embeddings (rows in (T, B) order)
   {

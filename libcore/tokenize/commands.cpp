@@ -73,6 +73,15 @@ void append_pieces(const Tokenizer& tok, const int32_t* ids, size_t n, std::stri
 
 std::string where_line(const std::string& name, int64_t line) { return name + ":" + std::to_string(line) + ": "; }
 
+// stdin can feed only one input.
+void check_one_stdin(const std::vector<std::string>& tokenizers, const std::vector<std::string>& inputs) {
+  int uses = 0;
+  for (auto& t : tokenizers) uses += t == "-";
+  for (auto& i : inputs) uses += i == "-";
+  if (inputs.empty()) ++uses;  // no files: text from stdin
+  if (uses > 1) throw UsageError("stdin (-) can feed only one input: give the tokenizer or the text as a file");
+}
+
 }  // namespace
 
 void run_learn(const std::vector<std::string>& inputs, const LearnOptions& opt, const std::string& output) {
@@ -90,6 +99,7 @@ void run_encode(const EncodeOptions& o) {
   if (o.max_len > 0 && o.max_len <= (o.bos ? 1 : 0) + (o.eos ? 1 : 0))
     throw UsageError("--max-len " + std::to_string(o.max_len) + " leaves no room for text after <bos>/<eos>");
   if (!o.pieces) io::refuse_binary_to_terminal(o.output);
+  check_one_stdin({o.tokenizer, o.tgt_tokenizer}, o.inputs);
   Tokenizer src = Tokenizer::load(o.tokenizer);
   Tokenizer tgt_owned;
   if (!o.tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(o.tgt_tokenizer);
@@ -213,6 +223,7 @@ void run_encode(const EncodeOptions& o) {
 
 void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, const std::string& input,
                 const std::string& output) {
+  check_one_stdin({tokenizer, tgt_tokenizer}, {input});
   Tokenizer src = Tokenizer::load(tokenizer);
   io::H5In in(input);
   std::string kind = in.kind();

@@ -531,7 +531,9 @@ TrainResult run_training(const TrainOptions& given) {
     const Examples& ex = data.has_val ? *data.val : train_ex;
     EvalResult e = evaluate(*model, ex, o, task == nn::Task::seq2seq);
     auto f = eval_fields(e, task);
-    f.insert(f.begin(), MetricsLog::Field("split", data.has_val ? "val" : "train"));
+    // "val" for the --val / --val-fraction data, else "eval": the given file as a whole.
+    f.insert(f.begin(), MetricsLog::Field("split", data.has_val ? "val" : "eval"));
+    f.emplace_back("file", data.has_val ? data.val_name : o.train_path);
     std::printf("%s\n", MetricsLog::format(f).c_str());
     spdlog::info("{}: {}", data.has_val ? data.val_name : o.train_path, describe_eval(e, task));
     res.val = e;

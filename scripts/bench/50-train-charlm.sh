@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Char-level GPT on TinyShakespeare (first 90% train, last 10% val), nanoGPT's
-# shakespeare_char CPU config (bias=False, as nanoGPT), qkv-train and PyTorch 1.13 (the same model via
+# shakespeare_char CPU config, qkv-train and PyTorch 1.13 (the same model via
 # scripts/torch/train_charlm.py) side by side in one run, same thread count.
 # Targets: qkv val loss <= 1.88; qkv tokens/s >= 2x PyTorch's.
 #   QKV_BENCH_LM_STEPS=500 scripts/bench.sh build train-charlm   (shorter)
@@ -16,7 +16,7 @@ mkdir -p "$work"
 "$QKV_BIN/qkv-tokenize" -q encode --document -t "$work/chars.h5" "$src" -o "$work/tokens.h5"
 "$QKV_BIN/qkv-train" -q --threads "$threads" lm "$work/tokens.h5" --val-fraction 0.1 \
   --layers 4 --heads 4 --d-model 128 --context 64 -b 12 --steps "$steps" --dropout 0 --activation gelu --norm pre \
-  --pos learned --tie-embeddings 1 --bias 0 --optimizer adamw --lr 1e-3 --beta2 0.99 --weight-decay 0.1 \
+  --pos learned --tie-embeddings 1 --optimizer adamw --lr 1e-3 --beta2 0.99 --weight-decay 0.1 \
   --schedule cosine --warmup 100 --min-lr 1e-4 --clip 1.0 --eval-every "$steps" --best none \
   -o "$work/lm.h5" --metrics "$work/lm.jsonl" --plot "$work/lm.png"
 qkv_val=$(grep '"split": "val"' "$work/lm.jsonl" | tail -1 | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')

@@ -57,6 +57,7 @@ class RnnSeq2Seq(nn.Module):
                  d_hidden=256, d_attn=None, bidirectional=True, dropout=0.1, tie_weights=False,
                  label_smoothing=0.0):
         super().__init__()
+        bidirectional, tie_weights = bool(bidirectional), bool(tie_weights)  # checkpoints store 0/1
         self.pad_id, self.cell, self.label_smoothing = pad_id, cell, label_smoothing
         self.dirs = 2 if bidirectional else 1
         E = d_hidden

@@ -7,7 +7,7 @@ recipe as the qkv-train command it is compared with, and prints one JSON line
 
 Recipe (nanoGPT's shakespeare_char CPU config): the last 10% of tokens held
 out; windows of 64 tokens, batch 12, 4 layers, 4 heads, d_model 128, dropout
-0, GELU, pre-norm, learned positions, tied embeddings, no biases; AdamW lr 1e-3, betas
+0, GELU, pre-norm, learned positions, tied embeddings; AdamW lr 1e-3, betas
 (0.9, 0.99), weight decay 0.1 on matrices, 100 warmup steps, cosine to 1e-4,
 clip 1.0. The validation loss is over all non-overlapping val windows.
 """
@@ -52,7 +52,7 @@ def main():
     train, val = ids[:cut], ids[cut:]
     T, B = 64, 12
     model = Q.build("gpt", vocab_size=vocab, block_size=T, n_layer=4, n_head=4, d_model=128, d_ff=0, dropout=0.0,
-                    pos="learned", tie_weights=1, norm="pre", activation="gelu", bias=0)
+                    pos="learned", tie_weights=1, norm="pre", activation="gelu")
     opt = Q.adamw(model, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     g = torch.Generator().manual_seed(a.seed)
     model.train()

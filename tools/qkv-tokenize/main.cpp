@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   learn->add_option("--min-frequency", lo.min_frequency,
                     "bpe: least count of a pair to merge (default 2); char/word: least count to keep a piece (default 1)")
       ->check(CLI::NonNegativeNumber);
-  learn->add_option("--special", lo.specials, "user special token, never split (repeatable); ids from 4 in order");
+  learn->add_option("--special", lo.specials, "user special token, never split (repeat the flag for more); ids from 4 on")
+      ->allow_extra_args(false);
   learn->add_option("--pretokenize", pretok,
                     "gpt2 (split words, numbers, punctuation, spaces; bpe default), none (whole line; char "
                     "default), whitespace (word default)")

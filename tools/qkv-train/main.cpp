@@ -156,7 +156,7 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   s->add_option("--metrics", o.metrics_path, "append metrics as JSON lines to this file")->group("Output");
   s->add_option("--plot", o.plot_path, "draw train/validation loss curves to this PNG")->group("Output");
   s->add_flag("--eval-only", o.eval_only,
-              "evaluate the --init/--resume checkpoint on the validation data (else the training file); JSON on stdout")
+              "evaluate the --init/--resume checkpoint on the validation data, else on the given file as a whole; one JSON line on stdout")
       ->group("Output");
 }
 
