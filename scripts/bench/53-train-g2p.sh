@@ -7,7 +7,7 @@
 #   QKV_BENCH_G2P_STEPS=5000 scripts/bench.sh build train-g2p   (shorter)
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
-steps=${QKV_BENCH_G2P_STEPS:-30000}
+steps=${QKV_BENCH_G2P_STEPS:-10000}
 threads=${QKV_BENCH_THREADS:-$(nproc)}
 [ -s /usr/share/festival/dicts/cmu/cmudict-0.4.out ] || { echo "SKIP: festlex-cmu not installed"; exit 0; }
 data="$QKV_ROOT/data/g2p"
@@ -16,13 +16,13 @@ work="$QKV_ROOT/data/bench/g2p"
 mkdir -p "$work"
 common=(-q --threads "$threads")
 "$QKV_BIN/qkv-train" "${common[@]}" seq2seq "$data/train.h5" --val "$data/val.h5" \
-  --layers 3 --heads 4 --d-model 256 --d-ff 1024 --dropout 0.1 --norm pre -b 128 --bucket --steps "$steps" \
-  --lr 1e-3 --schedule cosine --warmup 1000 --min-lr 1e-5 --weight-decay 0.01 --clip 1 \
+  --layers 3 --heads 4 --d-model 128 --d-ff 512 --dropout 0.1 --norm pre -b 64 --bucket --steps "$steps" \
+  --lr 2e-3 --schedule cosine --warmup 500 --min-lr 1e-5 --weight-decay 0.01 --clip 1 \
   --eval-every $((steps / 5)) --decode-final-only -o "$work/transformer.h5" --metrics "$work/transformer.jsonl" \
   --plot "$work/transformer.png"
 "$QKV_BIN/qkv-train" "${common[@]}" rnn "$data/train.h5" --val "$data/val.h5" \
-  --cell gru --d-emb 128 --hidden 256 --dropout 0.1 -b 128 --bucket --steps "$steps" \
-  --lr 1e-3 --schedule cosine --warmup 500 --min-lr 1e-5 --clip 1 \
+  --cell gru --d-emb 64 --hidden 256 --dropout 0.1 -b 64 --bucket --steps "$steps" \
+  --lr 2e-3 --schedule cosine --warmup 500 --min-lr 1e-5 --clip 1 \
   --eval-every $((steps / 5)) --decode-final-only -o "$work/rnn.h5" --metrics "$work/rnn.jsonl" --plot "$work/rnn.png"
 for m in transformer rnn; do
   line=$(grep '"wer"' "$work/$m.jsonl" | tail -1)
