@@ -37,13 +37,19 @@ class Pool {
 
   void run(int64_t n, int chunks, const RangeFn& fn, int participants) {
     if (static_cast<int>(workers_.size()) < participants - 1) resize(participants - 1);
+    const uint64_t region = ++region_;
+    // Close claiming first: a worker still in work() for the previous region
+    // could otherwise read the new chunks_ (larger than the old), win a CAS on
+    // the old region's claim word, run a stray chunk with torn parameters and
+    // add one to done_ after it was reset, so done_ overshoots chunks and the
+    // wait below never ends (seen as a hang in qkv-train on a busy machine).
+    claim_.store((region << 32) | 0x7fffffffu, std::memory_order_release);  // chunk index past any chunks_
     fn_ = &fn;
     n_ = n;
     chunks_ = chunks;
     errors_.assign(chunks, nullptr);
     done_.store(0, std::memory_order_relaxed);
-    const uint64_t region = ++region_;
-    claim_.store(region << 32, std::memory_order_release);  // publishes fn_, n_, chunks_
+    claim_.store(region << 32, std::memory_order_release);  // opens the region; publishes fn_, n_, chunks_
     {
       std::lock_guard<std::mutex> lk(m_);
       generation_.store(region, std::memory_order_release);
