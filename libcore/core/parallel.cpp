@@ -18,6 +18,11 @@ namespace {
 
 thread_local bool t_in_region = false;
 constexpr int64_t kChunksPerThread = 4;
+// How long an idle worker spins for the next region before sleeping: long
+// enough to bridge the gap between back-to-back regions of a training step,
+// short enough not to steal much from other processes on a shared machine
+// (measured on the baby-GPT step under load: 20 us beat 0, 100 and 500).
+constexpr int kSpinMicros = 20;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,12 +100,12 @@ class Pool {
   // thread: the new thread may start only after the next region was posted)
   void worker(uint64_t seen) {
     for (;;) {
-      // spin up to ~100 us for the next region, then sleep
+      // spin up to kSpinMicros for the next region, then sleep
       uint64_t g = seen;
       auto t0 = std::chrono::steady_clock::now();
       for (int spins = 1; (g = generation_.load(std::memory_order_acquire)) == seen && !stop_.load(); ++spins) {
         cpu_relax();
-        if (spins % 256 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(100)) break;
+        if (spins % 256 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinMicros)) break;
       }
       if (g == seen) {
         std::unique_lock<std::mutex> lk(m_);

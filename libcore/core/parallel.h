@@ -20,7 +20,7 @@
 // threads, which would oversubscribe the cores and spin against ours (the
 // reason PyTorch with 2 threads runs 3x slower than with 1 on these 2-core
 // machines). Outside regions OpenBLAS keeps the configured count.
-// Workers spin briefly (~50 us) after a region before sleeping, because a
+// Workers spin briefly (20 us) after a region before sleeping, because a
 // training step issues regions back to back.
 #pragma once
 #include <cstdint>
