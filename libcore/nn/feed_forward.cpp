@@ -1,10 +1,26 @@
 #include "nn/feed_forward.h"
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/dropout.h"
+#include "nn/fast_math.h"
 #include "nn/linear.h"
 
 namespace qkv::nn {
+
+namespace {
+
+QKV_SIMD_CLONES
+void scale_by(float* y, const float* s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= s[i];
+}
+
+QKV_SIMD_CLONES
+void scale_by_mask_and(float* y, const uint8_t* mask, float keep_scale, const float* s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = mask[i] ? y[i] * keep_scale * s[i] : 0.0f;
+}
+
+}  // namespace
 
 void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int64_t C, int64_t F, Activation act,
                  float dropout, Rng* rng, FfnCache& c) {
@@ -29,14 +45,18 @@ void ffn_backward(float* dx, const FfnGrads& g, const float* dout, const float* 
   const int64_t N = c.N, C = c.C, F = c.F;
   c.dhidden.resize(N * F);  // (N, F), overwritten
   linear_backward(c.dhidden.data(), g.w2, g.b2, dout, c.hidden.data(), w.w2, N, F, C, /*accumulate_dinp=*/false);
-  if (c.dropout > 0.0f) {  // through the dropout: dhidden := dhidden * mask / (1 - p)
-    c.dpre.assign(N * F, 0.0f);
-    dropout_backward(c.dpre.data(), c.dhidden.data(), c.drop_mask.data(), N * F, c.dropout);
-    c.dhidden.swap(c.dpre);
-  }
-  c.dpre.assign(N * F, 0.0f);  // (N, F) = dhidden * act'(pre)
-  activation_backward_cached(c.dpre.data(), c.dhidden.data(), c.dact.data(), N * F);
-  linear_backward(dx, g.w1, g.b1, c.dpre.data(), x, w.w1, N, C, F);
+  // through the dropout and the activation, in place: dhidden := dhidden * mask / (1 - p) * act'(pre)
+  const uint8_t* mask = c.dropout > 0.0f ? c.drop_mask.data() : nullptr;
+  const float keep_scale = c.dropout > 0.0f ? 1.0f / (1.0f - c.dropout) : 1.0f;
+  float* dh = c.dhidden.data();
+  const float* dact = c.dact.data();
+  parallel_for(N * F, kElementwiseChunk, [&](int64_t b, int64_t e) {
+    if (mask)
+      scale_by_mask_and(dh + b, mask + b, keep_scale, dact + b, e - b);
+    else
+      scale_by(dh + b, dact + b, e - b);
+  });
+  linear_backward(dx, g.w1, g.b1, dh, x, w.w1, N, C, F);
 }
 
 }  // namespace qkv::nn

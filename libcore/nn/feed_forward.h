@@ -33,7 +33,7 @@ struct FfnCache {
   std::vector<float> dact;         // (N, F) act'(pre), computed by the forward for the backward
   std::vector<float> hidden;       // (N, F) after activation and dropout: linear2's input
   std::vector<uint8_t> drop_mask;  // (N, F) when dropout > 0
-  std::vector<float> dhidden, dpre;  // (N, F) each: backward scratch
+  std::vector<float> dhidden;      // (N, F) backward scratch
 };
 
 // out (N, C) from x (N, C). dropout > 0 needs rng (training).
