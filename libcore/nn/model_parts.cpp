@@ -11,6 +11,26 @@ void add_layernorm(ParamStore& ps, const std::string& prefix, int64_t C, ParamId
   b = bias ? ps.add(prefix + "bias", {C}) : -1;
 }
 
+namespace {
+// nn.MultiheadAttention's four tensors under prefix ("self_attn.", "multihead_attn.").
+void add_mha(ParamStore& ps, const std::string& prefix, int64_t C, ParamId& in_w, ParamId& in_b, ParamId& out_w,
+             ParamId& out_b) {
+  in_w = ps.add(prefix + "in_proj_weight", {3 * C, C});
+  in_b = ps.add(prefix + "in_proj_bias", {3 * C});
+  out_w = ps.add(prefix + "out_proj.weight", {C, C});
+  out_b = ps.add(prefix + "out_proj.bias", {C});
+}
+
+// nn.TransformerEncoderLayer / DecoderLayer feed-forward: linear1, linear2.
+void add_linear12(ParamStore& ps, const std::string& p, int64_t C, int64_t F, ParamId& w1, ParamId& b1, ParamId& w2,
+                  ParamId& b2) {
+  w1 = ps.add(p + "linear1.weight", {F, C});
+  b1 = ps.add(p + "linear1.bias", {F});
+  w2 = ps.add(p + "linear2.weight", {C, F});
+  b2 = ps.add(p + "linear2.bias", {C});
+}
+}  // namespace
+
 EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F, bool bias,
                                   LayerNaming naming) {
   EncoderLayerIds id;
@@ -29,14 +49,8 @@ EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t 
     return id;
   }
   // nn.TransformerEncoderLayer order: self_attn, linear1, linear2, norm1, norm2
-  id.in_w = ps.add(p + "self_attn.in_proj_weight", {3 * C, C});
-  id.in_b = ps.add(p + "self_attn.in_proj_bias", {3 * C});
-  id.out_w = ps.add(p + "self_attn.out_proj.weight", {C, C});
-  id.out_b = ps.add(p + "self_attn.out_proj.bias", {C});
-  id.ff1_w = ps.add(p + "linear1.weight", {F, C});
-  id.ff1_b = ps.add(p + "linear1.bias", {F});
-  id.ff2_w = ps.add(p + "linear2.weight", {C, F});
-  id.ff2_b = ps.add(p + "linear2.bias", {C});
+  add_mha(ps, p + "self_attn.", C, id.in_w, id.in_b, id.out_w, id.out_b);
+  add_linear12(ps, p, C, F, id.ff1_w, id.ff1_b, id.ff2_w, id.ff2_b);
   add_layernorm(ps, p + "norm1.", C, id.n1_w, id.n1_b);
   add_layernorm(ps, p + "norm2.", C, id.n2_w, id.n2_b);
   return id;
@@ -45,18 +59,9 @@ EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t 
 DecoderLayerIds add_decoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F) {
   // nn.TransformerDecoderLayer order: self_attn, multihead_attn, linear1, linear2, norm1..3
   DecoderLayerIds id;
-  id.self_in_w = ps.add(p + "self_attn.in_proj_weight", {3 * C, C});
-  id.self_in_b = ps.add(p + "self_attn.in_proj_bias", {3 * C});
-  id.self_out_w = ps.add(p + "self_attn.out_proj.weight", {C, C});
-  id.self_out_b = ps.add(p + "self_attn.out_proj.bias", {C});
-  id.cross_in_w = ps.add(p + "multihead_attn.in_proj_weight", {3 * C, C});
-  id.cross_in_b = ps.add(p + "multihead_attn.in_proj_bias", {3 * C});
-  id.cross_out_w = ps.add(p + "multihead_attn.out_proj.weight", {C, C});
-  id.cross_out_b = ps.add(p + "multihead_attn.out_proj.bias", {C});
-  id.ff1_w = ps.add(p + "linear1.weight", {F, C});
-  id.ff1_b = ps.add(p + "linear1.bias", {F});
-  id.ff2_w = ps.add(p + "linear2.weight", {C, F});
-  id.ff2_b = ps.add(p + "linear2.bias", {C});
+  add_mha(ps, p + "self_attn.", C, id.self_in_w, id.self_in_b, id.self_out_w, id.self_out_b);
+  add_mha(ps, p + "multihead_attn.", C, id.cross_in_w, id.cross_in_b, id.cross_out_w, id.cross_out_b);
+  add_linear12(ps, p, C, F, id.ff1_w, id.ff1_b, id.ff2_w, id.ff2_b);
   add_layernorm(ps, p + "norm1.", C, id.n1_w, id.n1_b);
   add_layernorm(ps, p + "norm2.", C, id.n2_w, id.n2_b);
   add_layernorm(ps, p + "norm3.", C, id.n3_w, id.n3_b);

@@ -52,25 +52,8 @@ def case_transformer(g, out):
     hp = dict(src_vocab_size=15, tgt_vocab_size=17, d_model=16, n_head=2, n_encoder_layers=1, n_decoder_layers=2,
               d_ff=32, dropout=0.0, max_len=16, norm="pre", activation="relu", pad_id=PAD)
     model = Q.build("transformer", **hp)
-    src_lens, tgt_lens = [5, 3, 6], [4, 2, 5]
-    srcs = [torch.randint(4, hp["src_vocab_size"], (n,), generator=g).numpy() for n in src_lens]
-    tgts = [torch.randint(4, hp["tgt_vocab_size"], (n,), generator=g).numpy() for n in tgt_lens]
-    with h5py.File(out("data"), "w") as f:
-        root_attrs(f, "token_pairs")
-        write_seqs(f.create_group("src"), srcs, hp["src_vocab_size"])
-        write_seqs(f.create_group("tgt"), tgts, hp["tgt_vocab_size"])
-    B, S, T = 3, max(src_lens), max(tgt_lens) + 1
-    src = torch.full((B, S), PAD, dtype=torch.long)
-    tin = torch.full((B, T), PAD, dtype=torch.long)
-    tout = torch.full((B, T), PAD, dtype=torch.long)
-    for i in range(B):
-        src[i, :len(srcs[i])] = torch.from_numpy(srcs[i])
-        y = torch.from_numpy(tgts[i])
-        tin[i, 0] = BOS
-        tin[i, 1:len(y) + 1] = y
-        tout[i, :len(y)] = y
-        tout[i, len(y)] = EOS
-    return "transformer", model, dict(src=src, tgt_in=tin, tgt_out=tout), ["-b", str(B)]
+    batch, flags = pairs_batch(g, out, hp["src_vocab_size"], hp["tgt_vocab_size"])
+    return "transformer", model, batch, flags
 
 
 def pairs_batch(g, out, vs, vt):
