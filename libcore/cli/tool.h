@@ -62,6 +62,9 @@ class Tool {
   bool subcommand_optional_ = false;
 };
 
+// A rate for people: 950, 32.4k, 1.25M.
+std::string format_rate(double r);
+
 // Progress on stderr: a redrawn bar when stderr is a terminal, otherwise a
 // plain log line at most every few seconds. Quiet with -q.
 class Progress {

@@ -637,7 +637,7 @@ TrainResult run_training(const TrainOptions& given) {
     window_time += step_time;
     train_time += step_time;
     double rate = train_time > 0 ? run_tokens / train_time : 0;
-    progress_extra = "loss " + fmt("%.4f", s.mean_loss()) + " lr " + fmt("%.2e", lr) + " " + fmt("%.4g", rate) +
+    progress_extra = "loss " + fmt("%.4f", s.mean_loss()) + " lr " + fmt("%.2e", lr) + " " + cli::format_rate(rate) +
                      (task == nn::Task::classify ? " img/s" : " tok/s");
     progress.update(step - start_step, progress_extra);
 
