@@ -88,6 +88,7 @@ int Tool::run(int argc, char** argv, const std::function<void()>& body) {
   try {
     set_threads(globals_.threads);
     if (const BlasHooks* blas = blas_hooks()) spdlog::debug("{}", blas->describe());
+    else spdlog::debug("{} threads (no BLAS loaded)", threads());
     for (auto& [cmd, path] : outputs_)
       if (cmd == &app_ || cmd->parsed()) io::refuse_binary_to_terminal(*path);
     body();
