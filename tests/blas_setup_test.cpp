@@ -9,7 +9,6 @@
 using namespace qkv;
 
 namespace {
-const std::string kSample = test::source_path("tests/data/h5py_sample.h5");
 
 std::string core_in_log(const std::string& err) {
   auto p = err.find("OpenBLAS core ");
@@ -34,14 +33,14 @@ TEST(BlasSetup, CoreRanks) {
 TEST(BlasSetup, ToolsGetTheBestKernelsWithNoUserAction) {
   std::string best = blas::best_core_for_cpu();
   if (best.empty()) GTEST_SKIP() << "CPU without AVX: OpenBLAS's own choice is already the best";
-  auto r = test::run("env -u OPENBLAS_CORETYPE -u QKV_BLAS_REEXEC qkv-inspect -v " + kSample);
+  auto r = test::run("env -u OPENBLAS_CORETYPE -u QKV_BLAS_REEXEC qkv-model -v archs");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string core = core_in_log(r.err);
   EXPECT_GE(blas::core_rank(core), blas::core_rank(best)) << r.err;
 }
 
 TEST(BlasSetup, UsersCoreTypeWins) {
-  auto r = test::run("OPENBLAS_CORETYPE=Prescott qkv-inspect -v " + kSample);
+  auto r = test::run("OPENBLAS_CORETYPE=Prescott qkv-model -v archs");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(core_in_log(r.err), "Prescott") << r.err;
   EXPECT_NE(r.err.find("set by the user"), std::string::npos) << r.err;
@@ -58,8 +57,8 @@ TEST(BlasSetup, WeakDetectedCoreIsUpgraded) {
 }
 
 TEST(BlasSetup, ThreadFlagReachesOpenBlas) {
-  auto one = test::run("qkv-inspect -v --threads 1 " + kSample);
+  auto one = test::run("qkv-model -v --threads 1 archs");
   EXPECT_NE(one.err.find(", 1 threads"), std::string::npos) << one.err;
-  auto two = test::run("qkv-inspect -v --threads 2 " + kSample);
+  auto two = test::run("qkv-model -v --threads 2 archs");
   EXPECT_NE(two.err.find(", 2 threads"), std::string::npos) << two.err;
 }

@@ -13,12 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "core/threads.h"
+
 namespace qkv::blas {
 namespace {
 
 constexpr const char* kReexecMark = "QKV_BLAS_REEXEC";  // set by us: never re-exec twice
 constexpr const char* kDisable = "QKV_BLAS_AUTO";       // QKV_BLAS_AUTO=0: keep OpenBLAS's own choice
-int g_threads = 0;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -96,16 +97,9 @@ void ensure_best_kernels(int argc, char** argv) {
   unsetenv("OPENBLAS_CORETYPE");
 }
 
-void set_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  g_threads = n;
-  openblas_set_num_threads(n);
-}
+void set_threads(int n) { qkv::set_threads(n); }  // reaches OpenBLAS through the hooks below
 
-int threads() {
-  if (g_threads <= 0) return std::max(1, openblas_get_num_threads());
-  return g_threads;
-}
+int threads() { return qkv::threads(); }
 
 std::string describe() {
   std::string s = "OpenBLAS core " + loaded_core();
@@ -118,5 +112,12 @@ std::string describe() {
   if (cfg) s += std::string(", config: ") + cfg;
   return s;
 }
+
+namespace {
+// Joins libqkvbase's thread count and cli::Tool when this library loads (core/threads.h).
+const BlasHooks kHooks{ensure_best_kernels, [](int n) { openblas_set_num_threads(n); },
+                       [] { return openblas_get_num_threads(); }, describe};
+[[maybe_unused]] const bool kRegistered = (register_blas(&kHooks), true);
+}  // namespace
 
 }  // namespace qkv::blas

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <new>
 
-#include "blas/blas_setup.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "io/file_io.h"
 #include "io/provenance.h"
 
@@ -98,7 +98,7 @@ CLI::Option* Tool::add_output(CLI::App& cmd, std::string& path, const std::strin
 }
 
 int Tool::run(int argc, char** argv, const std::function<void()>& body) {
-  blas::ensure_best_kernels(argc, argv);
+  if (const BlasHooks* blas = blas_hooks()) blas->ensure_best_kernels(argc, argv);
   for (CLI::App* sub : app_.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();
   try {
     app_.parse(argc, argv);
@@ -125,8 +125,9 @@ int Tool::run(int argc, char** argv, const std::function<void()>& body) {
   io::provenance::begin_run(name_, argc, argv);
   io::provenance::set_enabled(!globals_.no_provenance);
   try {
-    blas::set_threads(globals_.threads);
-    spdlog::debug("{}", blas::describe());
+    set_threads(globals_.threads);
+    if (const BlasHooks* blas = blas_hooks()) spdlog::debug("{}", blas->describe());
+    else spdlog::debug("{} threads (no BLAS loaded)", threads());
     for (auto& [cmd, path] : outputs_)
       if (cmd == &app_ || cmd->parsed()) io::refuse_binary_to_terminal(*path);
     body();

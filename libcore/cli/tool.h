@@ -50,7 +50,8 @@ class Tool {
                           const std::string& help = "output HDF5 file; - for stdout");
 
   // Parses, sets up logging/threads/provenance, picks the best BLAS kernels
-  // (may re-exec once, see blas/blas_setup.h), runs body, and maps failures
+  // when the tool loads OpenBLAS (may re-exec once, see blas/blas_setup.h and
+  // core/threads.h), runs body, and maps failures
   // to one line on stderr and an exit code.
   int run(int argc, char** argv, const std::function<void()>& body);
 

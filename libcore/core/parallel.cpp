@@ -1,6 +1,5 @@
 #include "core/parallel.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "blas/blas_setup.h"
+#include "core/threads.h"
 
 namespace qkv {
 namespace {
@@ -152,7 +151,7 @@ Pool& pool() {
 
 }  // namespace
 
-int parallel_threads() { return t_in_region ? 1 : blas::threads(); }
+int parallel_threads() { return t_in_region ? 1 : qkv::threads(); }
 
 void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn) {
   if (n <= 0) return;
@@ -165,15 +164,16 @@ void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn) {
     return;
   }
   // OpenBLAS single-threaded while our threads run GEMMs on their slices
-  const int blas_before = openblas_get_num_threads();
-  if (blas_before != 1) openblas_set_num_threads(1);
+  const BlasHooks* blas = blas_hooks();
+  const int blas_before = blas ? blas->get_threads() : 1;
+  if (blas_before != 1) blas->set_threads(1);
   try {
     pool().run(n, static_cast<int>(chunks), fn, threads);
   } catch (...) {
-    if (blas_before != 1) openblas_set_num_threads(blas_before);
+    if (blas_before != 1) blas->set_threads(blas_before);
     throw;
   }
-  if (blas_before != 1) openblas_set_num_threads(blas_before);
+  if (blas_before != 1) blas->set_threads(blas_before);
 }
 
 }  // namespace qkv

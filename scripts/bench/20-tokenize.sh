@@ -55,7 +55,7 @@ compare() {
   timed qkv_encode1 "$q" -q --threads 1 encode -t "$work/$tag.tok.h5" "$corpus" -o "$work/$tag.tokens1.h5"
   timed qkv_decode "$q" -q decode -t "$work/$tag.tok.h5" "$work/$tag.tokens.h5" -o "$work/$tag.decoded.txt"
   cmp -s "$work/$tag.decoded.txt" "$corpus" && lossless=yes || lossless=NO
-  # The floor of any qkv tool: loading libqkvcore and its shared libraries.
+  # The floor of qkv-tokenize: loading libqkvbase and its shared libraries (HDF5, spdlog).
   timed qkv_floor "$q" --version > /dev/null
 
   spm_tokens=$(wc -w < "$work/$tag.spm.ids")

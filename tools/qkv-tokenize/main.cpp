@@ -1,8 +1,8 @@
 // qkv-tokenize: text <-> token tensors (learn, encode, decode, vocab).
 #include <iostream>
 
-#include "blas/blas_setup.h"
 #include "cli/tool.h"
+#include "core/threads.h"
 #include "tokenize/commands.h"
 
 int main(int argc, char** argv) {
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
 
   app.require_subcommand(1);
   return tool.run(argc, argv, [&] {
-    int threads = qkv::blas::threads();
+    int threads = qkv::threads();
     if (learn->parsed()) {
       lo.model = model_from_name(model);
       vocab_given = learn->count("--vocab-size") > 0;
