@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "io/h5.h"
 #include "support/test_support.h"
@@ -78,7 +80,7 @@ TEST(ModelCli, ClearErrors) {
   EXPECT_NE(r.err.find("is a qkv 'batch' file, expected 'model'"), std::string::npos) << r.err;
   r = run("qkv-model archs");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* a : {"gpt:", "transformer:", "vit:"}) EXPECT_NE(r.out.find(a), std::string::npos) << a;
+  for (const char* a : {"gpt:", "transformer:", "vit:", "rnn:"}) EXPECT_NE(r.out.find(a), std::string::npos) << a;
 }
 
 // scripts/torch/qkv_torch.py (needs PyTorch, so skipped without it): a qkv
@@ -110,4 +112,50 @@ TEST(ModelCli, PyTorchInteropScript) {
     EXPECT_EQ(std::memcmp(x.raw(), y.raw(), x.nbytes()), 0) << name;
   }
   EXPECT_EQ(a.list("params"), b.list("params"));
+}
+
+// The same for rnn, both cells: qkv-model init makes the checkpoint, the script
+// checks qkv's logits and loss (label smoothing included) against the twin, and
+// to-torch / from-torch gives back the same parameters.
+TEST(ModelCli, PyTorchInteropScriptRnn) {
+  if (run("/usr/bin/python3 -c 'import torch, h5py'").exit_code != 0)
+    GTEST_SKIP() << "/usr/bin/python3 with torch and h5py is not available";
+  qkv::test::TempDir tmp;
+  std::string script = qkv::test::source_path("scripts/torch/qkv_torch.py");
+  const std::string common = " --set src_vocab_size=15 --set tgt_vocab_size=17 --set d_emb=8 --set d_hidden=12";
+  const std::vector<std::string> cases = {
+      "--set cell=gru --set n_layer=2 --set d_attn=10" + common,
+      "--set cell=lstm --set n_layer=2 --set tie_weights=1 --set label_smoothing=0.1 --set pad_id=3" + common,
+      "--set cell=lstm --set bidirectional=0" + common};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::string ckpt = tmp.file("r" + std::to_string(i) + ".h5"), pt = tmp.file("r.pt"), back = tmp.file("back.h5");
+    auto r = run("qkv-model init rnn " + cases[i] + " --seed " + std::to_string(i + 1) + " -o " + ckpt);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run("/usr/bin/python3 " + script + " check " + ckpt + " --qkv-model " + qkv::test::bin("qkv-model"));
+    EXPECT_EQ(r.exit_code, 0) << cases[i] << "\n" << r.out << r.err;
+    EXPECT_NE(r.out.find(": rnn: logits (3, 7, 17)"), std::string::npos) << r.out;
+    r = run("/usr/bin/python3 " + script + " to-torch " + ckpt + " " + pt);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string sets;  // the hyperparameters again, for from-torch
+    for (size_t p = cases[i].find("--set"); p != std::string::npos; p = cases[i].find("--set", p + 1))
+      sets += " " + cases[i].substr(p, cases[i].find(' ', cases[i].find(' ', p) + 1) - p);
+    r = run("/usr/bin/python3 " + script + " from-torch " + pt + " --arch rnn" + sets + " -o " + back);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    qkv::io::H5In a(ckpt), b(back);
+    EXPECT_EQ(a.list("params"), b.list("params"));
+    for (const auto& name : a.list("params")) {
+      qkv::Tensor x = a.read("params/" + name, qkv::DType::f32), y = b.read("params/" + name, qkv::DType::f32);
+      ASSERT_EQ(x.shape(), y.shape()) << name;
+      EXPECT_EQ(std::memcmp(x.raw(), y.raw(), x.nbytes()), 0) << name;
+    }
+    r = run("qkv-model info " + back);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("rnn (seq2seq)"), std::string::npos) << r.out;
+  }
+  // A state_dict that does not fit the hyperparameters: one clear line, no output.
+  auto r = run("/usr/bin/python3 " + script + " from-torch " + tmp.file("r.pt") +
+               " --arch rnn --set cell=gru -o " + tmp.file("bad.h5"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("does not fit rnn"), std::string::npos) << r.err;
+  EXPECT_FALSE(qkv::test::exists(tmp.file("bad.h5")));
 }

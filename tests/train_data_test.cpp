@@ -186,6 +186,24 @@ TEST(TrainExamples, LmStreamWindows) {
     moved |= x.inp[0] != 24;
   }
   EXPECT_TRUE(moved);
+  // Overlapping windows: every position (nanoGPT-style) and a stride of 3 with shifts.
+  LmStream every(s, 8, false, 1);
+  EXPECT_EQ(every.size(), 33);  // starts 0..32, the last target is token 40
+  Batch last = every.batch({32, 5});
+  EXPECT_EQ(last.inp[0], 32);
+  EXPECT_EQ(last.tgt[7], 40);
+  EXPECT_EQ(last.inp[8], 5);
+  EXPECT_EQ(last.tgt[8], 6);
+  LmStream strided(s, 8, true, 3);
+  EXPECT_EQ(strided.size(), 11);  // (41 - 1 - 2 - 8) / 3 + 1: room for a shift of up to 2
+  for (int e = 0; e < 8; ++e) {
+    strided.set_epoch(9, e);
+    Batch x = strided.batch({0, 10});
+    EXPECT_LE(x.inp[0], 2);
+    EXPECT_EQ(x.inp[8], x.inp[0] + 30);
+    EXPECT_LE(x.tgt[15], 40);
+  }
+  EXPECT_THROW(LmStream(s, 8, false, 9), qkv::UsageError);
   Sequences tiny = s.subset({});
   tiny.push(all.data(), 4);
   EXPECT_THROW(LmStream(tiny, 8, false), DataError);

@@ -16,28 +16,30 @@ std::vector<int64_t> Examples::lengths() const {
 
 // ---------------------------------------------------------------------------
 
-LmStream::LmStream(const Sequences& s, int64_t context, bool shift_windows)
-    : stream_(s.ids), T_(context), shift_windows_(shift_windows) {
+LmStream::LmStream(const Sequences& s, int64_t context, bool shift_windows, int64_t stride)
+    : stream_(s.ids), T_(context), S_(stride > 0 ? stride : context), shift_windows_(shift_windows) {
   if (T_ <= 0) throw UsageError("context length must be positive");
-  // Windows of T+1 tokens overlapping by one (the last target is the next
-  // window's first input). Keep T tokens spare so any shift in [0, T) fits.
+  if (S_ > T_) throw UsageError("window stride " + std::to_string(S_) + " exceeds the context " + std::to_string(T_));
+  // Windows of T+1 tokens start every S tokens (with S = T consecutive windows
+  // overlap by one: the last target is the next window's first input). Keep
+  // S - 1 tokens spare so any shift in [0, S) fits.
   int64_t len = static_cast<int64_t>(stream_.size());
-  int64_t usable = shift_windows_ ? len - 1 - (T_ - 1) : len - 1;
-  n_ = usable > 0 ? usable / T_ : 0;
+  int64_t usable = len - 1 - (shift_windows_ ? S_ - 1 : 0);  // window starts + T must stay <= usable
+  n_ = usable >= T_ ? (usable - T_) / S_ + 1 : 0;
   if (n_ == 0)
     throw DataError(s.path + ": " + std::to_string(len) + " tokens are too few for one window of context " +
                     std::to_string(T_) + " (+1 target)");
 }
 
 void LmStream::set_epoch(uint64_t seed, int64_t epoch) {
-  shift_ = shift_windows_ && epoch > 0 ? static_cast<int64_t>(mix_seed(seed, 0x1000 + epoch) % T_) : 0;
+  shift_ = shift_windows_ && epoch > 0 ? static_cast<int64_t>(mix_seed(seed, 0x1000 + epoch) % S_) : 0;
 }
 
 Batch LmStream::batch(const std::vector<int64_t>& idx) const {
   int64_t B = static_cast<int64_t>(idx.size());
   std::vector<int32_t> inp(B * T_), tgt(B * T_);  // (B, T) each
   for (int64_t r = 0; r < B; ++r) {
-    const int32_t* w = stream_.data() + shift_ + idx[r] * T_;
+    const int32_t* w = stream_.data() + shift_ + idx[r] * S_;
     std::copy(w, w + T_, inp.begin() + r * T_);
     std::copy(w + 1, w + 1 + T_, tgt.begin() + r * T_);
   }

@@ -1,7 +1,9 @@
 // Training examples and the batches made from them, one class per task:
 //
 //   LmStream     all sequences as one token stream cut into context windows
-//                (inp = w[0:T], tgt = w[1:T+1]); each epoch may shift the cut
+//                (inp = w[0:T], tgt = w[1:T+1]) starting every S tokens (S = T:
+//                non-overlapping; S = 1: every position, like nanoGPT's random
+//                windows); each epoch may shift the cut
 //                by a seeded offset so windows differ from epoch to epoch.
 //   LmSequences  one sequence per example, truncated to T+1 tokens, pad-filled.
 //   PairExamples seq2seq pairs: src pad-filled, tgt_in = [bos] y, tgt_out = y [eos].
@@ -35,8 +37,9 @@ class Examples {
 
 class LmStream : public Examples {
  public:
-  // shift_windows: each epoch > 0 shifts the cut by a seeded offset in [0, T).
-  LmStream(const Sequences& s, int64_t context, bool shift_windows);
+  // Windows start every `stride` tokens (0 = context: non-overlapping).
+  // shift_windows: each epoch > 0 shifts the cut by a seeded offset in [0, stride).
+  LmStream(const Sequences& s, int64_t context, bool shift_windows, int64_t stride = 0);
   int64_t size() const override { return n_; }
   void set_epoch(uint64_t seed, int64_t epoch) override;
   Batch batch(const std::vector<int64_t>& idx) const override;
@@ -44,7 +47,7 @@ class LmStream : public Examples {
 
  private:
   std::vector<int32_t> stream_;
-  int64_t T_, n_, shift_ = 0;
+  int64_t T_, S_, n_, shift_ = 0;
   bool shift_windows_;
 };
 

@@ -134,7 +134,7 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
       }
     }
     if (o.lm_mode == "stream") {
-      d.train = std::make_unique<LmStream>(d.lm_train, context, o.shuffle);
+      d.train = std::make_unique<LmStream>(d.lm_train, context, o.shuffle, o.window_stride);
       if (d.has_val) d.val = std::make_unique<LmStream>(d.lm_val, context, false);
     } else {
       d.train = std::make_unique<LmSequences>(d.lm_train, context);
@@ -248,6 +248,7 @@ nn::Config settings_of(const TrainOptions& o, int64_t total_steps, int64_t conte
   c.set("task", nn::ConfigValue(o.task));
   c.set("lm_mode", nn::ConfigValue(o.lm_mode));
   c.set("context", nn::ConfigValue(context));
+  c.set("window_stride", nn::ConfigValue(o.window_stride));
   c.set("max_src_len", nn::ConfigValue(o.max_src_len));
   c.set("max_tgt_len", nn::ConfigValue(o.max_tgt_len));
   c.set("bucket", o.bucket);
@@ -330,6 +331,7 @@ void apply_saved_settings(TrainOptions& o, const nn::Config& saved, const nn::Op
       if (auto* s = std::get_if<std::string>(v)) field = *s;
   };
   num("context", o.context);
+  num("window_stride", o.window_stride);
   num("max_src_len", o.max_src_len);
   num("max_tgt_len", o.max_tgt_len);
   num("bucket", o.bucket);

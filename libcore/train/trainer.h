@@ -31,6 +31,7 @@ struct TrainOptions {
   double val_fraction = 0;     // when no val_path: held out from the training file
   std::string lm_mode = "stream";  // lm: "stream" (windows over the concatenation) | "sequence"
   int64_t context = 0;         // lm: tokens per example (0 = the model's context length)
+  int64_t window_stride = 0;   // lm stream: training windows start every this many tokens (0 = context)
   int64_t max_src_len = 0, max_tgt_len = 0;  // seq2seq: truncation (0 = none)
   bool bucket = false;         // seq2seq: batch similar lengths together
   bool shuffle = true;

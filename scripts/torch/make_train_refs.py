@@ -15,7 +15,6 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qkv_models as Q  # noqa: E402
-from rnn_seq2seq import RnnSeq2Seq  # noqa: E402
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -79,36 +78,10 @@ def pairs_batch(g, out, vs, vt):
     return dict(src=src, tgt_in=tin, tgt_out=tout), ["-b", str(B)]
 
 
-class RnnTwin(RnnSeq2Seq):
-    """RnnSeq2Seq with the batch-dict loss and the config attribute the other twins have."""
-
-    def __init__(self, **hp):
-        super().__init__(**dict(hp, bidirectional=bool(hp["bidirectional"]), tie_weights=bool(hp["tie_weights"])))
-        self.c = hp
-
-    def loss(self, batch):
-        return super().loss(batch["src"], batch["tgt_in"], batch["tgt_out"])
-
-
-def save_rnn(path, model):
-    hp = dict(model.c)
-    with h5py.File(path, "w") as f:
-        root_attrs(f, "model")
-        f.attrs["arch"] = "rnn"
-        f.attrs["task"] = "seq2seq"
-        for k, v in hp.items():
-            f.attrs[k] = v if isinstance(v, str) else (np.float64(v) if isinstance(v, float) else np.int64(v))
-        f.attrs["hyperparameters"] = np.array(list(hp), dtype=h5py.string_dtype())
-        state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-        f.attrs["num_params"] = np.int64(sum(v.size for v in state.values()))
-        for k, v in state.items():
-            f.create_dataset("params/" + k, data=v.astype(np.float32))
-
-
 def case_rnn(g, out):
     hp = dict(src_vocab_size=15, tgt_vocab_size=17, pad_id=PAD, cell="lstm", n_layer=2, d_emb=8, d_hidden=12,
               d_attn=10, bidirectional=1, dropout=0.0, tie_weights=0, label_smoothing=0.0)
-    model = RnnTwin(**hp)
+    model = Q.build("rnn", **hp)
     batch, flags = pairs_batch(g, out, hp["src_vocab_size"], hp["tgt_vocab_size"])
     return "rnn", model, batch, flags
 
@@ -139,10 +112,7 @@ def main(out_dir):
             for _, p in model.named_parameters():
                 if p.dim() == 1:
                     p.add_(torch.randn(p.shape) * 0.1)
-        if arch == "rnn":
-            save_rnn(out("init"), model)
-        else:
-            Q.save_qkv(out("init"), arch, model)
+        Q.save_qkv(out("init"), arch, model)
         model.train()
         model.zero_grad()
         loss = model.loss(batch)
@@ -155,9 +125,7 @@ def main(out_dir):
             f.attrs["loss"] = np.float64(loss.item())
             f.attrs["flags"] = " ".join(flags)
             grp = f.create_group("params")
-            state = ({k: v.detach().numpy() for k, v in model.state_dict().items()} if arch == "rnn"
-                     else Q.qkv_state(model))
-            for k, v in state.items():
+            for k, v in Q.qkv_state(model).items():
                 grp.create_dataset(k, data=v.astype(np.float32))
         print(f"{name}: loss {loss.item():.6f}, flags {' '.join(flags)}")
 

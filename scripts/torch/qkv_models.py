@@ -1,4 +1,4 @@
-"""PyTorch twins of the qkv models (gpt, transformer, vit), parameter for parameter.
+"""PyTorch twins of the qkv models (gpt, transformer, vit, rnn), parameter for parameter.
 
 One module reused by the reference generator (make_model_refs.py), the
 interop script (qkv_torch.py) and the benchmark (scripts/bench/40-engine.sh).
@@ -6,15 +6,21 @@ Each class takes the qkv hyperparameters (the checkpoint's root attributes)
 as keyword arguments, with qkv's defaults, and its state_dict() has exactly
 the names and shapes of the checkpoint's /params (see docs/FORMATS.md), except
 that a tied output layer appears under both names in PyTorch (lm_head.weight /
-generator.weight) and only once in qkv.
+generator.weight / out.weight) and only once in qkv. The rnn twin's arithmetic
+lives in rnn_seq2seq.py (RnnSeq2Seq); Rnn below gives it the interface of the others.
 
 Needs torch (tested with 1.13). Run with /usr/bin/python3 on the qkv machines.
 """
 import math
+import os
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rnn_seq2seq import RnnSeq2Seq  # noqa: E402
 
 
 def _act(name):
@@ -286,8 +292,38 @@ class ViT(nn.Module):
         return F.cross_entropy(self(batch["patches"]), batch["labels"])
 
 
-MODELS = {"gpt": GPT, "transformer": Seq2SeqTransformer, "vit": ViT}
-DEFAULTS = {"gpt": GPT_DEFAULTS, "transformer": TRANSFORMER_DEFAULTS, "vit": VIT_DEFAULTS}
+# ---------------------------------------------------------------- rnn
+# d_attn 0 = d_hidden (qkv resolves it and stores the value in checkpoints)
+RNN_DEFAULTS = dict(src_vocab_size=1000, tgt_vocab_size=1000, pad_id=0, cell="gru", n_layer=1, d_emb=128,
+                    d_hidden=256, d_attn=0, bidirectional=1, dropout=0.1, tie_weights=0, label_smoothing=0.0)
+
+
+class Rnn(RnnSeq2Seq):
+    """RnnSeq2Seq (rnn_seq2seq.py) with the interface of the other twins: hyperparameters as keyword
+    arguments (checkpoint values, booleans 0/1) kept in .c, forward(src, tgt_in) -> logits (B, T, V),
+    loss(batch dict). attention(src, tgt_in) gives the attention weights (B, T, S)."""
+
+    def __init__(self, **kw):
+        c = dict(RNN_DEFAULTS, **kw)
+        c["d_attn"] = c["d_attn"] or c["d_hidden"]
+        super().__init__(**dict(c, bidirectional=bool(c["bidirectional"]), tie_weights=bool(c["tie_weights"])))
+        self.c = c
+
+    def forward(self, src, tgt_in):
+        return super().forward(src, tgt_in)[0]
+
+    def attention(self, src, tgt_in):
+        return super().forward(src, tgt_in)[1]
+
+    def loss(self, batch):
+        logits = self(batch["src"], batch["tgt_in"])
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["tgt_out"].reshape(-1),
+                               ignore_index=self.pad_id, label_smoothing=self.label_smoothing)
+
+
+MODELS = {"gpt": GPT, "transformer": Seq2SeqTransformer, "vit": ViT, "rnn": Rnn}
+DEFAULTS = {"gpt": GPT_DEFAULTS, "transformer": TRANSFORMER_DEFAULTS, "vit": VIT_DEFAULTS, "rnn": RNN_DEFAULTS}
+TASKS = {"gpt": "language_model", "transformer": "seq2seq", "vit": "classify", "rnn": "seq2seq"}
 
 
 def build(arch, **hp):
@@ -299,14 +335,21 @@ def build(arch, **hp):
     return MODELS[arch](**hp)
 
 
-def tied_names(model):
-    """state_dict names that qkv does not store (they alias another parameter)."""
+def ties(model):
+    """{state_dict name that qkv does not store: the name of the parameter it aliases}."""
     c = model.c
     if isinstance(model, GPT) and c["tie_weights"]:
-        return {"lm_head.weight"}
+        return {"lm_head.weight": "transformer.wte.weight"}
     if isinstance(model, Seq2SeqTransformer) and c["tie_output"]:
-        return {"generator.weight"}
-    return set()
+        return {"generator.weight": "embed.weight" if c["share_embeddings"] else "tgt_embed.weight"}
+    if isinstance(model, Rnn) and c["tie_weights"]:
+        return {"out.weight": "tgt_emb.weight"}
+    return {}
+
+
+def tied_names(model):
+    """state_dict names that qkv does not store (they alias another parameter)."""
+    return set(ties(model))
 
 
 def qkv_state(model):
@@ -340,7 +383,7 @@ def save_qkv(path, arch, model, extra=None):
         f.attrs["qkv_format"] = "model"
         f.attrs["qkv_format_version"] = np.int64(1)
         f.attrs["arch"] = arch
-        f.attrs["task"] = {"gpt": "language_model", "transformer": "seq2seq", "vit": "classify"}[arch]
+        f.attrs["task"] = TASKS[arch]
         for k, v in hp.items():
             f.attrs[k] = v if isinstance(v, str) else (np.float64(v) if isinstance(v, float) else np.int64(v))
         f.attrs["hyperparameters"] = np.array(list(hp), dtype=h5py.string_dtype())
@@ -375,8 +418,7 @@ def load_qkv(path):
     if missing or extra:
         raise SystemExit(f"{path}: parameters differ from the {arch} twin: missing {sorted(missing)}, "
                          f"unexpected {sorted(extra)}")
-    for t in tied_names(model):
-        state[t] = state["transformer.wte.weight"] if arch == "gpt" else (
-            state["embed.weight"] if hp["share_embeddings"] else state["tgt_embed.weight"])
+    for t, src in ties(model).items():
+        state[t] = state[src]
     model.load_state_dict(state, strict=True)
     return arch, model

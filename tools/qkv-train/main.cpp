@@ -101,6 +101,11 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   if (task == "lm") {
     s->add_option("--context", o.context, "tokens per training example (default: the model's block size)")
         ->group("Data");
+    s->add_option("--window-stride", o.window_stride,
+                  "stream mode: training windows start every S tokens (default: the context, no overlap; "
+                  "1: every position, as nanoGPT's random windows)")
+        ->check(CLI::NonNegativeNumber)
+        ->group("Data");
     s->add_option("--lm-mode", o.lm_mode, "stream: windows over the concatenated sequences; sequence: one per example")
         ->check(CLI::IsMember({"stream", "sequence"}))
         ->capture_default_str()
@@ -194,7 +199,7 @@ void finish_options(Command& c) {
   if (o.schedule.kind == "noam") o.schedule.kind = "inv_sqrt";
   // Which settings the command line gives (a resumed run takes the others from its checkpoint).
   static const std::pair<const char*, const char*> setting_flags[] = {
-      {"--context", "context"},       {"--lm-mode", "lm_mode"},         {"--max-src-len", "max_src_len"},
+      {"--context", "context"},       {"--lm-mode", "lm_mode"},  {"--window-stride", "window_stride"},         {"--max-src-len", "max_src_len"},
       {"--max-tgt-len", "max_tgt_len"}, {"--bucket", "bucket"},         {"--no-shuffle", "shuffle"},
       {"--batch-size", "batch_size"}, {"--steps", "total_steps"},       {"--epochs", "total_steps"},
       {"--seed", "seed"},             {"--lr", "lr"},                   {"--schedule", "schedule"},
