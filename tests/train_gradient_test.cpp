@@ -1,7 +1,9 @@
 // "Gradients from the outside": one qkv-train step of plain SGD with lr 1 from
 // a checkpoint made by the PyTorch twin must leave exactly the initial
 // parameters minus PyTorch's gradient of the mean loss over the first batch.
-// References: scripts/torch/make_train_refs.py (tests/ref/train_sgd_*).
+// References: scripts/torch/make_train_refs.py (tests/ref/train_sgd_*). The
+// *_ls cases train the same model on the same data with --label-smoothing 0.1
+// (PyTorch's CrossEntropyLoss(label_smoothing=0.1, ignore_index=pad)).
 #include <gtest/gtest.h>
 
 #include "io/h5.h"
@@ -13,8 +15,10 @@ using namespace qkv;
 namespace {
 
 void check_one_sgd_step(const std::string& arch, const std::string& task) {
-  std::string ref = test::source_path("tests/ref/train_sgd_" + arch + "_");
-  io::H5In expected(ref + "expected.h5");
+  io::H5In expected(test::source_path("tests/ref/train_sgd_" + arch + "_expected.h5"));
+  // init and data files: this case's own, or those of the case it shares them with
+  std::string inputs = expected.has_attr("/", "inputs") ? expected.attr_string("/", "inputs") : arch;
+  std::string ref = test::source_path("tests/ref/train_sgd_" + inputs + "_");
   std::string flags = expected.attr_string("/", "flags");
   test::TempDir d;
   auto r = test::run("qkv-train " + task + " " + ref + "data.h5 --init " + ref +
@@ -23,6 +27,8 @@ void check_one_sgd_step(const std::string& arch, const std::string& task) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   io::H5In out(d.file("out.h5"));
   io::H5In init(ref + "init.h5");
+  if (expected.has_attr("/", "label_smoothing"))  // the flag's value is the checkpoint's hyperparameter
+    EXPECT_EQ(out.attr_double("/", "label_smoothing"), expected.attr_double("/", "label_smoothing"));
   auto names = expected.list("params");
   ASSERT_EQ(names, out.list("params"));
   for (const auto& n : names) {
@@ -50,3 +56,6 @@ TEST(TrainGradient, GptOneSgdStepEqualsPyTorch) { check_one_sgd_step("gpt", "lm"
 TEST(TrainGradient, TransformerOneSgdStepEqualsPyTorch) { check_one_sgd_step("transformer", "seq2seq"); }
 TEST(TrainGradient, VitOneSgdStepEqualsPyTorch) { check_one_sgd_step("vit", "vit"); }
 TEST(TrainGradient, RnnOneSgdStepEqualsPyTorch) { check_one_sgd_step("rnn", "rnn"); }
+TEST(TrainGradient, GptLabelSmoothingEqualsPyTorch) { check_one_sgd_step("gpt_ls", "lm"); }
+TEST(TrainGradient, TransformerLabelSmoothingEqualsPyTorch) { check_one_sgd_step("transformer_ls", "seq2seq"); }
+TEST(TrainGradient, VitLabelSmoothingEqualsPyTorch) { check_one_sgd_step("vit_ls", "vit"); }

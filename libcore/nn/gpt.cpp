@@ -4,6 +4,7 @@
 //   x = block_l(x), l = 0 .. n_layer-1          causal self-attention + MLP, pre- or post-norm
 //   logits = lm_head(ln_f(x))                   ln_f only with norm=pre; lm_head = wte when tied
 //   bias=0: no bias in any Linear or LayerNorm (nanoGPT's bias=False)
+//   loss = cross-entropy over targets != -1, label smoothing optional (label_smoothing, default 0)
 //
 // PyTorch twin: scripts/torch/qkv_models.py GPT (nanoGPT's model.py names and
 // shapes, so a nanoGPT state_dict converts directly; see docs/FORMATS.md).
@@ -38,6 +39,7 @@ class Gpt : public Model {
     act_ = activation_from_name(r.get_choice("activation", "gelu", {"gelu", "relu", "gelu_tanh"}));
     bias_ = r.get_bool("bias", true);
     eps_ = static_cast<float>(r.get_double("ln_eps", 1e-5, 1e-12, 1.0));
+    smoothing_ = static_cast<float>(r.get_double("label_smoothing", 0.0, 0.0, 1.0));
     r.finish();
     config_ = r.resolved();
     if (C_ % H_ != 0)
@@ -114,7 +116,7 @@ class Gpt : public Model {
     }
     logits_.resize(static_cast<size_t>(N * V_));
     linear_forward(logits_.data(), top, ps_.param(lm_head_), nullptr, N, C_, V_);  // (N, V)
-    return head_.forward(logits_.data(), b.tgt.data(), N, V_, kIgnoreIndex);
+    return head_.forward(logits_.data(), b.tgt.data(), N, V_, kIgnoreIndex, smoothing_);
   }
 
   void backward(float scale) override {
@@ -155,7 +157,7 @@ class Gpt : public Model {
 
  private:
   int64_t V_, block_, L_, H_, C_, F_;
-  float dropout_, eps_;
+  float dropout_, eps_, smoothing_;
   bool learned_pos_, tied_, pre_norm_, bias_;
   Activation act_;
   ParamId wte_ = -1, wpe_ = -1, lnf_w_ = -1, lnf_b_ = -1, lm_head_ = -1;

@@ -175,13 +175,15 @@ void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix) {
   }
 }
 
-Stats LossHead::forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore) {
+Stats LossHead::forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore,
+                        float label_smoothing) {
   N_ = N;
   V_ = V;
   ignore_ = ignore;
+  smoothing_ = label_smoothing;
   probs_.resize(static_cast<size_t>(N * V));
   targets_.assign(targets, targets + N);
-  ce_ = cross_entropy_forward(probs_.data(), logits, targets, N, V, 0.0f, ignore);
+  ce_ = cross_entropy_forward(probs_.data(), logits, targets, N, V, label_smoothing, ignore);
   Stats s;
   s.loss_sum = ce_.sum;
   s.count = ce_.count;
@@ -198,7 +200,7 @@ Stats LossHead::forward(const float* logits, const int32_t* targets, int64_t N, 
 
 void LossHead::backward(float* dlogits, float scale) {
   std::memset(dlogits, 0, static_cast<size_t>(N_ * V_) * sizeof(float));
-  cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N_, V_, ce_, 0.0f, ignore_, scale);
+  cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N_, V_, ce_, smoothing_, ignore_, scale);
 }
 
 void check_ids(const std::vector<int32_t>& ids, int64_t n, int64_t lo, int64_t hi, const std::string& what,

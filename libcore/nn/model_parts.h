@@ -86,10 +86,12 @@ struct EncoderStack {
 void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix);
 
 // The loss head over logits (N, V): softmax cross-entropy (mean over targets
-// that are not `ignore`), argmax hits; keeps what backward() needs.
+// that are not `ignore`, label smoothing eps as PyTorch's), argmax hits; keeps
+// what backward() needs.
 class LossHead {
  public:
-  Stats forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore);
+  Stats forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore,
+                float label_smoothing = 0.0f);
   // dlogits (N, V) = d(scale * mean loss)/dlogits (overwritten, not accumulated).
   void backward(float* dlogits, float scale);
 
@@ -97,6 +99,7 @@ class LossHead {
   std::vector<float> probs_;
   std::vector<int32_t> targets_;
   int64_t N_ = 0, V_ = 0, ignore_ = -1;
+  float smoothing_ = 0.0f;
   CrossEntropyResult ce_;
 };
 

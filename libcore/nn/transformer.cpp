@@ -4,7 +4,8 @@
 //   memory = enc_norm(enc_layers(drop(E_src[src] * sqrt(d) + PE)))      src key padding from pad_id
 //   logits = generator(dec_norm(dec_layers(drop(E_tgt[tgt_in] * sqrt(d) + PE), memory)))
 //            decoder self-attention causal; cross-attention ignores padded source keys
-//   loss   = cross-entropy over tgt_out positions that are not pad_id
+//   loss   = cross-entropy over tgt_out positions that are not pad_id, label smoothing optional
+//            (label_smoothing, default 0, PyTorch's CrossEntropyLoss(label_smoothing, ignore_index=pad_id))
 //
 // Options: post-norm (the paper, default) or pre-norm; shared src/tgt
 // embedding ("embed.weight"; needs one vocabulary); generator weight tied to
@@ -52,6 +53,7 @@ class TransformerModel : public Model {
     tied_ = r.get_bool("tie_output", false);
     pad_ = r.get_int("pad_id", 0, 0, INT32_MAX);
     eps_ = static_cast<float>(r.get_double("ln_eps", 1e-5, 1e-12, 1.0));
+    smoothing_ = static_cast<float>(r.get_double("label_smoothing", 0.0, 0.0, 1.0));
     r.finish();
     config_ = r.resolved();
     if (C_ % H_ != 0)
@@ -109,7 +111,7 @@ class TransformerModel : public Model {
     check_batch(b);
     encode(b, training);
     decode(b.tgt_in, b.T, training);
-    return head_.forward(logits_.data(), b.tgt_out.data(), B_ * T_, Vt_, pad_);
+    return head_.forward(logits_.data(), b.tgt_out.data(), B_ * T_, Vt_, pad_, smoothing_);
   }
 
   void backward(float scale) override {
@@ -251,7 +253,7 @@ class TransformerModel : public Model {
   }
 
   int64_t Vs_, Vt_, C_, H_, Le_, Ld_, F_, max_len_, pad_;
-  float dropout_, eps_;
+  float dropout_, eps_, smoothing_;
   bool pre_norm_, shared_, tied_;
   Activation act_;
   ParamId src_emb_ = -1, tgt_emb_ = -1, enc_norm_w_ = -1, enc_norm_b_ = -1, dec_norm_w_ = -1, dec_norm_b_ = -1;

@@ -3,6 +3,7 @@
 //   x = [cls ; patch_embed(patches)] + pos_embed        patches (B, P, patch_dim) -> (B, P+1, d)
 //   x = encoder layers (pre-norm default), then encoder.norm
 //   logits = head(x[:, 0])                              the [CLS] position
+//   loss = cross-entropy over labels, label smoothing optional (label_smoothing, default 0)
 //
 // PyTorch twin: scripts/torch/qkv_models.py ViT (nn.TransformerEncoder with a
 // final norm). The encoder norm is only evaluated at the [CLS] rows, the only
@@ -33,6 +34,7 @@ class Vit : public Model {
     bool pre = r.get_choice("norm", "pre", {"pre", "post"}) == "pre";
     Activation act = activation_from_name(r.get_choice("activation", "gelu", {"gelu", "relu", "gelu_tanh"}));
     eps_ = static_cast<float>(r.get_double("ln_eps", 1e-6, 1e-12, 1.0));
+    smoothing_ = static_cast<float>(r.get_double("label_smoothing", 0.0, 0.0, 1.0));
     r.finish();
     config_ = r.resolved();
     if (C_ % H_ != 0)
@@ -107,7 +109,7 @@ class Vit : public Model {
                       ps_.param(norm_b_), B_, C_, eps_);
     logits_.resize(static_cast<size_t>(B_ * K_));
     linear_forward(logits_.data(), cls_out_.data(), ps_.param(head_w_), ps_.param(head_b_), B_, C_, K_);
-    return loss_.forward(logits_.data(), b.labels.data(), B_, K_, -1);
+    return loss_.forward(logits_.data(), b.labels.data(), B_, K_, -1, smoothing_);
   }
 
   void backward(float scale) override {
@@ -150,7 +152,7 @@ class Vit : public Model {
 
  private:
   int64_t D_, P_, K_, C_, H_, L_, F_;
-  float dropout_, eps_;
+  float dropout_, eps_, smoothing_;
   ParamId cls_, pos_, patch_w_, patch_b_, norm_w_ = -1, norm_b_ = -1, head_w_, head_b_;
   EncoderStack stack_;
 

@@ -3,11 +3,15 @@ tests/train_gradient_test.cpp: a small qkv checkpoint made by the PyTorch twin
 (scripts/torch/qkv_models.py), a data file whose first unshuffled batch is what
 qkv-train feeds the model, and the parameters after one plain SGD step with
 lr 1 (initial minus the gradient of the mean loss over that batch).
+The *_ls cases (train_sgd_{gpt,transformer,vit}_ls_expected.h5) are the same model and
+data trained with label smoothing 0.1 given as a qkv-train flag (the init checkpoint
+says 0): their attribute `inputs` names the case whose init and data files they use.
 
     /usr/bin/python3 scripts/torch/make_train_refs.py tests/ref
 """
 import os
 import sys
+import tempfile
 
 import h5py
 import numpy as np
@@ -101,18 +105,35 @@ def case_vit(g, out):
     return "vit", model, dict(patches=patches[:B], labels=labels[:B]), ["-b", str(B)]
 
 
+SMOOTHING = 0.1
+
+
 def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
-    for name, make in (("gpt", case_gpt), ("transformer", case_transformer), ("vit", case_vit), ("rnn", case_rnn)):
+    cases = (("gpt", case_gpt, 0.0), ("transformer", case_transformer, 0.0), ("vit", case_vit, 0.0),
+             ("rnn", case_rnn, 0.0), ("gpt_ls", case_gpt, SMOOTHING), ("transformer_ls", case_transformer, SMOOTHING),
+             ("vit_ls", case_vit, SMOOTHING))
+    for name, make, smoothing in cases:
+        inputs = name[:-3] if name.endswith("_ls") else name
         torch.manual_seed(4321)
         g = torch.Generator().manual_seed(77)
-        out = lambda part, name=name: os.path.join(out_dir, f"train_sgd_{name}_{part}.h5")  # noqa: E731
+        scratch = tempfile.TemporaryDirectory()
+        out = lambda part, name=name: os.path.join(  # noqa: E731
+            out_dir if part == "expected" or inputs == name else scratch.name, f"train_sgd_{name}_{part}.h5")
         arch, model, batch, flags = make(g, out)
         with torch.no_grad():  # nonzero biases and gains, so every gradient is exercised
             for _, p in model.named_parameters():
                 if p.dim() == 1:
                     p.add_(torch.randn(p.shape) * 0.1)
         Q.save_qkv(out("init"), arch, model)
+        if inputs != name:  # same init and data as `inputs` (same seeds); only the smoothing differs
+            for part in ("init", "data"):
+                mine, theirs = out(part), os.path.join(out_dir, f"train_sgd_{inputs}_{part}.h5")
+                if not h5_equal(mine, theirs):
+                    raise SystemExit(f"{mine} differs from {theirs}")
+        model.c["label_smoothing"] = smoothing
+        if smoothing:
+            flags = flags + ["--label-smoothing", str(smoothing)]
         model.train()
         model.zero_grad()
         loss = model.loss(batch)
@@ -124,10 +145,21 @@ def main(out_dir):
             root_attrs(f, "reference")
             f.attrs["loss"] = np.float64(loss.item())
             f.attrs["flags"] = " ".join(flags)
+            f.attrs["inputs"] = inputs
+            f.attrs["label_smoothing"] = np.float64(smoothing)
             grp = f.create_group("params")
             for k, v in Q.qkv_state(model).items():
                 grp.create_dataset(k, data=v.astype(np.float32))
+        scratch.cleanup()
         print(f"{name}: loss {loss.item():.6f}, flags {' '.join(flags)}")
+
+
+def h5_equal(a, b):
+    """Same datasets with the same values (attributes aside)."""
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        names = []
+        fa.visit(lambda n: names.append(n) if isinstance(fa[n], h5py.Dataset) else None)
+        return all(n in fb and np.array_equal(fa[n][()], fb[n][()]) for n in names)
 
 
 if __name__ == "__main__":

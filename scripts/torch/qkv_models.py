@@ -40,7 +40,8 @@ def sinusoidal_table(n, d):
 
 # ---------------------------------------------------------------- gpt
 GPT_DEFAULTS = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, d_model=128, d_ff=0, dropout=0.0,
-                    pos="learned", tie_weights=1, norm="pre", activation="gelu", bias=1, ln_eps=1e-5)
+                    pos="learned", tie_weights=1, norm="pre", activation="gelu", bias=1, ln_eps=1e-5,
+                    label_smoothing=0.0)
 
 
 class LayerNorm(nn.Module):
@@ -155,13 +156,15 @@ class GPT(nn.Module):
 
     def loss(self, batch):
         logits = self(batch["inp"])
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["tgt"].reshape(-1), ignore_index=-1)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["tgt"].reshape(-1), ignore_index=-1,
+                               label_smoothing=self.c["label_smoothing"])
 
 
 # ---------------------------------------------------------------- transformer
 TRANSFORMER_DEFAULTS = dict(src_vocab_size=1000, tgt_vocab_size=1000, d_model=512, n_head=8, n_encoder_layers=6,
                             n_decoder_layers=6, d_ff=2048, dropout=0.1, max_len=512, norm="post",
-                            activation="relu", share_embeddings=0, tie_output=0, pad_id=0, ln_eps=1e-5)
+                            activation="relu", share_embeddings=0, tie_output=0, pad_id=0, ln_eps=1e-5,
+                            label_smoothing=0.0)
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -225,7 +228,7 @@ class Seq2SeqTransformer(nn.Module):
     def loss(self, batch):
         logits = self(batch["src"], batch["tgt_in"])
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["tgt_out"].reshape(-1),
-                               ignore_index=self.c["pad_id"])
+                               ignore_index=self.c["pad_id"], label_smoothing=self.c["label_smoothing"])
 
     @torch.no_grad()
     def greedy_decode(self, src, max_len, bos, eos):
@@ -250,7 +253,7 @@ class Seq2SeqTransformer(nn.Module):
 
 # ---------------------------------------------------------------- vit
 VIT_DEFAULTS = dict(patch_dim=48, n_patches=64, n_classes=10, d_model=192, n_head=3, n_layer=6, d_ff=768,
-                    dropout=0.0, norm="pre", activation="gelu", ln_eps=1e-6)
+                    dropout=0.0, norm="pre", activation="gelu", ln_eps=1e-6, label_smoothing=0.0)
 
 
 class ViT(nn.Module):
@@ -289,7 +292,7 @@ class ViT(nn.Module):
         return self.head(x[:, 0])
 
     def loss(self, batch):
-        return F.cross_entropy(self(batch["patches"]), batch["labels"])
+        return F.cross_entropy(self(batch["patches"]), batch["labels"], label_smoothing=self.c["label_smoothing"])
 
 
 # ---------------------------------------------------------------- rnn
@@ -318,7 +321,7 @@ class Rnn(RnnSeq2Seq):
     def loss(self, batch):
         logits = self(batch["src"], batch["tgt_in"])
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["tgt_out"].reshape(-1),
-                               ignore_index=self.pad_id, label_smoothing=self.label_smoothing)
+                               ignore_index=self.pad_id, label_smoothing=self.c["label_smoothing"])
 
 
 MODELS = {"gpt": GPT, "transformer": Seq2SeqTransformer, "vit": ViT, "rnn": Rnn}

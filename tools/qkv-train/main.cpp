@@ -58,7 +58,7 @@ std::vector<ModelFlag> model_flags(const std::string& task) {
   } else {
     f.push_back({"--layers", "n_layer", "transformer blocks", {}});
   }
-  f.push_back({"--label-smoothing", "label_smoothing", "label smoothing epsilon (models that support it)", {}});
+  f.push_back({"--label-smoothing", "label_smoothing", "label smoothing epsilon (default 0)", {}});
   return f;
 }
 
