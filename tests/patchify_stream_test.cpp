@@ -16,7 +16,7 @@ using qkv::test::TempDir;
 
 namespace {
 
-// n in-memory 64x64 BGR images (49 KB float rows: ~85 to a 4 MiB batch), with
+// n in-memory 64x64 BGR images (49 KB float rows: 21 to a 1 MiB batch), with
 // unreadable files at the given positions.
 pf::SampleSet make_set(int n, const std::vector<int>& bad_at, const std::string& dir) {
   pf::SampleSet s;

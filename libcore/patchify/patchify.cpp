@@ -174,8 +174,10 @@ void Run::run(int64_t B, const Sink& sink) {
   B = std::max<int64_t>(1, B);
   const int workers = std::max(1, std::min<int>(opt_.threads, static_cast<int>(std::min<int64_t>(N_, 256))));
   const int64_t nbatch = (N_ + B - 1) / B, R = std::min<int64_t>(nbatch, 2 * workers + 2);
-  std::vector<std::vector<uint8_t>> ring(static_cast<size_t>(R));
-  for (auto& r : ring) r.resize(static_cast<size_t>(B) * row_bytes_);
+  // Left uninitialised (every row is written before it is read) and reused:
+  // a few MiB that stay in cache, no page faults after the first batches.
+  std::vector<std::unique_ptr<uint8_t[]>> ring(static_cast<size_t>(R));
+  for (auto& r : ring) r.reset(new uint8_t[static_cast<size_t>(B) * row_bytes_]);
   std::vector<int64_t> filled(static_cast<size_t>(R), 0);  // images of the slot's batch done
   int64_t handed = 0;                                       // batches given to the sink
   std::mutex mu;
@@ -210,7 +212,7 @@ void Run::run(int64_t B, const Sink& sink) {
         slot_free.wait(lock, [&] { return abort || b < handed + R; });
         if (abort) return;
       }
-      uint8_t* dst = ring[slot].data() + static_cast<size_t>(i % B) * row_bytes_;
+      uint8_t* dst = ring[slot].get() + static_cast<size_t>(i % B) * row_bytes_;
       try {
         if (i == first_) process(i, std::move(d0_), dst);
         else if (i > first_) {  // before first_: already known bad
@@ -248,7 +250,7 @@ void Run::run(int64_t B, const Sink& sink) {
       if (abort) break;
     }
     // Squeeze out the bad rows (rare: --skip-bad), keeping order.
-    uint8_t* base = ring[slot].data();
+    uint8_t* base = ring[slot].get();
     int64_t kept = 0;
     for (int64_t k = 0; k < batch_size(b); ++k) {
       if (!bad_[static_cast<size_t>(b * B + k)].empty()) continue;
@@ -324,9 +326,10 @@ void Run::finish(PatchSet& out) {
   }
 }
 
-// Rows of about 4 MiB a batch (and a chunk of the streamed /patches).
+// Rows of about 1 MiB a batch (and a chunk of the streamed /patches): small
+// enough that the ring stays in cache, large enough for one write() a batch.
 int64_t batch_rows(size_t row_bytes) {
-  return std::max<int64_t>(1, static_cast<int64_t>((size_t{4} << 20) / std::max<size_t>(1, row_bytes)));
+  return std::max<int64_t>(1, static_cast<int64_t>((size_t{1} << 20) / std::max<size_t>(1, row_bytes)));
 }
 
 // Everything of a patches file but /patches itself.
