@@ -64,7 +64,10 @@ inline std::string write_reversal_pairs(const std::string& path, int n, uint64_t
 }
 
 // Images of n_classes classes: class c lights up patch c % P, plus noise.
-inline std::string write_patches(const std::string& path, int n, int P, int D, int n_classes, uint64_t seed) {
+// with_geometry: also the image attributes qkv-patchify writes, for a square
+// gray image of sqrt(P) x sqrt(P) square patches of sqrt(D) x sqrt(D) pixels.
+inline std::string write_patches(const std::string& path, int n, int P, int D, int n_classes, uint64_t seed,
+                                 bool with_geometry = false) {
   std::vector<float> px(static_cast<size_t>(n) * P * D);
   std::vector<int32_t> labels(n);
   uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -83,6 +86,18 @@ inline std::string write_patches(const std::string& path, int n, int P, int D, i
   out.write("patches", Tensor::from(px, {n, P, D}));
   out.write("labels", Tensor::from(labels, {n}));
   out.set_attr("/", "num_classes", int64_t{n_classes});
+  if (with_geometry) {
+    int64_t g = 1, p = 1;
+    while (g * g < P) ++g;
+    while (p * p < D) ++p;
+    for (const char* a : {"image_height", "image_width"}) out.set_attr("/", a, g * p);
+    for (const char* a : {"patch_height", "patch_width", "stride_height", "stride_width"}) out.set_attr("/", a, p);
+    for (const char* a : {"grid_rows", "grid_cols"}) out.set_attr("/", a, g);
+    out.set_attr("/", "channels", int64_t{1});
+    out.set_attr("/", "normalize", std::string("custom"));
+    out.set_attr("/", "mean", std::vector<double>{0.0});
+    out.set_attr("/", "std", std::vector<double>{1.0 / 255});
+  }
   out.commit();
   return path;
 }

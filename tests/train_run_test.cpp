@@ -141,6 +141,47 @@ TEST(TrainRun, ResumeAfterSigkillMatchesUninterrupted) {
   EXPECT_EQ(checkpoint_step(d.file("copy.h5")), steps);
 }
 
+// vit with --augment and dropout: the augmented images of a resumed run are
+// those of the uninterrupted one, and the setting comes back from the checkpoint.
+TEST(TrainRun, VitAugmentResumeAfterSigkillMatchesUninterrupted) {
+  test::TempDir d;
+  test::write_patches(d.file("p.h5"), 400, 9, 16, 4, 1, /*with_geometry=*/true);
+  test::write_patches(d.file("v.h5"), 40, 9, 16, 4, 2, true);
+  auto cmd = [&](const std::string& out, int steps = 1500, const std::string& augment = "flip,shift=2,erase=0.5") {
+    return "qkv-train --no-provenance --threads 1 vit " + d.file("p.h5") + " --val " + d.file("v.h5") +
+           " --layers 1 --heads 2 --d-model 16 --d-ff 32 --dropout 0.1 -b 16 --steps " + std::to_string(steps) +
+           " --save-every 20 --eval-every 500 --augment " + augment + " -q -o " + d.file(out);
+  };
+  auto full = run(cmd("full.h5"));
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  io::H5In f(d.file("full.h5"));
+  EXPECT_EQ(f.attr_string("/train_state", "augment"), "flip,shift=2,erase=0.5");
+  auto k = run(cmd("part.h5") + " & pid=$!; while [ ! -e " + d.file("part.h5") +
+               " ]; do sleep 0.02; done; sleep 0.3; kill -KILL $pid; wait $pid; echo \"exit=$?\"");
+  int64_t at = checkpoint_step(d.file("part.h5"));
+  ASSERT_GT(at, 0);
+  if (at == 1500) GTEST_SKIP() << "the run finished before the kill (machine too fast for this test)";
+  // Resumed with no --augment: the checkpoint's setting is used.
+  auto r = run("qkv-train --no-provenance --threads 1 vit " + d.file("p.h5") + " --val " + d.file("v.h5") +
+               " --resume " + d.file("part.h5") + " -q -o " + d.file("part.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(all_params(d.file("part.h5")) == all_params(d.file("full.h5")));
+  // Without augmentation the same run ends elsewhere.
+  auto n = run(cmd("none.h5", 40, "none"));
+  auto a = run(cmd("aug.h5", 40));
+  ASSERT_EQ(n.exit_code, 0) << n.err;
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_FALSE(all_params(d.file("none.h5")) == all_params(d.file("aug.h5")));
+  // A file without image geometry cannot be augmented.
+  test::write_patches(d.file("bare.h5"), 40, 9, 16, 4, 3);
+  auto b = run("qkv-train vit " + d.file("bare.h5") + " --steps 2 --augment flip -o " + d.file("b.h5"));
+  EXPECT_EQ(b.exit_code, 1);
+  EXPECT_NE(b.err.find("bare.h5: --augment needs the image geometry"), std::string::npos) << b.err;
+  auto u = run("qkv-train vit " + d.file("p.h5") + " --steps 2 --augment flop -o " + d.file("b.h5"));
+  EXPECT_EQ(u.exit_code, 2);
+  EXPECT_NE(u.err.find("--augment: 'flop': unknown item"), std::string::npos) << u.err;
+}
+
 TEST(TrainRun, MetricsPlotAndEvalOnly) {
   test::TempDir d;
   make_pairs(d);

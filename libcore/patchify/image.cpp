@@ -205,6 +205,18 @@ void extract_patches(const cv::Mat& img, const Grid& g, const std::vector<float>
       }
 }
 
+std::vector<int64_t> patch_pixel_index(const Grid& g, int C) {
+  std::vector<int64_t> at(static_cast<size_t>(g.num_patches()) * g.patch.h * g.patch.w * C);  // (L * D)
+  int64_t* p = at.data();
+  for (int gi = 0; gi < g.rows; ++gi)
+    for (int gj = 0; gj < g.cols; ++gj)
+      for (int r = 0; r < g.patch.h; ++r)
+        for (int k = 0; k < g.patch.w; ++k)
+          for (int c = 0; c < C; ++c)
+            *p++ = ((int64_t{gi} * g.stride.h + r) * g.image.w + int64_t{gj} * g.stride.w + k) * C + c;
+  return at;
+}
+
 namespace {
 
 // Sums every patch value (as a 0..255 pixel) into its place and averages overlaps.
@@ -213,17 +225,11 @@ cv::Mat assemble(const T* patches, const Grid& g, int C, ToPixel to_pixel) {
   const int H = g.image.h, W = g.image.w;
   std::vector<float> sum(static_cast<size_t>(H) * W * C, 0.f);
   std::vector<uint16_t> count(static_cast<size_t>(H) * W, 0);
-  const T* p = patches;
-  for (int gi = 0; gi < g.rows; ++gi)
-    for (int gj = 0; gj < g.cols; ++gj)
-      for (int r = 0; r < g.patch.h; ++r) {
-        size_t y = static_cast<size_t>(gi) * g.stride.h + r;
-        for (int k = 0; k < g.patch.w; ++k) {
-          size_t x = static_cast<size_t>(gj) * g.stride.w + k;
-          for (int c = 0; c < C; ++c) sum[(y * W + x) * C + c] += to_pixel(*p++, c);
-          ++count[y * W + x];
-        }
-      }
+  const std::vector<int64_t> at = patch_pixel_index(g, C);
+  for (size_t j = 0; j < at.size(); ++j) {
+    sum[at[j]] += to_pixel(patches[j], at[j] % C);
+    if (at[j] % C == 0) ++count[at[j] / C];
+  }
   cv::Mat img(H, W, CV_8UC(C));
   for (int y = 0; y < H; ++y) {
     uint8_t* row = img.ptr<uint8_t>(y);

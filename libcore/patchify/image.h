@@ -57,6 +57,13 @@ void extract_patches(const cv::Mat& img, const Grid& grid, uint8_t* out, bool bg
 void extract_patches(const cv::Mat& img, const Grid& grid, const std::vector<float>& lut, float* out,
                      bool bgr = false);
 
+// Where each patch value lives in its image: for the L*D values of one
+// sample's patches (layout as extract_patches writes them), the offset
+// (y * W + x) * C + c of the pixel each one was cut from. Overlapping patches
+// (stride < patch) give some pixels several entries; with stride > patch,
+// pixels between patches have none.
+std::vector<int64_t> patch_pixel_index(const Grid& grid, int channels);
+
 // The inverse: patches -> (H, W, C) uint8 image (RGB order). Floats are
 // mapped back with mean/std and rounded; overlapping patches are averaged.
 // patches holds grid.num_patches() * Ph * Pw * C values.

@@ -430,11 +430,9 @@ void write_patches(io::H5Out& out, const PatchSet& p, int compress) {
   write_rest(out, p);
 }
 
-PatchSet read_patches(const io::H5In& in) {
-  in.expect_kind(kPatchesKind);
+PatchMeta read_patch_meta(const io::H5In& in) {
   const std::string& f = in.path();
-  PatchSet p;
-  auto& m = p.meta;
+  PatchMeta m;
   auto int_attr = [&](const char* name, int64_t lo, int64_t hi) {
     int64_t v = in.attr_int("/", name);
     if (v < lo || v > hi)
@@ -442,9 +440,9 @@ PatchSet read_patches(const io::H5In& in) {
                       std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return static_cast<int>(v);
   };
-  Size2 image{int_attr("image_height", 1, 1 << 20), int_attr("image_width", 1, 1 << 20)};
-  Size2 patch{int_attr("patch_height", 1, 1 << 20), int_attr("patch_width", 1, 1 << 20)};
-  Size2 stride{int_attr("stride_height", 1, 1 << 20), int_attr("stride_width", 1, 1 << 20)};
+  const Size2 image{int_attr("image_height", 1, 1 << 20), int_attr("image_width", 1, 1 << 20)};
+  const Size2 patch{int_attr("patch_height", 1, 1 << 20), int_attr("patch_width", 1, 1 << 20)};
+  const Size2 stride{int_attr("stride_height", 1, 1 << 20), int_attr("stride_width", 1, 1 << 20)};
   m.channels = int_attr("channels", 1, 3);
   if (m.channels == 2) throw DataError(f + ": attribute channels = 2 (1 or 3 expected)");
   m.grid = make_grid(image, patch, stride, false, f);
@@ -458,7 +456,16 @@ PatchSet read_patches(const io::H5In& in) {
   if (in.has_attr("/", "fit")) m.fit = in.attr_string("/", "fit");
   if (in.has_attr("/", "interp")) m.interp = in.attr_string("/", "interp");
   if (in.has_attr("/", "skipped")) m.skipped = in.attr_int("/", "skipped");
+  return m;
+}
 
+PatchSet read_patches(const io::H5In& in) {
+  in.expect_kind(kPatchesKind);
+  const std::string& f = in.path();
+  PatchSet p;
+  auto& m = p.meta;
+  m = read_patch_meta(in);
+  const Size2 patch = m.grid.patch;
   Shape shape = in.shape("patches");
   const int64_t L = m.grid.num_patches(), D = int64_t{patch.h} * patch.w * m.channels;
   if (shape.size() != 3 || shape[1] != L || shape[2] != D)

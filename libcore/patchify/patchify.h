@@ -74,6 +74,9 @@ PatchSet patchify_to(const SampleSet& samples, const Options& opt, io::H5StreamO
 Tensor grid_positions(const Grid& g);
 
 void write_patches(io::H5Out& out, const PatchSet& p, int compress = 0);
+// The geometry and normalization attributes of a "patches" file, checked
+// (class names and sources are not read).
+PatchMeta read_patch_meta(const io::H5In& in);
 // Reads and checks a "patches" file: shapes agree with the attributes.
 PatchSet read_patches(const io::H5In& in);
 

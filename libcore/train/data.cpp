@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/h5.h"
+#include "patchify/patchify.h"
 
 namespace qkv::train {
 namespace {
@@ -47,6 +48,8 @@ Patches Patches::subset(const std::vector<int64_t>& idx) const {
   p.num_classes = num_classes;
   p.class_names = class_names;
   p.path = path;
+  p.has_geometry = has_geometry;
+  p.geometry = geometry;
   int64_t P = num_patches(), D = patch_dim(), row = P * D;
   p.patches = Tensor({static_cast<int64_t>(idx.size()), P, D});
   const float* src = patches.data<float>();
@@ -147,6 +150,19 @@ Patches load_patches(const std::string& path) {
       throw DataError(in.path() + ": label " + std::to_string(x.labels[i]) + " of example " + std::to_string(i) +
                       " is outside [0, " + std::to_string(x.num_classes) + ")");
   if (in.has_attr("/", "class_names")) x.class_names = in.attr_strings("/", "class_names");
+  if (in.has_attr("/", "image_height")) {
+    patchify::PatchMeta m = patchify::read_patch_meta(in);
+    const int64_t D = int64_t{m.grid.patch.h} * m.grid.patch.w * m.channels;
+    if (m.grid.num_patches() != s[1] || D != s[2])
+      throw DataError(in.path() + ": /patches is " + shape_str(s) + ", the attributes say [N, " +
+                      std::to_string(m.grid.num_patches()) + ", " + std::to_string(D) + "]");
+    // A black pixel as the model sees it: 0 after the uint8 scaling above, else (0 - mean) / std.
+    std::vector<float> fill(m.channels, 0.f);
+    if (!is_int)
+      for (int c = 0; c < m.channels; ++c) fill[c] = static_cast<float>(-m.mean[c] / m.std[c]);
+    x.geometry = PatchGeometry(m.grid, m.channels, std::move(fill));
+    x.has_geometry = true;
+  }
   return x;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tensor/tensor.h"
+#include "train/augment.h"
 
 namespace qkv::io {
 class H5In;
@@ -54,6 +55,8 @@ struct Patches {
   int64_t num_classes = 0;
   std::vector<std::string> class_names;
   std::string path;
+  bool has_geometry = false;  // the file's image geometry attributes (qkv-patchify writes them)
+  PatchGeometry geometry;     // for --augment
   int64_t n() const { return static_cast<int64_t>(labels.size()); }
   int64_t num_patches() const { return patches.dim(1); }
   int64_t patch_dim() const { return patches.dim(2); }

@@ -134,6 +134,14 @@ Batch PairExamples::batch(const std::vector<int64_t>& idx) const {
 
 // ---------------------------------------------------------------------------
 
+void PatchExamples::set_augment(const Augment& a, uint64_t seed) {
+  if (a.any() && !x_.has_geometry)
+    throw DataError(x_.path + ": --augment needs the image geometry attributes qkv-patchify writes "
+                    "(image_height, patch_height, stride_height, channels, ...)");
+  aug_ = a;
+  seed_ = seed;
+}
+
 Batch PatchExamples::batch(const std::vector<int64_t>& idx) const {
   int64_t B = static_cast<int64_t>(idx.size()), P = x_.num_patches(), D = x_.patch_dim();
   std::vector<float> patches(B * P * D);  // (B, P, D)
@@ -142,6 +150,13 @@ Batch PatchExamples::batch(const std::vector<int64_t>& idx) const {
   for (int64_t r = 0; r < B; ++r) {
     std::copy(all + idx[r] * P * D, all + (idx[r] + 1) * P * D, patches.begin() + r * P * D);
     labels[r] = x_.labels[idx[r]];
+  }
+  if (aug_.any()) {
+    std::vector<float> scratch;
+    for (int64_t r = 0; r < B; ++r) {
+      Rng rng = augment_rng(seed_, epoch_, idx[r]);
+      transform_sample(draw_transform(aug_, x_.geometry, rng), x_.geometry, patches.data() + r * P * D, scratch);
+    }
   }
   return Batch::images(B, P, D, std::move(patches), std::move(labels));
 }

@@ -85,11 +85,18 @@ class PairExamples : public Examples {
 class PatchExamples : public Examples {
  public:
   explicit PatchExamples(const Patches& x) : x_(x) {}
+  // Training batches from now on are augmented (train/augment.h); throws
+  // DataError when the file lacks the image geometry attributes.
+  void set_augment(const Augment& a, uint64_t seed);
+  void set_epoch(uint64_t seed, int64_t epoch) override { (void)seed; epoch_ = epoch; }
   int64_t size() const override { return x_.n(); }
   Batch batch(const std::vector<int64_t>& idx) const override;
 
  private:
   const Patches& x_;
+  Augment aug_;
+  uint64_t seed_ = 0;
+  int64_t epoch_ = 0;
 };
 
 }  // namespace qkv::train

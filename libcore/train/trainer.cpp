@@ -165,7 +165,9 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
       d.patches_train = all.subset(tr);
       d.patches_val = all.subset(va);
     }
-    d.train = std::make_unique<PatchExamples>(d.patches_train);
+    auto train = std::make_unique<PatchExamples>(d.patches_train);
+    train->set_augment(o.augment, o.seed);
+    d.train = std::move(train);
     if (d.has_val) d.val = std::make_unique<PatchExamples>(d.patches_val);
   }
   if (d.train->size() == 0) throw DataError(o.train_path + ": no training examples");
@@ -260,6 +262,7 @@ nn::Config settings_of(const TrainOptions& o, int64_t total_steps, int64_t conte
   c.set("min_lr", nn::ConfigValue(o.schedule.min_lr));
   c.set("clip", nn::ConfigValue(o.clip));
   c.set("val_fraction", nn::ConfigValue(o.val_fraction));
+  if (o.task == "vit") c.set("augment", nn::ConfigValue(str(o.augment)));
   return c;
 }
 
@@ -342,6 +345,9 @@ void apply_saved_settings(TrainOptions& o, const nn::Config& saved, const nn::Op
   num("val_fraction", o.val_fraction);
   str("lm_mode", o.lm_mode);
   str("schedule", o.schedule.kind);
+  std::string augment = qkv::train::str(o.augment);
+  str("augment", augment);
+  o.augment = parse_augment(augment);
   if (!is_given("total_steps")) {
     num("total_steps", o.steps);
     o.epochs = 0;

@@ -18,6 +18,7 @@
 
 #include "nn/config.h"
 #include "nn/optim.h"
+#include "train/augment.h"
 
 namespace qkv::train {
 
@@ -34,6 +35,7 @@ struct TrainOptions {
   int64_t max_src_len = 0, max_tgt_len = 0;  // seq2seq: truncation (0 = none)
   bool bucket = false;         // seq2seq: batch similar lengths together
   bool shuffle = true;
+  Augment augment;             // vit: transforms of training images (validation images stay as they are)
 
   // Model: hyperparameters given on the command line (the rest take the
   // model's defaults, or the checkpoint's values with init/resume).

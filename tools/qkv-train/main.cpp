@@ -70,6 +70,7 @@ struct Command {
   std::string optimizer = "adamw";
   double lr = 0, weight_decay = -1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, momentum = 0.9;
   bool nesterov = false, no_shuffle = false;
+  std::string augment = "none";
 };
 
 void add_train_command(CLI::App& app, const std::string& task, const std::string& what, Command& c) {
@@ -91,6 +92,12 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
       ->group("Data");
   s->add_flag("--no-shuffle", c.no_shuffle, "visit examples in file order (default: seeded shuffle each epoch)")
       ->group("Data");
+  if (task == "vit")
+    s->add_option("--augment", c.augment,
+                  "training-image augmentation, a comma list: flip (left-right, p 1/2), shift=N (random translation "
+                  "by up to N pixels, black border: crop with padding), erase=P (random erasing of one rectangle "
+                  "with probability P); e.g. flip,shift=2,erase=0.25 (default none; validation images untouched)")
+        ->group("Data");
   if (task == "lm") {
     s->add_option("--context", o.context, "tokens per training example (default: the model's block size)")
         ->group("Data");
@@ -178,6 +185,7 @@ void finish_options(Command& c) {
   }
   for (const auto& s : c.sets) o.model.parse_assignment(s);
   o.shuffle = !c.no_shuffle;
+  o.augment = qkv::train::parse_augment(c.augment);
   o.optim.kind = c.optimizer;
   o.optim.beta1 = c.beta1;
   o.optim.beta2 = c.beta2;
@@ -198,7 +206,8 @@ void finish_options(Command& c) {
       {"--warmup", "warmup"},         {"--min-lr", "min_lr"},           {"--clip", "clip"},
       {"--val-fraction", "val_fraction"}, {"--optimizer", "optim"},     {"--beta1", "optim"},
       {"--beta2", "optim"},           {"--eps", "optim"},               {"--momentum", "optim"},
-      {"--nesterov", "optim"},        {"--weight-decay", "optim"}};
+      {"--nesterov", "optim"},        {"--weight-decay", "optim"},
+      {"--augment", "augment"}};
   for (const auto& [flag, key] : setting_flags) {
     CLI::Option* opt = nullptr;
     try {
