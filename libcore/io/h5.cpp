@@ -133,6 +133,49 @@ void set_attr_in(hid_t file, const std::string& object, const std::string& name,
   detail::write_attr(o.get(), name, value);
 }
 
+// The bodies of H5Out::write/write_strings, shared with H5StreamOut.
+void write_tensor_in(hid_t file, const std::string& name, const Tensor& t, int compress, const std::string& path) {
+  auto [parent, leaf] = parent_and_leaf(name);
+  Hid group(open_or_create_group(file, parent, path));
+  if (H5Lexists(group.get(), leaf.c_str(), H5P_DEFAULT) > 0)
+    throw DataError(path + ": " + norm(name) + " written twice");
+  std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
+  Hid space(t.ndim() == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t.ndim(), dims.data(), nullptr));
+  Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
+  if (compress > 0 && t.numel() > 0 && t.ndim() > 0) {
+    // Chunks of whole rows of about 1 MiB.
+    std::vector<hsize_t> chunk = dims;
+    uint64_t row_bytes = dtype_size(t.dtype());
+    for (int i = 1; i < t.ndim(); ++i) row_bytes *= dims[i];
+    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<uint64_t>(1, row_bytes)));
+    H5Pset_chunk(dcpl.get(), t.ndim(), chunk.data());
+    H5Pset_shuffle(dcpl.get());
+    H5Pset_deflate(dcpl.get(), static_cast<unsigned>(std::min(compress, 9)));
+  }
+  Hid d(H5Dcreate2(group.get(), leaf.c_str(), file_type_of(t.dtype()), space.get(), H5P_DEFAULT, dcpl.get(),
+                   H5P_DEFAULT));
+  if (!d.valid()) throw DataError(path + ": cannot create dataset " + norm(name) + ": " + h5_error_text());
+  if (t.numel() > 0 && H5Dwrite(d.get(), mem_type_of(t.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0)
+    throw DataError(path + ": cannot write dataset " + norm(name) + ": " + h5_error_text());
+}
+
+void write_strings_in(hid_t file, const std::string& name, const std::vector<std::string>& values,
+                      const std::string& path) {
+  auto [parent, leaf] = parent_and_leaf(name);
+  Hid group(open_or_create_group(file, parent, path));
+  hsize_t n = values.size();
+  Hid space(H5Screate_simple(1, &n, nullptr));
+  Hid type(detail::utf8_vlen_string_type());
+  Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
+  Hid d(H5Dcreate2(group.get(), leaf.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!d.valid()) throw DataError(path + ": cannot create dataset " + norm(name) + ": " + h5_error_text());
+  std::vector<const char*> ptrs;
+  ptrs.reserve(values.size());
+  for (auto& s : values) ptrs.push_back(s.c_str());
+  if (n && H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+    throw DataError(path + ": cannot write dataset " + norm(name) + ": " + h5_error_text());
+}
+
 std::atomic<uint64_t> g_out_counter{0};
 
 }  // namespace
@@ -171,44 +214,11 @@ hid_t H5Out::ensure_group(const std::string& name) { return open_or_create_group
 void H5Out::create_group(const std::string& name) { H5Gclose(ensure_group(name)); }
 
 void H5Out::write(const std::string& name, const Tensor& t, int compress) {
-  auto [parent, leaf] = parent_and_leaf(name);
-  Hid group(ensure_group(parent));
-  if (H5Lexists(group.get(), leaf.c_str(), H5P_DEFAULT) > 0)
-    throw DataError(path_ + ": " + norm(name) + " written twice");
-  std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
-  Hid space(t.ndim() == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t.ndim(), dims.data(), nullptr));
-  Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
-  if (compress > 0 && t.numel() > 0 && t.ndim() > 0) {
-    // Chunks of whole rows of about 1 MiB.
-    std::vector<hsize_t> chunk = dims;
-    uint64_t row_bytes = dtype_size(t.dtype());
-    for (int i = 1; i < t.ndim(); ++i) row_bytes *= dims[i];
-    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<uint64_t>(1, row_bytes)));
-    H5Pset_chunk(dcpl.get(), t.ndim(), chunk.data());
-    H5Pset_shuffle(dcpl.get());
-    H5Pset_deflate(dcpl.get(), static_cast<unsigned>(std::min(compress, 9)));
-  }
-  Hid d(H5Dcreate2(group.get(), leaf.c_str(), file_type_of(t.dtype()), space.get(), H5P_DEFAULT, dcpl.get(),
-                   H5P_DEFAULT));
-  if (!d.valid()) throw DataError(path_ + ": cannot create dataset " + norm(name) + ": " + h5_error_text());
-  if (t.numel() > 0 && H5Dwrite(d.get(), mem_type_of(t.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()) < 0)
-    throw DataError(path_ + ": cannot write dataset " + norm(name) + ": " + h5_error_text());
+  write_tensor_in(file_, name, t, compress, path_);
 }
 
 void H5Out::write_strings(const std::string& name, const std::vector<std::string>& values) {
-  auto [parent, leaf] = parent_and_leaf(name);
-  Hid group(ensure_group(parent));
-  hsize_t n = values.size();
-  Hid space(H5Screate_simple(1, &n, nullptr));
-  Hid type(detail::utf8_vlen_string_type());
-  Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
-  Hid d(H5Dcreate2(group.get(), leaf.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
-  if (!d.valid()) throw DataError(path_ + ": cannot create dataset " + norm(name) + ": " + h5_error_text());
-  std::vector<const char*> ptrs;
-  ptrs.reserve(values.size());
-  for (auto& s : values) ptrs.push_back(s.c_str());
-  if (n && H5Dwrite(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
-    throw DataError(path_ + ": cannot write dataset " + norm(name) + ": " + h5_error_text());
+  write_strings_in(file_, name, values, path_);
 }
 
 void H5Out::set_attr(const std::string& object, const std::string& name, const AttrValue& value) {
@@ -243,17 +253,26 @@ void H5Out::commit() {
 struct H5StreamOut::Column {
   std::string name;
   DType dtype;
-  size_t chunk_elems;
-  std::vector<uint8_t> buf;  // elements not yet on disk (at most one chunk)
-  uint64_t on_disk = 0;      // elements written to the dataset
+  std::vector<hsize_t> row_dims;  // dims after the first; empty for a 1-D column
+  size_t row_bytes;               // bytes of one row (one element of a column)
+  size_t chunk_rows;
+  int compress = 0;
+  std::vector<uint8_t> buf;  // rows not yet on disk (less than one chunk after append)
+  uint64_t on_disk = 0;      // rows written to the dataset
   Hid dset;                  // created when the first chunk fills
 };
 
 H5StreamOut::H5StreamOut(std::string path, const std::string& kind, int64_t kind_version) : path_(std::move(path)) {
   silence_hdf5();
   refuse_binary_to_terminal(path_);
+  struct stat st;
+  if (path_ != "-" && stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw UsageError(path_ + ": is a directory, expected a file name");
+    copy_out_ = true;  // a device or FIFO: built aside, written into it at commit (never renamed over it)
+  }
+  copy_out_ = copy_out_ || path_ == "-";
   std::string tmpl;
-  if (path_ == "-") {
+  if (copy_out_) {
     const char* dir = std::getenv("TMPDIR");
     tmpl = std::string(dir && *dir ? dir : "/tmp") + "/qkv-stream.tmp.XXXXXX";
   } else {
@@ -262,7 +281,7 @@ H5StreamOut::H5StreamOut(std::string path, const std::string& kind, int64_t kind
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
   int fd = mkstemp(name.data());
-  if (fd < 0) throw DataError((path_ == "-" ? tmpl : path_) + ": cannot create: " + std::strerror(errno));
+  if (fd < 0) throw DataError((copy_out_ ? tmpl : path_) + ": cannot create: " + std::strerror(errno));
   ::close(fd);
   tmp_path_ = name.data();
   try {
@@ -285,77 +304,131 @@ H5StreamOut::~H5StreamOut() {
 }
 
 int H5StreamOut::add_column(const std::string& name, DType dtype, size_t chunk_elems) {
+  return add_array(name, dtype, {}, chunk_elems);
+}
+
+int H5StreamOut::add_array(const std::string& name, DType dtype, const Shape& row_shape, size_t chunk_rows,
+                           int compress) {
   auto c = std::make_unique<Column>();
   c->name = norm(name);
   c->dtype = dtype;
-  c->chunk_elems = std::max<size_t>(1, chunk_elems);
+  c->row_bytes = dtype_size(dtype);
+  for (int64_t d : row_shape) {
+    QKV_CHECK(d > 0, "add_array: row dimensions must be positive");
+    c->row_dims.push_back(static_cast<hsize_t>(d));
+    c->row_bytes *= static_cast<size_t>(d);
+  }
+  c->chunk_rows = std::max<size_t>(1, chunk_rows);
+  c->compress = std::min(std::max(compress, 0), 9);
   columns_.push_back(std::move(c));
   return static_cast<int>(columns_.size()) - 1;
 }
 
 int64_t H5StreamOut::column_size(int column) const {
   const Column& c = *columns_.at(static_cast<size_t>(column));
-  return static_cast<int64_t>(c.on_disk + c.buf.size() / dtype_size(c.dtype));
+  return static_cast<int64_t>(c.on_disk + c.buf.size() / c.row_bytes);
 }
 
+namespace {
+// dims of n rows of column c: {n, row dims...}
+std::vector<hsize_t> rows_dims(hsize_t n, const std::vector<hsize_t>& row_dims) {
+  std::vector<hsize_t> d{n};
+  d.insert(d.end(), row_dims.begin(), row_dims.end());
+  return d;
+}
+}  // namespace
+
+// Rows go to disk in whole chunks: buffered rows first complete the pending
+// chunk; further whole chunks are written straight from data (no copy); the
+// remainder waits in the buffer.
 void H5StreamOut::append(int column, const void* data, size_t n) {
   Column& c = *columns_.at(static_cast<size_t>(column));
-  const size_t es = dtype_size(c.dtype), chunk_bytes = c.chunk_elems * es;
+  const size_t chunk_bytes = c.chunk_rows * c.row_bytes;
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  size_t bytes = n * es;
-  while (bytes > 0) {
+  size_t bytes = n * c.row_bytes;
+  if (!c.buf.empty()) {
     size_t take = std::min(bytes, chunk_bytes - c.buf.size());
     c.buf.insert(c.buf.end(), p, p + take);
     p += take;
     bytes -= take;
     if (c.buf.size() == chunk_bytes) flush_column(c, false);
   }
+  if (bytes >= chunk_bytes) {
+    size_t whole = bytes / chunk_bytes * chunk_bytes;
+    write_rows(c, p, whole / c.row_bytes);
+    p += whole;
+    bytes -= whole;
+  }
+  if (bytes) c.buf.insert(c.buf.end(), p, p + bytes);
 }
 
-// Writes the buffered elements: the first full chunk creates a chunked,
-// growing dataset; a column that never filled a chunk becomes a contiguous
-// dataset of its exact size at commit.
-void H5StreamOut::flush_column(Column& c, bool final) {
-  const size_t es = dtype_size(c.dtype);
-  hsize_t n = c.buf.size() / es;
-  if (!c.dset.valid()) {
-    auto parts = split_path(c.name);
-    std::string leaf = parts.back();
-    parts.pop_back();
-    std::string parent;
-    for (auto& s : parts) parent += "/" + s;
-    Hid group(open_or_create_group(file_, parent, path_));
-    Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
-    Hid space;
-    if (final) {
-      space = Hid(H5Screate_simple(1, &n, nullptr));
-    } else {
-      hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = c.chunk_elems;
-      space = Hid(H5Screate_simple(1, &zero, &unlimited));
-      H5Pset_chunk(dcpl.get(), 1, &chunk);
+// Creates the dataset: chunked and growing, or (final, never a whole chunk)
+// contiguous of its exact size.
+void H5StreamOut::create_dataset(Column& c, bool final) {
+  auto [parent, leaf] = parent_and_leaf(c.name);
+  Hid group(open_or_create_group(file_, parent, path_));
+  Hid dcpl(detail::object_create_plist(H5P_DATASET_CREATE));
+  Hid dapl(H5Pcreate(H5P_DATASET_ACCESS));
+  Hid space;
+  const hsize_t n = c.buf.size() / c.row_bytes;
+  if (final) {
+    std::vector<hsize_t> dims = rows_dims(n, c.row_dims);
+    space = Hid(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  } else {
+    std::vector<hsize_t> dims = rows_dims(0, c.row_dims), maxdims = dims, chunk = rows_dims(c.chunk_rows, c.row_dims);
+    maxdims[0] = H5S_UNLIMITED;
+    space = Hid(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()));
+    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    if (c.compress > 0) {
+      H5Pset_shuffle(dcpl.get());
+      H5Pset_deflate(dcpl.get(), static_cast<unsigned>(c.compress));
     }
-    c.dset = Hid(H5Dcreate2(group.get(), leaf.c_str(), file_type_of(c.dtype), space.get(), H5P_DEFAULT, dcpl.get(),
-                            H5P_DEFAULT));
-    if (!c.dset.valid()) throw DataError(path_ + ": cannot create dataset " + c.name + ": " + h5_error_text());
-    if (final) {
-      if (n > 0 && H5Dwrite(c.dset.get(), mem_type_of(c.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.buf.data()) < 0)
-        throw DataError(path_ + ": cannot write dataset " + c.name + ": " + h5_error_text());
-      c.on_disk = n;
-      c.buf.clear();
-      return;
-    }
+    // Only whole chunks are ever written: no chunk cache, each goes straight to the file.
+    H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);
   }
+  c.dset = Hid(H5Dcreate2(group.get(), leaf.c_str(), file_type_of(c.dtype), space.get(), H5P_DEFAULT, dcpl.get(),
+                          dapl.get()));
+  if (!c.dset.valid()) throw DataError(path_ + ": cannot create dataset " + c.name + ": " + h5_error_text());
+}
+
+void H5StreamOut::write_rows(Column& c, const void* data, size_t n) {
+  if (!c.dset.valid()) create_dataset(c, false);
   if (n == 0) return;
-  hsize_t start = c.on_disk, total = c.on_disk + n;
-  if (H5Dset_extent(c.dset.get(), &total) < 0)
+  std::vector<hsize_t> start = rows_dims(c.on_disk, c.row_dims), count = rows_dims(n, c.row_dims),
+                       total = rows_dims(c.on_disk + n, c.row_dims);
+  std::fill(start.begin() + 1, start.end(), 0);
+  if (H5Dset_extent(c.dset.get(), total.data()) < 0)
     throw DataError(path_ + ": cannot grow dataset " + c.name + ": " + h5_error_text());
   Hid fspace(H5Dget_space(c.dset.get()));
-  H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &n, nullptr);
-  Hid mspace(H5Screate_simple(1, &n, nullptr));
-  if (H5Dwrite(c.dset.get(), mem_type_of(c.dtype), mspace.get(), fspace.get(), H5P_DEFAULT, c.buf.data()) < 0)
+  H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  Hid mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+  if (H5Dwrite(c.dset.get(), mem_type_of(c.dtype), mspace.get(), fspace.get(), H5P_DEFAULT, data) < 0)
     throw DataError(path_ + ": cannot write dataset " + c.name + ": " + h5_error_text());
-  c.on_disk = total;
+  c.on_disk += n;
+}
+
+// Writes the buffered rows: the first full chunk creates a chunked, growing
+// dataset; a column that never filled a chunk becomes a contiguous dataset of
+// its exact size at commit.
+void H5StreamOut::flush_column(Column& c, bool final) {
+  const hsize_t n = c.buf.size() / c.row_bytes;
+  if (!c.dset.valid() && final) {
+    create_dataset(c, true);
+    if (n > 0 && H5Dwrite(c.dset.get(), mem_type_of(c.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.buf.data()) < 0)
+      throw DataError(path_ + ": cannot write dataset " + c.name + ": " + h5_error_text());
+    c.on_disk = n;
+  } else {
+    write_rows(c, c.buf.data(), n);
+  }
   c.buf.clear();
+}
+
+void H5StreamOut::write(const std::string& name, const Tensor& t, int compress) {
+  write_tensor_in(file_, name, t, compress, path_);
+}
+
+void H5StreamOut::write_strings(const std::string& name, const std::vector<std::string>& values) {
+  write_strings_in(file_, name, values, path_);
 }
 
 void H5StreamOut::set_attr(const std::string& object, const std::string& name, const AttrValue& value) {
@@ -370,6 +443,10 @@ void H5StreamOut::commit() {
   herr_t rc = H5Fclose(file_);
   file_ = -1;
   if (rc < 0) throw DataError(path_ + ": cannot finish HDF5 file: " + h5_error_text());
+  if (path_ != "-" && copy_out_) {  // a device or FIFO: one open, one write
+    write_atomically(path_, read_all(tmp_path_));
+    return;  // the destructor removes the temporary file
+  }
   int fd = ::open(tmp_path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw DataError(path_ + ": cannot reopen " + tmp_path_ + ": " + std::strerror(errno));
   if (path_ == "-") {
@@ -393,7 +470,7 @@ void H5StreamOut::commit() {
     ::close(fd);
     return;  // the destructor removes the temporary file
   }
-  if (fsync(fd) != 0 && errno != EINVAL) {
+  if (durable_ && fsync(fd) != 0 && errno != EINVAL) {
     int e = errno;
     ::close(fd);
     throw DataError(path_ + ": fsync failed: " + std::strerror(e));

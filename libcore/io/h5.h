@@ -66,16 +66,21 @@ class H5Out {
 };
 
 // H5StreamOut: like H5Out, for outputs too big to hold in memory (the token
-// ids of a large corpus). 1-D datasets grow by append() and go to disk one
-// chunk at a time; a dataset that stays within one chunk is written
-// contiguous at commit, exactly as H5Out would. The file is built as
-// PATH.tmp.XXXXXX and renamed into place by commit(); for "-" it is built in
-// $TMPDIR and copied to stdout by commit(). Without commit() it is removed
-// (on SIGINT/SIGTERM too).
+// ids of a large corpus, the patches of a large image folder). Arrays grow
+// along their first dimension by append() and go to disk one chunk at a time
+// (whole chunks are written straight from the caller's memory, without a
+// copy); an array that stays within one chunk is written contiguous at
+// commit, exactly as H5Out would. Small fixed datasets are written with
+// write()/write_strings(), as in H5Out. The file is built as PATH.tmp.XXXXXX
+// and renamed into place by commit(); for "-" (or an existing device or FIFO
+// such as /dev/null) it is built in $TMPDIR and copied out by commit().
+// Without commit() it is removed (on SIGINT/SIGTERM too).
 //
 //   H5StreamOut out("tokens.h5", "tokens");
 //   int ids = out.add_column("ids", DType::i32);
 //   out.append(ids, chunk.data(), chunk.size());   // as often as needed
+//   int px = out.add_array("patches", DType::u8, {L, D}, 64);  // (N, L, D), 64 rows a chunk
+//   out.append(px, rows, n);                       // n rows of L*D values
 //   out.set_attr("/", "vocab_size", int64_t{8000});
 //   out.commit();
 class H5StreamOut {
@@ -88,18 +93,29 @@ class H5StreamOut {
   const std::string& path() const { return path_; }
   // A growing 1-D dataset; returns the handle for append().
   int add_column(const std::string& name, DType dtype, size_t chunk_elems = size_t{1} << 20);
-  void append(int column, const void* data, size_t n);  // n elements of the column's dtype
-  int64_t column_size(int column) const;
+  // A growing N-d dataset (rows, row_shape...): chunks of chunk_rows whole
+  // rows; compress: deflate level 1-9 (with shuffle), 0 = none.
+  int add_array(const std::string& name, DType dtype, const Shape& row_shape, size_t chunk_rows, int compress = 0);
+  void append(int column, const void* data, size_t n);  // n rows (elements of a column)
+  int64_t column_size(int column) const;                // rows so far
+  void write(const std::string& name, const Tensor& t, int compress = 0);
+  void write_strings(const std::string& name, const std::vector<std::string>& values);
   void set_attr(const std::string& object, const std::string& name, const AttrValue& value);
+  // durable (the default): fsync before the rename, so after a crash the path
+  // holds the old file or the whole new one. Off: still atomic for readers
+  // (old or whole new file), but a power cut soon after may lose the new one.
+  void set_durable(bool on) { durable_ = on; }
   void commit();
 
  private:
   struct Column;
   hid_t ensure_group(const std::string& name);
+  void create_dataset(Column& c, bool final);
+  void write_rows(Column& c, const void* data, size_t n);
   void flush_column(Column& c, bool final);
   std::string path_, tmp_path_;
   hid_t file_ = -1;
-  bool committed_ = false;
+  bool committed_ = false, durable_ = true, copy_out_ = false;  // copy_out_: stdout or a device
   std::vector<std::unique_ptr<Column>> columns_;
   std::unique_ptr<TempFileGuard> guard_;
 };

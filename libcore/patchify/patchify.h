@@ -1,7 +1,11 @@
 // Images -> ViT patches, and the "patches" file kind (docs/FORMATS.md).
 //
 //   SampleSet s = collect_samples(inputs, src_opt);
-//   PatchSet p = patchify(s, opt);                 // decode + fit + cut, in parallel
+//   io::H5StreamOut out(path, kPatchesKind);
+//   PatchSet prev = patchify_to(s, opt, out, 0, 8);  // decode + fit + cut in parallel, streamed to out
+//   out.commit();
+//
+//   PatchSet p = patchify(s, opt);                 // the same, held in memory
 //   io::H5Out out(path, kPatchesKind);
 //   write_patches(out, p);
 //   out.commit();
@@ -43,16 +47,28 @@ struct PatchSet {
   Tensor positions;                  // (L, 2) int32: grid row, grid column of each patch
   std::vector<std::string> sources;  // (N,) where each image came from
   PatchMeta meta;
+  // Empty for a whole set. Else patches holds only some images of the set
+  // (patchify_to's preview sample): their indices in it, ascending.
+  std::vector<int64_t> index;
 
   int64_t size() const { return patches.defined() ? patches.dim(0) : 0; }
   bool labelled() const { return labels.defined(); }
 };
 
-// Decodes, fits and cuts every sample with opt.threads threads; output order
-// is the samples' order. Throws DataError naming the file of the first bad
+// Decodes, fits and cuts every sample with opt.threads threads into memory
+// (refused up front when it cannot fit); output order is the samples' order. Throws DataError naming the file of the first bad
 // sample (or, with opt.skip_bad, leaves bad ones out with a warning each and
 // counts them in meta). Notes image files for provenance.
 PatchSet patchify(const SampleSet& samples, const Options& opt);
+
+// The same run streamed into out: /patches (N, L, D), chunked, is written
+// batch by batch while the workers go on decoding (memory stays a few MiB a
+// thread whatever N), then labels, positions, sources and the attributes.
+// The caller commits out. Returns labels, sources and meta of the whole set
+// with patches of at most preview_count images spread over it (see index),
+// for preview_sheet.
+PatchSet patchify_to(const SampleSet& samples, const Options& opt, io::H5StreamOut& out, int compress = 0,
+                     int preview_count = 0);
 
 // (L, 2) int32 grid row/column of each patch in row-major grid order.
 Tensor grid_positions(const Grid& g);

@@ -113,11 +113,12 @@ int main(int argc, char** argv) {
     src.limit = opt.limit;
 
     pf::SampleSet samples = pf::collect_samples(inputs, src);
-    pf::PatchSet p = pf::patchify(samples, opt);
+    qkv::io::H5StreamOut h5(out, pf::kPatchesKind);
+    // A derived file that one rerun remakes: no fsync (see docs/FORMATS.md, "patches").
+    h5.set_durable(false);
+    pf::PatchSet p = pf::patchify_to(samples, opt, h5, compress, preview.empty() ? 0 : preview_count);
     std::vector<uint8_t> preview_bytes;  // encoded first, written only once the patches file is in place
     if (!preview.empty()) preview_bytes = pf::encode_image(preview, pf::preview_sheet(p, preview_count), true);
-    qkv::io::H5Out h5(out, pf::kPatchesKind);
-    pf::write_patches(h5, p, compress);
     h5.commit();
     if (!preview.empty()) qkv::io::write_atomically(preview, preview_bytes);
   });
