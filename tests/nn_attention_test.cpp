@@ -105,7 +105,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, NnSdpaFastVsNaive,
                          ::testing::Values(SdpaCase{2, 3, 7, 7, 8, false, false}, SdpaCase{2, 3, 7, 7, 8, true, false},
                                            SdpaCase{3, 2, 5, 9, 4, false, true}, SdpaCase{3, 2, 4, 9, 4, true, true},
                                            SdpaCase{2, 2, 9, 4, 5, true, false},  // Tq > Tk: early rows see nothing
-                                           SdpaCase{1, 4, 64, 64, 32, true, false}));
+                                           SdpaCase{1, 4, 64, 64, 32, true, false},
+                                           // causal blocks (T >= 32), an uneven last block, padded keys
+                                           SdpaCase{2, 2, 41, 41, 8, true, true}, SdpaCase{1, 3, 33, 33, 4, true, false},
+                                           SdpaCase{2, 2, 40, 40, 8, false, true}, SdpaCase{1, 2, 34, 40, 4, true, false}));
 
 TEST(NnSdpaCausal, BottomRightAlignedForIncrementalDecoding) {
   // One new query over 5 cached keys sees all of them; the first of 3 queries over 5 keys sees keys 0..2.
@@ -123,9 +126,11 @@ TEST(NnSdpaCausal, BottomRightAlignedForIncrementalDecoding) {
   EXPECT_GT(cache.att[2 * 5 + 4], 0.0f);
 }
 
-TEST(NnAttentionDropout, ReproducibleAndGradientConsistent) {
+class NnAttentionDropout : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(NnAttentionDropout, ReproducibleAndGradientConsistent) {
   Rng init(9);
-  const int64_t B = 2, H = 2, T = 6, hs = 4;
+  const int64_t B = 2, H = 2, T = GetParam(), hs = 4;
   auto q = test::randn(B * H * T * hs, init), k = test::randn(B * H * T * hs, init),
        v = test::randn(B * H * T * hs, init), dout = test::randn(B * H * T * hs, init);
   auto run = [&](uint64_t seed, std::vector<float>& out, SdpaCache& c) {
@@ -159,6 +164,7 @@ TEST(NnAttentionDropout, ReproducibleAndGradientConsistent) {
   bad.dropout = 0.1f;
   EXPECT_THROW(sdpa_forward(o1.data(), q.data(), k.data(), v.data(), B, H, T, T, hs, bad, c1), DataError);
 }
+INSTANTIATE_TEST_SUITE_P(Lengths, NnAttentionDropout, ::testing::Values(6, 37));  // 37: causal blocks
 
 TEST(NnMha, GradientCheckCrossWithPadding) {
   Rng rng(21);
