@@ -157,7 +157,7 @@ TEST(TrainRun, VitAugmentResumeAfterSigkillMatchesUninterrupted) {
   io::H5In f(d.file("full.h5"));
   EXPECT_EQ(f.attr_string("/train_state", "augment"), "flip,shift=2,erase=0.5");
   auto k = run(cmd("part.h5") + " & pid=$!; while [ ! -e " + d.file("part.h5") +
-               " ]; do sleep 0.02; done; sleep 0.3; kill -KILL $pid; wait $pid; echo \"exit=$?\"");
+               " ]; do sleep 0.01; done; kill -KILL $pid; wait $pid; echo \"exit=$?\"");  // at its first checkpoint
   int64_t at = checkpoint_step(d.file("part.h5"));
   ASSERT_GT(at, 0);
   if (at == 1500) GTEST_SKIP() << "the run finished before the kill (machine too fast for this test)";
