@@ -2,16 +2,16 @@
 # ViT on Fashion-MNIST (Debian dataset-fashion-mnist): 60k train / 10k test,
 # 28x28 images as 16 patches of 7x7. Target: test accuracy >= 91.6% within 15
 # minutes of wall time on 2 cores (the time is printed next to the accuracy).
-# Recipe: 6 blocks, d_model 96, AdamW 2e-3 cosine, batch 128, with the
-# standard Fashion-MNIST augmentation (random left-right flip, random
-# translation by up to 2 pixels = RandomCrop(28, padding=2)); 18 epochs fit
-# 15 minutes at the ~1700 images/s measured on 2 cores.
+# Recipe: 6 pre-norm blocks, d_model 96, no dropout, AdamW 2e-3 cosine, batch
+# 128, random left-right flips, 18 epochs. Measured on a quiet 2-core machine:
+# 88.3% in about 4 minutes (4100 images/s); the same with post-norm, dropout
+# 0.1 and flip,shift=2 reached 85.4%.
 #   QKV_BENCH_VIT_EPOCHS=3 scripts/bench.sh build train-vit-fmnist   (shorter)
 #   QKV_BENCH_VIT_AUGMENT=none ...                                     (no augmentation)
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
 epochs=${QKV_BENCH_VIT_EPOCHS:-18}
-augment=${QKV_BENCH_VIT_AUGMENT:-flip,shift=2}
+augment=${QKV_BENCH_VIT_AUGMENT:-flip}
 threads=${QKV_BENCH_THREADS:-$(nproc)}
 fm=/usr/share/datasets/fashion-mnist
 [ -s "$fm/train-images-idx3-ubyte.gz" ] || { echo "SKIP: $fm missing (scripts/install-deps.sh --bench)"; exit 0; }
@@ -24,7 +24,7 @@ done
 rm -f "$work/vit.jsonl"  # --metrics appends
 start=$(date +%s.%N)
 "$QKV_BIN/qkv-train" -q --threads "$threads" vit "$work/train.h5" --val "$work/t10k.h5" \
-  --layers 6 --heads 4 --d-model 96 --d-ff 192 --dropout 0.1 -b 128 --epochs "$epochs" \
+  --layers 6 --heads 4 --d-model 96 --d-ff 192 --dropout 0 --norm pre -b 128 --epochs "$epochs" \
   --lr 2e-3 --schedule cosine --warmup 500 --min-lr 1e-5 --weight-decay 0.05 --clip 1 --augment "$augment" \
   --eval-every 2000 -o "$work/vit.h5" --metrics "$work/vit.jsonl" --plot "$work/vit.png"
 secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
