@@ -4,7 +4,7 @@
 # minutes of wall time on 2 cores (the time is printed next to the accuracy).
 # Recipe: 6 pre-norm blocks, d_model 96, no dropout, AdamW 2e-3 cosine, batch
 # 128, random left-right flips, 18 epochs. Measured on a quiet 2-core machine:
-# 88.3% in about 4 minutes (4100 images/s); the same with post-norm, dropout
+# 88.3% in under 6 minutes (4100 images/s); the same with post-norm, dropout
 # 0.1 and flip,shift=2 reached 85.4%.
 #   QKV_BENCH_VIT_EPOCHS=3 scripts/bench.sh build train-vit-fmnist   (shorter)
 #   QKV_BENCH_VIT_AUGMENT=none ...                                     (no augmentation)
