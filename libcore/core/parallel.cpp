@@ -1,6 +1,5 @@
 #include "core/parallel.h"
 
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -404,7 +404,7 @@ PatchSet patchify_to(const SampleSet& set, const Options& opt, io::H5StreamOut& 
   // The preview's images, spread over the set as preview_sheet spreads them.
   const int64_t n_prev = std::min<int64_t>(std::max(0, preview_count), N);
   std::vector<int64_t> want;
-  for (int64_t k = 0; k < n_prev; ++k) want.push_back(N * k / n_prev);
+  for (int64_t k = 0; k < n_prev; ++k) want.push_back(preview_pick(N, n_prev, k));
   PatchSet kept;
   std::vector<uint8_t> prev_rows;
   int64_t at = 0;

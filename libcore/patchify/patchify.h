@@ -70,6 +70,10 @@ PatchSet patchify(const SampleSet& samples, const Options& opt);
 PatchSet patchify_to(const SampleSet& samples, const Options& opt, io::H5StreamOut& out, int compress = 0,
                      int preview_count = 0);
 
+// The k-th of `count` images a preview shows out of `total`: spread over the
+// set, since the first few are often all one class.
+inline int64_t preview_pick(int64_t total, int64_t count, int64_t k) { return total * k / count; }
+
 // (L, 2) int32 grid row/column of each patch in row-major grid order.
 Tensor grid_positions(const Grid& g);
 

@@ -97,9 +97,8 @@ cv::Mat preview_sheet(const PatchSet& p, int count) {
   cv::Mat sheet(gap + rows * (th + text_h + gap), gap + per_row * (tw + gap), CV_8UC3, cv::Scalar(40, 40, 40));
   const cv::Scalar line_a(0, 215, 255), line_b(255, 160, 0);  // BGR: amber patch starts, blue patch ends
   for (int k = 0; k < n; ++k) {
-    // Spread over the set: the first few are often all one class. A sample
-    // of a set (patchify_to's) holds just such a spread: all of it is drawn.
-    const int64_t row = p.index.empty() ? p.size() * k / n : k;
+    // A sample of a set (patchify_to's) already holds the spread: all of it is drawn.
+    const int64_t row = p.index.empty() ? preview_pick(p.size(), n, k) : k;
     const int64_t idx = p.index.empty() ? row : p.index[static_cast<size_t>(row)];
     cv::Mat img = image_of(p, row), bgr, big;
     cv::cvtColor(img, bgr, img.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);

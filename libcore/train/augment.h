@@ -5,7 +5,8 @@
 //
 //   Augment a = parse_augment("flip,shift=2,erase=0.25");   // str(a) gives it back
 //   PatchGeometry g{grid, channels, fill};                  // from the patches file
-//   augment_sample(a, g, rng, sample, scratch);              // in place, (L * D) floats
+//   Rng rng = augment_rng(seed, epoch, index);
+//   transform_sample(draw_transform(a, g, rng), g, sample, scratch);  // in place, (L * D) floats
 //
 // Determinism: the random draws of an example depend only on (seed, epoch,
 // example index) (augment_rng), so a resumed run sees the same images as an
@@ -23,7 +24,7 @@ namespace qkv::train {
 struct Augment {
   bool flip = false;   // mirror left-right with probability 1/2
   int shift = 0;       // translate by up to this many pixels each way (empty border = fill)
-  double erase = 0;    // probability of blanking one random rectangle (2%..25% of the area, aspect 1/3..3)
+  double erase = 0;    // probability of blanking one random rectangle (2%..33% of the area, aspect 0.3..3.3)
   bool any() const { return flip || shift > 0 || erase > 0; }
 };
 
