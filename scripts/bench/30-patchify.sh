@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
 # qkv-patchify against OpenCV's bare decode of the same images, side by side in
 # one run (bench/patchify_bench.cpp): images/s of each and the overhead that
-# patching + writing the HDF5 file add (target: at most +25%).
-# The image folders are made once under data/bench-patchify/ from
-# Fashion-MNIST (dataset-fashion-mnist), by qkv-patchify itself: IDX ->
-# uint8 patches of whole images (upscaled, RGB) -> unpatchify into
-# ImageFolder-style class folders of PNG and JPEG files.
+# patching + writing the HDF5 file add (target: at most +25%), beside the
+# floor: the same decode while one more thread write()s as many bytes as
+# qkv-patchify wrote (no tool that stores these patches can beat that).
+#
+# Image sets, made once under data/bench-patchify/ (git-ignored), 3000 each:
+#   photo-jpg, photo-png  ImageNet-like photos: random crops (20-100% of the
+#       area, aspect 3:4-4:3, flipped or not, longer side 300-500 px, JPEG
+#       quality 90 / PNG) of 22 colour photos of OpenCV's sample data
+#       (opencv-doc, fetched by scripts/data/get-opencv-data.sh; skipped with
+#       a line saying so when they cannot be fetched). Benched as ViT users
+#       preprocess: --size 224 --fit crop or squash, --patch 16, uint8 or
+#       float32 with ImageNet normalisation.
+#   png64, jpg64, png224, jpg224  Fashion-MNIST (dataset-fashion-mnist)
+#       upscaled to 64x64 or 224x224 RGB by qkv-patchify itself (IDX -> uint8
+#       patches of whole images -> unpatchify into class folders). Mostly flat
+#       black: very cheap to decode, so writing the output weighs the most.
+#
+# Writing into the page cache is slow on this VM: fresh guest memory (freed
+# a second or more before) costs the kernel 0.6-1 GB/s to copy into, versus
+# 6 GB/s for memory just freed (dd or write() of 1.8 GB). float32 224x224
+# patches are 1.8 GB per 3000 images: 2-3 s of bare write() against 3.2 s
+# of JPEG decode, so +25% over decode alone is out of reach there whatever
+# the writer; the ratio to decode + write() shows what qkv-patchify adds.
 #   QKV_BIN=build/bin QKV_ROOT=. scripts/bench/30-patchify.sh
+#   QKV_BENCH_REPS=2 QKV_BENCH_THREADS=2 ...   repetitions (3), threads (nproc)
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh or set QKV_BIN}" "${QKV_ROOT:?}"
 export PATH="$QKV_BIN:$PATH"
