@@ -1,7 +1,8 @@
 """PyTorch 1.13 side of benchmark 50-train-charlm: trains the same gpt model
 (scripts/torch/qkv_models.py twin) on the same tokens file with the same
 recipe as the qkv-train command it is compared with, and prints one JSON line
-(val loss, tokens/s over the training steps alone).
+(val loss, tokens/s over the training steps alone, and the median of the
+tokens/s of 20-step windows, robust to another job's burst on a shared machine).
 
     /usr/bin/python3 scripts/torch/train_charlm.py TOKENS.h5 --threads 2 [--steps 2000]
 
@@ -57,6 +58,7 @@ def main():
     g = torch.Generator().manual_seed(a.seed)
     model.train()
     tokens, t_train = 0, 0.0
+    window_rates, w_tokens, w_time = [], 0, 0.0  # tokens/s of each 20-step window, as qkv-train logs them
     for step in range(a.steps):
         ix = torch.randint(len(train) - T - 1, (B,), generator=g)
         x = torch.stack([train[i:i + T] for i in ix])
@@ -69,8 +71,14 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        t_train += time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        t_train += dt
         tokens += B * T
+        w_tokens += B * T
+        w_time += dt
+        if (step + 1) % 20 == 0:
+            window_rates.append(w_tokens / w_time)
+            w_tokens, w_time = 0, 0.0
     model.eval()
     n = (len(val) - 1) // T
     tot, cnt = 0.0, 0
@@ -82,7 +90,9 @@ def main():
                                                      reduction="sum").item()
             cnt += w[:, 1:].numel()
     print(json.dumps(dict(tool="pytorch", torch=torch.__version__, threads=a.threads, steps=a.steps,
-                          val_loss=tot / cnt, tokens_per_s=tokens / t_train, train_seconds=t_train)))
+                          val_loss=tot / cnt, tokens_per_s=tokens / t_train,
+                          tokens_per_s_median=float(np.median(window_rates)) if window_rates else 0.0,
+                          train_seconds=t_train)))
 
 
 if __name__ == "__main__":
