@@ -18,6 +18,35 @@
 #       patches of whole images -> unpatchify into class folders). Mostly flat
 #       black: very cheap to decode, so writing the output weighs the most.
 #
+# Measured 2026-11-21 (3 runs of this script, 2 threads, 2-core VM shared
+# with 2 one-thread training jobs and other work, load 2.4-5.0; each figure
+# the best of its repetitions, given as min..max over the 3 runs):
+#   decode:    OpenCV alone (+ resize), seconds for 3000 images
+#   overhead:  qkv-patchify over decode (target <= +25%)
+#   write:     decode + write() of the same bytes over decode: the floor
+#   qkv/floor: qkv-patchify over decode + write()
+# (float32: --normalize imagenet for the photos, unit for Fashion-MNIST)
+#   set, options                    decode  overhead   write      qkv/floor
+#   photo-jpg crop uint8            3.21 s  +3..+13%   +6..+13%   -6..+7%
+#   photo-jpg crop float32          3.23 s  +23..+31%  +70..+93%  -32..-28%
+#   photo-jpg squash uint8          3.19 s  -8..+11%   +2..+27%   -14..+6%
+#   photo-jpg squash float32        3.25 s  +10..+27%  +81..+88%  -42..-30%
+#   photo-png crop uint8            7.86 s  +9..+10%   -1..+1%    +8..+11%
+#   photo-png crop float32          7.76 s  +16..+22%  +32..+43%  -19..-8%
+#   photo-png squash uint8          7.74 s  +8..+10%   +1%        +7..+9%
+#   photo-png squash float32        7.78 s  +16..+25%  +30..+42%  -18..-4%
+#   png64 float32                   0.16 s  -0..+23%   +14..+34%  -13..+0%
+#   png64 uint8                     0.15 s  +20..+32%  -8..+31%   -5..+32%
+#   jpg64 float32                   0.06 s  +69..+134% +48..+80%  +3..+30%
+#   jpg64 uint8                     0.06 s  +22..+54%  +19..+43%  -15..+29%
+#   png224 uint8                    1.60 s  +14..+22%  +3..+10%   +4..+14%
+#   png224 ->112 float32            1.59 s  -15..+19%  +1..+9%    -21..+16%
+#   jpg224 uint8                    0.31 s  +23..+84%  +25..+47%  -4..+28%
+#   jpg224 ->112 float32            0.34 s  -3..+57%   +38..+42%  -32..+14%
+# The photos meet +25% as uint8 and as float32 from PNG; float32 from JPEG
+# (1.8 GB of output) is +10..+31%. The cheap Fashion-MNIST sets (and
+# jpg224 uint8 in one run of three) miss it where the bare write of
+# the output alone costs as much: qkv-patchify stays near that floor.
 # Writing into the page cache is slow on this VM: fresh guest memory (freed
 # a second or more before) costs the kernel 0.6-1 GB/s to copy into, versus
 # 6 GB/s for memory just freed (dd or write() of 1.8 GB). float32 224x224
