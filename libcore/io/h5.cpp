@@ -287,7 +287,12 @@ H5StreamOut::H5StreamOut(std::string path, const std::string& kind, int64_t kind
   try {
     guard_ = std::make_unique<TempFileGuard>(tmp_path_);
     Hid fcpl(detail::object_create_plist(H5P_FILE_CREATE));
-    file_ = H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
+    // HDF5 creates the file anew (O_EXCL) on the name mkstemp reserved: its
+    // O_TRUNC open of the existing empty file would make ext4 (auto_da_alloc)
+    // flush all the data written since, synchronously at close: 0.12 s per
+    // 450 MB of output measured (bench/patchify_bench.cpp).
+    unlink(tmp_path_.c_str());
+    file_ = H5Fcreate(tmp_path_.c_str(), H5F_ACC_EXCL, fcpl.get(), H5P_DEFAULT);
     if (file_ < 0) throw DataError(path_ + ": cannot create HDF5 file " + tmp_path_ + ": " + h5_error_text());
     set_attr("/", "qkv_format", kind);
     set_attr("/", "qkv_format_version", kind_version);

