@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "nn/optim.h"
 
 using namespace qkv;
@@ -142,4 +145,50 @@ TEST(Optim, ConfigRoundTripAndErrors) {
   Config bad2;
   bad2.set("beta3", 0.5);
   EXPECT_THROW(OptimConfig::from_config(bad2), UsageError);
+}
+
+// Large parameters (several parallel chunks, sizes not multiples of the chunk
+// or of the 8 lanes), decayed and not: clipping and AdamW / SGD steps give the
+// same bits on 1 and 2 threads, and the clipped norm equals a plain double sum.
+TEST(Optim, StepAndClipDoNotDependOnThreadCount) {
+  auto train = [](const std::string& kind, int nthreads, double& norm) {
+    qkv::set_threads(nthreads);
+    ParamStore ps;
+    ParamId w = ps.add("w", {301, 257});  // 77,357 values: several chunks
+    ParamId b = ps.add("b", {1001});
+    ParamId e = ps.add("e", {17, 999});
+    ps.finalize();
+    for (ParamId id : {w, b, e})
+      for (int64_t i = 0; i < ps.info(id).numel; ++i) ps.param(id)[i] = static_cast<float>(std::sin(0.001 * i + id));
+    OptimConfig oc;
+    oc.kind = kind;
+    oc.weight_decay = 0.1;
+    Optimizer opt(oc, ps);
+    for (int t = 1; t <= 3; ++t) {
+      for (ParamId id : {w, b, e})
+        for (int64_t i = 0; i < ps.info(id).numel; ++i)
+          ps.grad(id)[i] = static_cast<float>(std::cos(0.37 * i * t + id));
+      norm = clip_grad_norm(ps, 1.0);
+      opt.step(0.01);
+    }
+    std::vector<float> out;
+    for (ParamId id : {w, b, e}) out.insert(out.end(), ps.param(id), ps.param(id) + ps.info(id).numel);
+    // The norm of the last (pre-clip) gradients, summed plainly in double.
+    double sum = 0;
+    for (ParamId id : {w, b, e})
+      for (int64_t i = 0; i < ps.info(id).numel; ++i) {
+        double g = static_cast<float>(std::cos(0.37 * i * 3 + id));
+        sum += g * g;
+      }
+    EXPECT_NEAR(norm, std::sqrt(sum), 1e-9 * std::sqrt(sum));
+    return out;
+  };
+  for (const std::string kind : {"adamw", "sgd"}) {
+    double n1 = 0, n2 = 0;
+    std::vector<float> one = train(kind, 1, n1), two = train(kind, 2, n2);
+    EXPECT_EQ(n1, n2) << kind;
+    ASSERT_EQ(one.size(), two.size());
+    EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << kind;
+  }
+  qkv::set_threads(0);  // back to all cores
 }

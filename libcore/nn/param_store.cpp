@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/parallel.h"
+#include "nn/fast_math.h"
 
 namespace qkv::nn {
 
@@ -65,7 +67,10 @@ Tensor ParamStore::grad_tensor(ParamId id) const {
 }
 
 void ParamStore::zero_grad() {
-  if (finalized_) std::memset(grads_.get(), 0, static_cast<size_t>(total_) * sizeof(float));
+  if (!finalized_) return;
+  float* g = grads_.get();
+  parallel_for(total_, kElementwiseChunk,
+               [&](int64_t b, int64_t e) { std::memset(g + b, 0, static_cast<size_t>(e - b) * sizeof(float)); });
 }
 
 void ParamStore::init_normal(ParamId id, Rng& rng, float std, float mean) {
