@@ -1,30 +1,32 @@
 #!/usr/bin/env bash
 # ViT on Fashion-MNIST (Debian dataset-fashion-mnist): 60k train / 10k test,
-# 28x28 images as 16 patches of 7x7. Target: test accuracy >= 91.6% within 15
+# 28x28 images as 49 patches of 4x4. Target: test accuracy >= 91.6% within 15
 # minutes of wall time on 2 cores (the time is printed next to the accuracy).
-# Recipe: 6 pre-norm blocks, d_model 96, no dropout, AdamW 2e-3 cosine, batch
-# 128, random left-right flips, 18 epochs. Measured on a quiet 2-core machine:
-# 88.3% in under 6 minutes (4100 images/s); the same with post-norm, dropout
-# 0.1 and flip,shift=2 reached 85.4%.
+# Recipe: 6 pre-norm blocks, d_model 64, d_ff 128, no dropout, label
+# smoothing 0.1, AdamW 2e-3 cosine, batch 128, random left-right flips and
+# 1-pixel shifts, 24 epochs. Measured 2026-11-21 on a quiet 2-core machine:
+# 90.23% in 789 s (1,830 images/s). Earlier recipes: patch 7, d_model 96,
+# flip, 18 epochs: 88.3% in under 6 minutes; post-norm, dropout 0.1,
+# flip,shift=2: 85.4%.
 #   QKV_BENCH_VIT_EPOCHS=3 scripts/bench.sh build train-vit-fmnist   (shorter)
 #   QKV_BENCH_VIT_AUGMENT=none ...                                     (no augmentation)
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
-epochs=${QKV_BENCH_VIT_EPOCHS:-18}
-augment=${QKV_BENCH_VIT_AUGMENT:-flip}
+epochs=${QKV_BENCH_VIT_EPOCHS:-24}
+augment=${QKV_BENCH_VIT_AUGMENT:-flip,shift=1}
 threads=${QKV_BENCH_THREADS:-$(nproc)}
 fm=/usr/share/datasets/fashion-mnist
 [ -s "$fm/train-images-idx3-ubyte.gz" ] || { echo "SKIP: $fm missing (scripts/install-deps.sh --bench)"; exit 0; }
 work="$QKV_ROOT/data/bench/vit-fmnist"
 mkdir -p "$work"
 for split in train t10k; do
-  [ -s "$work/$split.h5" ] || "$QKV_BIN/qkv-patchify" -q "$fm/$split-images-idx3-ubyte.gz" --patch 7 --dtype uint8 \
-    --normalize none -o "$work/$split.h5"
+  [ -s "$work/$split-p4.h5" ] || "$QKV_BIN/qkv-patchify" -q "$fm/$split-images-idx3-ubyte.gz" --patch 4 --dtype uint8 \
+    --normalize none -o "$work/$split-p4.h5"
 done
 rm -f "$work/vit.jsonl"  # --metrics appends
 start=$(date +%s.%N)
-"$QKV_BIN/qkv-train" -q --threads "$threads" vit "$work/train.h5" --val "$work/t10k.h5" \
-  --layers 6 --heads 4 --d-model 96 --d-ff 192 --dropout 0 --norm pre -b 128 --epochs "$epochs" \
+"$QKV_BIN/qkv-train" -q --threads "$threads" vit "$work/train-p4.h5" --val "$work/t10k-p4.h5" \
+  --layers 6 --heads 4 --d-model 64 --d-ff 128 --dropout 0 --label-smoothing 0.1 --norm pre -b 128 --epochs "$epochs" \
   --lr 2e-3 --schedule cosine --warmup 500 --min-lr 1e-5 --weight-decay 0.05 --clip 1 --augment "$augment" \
   --eval-every 2000 -o "$work/vit.h5" --metrics "$work/vit.jsonl" --plot "$work/vit.png"
 secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
