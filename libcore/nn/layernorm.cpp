@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/parallel.h"
 #include "nn/fast_math.h"
@@ -64,18 +65,20 @@ void backward_input_rows(float* dinp, const float* dout, const float* inp, const
   }
 }
 
-// dweight, dbias for columns [c0, c1) over all N rows (a thread's slice).
+// Adds the dweight (acc[0, C)) and dbias (acc[C, 2C)) contributions of rows [0, N).
 QKV_SIMD_CLONES
-void backward_param_cols(float* dweight, float* dbias, const float* dout, const float* inp, const float* mean,
-                         const float* rstd, int64_t N, int64_t C, int64_t c0, int64_t c1) {
+void backward_param_rows(float* acc, const float* dout, const float* inp, const float* mean, const float* rstd,
+                         int64_t N, int64_t C) {
+  float* __restrict dw = acc;      // (C)
+  float* __restrict db = acc + C;  // (C)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;   // (C)
     const float* d = dout + n * C;  // (C)
     const float m = mean[n], r = rstd[n];
-    if (dbias)
-      for (int64_t i = c0; i < c1; ++i) dbias[i] += d[i];
-    if (dweight)
-      for (int64_t i = c0; i < c1; ++i) dweight[i] += (x[i] - m) * r * d[i];
+    for (int64_t i = 0; i < C; ++i) {
+      db[i] += d[i];
+      dw[i] += (x[i] - m) * r * d[i];
+    }
   }
 }
 
@@ -90,15 +93,24 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
-  // threads split rows for dinp, and columns for dweight / dbias (no reduction across threads)
-  if (dinp)
-    parallel_for(N, std::max<int64_t>(1, kElementwiseChunk / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
-      backward_input_rows(dinp + b * C, dout + b * C, inp + b * C, weight, mean + b, rstd + b, e - b, C);
-    });
-  if (dweight || dbias)
-    parallel_for(C, std::max<int64_t>(1, kElementwiseChunk / std::max<int64_t>(N, 1)), [&](int64_t c0, int64_t c1) {
-      backward_param_cols(dweight, dbias, dout, inp, mean, rstd, N, C, c0, c1);
-    });
+  // threads split rows: dinp row by row, dweight / dbias as fixed row-block partials (parallel_sum_rows)
+  const int64_t min_rows = std::max<int64_t>(1, kElementwiseChunk / std::max<int64_t>(C, 1));
+  if (!dweight && !dbias) {
+    if (dinp)
+      parallel_for(N, min_rows, [&](int64_t b, int64_t e) {
+        backward_input_rows(dinp + b * C, dout + b * C, inp + b * C, weight, mean + b, rstd + b, e - b, C);
+      });
+    return;
+  }
+  std::vector<float> sums(static_cast<size_t>(2 * C), 0.0f);  // (2C): dweight, dbias
+  parallel_sum_rows(N, 2 * C, sums.data(), [&](int64_t b, int64_t e, float* acc) {
+    if (dinp) backward_input_rows(dinp + b * C, dout + b * C, inp + b * C, weight, mean + b, rstd + b, e - b, C);
+    backward_param_rows(acc, dout + b * C, inp + b * C, mean + b, rstd + b, e - b, C);
+  });
+  for (int64_t i = 0; i < C; ++i) {
+    if (dweight) dweight[i] += sums[i];
+    if (dbias) dbias[i] += sums[C + i];
+  }
 }
 
 namespace ref {

@@ -18,12 +18,12 @@ void broadcast_rows(float* out, const float* bias, int64_t N, int64_t OC) {
   }
 }
 
-// dbias (width) += column sums of dout (N, width) whose rows are ld apart.
+// acc (width) += column sums of dout (N, width).
 QKV_SIMD_CLONES
-void add_column_sums(float* dbias, const float* dout, int64_t N, int64_t width, int64_t ld) {
+void add_column_sums(float* __restrict acc, const float* dout, int64_t N, int64_t width) {
   for (int64_t n = 0; n < N; ++n) {
-    const float* d = dout + n * ld;  // (width)
-    for (int64_t j = 0; j < width; ++j) dbias[j] += d[j];
+    const float* d = dout + n * width;  // (width)
+    for (int64_t j = 0; j < width; ++j) acc[j] += d[j];
   }
 }
 
@@ -53,14 +53,16 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
       ops::sgemm(false, false, r1 - r0, C, OC, 1.0f, dout + r0 * OC, weight, accumulate_dinp ? 1.0f : 0.0f,
                  dinp + r0 * C);
     });
-  if (!dweight && !dbias) return;
-  // dweight (OC, C) += dout^T (OC, N) @ inp (N, C) and dbias (OC) += column sums of
-  // dout: threads split the output features (rows of dweight), so no reduction
-  parallel_for(OC, min_rows(2 * C * N), [&](int64_t o0, int64_t o1) {
-    if (dweight)
+  // dweight (OC, C) += dout^T (OC, N) @ inp (N, C): threads split the output
+  // features (rows of dweight), so no reduction
+  if (dweight)
+    parallel_for(OC, min_rows(2 * C * N), [&](int64_t o0, int64_t o1) {
       ops::sgemm_ld(true, false, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f, dweight + o0 * C, C);
-    if (dbias) add_column_sums(dbias + o0, dout + o0, N, o1 - o0, OC);
-  });
+    });
+  // dbias (OC) += column sums of dout (N, OC): threads split the rows
+  if (dbias)
+    parallel_sum_rows(N, OC, dbias,
+                      [&](int64_t r0, int64_t r1, float* acc) { add_column_sums(acc, dout + r0 * OC, r1 - r0, OC); });
 }
 
 }  // namespace qkv::nn
