@@ -126,6 +126,7 @@ TEST(GptModel, MatchesPyTorchPostNormUntiedSinusoidalReluNoBias) { check_against
 TEST(TransformerModel, MatchesPyTorchPostNorm) { check_against_pytorch("transformer"); }
 TEST(TransformerModel, MatchesPyTorchPreNormSharedTied) { check_against_pytorch("transformer_pre_shared"); }
 TEST(VitModel, MatchesPyTorch) { check_against_pytorch("vit"); }
+TEST(VitModel, MatchesPyTorchMeanPool) { check_against_pytorch("vit_mean"); }
 
 namespace {
 
@@ -235,6 +236,9 @@ TEST(ModelGradients, FiniteDifferencesAgreeWithBackward) {
   shared.set("norm", "pre");
   finite_difference_check("transformer", shared);
   finite_difference_check("vit", tiny_vit());
+  Config mean_pool = tiny_vit();
+  mean_pool.set("pool", "mean");
+  finite_difference_check("vit", mean_pool);
 }
 
 TEST(ModelCheckpoint, RoundTripGivesIdenticalLogits) {

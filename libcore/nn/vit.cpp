@@ -1,13 +1,18 @@
 // vit: Vision Transformer (Dosovitskiy et al. 2021) over pre-cut patches.
 //
-//   x = [cls ; patch_embed(patches)] + pos_embed        patches (B, P, patch_dim) -> (B, P+1, d)
-//   x = encoder layers (pre-norm default), then encoder.norm
-//   logits = head(x[:, 0])                              the [CLS] position
+//   pool = cls (default):
+//     x = [cls ; patch_embed(patches)] + pos_embed      patches (B, P, patch_dim) -> (B, P+1, d)
+//     x = encoder layers (pre-norm default), then encoder.norm
+//     logits = head(x[:, 0])                            the [CLS] position
+//   pool = mean (global average pooling, no [CLS]; Beyer et al. 2022, "Better plain ViT baselines"):
+//     x = patch_embed(patches) + pos_embed              (B, P, d)
+//     x = encoder layers, then encoder.norm
+//     logits = head(mean of x over the P positions)
 //   loss = cross-entropy over labels, label smoothing optional (label_smoothing, default 0)
 //
 // PyTorch twin: scripts/torch/qkv_models.py ViT (nn.TransformerEncoder with a
-// final norm). The encoder norm is only evaluated at the [CLS] rows, the only
-// ones the head reads (same result, less work).
+// final norm). With pool = cls the encoder norm is only evaluated at the [CLS]
+// rows, the only ones the head reads (same result, less work).
 #include <cstring>
 
 #include "core/error.h"
@@ -35,6 +40,7 @@ class Vit : public Model {
     Activation act = activation_from_name(r.get_choice("activation", "gelu", {"gelu", "relu", "gelu_tanh"}));
     eps_ = static_cast<float>(r.get_double("ln_eps", 1e-6, 1e-12, 1.0));
     smoothing_ = static_cast<float>(r.get_double("label_smoothing", 0.0, 0.0, 1.0));
+    mean_pool_ = r.get_choice("pool", "cls", {"cls", "mean"}) == "mean";
     r.finish();
     config_ = r.resolved();
     if (C_ % H_ != 0)
@@ -42,8 +48,8 @@ class Vit : public Model {
                        std::to_string(H_) + ")");
 
     // PyTorch state_dict order: directly-held parameters first.
-    cls_ = ps_.add("cls_token", {1, 1, C_}, Decay::no);
-    pos_ = ps_.add("pos_embed", {1, P_ + 1, C_}, Decay::no);
+    if (!mean_pool_) cls_ = ps_.add("cls_token", {1, 1, C_}, Decay::no);
+    pos_ = ps_.add("pos_embed", {1, tokens(), C_}, Decay::no);
     patch_w_ = ps_.add("patch_embed.weight", {C_, D_});
     patch_b_ = ps_.add("patch_embed.bias", {C_});
     for (int64_t l = 0; l < L_; ++l)
@@ -80,63 +86,97 @@ class Vit : public Model {
   Stats forward(const Batch& b, bool training) override {
     check_batch(b);
     B_ = b.B;
-    const int64_t T = P_ + 1, N = B_ * T;
+    const int64_t T = tokens(), N = B_ * T, first = T - P_;  // first: 1 with a [CLS] row, else 0
     patches_ = b.patches;
     training_ = training;
-    // patch embedding (B*P, C), then x0 (B, T, C) = [cls ; emb] + pos
+    // patch embedding (B*P, C), then x0 (B, T, C) = [cls ;] emb + pos
     emb_.resize(static_cast<size_t>(B_ * P_ * C_));
     linear_forward(emb_.data(), patches_.data(), ps_.param(patch_w_), ps_.param(patch_b_), B_ * P_, D_, C_);
     x0_.resize(static_cast<size_t>(N * C_));
-    const float* cls = ps_.param(cls_);
     const float* pos = ps_.param(pos_);  // (T, C)
     for (int64_t bi = 0; bi < B_; ++bi) {
       float* xb = x0_.data() + bi * T * C_;  // (T, C)
-      for (int64_t j = 0; j < C_; ++j) xb[j] = cls[j] + pos[j];
+      if (first) {
+        const float* cls = ps_.param(cls_);  // (C)
+        for (int64_t j = 0; j < C_; ++j) xb[j] = cls[j] + pos[j];
+      }
       const float* eb = emb_.data() + bi * P_ * C_;  // (P, C)
-      for (int64_t i = 0; i < P_ * C_; ++i) xb[C_ + i] = eb[i] + pos[C_ + i];
+      for (int64_t i = 0; i < P_ * C_; ++i) xb[first * C_ + i] = eb[i] + pos[first * C_ + i];
     }
     mask_.resize(static_cast<size_t>(N * C_));
     dropout_forward(stack_.input(B_, T), mask_.data(), x0_.data(), N * C_, training ? dropout_ : 0.0f, rng_);
     const float* top = stack_.forward(ps_, nullptr, training, &rng_);  // (B, T, C)
-    // final norm on the [CLS] rows (B, C), then the head
-    cls_in_.resize(static_cast<size_t>(B_ * C_));
-    for (int64_t bi = 0; bi < B_; ++bi)
-      std::memcpy(cls_in_.data() + bi * C_, top + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
-    cls_out_.resize(static_cast<size_t>(B_ * C_));
-    mean_.resize(static_cast<size_t>(B_));
-    rstd_.resize(static_cast<size_t>(B_));
-    layernorm_forward(cls_out_.data(), mean_.data(), rstd_.data(), cls_in_.data(), ps_.param(norm_w_),
-                      ps_.param(norm_b_), B_, C_, eps_);
+    // final norm on the rows the head reads: the [CLS] rows (R = B) or all rows (R = B*T)
+    const int64_t R = mean_pool_ ? N : B_;
+    norm_in_.resize(static_cast<size_t>(R * C_));
+    if (mean_pool_)
+      std::memcpy(norm_in_.data(), top, static_cast<size_t>(N * C_) * sizeof(float));
+    else
+      for (int64_t bi = 0; bi < B_; ++bi)
+        std::memcpy(norm_in_.data() + bi * C_, top + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
+    norm_out_.resize(static_cast<size_t>(R * C_));
+    mean_.resize(static_cast<size_t>(R));
+    rstd_.resize(static_cast<size_t>(R));
+    layernorm_forward(norm_out_.data(), mean_.data(), rstd_.data(), norm_in_.data(), ps_.param(norm_w_),
+                      ps_.param(norm_b_), R, C_, eps_);
+    const float* feat = norm_out_.data();  // (B, C) the head's input
+    if (mean_pool_) {
+      pooled_.assign(static_cast<size_t>(B_ * C_), 0.0f);
+      const float inv = 1.0f / static_cast<float>(T);
+      for (int64_t bi = 0; bi < B_; ++bi) {
+        float* pb = pooled_.data() + bi * C_;  // (C)
+        for (int64_t t = 0; t < T; ++t) {
+          const float* o = norm_out_.data() + (bi * T + t) * C_;  // (C)
+          for (int64_t j = 0; j < C_; ++j) pb[j] += o[j];
+        }
+        for (int64_t j = 0; j < C_; ++j) pb[j] *= inv;
+      }
+      feat = pooled_.data();
+    }
     logits_.resize(static_cast<size_t>(B_ * K_));
-    linear_forward(logits_.data(), cls_out_.data(), ps_.param(head_w_), ps_.param(head_b_), B_, C_, K_);
+    linear_forward(logits_.data(), feat, ps_.param(head_w_), ps_.param(head_b_), B_, C_, K_);
     return loss_.forward(logits_.data(), b.labels.data(), B_, K_, -1, smoothing_);
   }
 
   void backward(float scale) override {
     QKV_CHECK(B_ > 0, "vit backward() before forward()");
-    const int64_t T = P_ + 1, N = B_ * T;
+    const int64_t T = tokens(), N = B_ * T, first = T - P_;
+    const int64_t R = mean_pool_ ? N : B_;
     dlogits_.resize(static_cast<size_t>(B_ * K_));
     loss_.backward(dlogits_.data(), scale);
-    dcls_out_.assign(static_cast<size_t>(B_ * C_), 0.0f);
-    linear_backward(dcls_out_.data(), ps_.grad(head_w_), ps_.grad(head_b_), dlogits_.data(), cls_out_.data(),
-                    ps_.param(head_w_), B_, C_, K_);
-    dcls_in_.assign(static_cast<size_t>(B_ * C_), 0.0f);
-    layernorm_backward(dcls_in_.data(), ps_.grad(norm_w_), ps_.grad(norm_b_), dcls_out_.data(), cls_in_.data(),
-                       ps_.param(norm_w_), mean_.data(), rstd_.data(), B_, C_);
-    float* dtop = stack_.output_grad();  // (B, T, C): only the [CLS] rows get gradient
-    for (int64_t bi = 0; bi < B_; ++bi)
-      std::memcpy(dtop + bi * T * C_, dcls_in_.data() + bi * C_, static_cast<size_t>(C_) * sizeof(float));
+    dfeat_.assign(static_cast<size_t>(B_ * C_), 0.0f);  // (B, C)
+    linear_backward(dfeat_.data(), ps_.grad(head_w_), ps_.grad(head_b_), dlogits_.data(),
+                    mean_pool_ ? pooled_.data() : norm_out_.data(), ps_.param(head_w_), B_, C_, K_);
+    if (mean_pool_) {  // d norm_out (B, T, C) = d pooled / T at every position
+      dnorm_out_.resize(static_cast<size_t>(N * C_));
+      const float inv = 1.0f / static_cast<float>(T);
+      for (int64_t bi = 0; bi < B_; ++bi)
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t j = 0; j < C_; ++j) dnorm_out_[(bi * T + t) * C_ + j] = dfeat_[bi * C_ + j] * inv;
+    }
+    dnorm_in_.assign(static_cast<size_t>(R * C_), 0.0f);
+    layernorm_backward(dnorm_in_.data(), ps_.grad(norm_w_), ps_.grad(norm_b_),
+                       mean_pool_ ? dnorm_out_.data() : dfeat_.data(), norm_in_.data(), ps_.param(norm_w_),
+                       mean_.data(), rstd_.data(), R, C_);
+    float* dtop = stack_.output_grad();  // (B, T, C): with [CLS] pooling only the [CLS] rows get gradient
+    if (mean_pool_)
+      std::memcpy(dtop, dnorm_in_.data(), static_cast<size_t>(N * C_) * sizeof(float));
+    else
+      for (int64_t bi = 0; bi < B_; ++bi)
+        std::memcpy(dtop + bi * T * C_, dnorm_in_.data() + bi * C_, static_cast<size_t>(C_) * sizeof(float));
     const float* dx = stack_.backward(ps_);
     dx0_.assign(static_cast<size_t>(N * C_), 0.0f);
     dropout_backward(dx0_.data(), dx, mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
-    float* dcls = ps_.grad(cls_);
     float* dpos = ps_.grad(pos_);  // (T, C)
     demb_.resize(static_cast<size_t>(B_ * P_ * C_));
     for (int64_t bi = 0; bi < B_; ++bi) {
       const float* db = dx0_.data() + bi * T * C_;  // (T, C)
-      for (int64_t j = 0; j < C_; ++j) dcls[j] += db[j];
+      if (first) {
+        float* dcls = ps_.grad(cls_);  // (C)
+        for (int64_t j = 0; j < C_; ++j) dcls[j] += db[j];
+      }
       for (int64_t i = 0; i < T * C_; ++i) dpos[i] += db[i];
-      std::memcpy(demb_.data() + bi * P_ * C_, db + C_, static_cast<size_t>(P_ * C_) * sizeof(float));
+      std::memcpy(demb_.data() + bi * P_ * C_, db + first * C_, static_cast<size_t>(P_ * C_) * sizeof(float));
     }
     linear_backward(nullptr, ps_.grad(patch_w_), ps_.grad(patch_b_), demb_.data(), patches_.data(),
                     ps_.param(patch_w_), B_ * P_, D_, C_);
@@ -151,22 +191,27 @@ class Vit : public Model {
   }
 
  private:
+  // sequence length: the patches, after a [CLS] row unless pooling by mean
+  int64_t tokens() const { return P_ + (mean_pool_ ? 0 : 1); }
+
   int64_t D_, P_, K_, C_, H_, L_, F_;
   float dropout_, eps_, smoothing_;
-  ParamId cls_, pos_, patch_w_, patch_b_, norm_w_ = -1, norm_b_ = -1, head_w_, head_b_;
+  bool mean_pool_ = false;
+  ParamId cls_ = -1, pos_, patch_w_, patch_b_, norm_w_ = -1, norm_b_ = -1, head_w_, head_b_;
   EncoderStack stack_;
 
   int64_t B_ = 0;
   bool training_ = false;
   std::vector<float> patches_, emb_, x0_;
   std::vector<uint8_t> mask_;
-  std::vector<float> cls_in_, cls_out_, mean_, rstd_, logits_;
+  std::vector<float> norm_in_, norm_out_, mean_, rstd_, pooled_, logits_;  // norm rows: (B) or (B*T) x C
   LossHead loss_;
-  std::vector<float> dlogits_, dcls_out_, dcls_in_, dx0_, demb_;
+  std::vector<float> dlogits_, dfeat_, dnorm_out_, dnorm_in_, dx0_, demb_;
 };
 
 }  // namespace
 
-QKV_REGISTER_ARCH("vit", "Vision Transformer classifier over image patches ([CLS] token, pre-norm encoder)", Vit);
+QKV_REGISTER_ARCH("vit", "Vision Transformer classifier over image patches ([CLS] or mean pooling, pre-norm encoder)",
+                  Vit);
 
 }  // namespace qkv::nn

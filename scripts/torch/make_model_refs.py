@@ -33,6 +33,8 @@ CONFIGS = {
     "vit": [
         ("vit", dict(patch_dim=12, n_patches=6, n_classes=5, d_model=16, n_head=2, n_layer=2, d_ff=32,
                      dropout=0.0, norm="pre", activation="gelu")),
+        ("vit_mean", dict(patch_dim=12, n_patches=6, n_classes=5, d_model=16, n_head=2, n_layer=2, d_ff=32,
+                          dropout=0.0, norm="pre", activation="gelu", pool="mean")),
     ],
 }
 

@@ -253,12 +253,13 @@ class Seq2SeqTransformer(nn.Module):
 
 # ---------------------------------------------------------------- vit
 VIT_DEFAULTS = dict(patch_dim=48, n_patches=64, n_classes=10, d_model=192, n_head=3, n_layer=6, d_ff=768,
-                    dropout=0.0, norm="pre", activation="gelu", ln_eps=1e-6, label_smoothing=0.0)
+                    dropout=0.0, norm="pre", activation="gelu", ln_eps=1e-6, label_smoothing=0.0, pool="cls")
 
 
 class ViT(nn.Module):
     """Vision Transformer (Dosovitskiy et al.): patch embedding Linear(patch_dim -> d), [CLS] token,
-    learned position embeddings, nn.TransformerEncoder (pre-norm) with a final LayerNorm, head on [CLS]."""
+    learned position embeddings, nn.TransformerEncoder (pre-norm) with a final LayerNorm, head on [CLS];
+    pool="mean": no [CLS], the head reads the mean over positions (global average pooling)."""
 
     def __init__(self, **kw):
         super().__init__()
@@ -266,8 +267,10 @@ class ViT(nn.Module):
         self.c = c
         d = c["d_model"]
         self.patch_embed = nn.Linear(c["patch_dim"], d)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.pos_embed = nn.Parameter(torch.zeros(1, c["n_patches"] + 1, d))
+        self.mean_pool = c.get("pool", "cls") == "mean"  # mean: no [CLS], the head reads the average position
+        if not self.mean_pool:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(torch.zeros(1, c["n_patches"] + (0 if self.mean_pool else 1), d))
         self.drop = nn.Dropout(c["dropout"])
         layer = nn.TransformerEncoderLayer(d, c["n_head"], c["d_ff"], c["dropout"], _act(c["activation"]),
                                            layer_norm_eps=c["ln_eps"], batch_first=True,
@@ -287,9 +290,10 @@ class ViT(nn.Module):
     def forward(self, patches):  # (B, P, D) -> (B, n_classes)
         B = patches.size(0)
         x = self.patch_embed(patches)
-        x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1) + self.pos_embed
-        x = self.encoder(self.drop(x))
-        return self.head(x[:, 0])
+        if not self.mean_pool:
+            x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)
+        x = self.encoder(self.drop(x + self.pos_embed))
+        return self.head(x.mean(dim=1) if self.mean_pool else x[:, 0])
 
     def loss(self, batch):
         return F.cross_entropy(self(batch["patches"]), batch["labels"], label_smoothing=self.c["label_smoothing"])

@@ -57,6 +57,8 @@ std::vector<ModelFlag> model_flags(const std::string& task) {
     f.push_back({"--max-len", "max_len", "longest source/target the model takes (default 512)", {}});
   } else {
     f.push_back({"--layers", "n_layer", "transformer blocks", {}});
+    f.push_back({"--pool", "pool", "what the head reads: cls ([CLS] token) | mean (average of the patch outputs) "
+                                   "(default cls)", {}});
   }
   f.push_back({"--label-smoothing", "label_smoothing", "label smoothing epsilon (default 0)", {}});
   return f;
