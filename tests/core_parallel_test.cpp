@@ -1,7 +1,9 @@
 // parallel_for: coverage of every index exactly once, chunking, nesting,
-// exceptions, OpenBLAS thread count restored; and the engine's layers give
-// bitwise the same results with 1 and 2 threads (each output element is
-// computed by one thread with the same arithmetic, whatever the split).
+// exceptions, OpenBLAS thread count restored; parallel_sum_rows; and the
+// engine's layers give bitwise the same results with 1 and 2 threads here
+// (each output element is computed by one thread with the same arithmetic,
+// whatever the split; a GEMM slice of another shape may round differently,
+// see core/parallel.h).
 #include <gtest/gtest.h>
 
 #include <cblas.h>
@@ -12,6 +14,8 @@
 
 #include "blas/blas_setup.h"
 #include "core/parallel.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
 #include "nn/transformer_layer.h"
 #include "support/nn_check.h"
 
@@ -113,4 +117,55 @@ TEST(CoreParallel, EncoderLayerBitwiseSameWithOneAndTwoThreads) {
   EXPECT_EQ(o1, o2);
   EXPECT_EQ(dx1, dx2);
   EXPECT_EQ(dw1, dw2);
+}
+
+TEST(CoreParallel, SumRowsCoversEveryRowOnceAndGivesTheSameBitsAnyThreadCount) {
+  ThreadsGuard g;
+  Rng rng(3);
+  for (int64_t N : {0, 1, 63, 64, 65, 1000}) {
+    SCOPED_TRACE(N);
+    const int64_t W = 5;
+    auto x = test::randn(N * W, rng);  // (N, W)
+    auto run = [&](int threads) {
+      blas::set_threads(threads);
+      std::vector<float> total(W, 1.0f);  // added to, not overwritten
+      std::vector<std::atomic<int>> seen(static_cast<size_t>(N));
+      parallel_sum_rows(N, W, total.data(), [&](int64_t r0, int64_t r1, float* acc) {
+        EXPECT_LE(r1 - r0, kSumRowBlock);
+        for (int64_t n = r0; n < r1; ++n) {
+          ++seen[n];
+          for (int64_t j = 0; j < W; ++j) acc[j] += x[n * W + j];
+        }
+      });
+      for (int64_t n = 0; n < N; ++n) EXPECT_EQ(seen[n].load(), 1) << n;
+      return total;
+    };
+    auto one = run(1), two = run(2);
+    EXPECT_EQ(one, two);
+    for (int64_t j = 0; j < W; ++j) {
+      double want = 1.0;
+      for (int64_t n = 0; n < N; ++n) want += x[n * W + j];
+      EXPECT_NEAR(one[j], want, 1e-4 * (1 + N));
+    }
+  }
+}
+
+TEST(CoreParallel, LayerNormAndBiasGradientsBitwiseSameWithOneAndTwoThreads) {
+  ThreadsGuard g;
+  using namespace qkv::nn;
+  Rng rng(7);
+  const int64_t N = 333, C = 48, OC = 40;  // N not a multiple of kSumRowBlock
+  auto x = test::randn(N * C, rng), dout = test::randn(N * C, rng), w = test::randn(C, rng),
+       lw = test::randn(OC * C, rng, 0.2f), dy = test::randn(N * OC, rng);
+  std::vector<float> mean(N), rstd(N), y(N * C);
+  layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), nullptr, N, C, 1e-5f);
+  auto run = [&](int threads) {
+    blas::set_threads(threads);
+    std::vector<float> r(N * C + 2 * C + OC, 0.0f);  // layernorm dinp, dweight, dbias; linear dbias
+    float* p = r.data();
+    layernorm_backward(p, p + N * C, p + N * C + C, dout.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+    linear_backward(nullptr, nullptr, p + N * C + 2 * C, dy.data(), x.data(), lw.data(), N, C, OC);
+    return r;
+  };
+  EXPECT_EQ(run(1), run(2));
 }

@@ -9,8 +9,11 @@
 // small); chunk i covers [n*i/k, n*(i+1)/k). The caller and a persistent pool
 // claim chunks dynamically until none is left (a descheduled worker on a busy
 // machine then holds up at most one chunk), and the call returns when all are
-// done. Callers make each output element depend on one chunk only, so results
-// do not depend on the thread count. A call made from inside a chunk runs
+// done. Callers make each output element depend on one chunk only, so a run
+// is bitwise reproducible with the same thread count; element-wise loops and
+// parallel_sum_rows also give the same bits with any thread count, but a GEMM
+// on a thread's slice may not (OpenBLAS picks its kernels by shape, and the
+// slice's shape follows the chunking). A call made from inside a chunk runs
 // serially, so nesting is safe. An exception thrown in a chunk is rethrown to
 // the caller (the first one, by chunk order).
 //
