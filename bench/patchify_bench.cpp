@@ -32,19 +32,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <random>
 #include <string>
 #include <thread>
-
-#include <fcntl.h>
-#include <unistd.h>
 #include <vector>
-#include <random>
-#include <filesystem>
 
 #include "io/file_io.h"
 #include "io/h5.h"

@@ -175,18 +175,32 @@ void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn) {
   if (blas_before != 1) blas->set_threads(blas_before);
 }
 
-void parallel_sum_rows(int64_t N, int64_t W, float* total, const RowSumFn& fn) {
+namespace {
+
+template <typename T>
+void sum_rows(int64_t N, int64_t W, T* total, const RowSumFn<T>& fn, int64_t block) {
   if (N <= 0 || W <= 0) return;
-  const int64_t blocks = (N + kSumRowBlock - 1) / kSumRowBlock;
-  std::vector<float> partial(static_cast<size_t>(blocks * W), 0.0f);  // (blocks, W)
-  float* p = partial.data();
+  if (block < 1) block = 1;
+  const int64_t blocks = (N + block - 1) / block;
+  std::vector<T> partial(static_cast<size_t>(blocks * W), T(0));  // (blocks, W)
+  T* p = partial.data();
   parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) fn(b * kSumRowBlock, std::min(N, (b + 1) * kSumRowBlock), p + b * W);
+    for (int64_t b = b0; b < b1; ++b) fn(b * block, std::min(N, (b + 1) * block), p + b * W);
   });
   for (int64_t b = 0; b < blocks; ++b) {
-    const float* pb = p + b * W;  // (W)
+    const T* pb = p + b * W;  // (W)
     for (int64_t j = 0; j < W; ++j) total[j] += pb[j];
   }
+}
+
+}  // namespace
+
+void parallel_sum_rows(int64_t N, int64_t W, float* total, const RowSumFn<float>& fn, int64_t block) {
+  sum_rows(N, W, total, fn, block);
+}
+
+void parallel_sum_rows(int64_t N, int64_t W, double* total, const RowSumFn<double>& fn, int64_t block) {
+  sum_rows(N, W, total, fn, block);
 }
 
 }  // namespace qkv

@@ -39,19 +39,23 @@ void parallel_for(int64_t n, int64_t min_chunk, const RangeFn& fn);
 int parallel_threads();
 
 // parallel_sum_rows: a sum over rows, e.g. a bias gradient (column sums of
-// dout) or LayerNorm's weight gradient, with threads splitting the rows.
+// dout), LayerNorm's weight gradient or a gradient norm, with threads
+// splitting the rows.
 //
 //   parallel_sum_rows(N, W, total, [&](int64_t r0, int64_t r1, float* acc) {
 //     for (int64_t n = r0; n < r1; ++n) for (int64_t j = 0; j < W; ++j) acc[j] += f(n, j);
 //   });
 //
-// [0, N) is cut into fixed blocks of kSumRowBlock rows; fn adds rows [r0, r1)
-// of one block into acc (W floats, zeroed), and the partials are added to
-// total (W) in block order. The blocks depend on N only, so the result does
-// not depend on the thread count. fn may also write per-row outputs of its
-// rows (the LayerNorm backward computes dinp in the same pass).
+// [0, N) is cut into fixed blocks of `block` rows; fn adds rows [r0, r1) of
+// one block into acc (W values, zeroed), and the partials are added to total
+// (W) in block order. The blocks depend on N only, so the result does not
+// depend on the thread count. fn may also write per-row outputs of its rows
+// (the LayerNorm backward computes dinp in the same pass). float or double
+// accumulators (clip_grad_norm sums squares in double).
 constexpr int64_t kSumRowBlock = 64;
-using RowSumFn = std::function<void(int64_t r0, int64_t r1, float* acc)>;
-void parallel_sum_rows(int64_t N, int64_t W, float* total, const RowSumFn& fn);
+template <typename T>
+using RowSumFn = std::function<void(int64_t r0, int64_t r1, T* acc)>;
+void parallel_sum_rows(int64_t N, int64_t W, float* total, const RowSumFn<float>& fn, int64_t block = kSumRowBlock);
+void parallel_sum_rows(int64_t N, int64_t W, double* total, const RowSumFn<double>& fn, int64_t block = kSumRowBlock);
 
 }  // namespace qkv

@@ -166,15 +166,11 @@ double clip_grad_norm(ParamStore& ps, double max_norm) {
   // parameters' norm. Blocks of a fixed size summed in block order: the same
   // norm for any thread count.
   constexpr int64_t kBlock = 4096;
-  const int64_t n = ps.size(), nblocks = (n + kBlock - 1) / kBlock;
-  std::vector<double> partial(static_cast<size_t>(nblocks));
+  const int64_t n = ps.size();
   const float* g = ps.grads();
-  parallel_for(nblocks, std::max<int64_t>(1, kElementwiseChunk / kBlock), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b)
-      partial[static_cast<size_t>(b)] = sum_squares(g + b * kBlock, std::min(kBlock, n - b * kBlock));
-  });
   double sum = 0;
-  for (double s : partial) sum += s;
+  parallel_sum_rows(
+      n, 1, &sum, [&](int64_t b, int64_t e, double* acc) { acc[0] = sum_squares(g + b, e - b); }, kBlock);
   const double norm = std::sqrt(sum);
   if (max_norm > 0) {
     const double coef = max_norm / (norm + 1e-6);

@@ -108,16 +108,17 @@ class Vit : public Model {
     const float* top = stack_.forward(ps_, nullptr, training, &rng_);  // (B, T, C)
     // final norm on the rows the head reads: the [CLS] rows (R = B) or all rows (R = B*T)
     const int64_t R = mean_pool_ ? N : B_;
-    norm_in_.resize(static_cast<size_t>(R * C_));
-    if (mean_pool_)
-      std::memcpy(norm_in_.data(), top, static_cast<size_t>(N * C_) * sizeof(float));
-    else
+    norm_in_ = top;  // mean pooling: all rows, read in place (the stack keeps its output until the next forward)
+    if (!mean_pool_) {
+      cls_rows_.resize(static_cast<size_t>(B_ * C_));
       for (int64_t bi = 0; bi < B_; ++bi)
-        std::memcpy(norm_in_.data() + bi * C_, top + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
+        std::memcpy(cls_rows_.data() + bi * C_, top + bi * T * C_, static_cast<size_t>(C_) * sizeof(float));
+      norm_in_ = cls_rows_.data();
+    }
     norm_out_.resize(static_cast<size_t>(R * C_));
     mean_.resize(static_cast<size_t>(R));
     rstd_.resize(static_cast<size_t>(R));
-    layernorm_forward(norm_out_.data(), mean_.data(), rstd_.data(), norm_in_.data(), ps_.param(norm_w_),
+    layernorm_forward(norm_out_.data(), mean_.data(), rstd_.data(), norm_in_, ps_.param(norm_w_),
                       ps_.param(norm_b_), R, C_, eps_);
     const float* feat = norm_out_.data();  // (B, C) the head's input
     if (mean_pool_) {
@@ -141,7 +142,6 @@ class Vit : public Model {
   void backward(float scale) override {
     QKV_CHECK(B_ > 0, "vit backward() before forward()");
     const int64_t T = tokens(), N = B_ * T, first = T - P_;
-    const int64_t R = mean_pool_ ? N : B_;
     dlogits_.resize(static_cast<size_t>(B_ * K_));
     loss_.backward(dlogits_.data(), scale);
     dfeat_.assign(static_cast<size_t>(B_ * C_), 0.0f);  // (B, C)
@@ -154,16 +154,17 @@ class Vit : public Model {
         for (int64_t t = 0; t < T; ++t)
           for (int64_t j = 0; j < C_; ++j) dnorm_out_[(bi * T + t) * C_ + j] = dfeat_[bi * C_ + j] * inv;
     }
-    dnorm_in_.assign(static_cast<size_t>(R * C_), 0.0f);
-    layernorm_backward(dnorm_in_.data(), ps_.grad(norm_w_), ps_.grad(norm_b_),
-                       mean_pool_ ? dnorm_out_.data() : dfeat_.data(), norm_in_.data(), ps_.param(norm_w_),
-                       mean_.data(), rstd_.data(), R, C_);
-    float* dtop = stack_.output_grad();  // (B, T, C): with [CLS] pooling only the [CLS] rows get gradient
-    if (mean_pool_)
-      std::memcpy(dtop, dnorm_in_.data(), static_cast<size_t>(N * C_) * sizeof(float));
-    else
+    float* dtop = stack_.output_grad();  // (B, T, C), zero-filled: with [CLS] pooling only the [CLS] rows get gradient
+    if (mean_pool_) {
+      layernorm_backward(dtop, ps_.grad(norm_w_), ps_.grad(norm_b_), dnorm_out_.data(), norm_in_, ps_.param(norm_w_),
+                         mean_.data(), rstd_.data(), N, C_);
+    } else {
+      dnorm_in_.assign(static_cast<size_t>(B_ * C_), 0.0f);
+      layernorm_backward(dnorm_in_.data(), ps_.grad(norm_w_), ps_.grad(norm_b_), dfeat_.data(), norm_in_,
+                         ps_.param(norm_w_), mean_.data(), rstd_.data(), B_, C_);
       for (int64_t bi = 0; bi < B_; ++bi)
         std::memcpy(dtop + bi * T * C_, dnorm_in_.data() + bi * C_, static_cast<size_t>(C_) * sizeof(float));
+    }
     const float* dx = stack_.backward(ps_);
     dx0_.assign(static_cast<size_t>(N * C_), 0.0f);
     dropout_backward(dx0_.data(), dx, mask_.data(), N * C_, training_ ? dropout_ : 0.0f);
@@ -204,7 +205,8 @@ class Vit : public Model {
   bool training_ = false;
   std::vector<float> patches_, emb_, x0_;
   std::vector<uint8_t> mask_;
-  std::vector<float> norm_in_, norm_out_, mean_, rstd_, pooled_, logits_;  // norm rows: (B) or (B*T) x C
+  const float* norm_in_ = nullptr;  // the final norm's input rows, (B, C) [CLS] rows or (B*T, C)
+  std::vector<float> cls_rows_, norm_out_, mean_, rstd_, pooled_, logits_;
   LossHead loss_;
   std::vector<float> dlogits_, dfeat_, dnorm_out_, dnorm_in_, dx0_, demb_;
 };
