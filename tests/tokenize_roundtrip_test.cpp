@@ -117,6 +117,31 @@ TEST_F(TokenizeRoundTrip, CharModelOnCoveredText) {
   EXPECT_EQ(r.out, "H <unk> <unk>\n");
 }
 
+// A char LM reads whole documents: learn --document puts '\n' in the vocabulary,
+// so encode --document | decode gives the text back; without it, encode says
+// how many newlines became <unk> (and the round trip is lossy).
+TEST_F(TokenizeRoundTrip, CharModelOnDocuments) {
+  const std::string text = "First Citizen:\nSpeak, speak.\n\nAll:\nResolved.\n";
+  write_file(dir.file("doc.txt"), text);
+  auto r = run("qkv-tokenize learn --model char --document " + dir.file("doc.txt") + " -o " + dir.file("tok.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run("qkv-tokenize vocab -t " + dir.file("tok.h5"));
+  EXPECT_NE(r.out.find("\\n\tchar\t5"), std::string::npos) << r.out;  // 5 newlines counted
+  expect_round_trip(text, "--document");
+  EXPECT_EQ(run("qkv-tokenize encode --document -t " + dir.file("tok.h5") + " " + dir.file("doc.txt") + " -o " +
+                dir.file("d.h5")).err.find("<unk>"),
+            std::string::npos);
+
+  r = run("qkv-tokenize learn --model char " + dir.file("doc.txt") + " -o " + dir.file("lines.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run("qkv-tokenize vocab -t " + dir.file("lines.h5"));
+  EXPECT_EQ(r.out.find("\\n\t"), std::string::npos) << "line-based vocabularies stay without newline: " << r.out;
+  r = run("qkv-tokenize encode --document -t " + dir.file("lines.h5") + " " + dir.file("doc.txt") + " -o " +
+          dir.file("d.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("doc.txt: 5 newlines become <unk>"), std::string::npos) << r.err;
+}
+
 TEST_F(TokenizeRoundTrip, WordModelOnCoveredText) {
   write_file(dir.file("phones.txt"), "HH AH0 L OW1\nW ER1 L D\n");
   auto r = run("qkv-tokenize learn --model word " + dir.file("phones.txt") + " -o " + dir.file("tok.h5"));

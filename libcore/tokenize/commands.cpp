@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -169,9 +170,15 @@ void run_encode(const EncodeOptions& o) {
     layout = "documents";
     Encoder enc(src);
     std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
+    const bool lacks_newline = src.model == Model::chars &&
+                               std::find(src.pieces.begin(), src.pieces.end(), "\n") == src.pieces.end();
     for (auto& path : inputs) {
       TokenSeqs s;
-      truncated += encode_one(enc, read_document(path), sh, s);
+      std::string doc = read_document(path);
+      if (int64_t n = lacks_newline ? std::count(doc.begin(), doc.end(), '\n') : 0)
+        spdlog::warn("{}: {} newlines become <unk>: the char tokenizer {} has no newline (learn it with --document)",
+                     path == "-" ? "stdin" : path, n, src.source);
+      truncated += encode_one(enc, doc, sh, s);
       if (o.pieces) pieces_lines(s, sink.buffer());
       else w_src->append(s);
       sink.write("");

@@ -34,6 +34,12 @@ void count_lines(std::string_view text, const LearnOptions& o, StrMap<int64_t>& 
   for_each_line(text, [&](std::string_view line) {
     split_specials(o.specials, 0, line, count_seg, [](int32_t) {});
   });
+  // Documents keep their line breaks, so a char vocabulary for them needs '\n'
+  // (else encode --document turns every newline into <unk>).
+  if (o.model == Model::chars && o.document) {
+    int64_t n = std::count(text.begin(), text.end(), '\n');
+    if (n > 0) map.get_or_insert("\n") += n;
+  }
 }
 
 std::string names_of(const std::vector<std::string>& paths) {

@@ -28,6 +28,7 @@ struct LearnOptions {
   int64_t min_frequency = 0;   // 0 = model default: 2 for bpe merges, 1 for char/word pieces
   std::vector<std::string> specials;  // user special tokens, never split
   int64_t sample = 0;          // > 0: learn from this many lines drawn uniformly (reservoir, fixed seed)
+  bool document = false;       // char: the text is documents (encode --document), so '\n' is a character too
   int threads = 1;
   bool progress = true;        // progress lines on stderr
 };

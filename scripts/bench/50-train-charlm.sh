@@ -23,7 +23,7 @@ src="$QKV_ROOT/../shared/data/tinyshakespeare/input.txt"
 [ -r "$src" ] || { echo "SKIP: $src not found (../shared/data)"; exit 0; }
 work="$QKV_ROOT/data/bench/charlm"
 mkdir -p "$work"
-"$QKV_BIN/qkv-tokenize" -q learn --model char "$src" -o "$work/chars.h5"
+"$QKV_BIN/qkv-tokenize" -q learn --model char --document "$src" -o "$work/chars.h5"
 "$QKV_BIN/qkv-tokenize" -q encode --document -t "$work/chars.h5" "$src" -o "$work/tokens.h5"
 vals=""
 for seed in $seeds; do

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       "  cat corpus.txt | qkv-tokenize encode -t tok.h5 | qkv-tokenize decode -t tok.h5\n"
       "  qkv-tokenize learn --model char words.txt -o letters.h5\n"
       "  qkv-tokenize learn --model word phones.txt -o phones.h5\n"
+      "  qkv-tokenize learn --model char --document input.txt -o chars.h5     # a character LM's vocabulary\n"
+      "  qkv-tokenize encode --document -t chars.h5 input.txt -o tokens.h5\n"
       "  qkv-tokenize encode --tsv -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos pairs.tsv -o pairs.h5\n"
       "  qkv-tokenize encode --pieces -t tok.h5 corpus.txt | head\n"
       "  qkv-tokenize vocab -t tok.h5 | less");
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"gpt2", "none", "whitespace"}));
   learn->add_option("--sample", lo.sample, "learn from N lines sampled uniformly from the input (0 = all lines)")
       ->check(CLI::NonNegativeNumber);
+  learn->add_flag("--document", lo.document,
+                  "char: the text will be encoded with encode --document, so newline is a character of the vocabulary");
   bool vocab_given = false;
 
   // encode
