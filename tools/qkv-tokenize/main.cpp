@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   learn->add_option("--sample", lo.sample, "learn from N lines sampled uniformly from the input (0 = all lines)")
       ->check(CLI::NonNegativeNumber);
   learn->add_flag("--document", lo.document,
-                  "char: the text will be encoded with encode --document, so newline is a character of the vocabulary");
+                  "text for encode --document: the char model then has newline in its vocabulary (bpe always has it; "
+                  "the word model splits on it)");
   bool vocab_given = false;
 
   // encode
