@@ -170,8 +170,8 @@ void run_encode(const EncodeOptions& o) {
     layout = "documents";
     Encoder enc(src);
     std::vector<std::string> inputs = o.inputs.empty() ? std::vector<std::string>{"-"} : o.inputs;
-    const bool lacks_newline = src.model == Model::chars &&
-                               std::find(src.pieces.begin(), src.pieces.end(), "\n") == src.pieces.end();
+    // the char encoder's own lookup: a character without a piece becomes <unk>
+    const bool lacks_newline = src.model == Model::chars && src.piece_index().find("\n") == nullptr;
     for (auto& path : inputs) {
       TokenSeqs s;
       std::string doc = read_document(path);
