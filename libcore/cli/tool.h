@@ -63,4 +63,7 @@ class Tool {
   bool subcommand_optional_ = false;
 };
 
+// text with control bytes (newline, ESC, ...) shown as \xNN: safe to print on one line.
+std::string printable(const std::string& text);
+
 }  // namespace qkv::cli
