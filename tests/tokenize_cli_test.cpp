@@ -196,12 +196,14 @@ TEST_F(TokenizeCli, IdsOutsideVocabulary) {
   qkv::io::H5Out out(dir.file("bad.h5"), "tokens");
   out.write("ids", qkv::Tensor::from(std::vector<int32_t>{5, 6, 270, 7}, {4}));
   out.write("offsets", qkv::Tensor::from(std::vector<int64_t>{0, 2, 4}, {3}));
+  out.set_attr("/", "vocab_size", int64_t{270});
   out.commit();
   expect_fails("qkv-tokenize decode -t " + tok() + " " + dir.file("bad.h5") + " -o " + dir.file("o.txt"), 1,
                "id 270 at position 2 is outside the vocabulary", "o.txt");
   qkv::io::H5Out neg(dir.file("neg.h5"), "tokens");
   neg.write("ids", qkv::Tensor::from(std::vector<int32_t>{-1}, {1}));
   neg.write("offsets", qkv::Tensor::from(std::vector<int64_t>{0, 1}, {2}));
+  neg.set_attr("/", "vocab_size", int64_t{270});
   neg.commit();
   expect_fails("qkv-tokenize decode -t " + tok() + " " + dir.file("neg.h5") + " -o " + dir.file("o.txt"), 1,
                "id -1 at position 0", "o.txt");
