@@ -152,11 +152,13 @@ Tokenizer Tokenizer::load(const std::string& path) {
   const int64_t* off = offsets.data<int64_t>();
   const uint8_t* b = bytes.data<uint8_t>();
   if (off[0] != 0 || off[v] != bytes.numel()) throw DataError(where + "piece_offsets do not span /pieces");
-  t.pieces.resize(static_cast<size_t>(v));
-  for (int64_t i = 0; i < v; ++i) {
+  // Every offset checked before any is used: with off[0] = 0, off[v] = the byte
+  // count and no decrease, each piece lies inside /pieces.
+  for (int64_t i = 0; i < v; ++i)
     if (off[i + 1] < off[i]) throw DataError(where + "piece_offsets decrease at " + std::to_string(i));
+  t.pieces.resize(static_cast<size_t>(v));
+  for (int64_t i = 0; i < v; ++i)
     t.pieces[i].assign(reinterpret_cast<const char*>(b + off[i]), static_cast<size_t>(off[i + 1] - off[i]));
-  }
   t.types.assign(types.data<uint8_t>(), types.data<uint8_t>() + v);
   t.counts.assign(counts.data<int64_t>(), counts.data<int64_t>() + v);
   t.num_user_specials = static_cast<int32_t>(nus);
