@@ -12,6 +12,7 @@
 
 #include "cli/tool.h"
 #include "core/error.h"
+#include "dist/comm.h"
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
@@ -425,6 +426,10 @@ std::string best_path_for(const std::string& output) {
 }
 
 TrainResult run_training(const TrainOptions& given) {
+  // A build without MPI refuses to be one of several processes (dist/launch.h).
+  if (int n = dist::Comm::world().size(); n > 1)
+    throw UsageError("started as one of " + std::to_string(n) +
+                     " processes, but qkv-train does not split a run across processes yet; run one process");
   TrainOptions o = given;
   if (o.output.empty() || o.output == "-") throw UsageError("--output must be a file path (checkpoints are rewritten during training)");
   if (o.batch_size <= 0) throw UsageError("--batch-size must be positive");
