@@ -182,6 +182,18 @@ TEST(Checkpoint, ClearErrorsForCheckpointsThatDoNotFit) {
   EXPECT_EQ(first_line_error([&] { load_model(partial); }),
             tmp.file("partial.h5") + ": missing parameter /params/head.bias (toy_softmax expects shape [3])");
 
+  // A NaN or an infinity among the weights (a diverged run's file): refused, never silently run.
+  for (float bad : {NAN, INFINITY}) {
+    auto mb = make_model("toy_softmax", c, 1);
+    const ParamInfo& bias = mb->params().infos().back();  // head.bias (3)
+    mb->params().params()[bias.offset + bias.numel - 1] = bad;
+    save_checkpoint(tmp.file("nan.h5"), *mb, nullptr, nullptr);
+    io::H5In nan_in(tmp.file("nan.h5"));
+    std::string what = std::isnan(bad) ? "NaN" : "an infinity";
+    EXPECT_EQ(first_line_error([&] { load_model(nan_in); }),
+              tmp.file("nan.h5") + ": /params/head.bias holds " + what + " at flat index 2 (a checkpoint of a diverged run?)");
+  }
+
   // Another architecture.
   {
     io::H5Out out(tmp.file("other.h5"), "model");

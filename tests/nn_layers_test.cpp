@@ -180,6 +180,22 @@ TEST(NnFastMath, AccurateOverTheRange) {
   EXPECT_EQ(erf_f(-20.0f), -1.0f);
 }
 
+TEST(NnFastMath, NaNIsNeverHidden) {
+  // NaN passes through exp_f (no undefined shift on the way) and wins max_f, so a
+  // row of NaN attention scores stays NaN instead of looking fully masked.
+  EXPECT_TRUE(std::isnan(exp_f(NAN)));
+  EXPECT_EQ(exp_f(INFINITY), exp_f(88.3762626647949f));
+  for (int64_t n : {1, 5, 16, 37}) {
+    for (int64_t at = 0; at < n; at += 3) {
+      std::vector<float> x(n, 1.0f);
+      x[at] = NAN;
+      EXPECT_TRUE(std::isnan(max_f(x.data(), n))) << "n " << n << " NaN at " << at;
+    }
+  }
+  std::vector<float> y = {1.0f, -INFINITY, 3.0f, 2.0f};
+  EXPECT_EQ(max_f(y.data(), 4), 3.0f);
+}
+
 class NnCrossEntropy : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(NnCrossEntropy, MatchesTorch) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "io/h5.h"
 #include "io/sha256.h"
@@ -196,12 +197,14 @@ TEST_F(TokenizeCli, IdsOutsideVocabulary) {
   qkv::io::H5Out out(dir.file("bad.h5"), "tokens");
   out.write("ids", qkv::Tensor::from(std::vector<int32_t>{5, 6, 270, 7}, {4}));
   out.write("offsets", qkv::Tensor::from(std::vector<int64_t>{0, 2, 4}, {3}));
+  out.set_attr("/", "vocab_size", int64_t{270});
   out.commit();
   expect_fails("qkv-tokenize decode -t " + tok() + " " + dir.file("bad.h5") + " -o " + dir.file("o.txt"), 1,
                "id 270 at position 2 is outside the vocabulary", "o.txt");
   qkv::io::H5Out neg(dir.file("neg.h5"), "tokens");
   neg.write("ids", qkv::Tensor::from(std::vector<int32_t>{-1}, {1}));
   neg.write("offsets", qkv::Tensor::from(std::vector<int64_t>{0, 1}, {2}));
+  neg.set_attr("/", "vocab_size", int64_t{270});
   neg.commit();
   expect_fails("qkv-tokenize decode -t " + tok() + " " + dir.file("neg.h5") + " -o " + dir.file("o.txt"), 1,
                "id -1 at position 0", "o.txt");
@@ -307,18 +310,36 @@ TEST_F(TokenizeCli, InterruptedEncodeLeavesNoFile) {
   for (auto& e : dir.entries()) EXPECT_EQ(e.find("o.h5"), std::string::npos) << e;
 }
 
-TEST_F(TokenizeCli, InconsistentTokenizerIsRefused) {
-  // A tokenizer file whose first merge names a later piece: one clear line, no output.
-  qkv::io::H5In in(tok());
-  qkv::Tensor merges = in.read("merges", qkv::DType::i32, 2);  // (M, 2)
-  merges.data<int32_t>()[0] = 269;
-  qkv::io::H5Out out(dir.file("bad_tok.h5"), "tokenizer");
+// A copy of tok() at path with its piece_offsets and merges changed by edit.
+void write_edited_tokenizer(const std::string& from, const std::string& path,
+                            const std::function<void(qkv::Tensor& offsets, qkv::Tensor& merges)>& edit) {
+  qkv::io::H5In in(from);
+  qkv::Tensor offsets = in.read("piece_offsets", qkv::DType::i64, 1);  // (V+1)
+  qkv::Tensor merges = in.read("merges", qkv::DType::i32, 2);          // (M, 2)
+  edit(offsets, merges);
+  qkv::io::H5Out out(path, "tokenizer");
   for (const char* name : {"pieces", "piece_types"}) out.write(name, in.read(name, qkv::DType::u8, 1));
-  for (const char* name : {"piece_offsets", "piece_counts"}) out.write(name, in.read(name, qkv::DType::i64, 1));
+  out.write("piece_offsets", offsets);
+  out.write("piece_counts", in.read("piece_counts", qkv::DType::i64, 1));
   out.write("merges", merges);
   for (const char* a : {"model", "pretokenizer"}) out.set_attr("/", a, in.attr_string("/", a));
   for (const char* a : {"vocab_size", "num_user_specials"}) out.set_attr("/", a, in.attr_int("/", a));
   out.commit();
+}
+
+TEST_F(TokenizeCli, InconsistentTokenizerIsRefused) {
+  // A tokenizer file whose first merge names a later piece: one clear line, no output.
+  write_edited_tokenizer(tok(), dir.file("bad_tok.h5"),
+                         [](qkv::Tensor&, qkv::Tensor& merges) { merges.data<int32_t>()[0] = 269; });
   expect_fails("qkv-tokenize encode -t " + dir.file("bad_tok.h5") + " " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
                1, "bad_tok.h5: merge 0 joins ids (269, ", "o.h5");
+}
+
+TEST_F(TokenizeCli, InteriorPieceOffsetBeyondThePiecesIsRefused) {
+  // Found by fuzzing: an interior offset far past /pieces, the next one back in
+  // range; read before it was checked, it copied memory beyond the buffer.
+  write_edited_tokenizer(tok(), dir.file("bad_tok.h5"),
+                         [](qkv::Tensor& offsets, qkv::Tensor&) { offsets.data<int64_t>()[1] = 1 << 30; });
+  expect_fails("qkv-tokenize encode -t " + dir.file("bad_tok.h5") + " " + dir.file("c.txt") + " -o " + dir.file("o.h5"),
+               1, "bad_tok.h5: piece_offsets decrease at 1", "o.h5");
 }

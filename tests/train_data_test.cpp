@@ -30,7 +30,7 @@ std::string tokens_file(const test::TempDir& d, const std::string& name, const s
 TEST(TrainData, ReadsTokensAndChecksThem) {
   test::TempDir d;
   std::string p = tokens_file(d, "t.h5", {{1, 5, 6, 2}, {1, 7, 2}}, 10);
-  Sequences s = load_tokens(p);
+  Sequences s = read_tokens(p);
   ASSERT_EQ(s.n(), 2);
   EXPECT_EQ(s.len(0), 4);
   EXPECT_EQ(s.seq(1)[1], 7);
@@ -43,7 +43,7 @@ TEST(TrainData, ReadsTokensAndChecksThem) {
   // An id outside the vocabulary names the file and the position.
   std::string bad = tokens_file(d, "bad.h5", {{1, 5, 12}}, 10);
   try {
-    load_tokens(bad);
+    read_tokens(bad);
     FAIL();
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("bad.h5"), std::string::npos);
@@ -57,7 +57,7 @@ TEST(TrainData, ReadsTokensAndChecksThem) {
     out.set_attr("/", "vocab_size", int64_t{10});
     out.commit();
   }
-  EXPECT_THROW(load_tokens(d.file("off.h5")), DataError);
+  EXPECT_THROW(read_tokens(d.file("off.h5")), DataError);
   // The wrong kind of file.
   {
     io::H5Out out(d.file("pairs.h5"), "token_pairs");
@@ -65,8 +65,8 @@ TEST(TrainData, ReadsTokensAndChecksThem) {
     test::write_sequences(out, "tgt", {{5}}, 10);
     out.commit();
   }
-  EXPECT_THROW(load_tokens(d.file("pairs.h5")), DataError);
-  Pairs pr = load_token_pairs(d.file("pairs.h5"));
+  EXPECT_THROW(read_tokens(d.file("pairs.h5")), DataError);
+  Pairs pr = read_token_pairs(d.file("pairs.h5"));
   EXPECT_EQ(pr.n(), 1);
 }
 

@@ -71,9 +71,30 @@ void setup_logging(const std::string& name, const Globals& g) {
   spdlog::set_default_logger(logger);
 }
 
+}  // namespace
+
+std::string printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char esc[5];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      out += esc;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// One line on stderr, whatever the message holds: a message may quote bytes from
+// a file (a name, an attribute), and those must not forge colours or lines.
 void print_error(const std::string& name, const std::string& msg) {
   clear_bar();
-  std::fprintf(stderr, "%s: error: %s\n", name.c_str(), msg.c_str());
+  std::fprintf(stderr, "%s: error: %s\n", name.c_str(), printable(msg).c_str());
 }
 
 // A failure while the body runs: one line and the exit code; in a job of
@@ -121,8 +142,12 @@ int Tool::run(int argc, char** argv, const std::function<void()>& body) {
   } catch (const CLI::CallForVersion& e) {
     return app_.exit(e);
   } catch (const CLI::ParseError& e) {
-    print_error(name_, e.what());
-    std::fprintf(stderr, "Run with --help for more information.\n");
+    // CLI11's message may span lines; one line, and the pointer to --help on it.
+    std::string msg = e.what();
+    for (char& c : msg)
+      if (c == '\n') c = ' ';
+    while (!msg.empty() && msg.back() == ' ') msg.pop_back();
+    print_error(name_, msg + " (run with --help for more information)");
     return kExitUsage;
   }
   if (subcommand_optional_ || !app_.get_subcommands().empty() ||

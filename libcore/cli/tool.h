@@ -63,6 +63,9 @@ class Tool {
   bool subcommand_optional_ = false;
 };
 
+// text with control bytes (newline, ESC, ...) shown as \xNN: safe to print on one line.
+std::string printable(const std::string& text);
+
 // A rate for people: 950, 32.4k, 1.25M.
 std::string format_rate(double r);
 

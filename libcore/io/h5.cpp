@@ -589,11 +589,31 @@ uint64_t H5In::max_decoded_bytes(hid_t dset, const std::string& name) const {
   return std::min<uint64_t>(std::min<uint64_t>(stored, file_bytes) * 1100 + 4096, physical_ram() / 2);
 }
 
+std::string H5In::stored_type(const std::string& name) const {
+  shape(name);  // exists and is a dataset
+  Hid d(H5Dopen2(file_, norm(name).c_str(), H5P_DEFAULT));
+  Hid t(H5Dget_type(d.get()));
+  return detail::type_name(t.get());
+}
+
 Tensor H5In::read(const std::string& name, DType dtype, int ndim) const {
+  Shape s = shape(name);
+  return read_rows(name, dtype, 0, s.empty() ? 0 : s[0], ndim);
+}
+
+Tensor H5In::read_rows(const std::string& name, DType dtype, int64_t begin, int64_t end, int ndim) const {
   std::string where = path_ + ": dataset " + norm(name);
   Shape s = shape(name);
   if (ndim >= 0 && static_cast<int>(s.size()) != ndim)
     throw DataError(where + ": expected " + std::to_string(ndim) + " dims, found shape " + shape_str(s));
+  // A scalar dataset is read whole; otherwise rows [begin, end) of dimension 0.
+  const bool whole = s.empty() || (begin == 0 && end == s[0]);
+  if (!s.empty()) {
+    if (begin < 0 || begin > end || end > s[0])
+      throw DataError(where + ": rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") outside its " +
+                      std::to_string(s[0]));
+    s[0] = end - begin;
+  }
   Hid d(H5Dopen2(file_, norm(name).c_str(), H5P_DEFAULT));
   Hid ftype(H5Dget_type(d.get()));
   H5T_class_t cls = H5Tget_class(ftype.get());
@@ -615,15 +635,24 @@ Tensor H5In::read(const std::string& name, DType dtype, int ndim) const {
                     "-byte file can hold (corrupt header?)");
   Tensor t(s, dtype);
   if (numel == 0) return t;
+  // The rows' selection in the file and a memory space of their shape.
+  Hid fspace(H5Dget_space(d.get())), mspace;
+  if (!whole) {
+    std::vector<hsize_t> start(s.size(), 0), count(s.begin(), s.end());
+    start[0] = static_cast<hsize_t>(begin);
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    mspace = Hid(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+  }
+  const hid_t ms = whole ? H5S_ALL : mspace.get(), fs = whole ? H5S_ALL : fspace.get();
   herr_t rc;
   bool narrow_int = want_int && (dtype_size(dtype) < elem || (H5Tget_sign(ftype.get()) == H5T_SGN_NONE) !=
                                                                  (dtype == DType::u8));
   if (!narrow_int) {
-    rc = H5Dread(d.get(), mem_type_of(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw());
+    rc = H5Dread(d.get(), mem_type_of(dtype), ms, fs, H5P_DEFAULT, t.raw());
   } else {
     // Read as int64 and check each value fits: never a silent wrap or clip.
     std::vector<int64_t> wide(numel);
-    rc = H5Dread(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, wide.data());
+    rc = H5Dread(d.get(), H5T_NATIVE_INT64, ms, fs, H5P_DEFAULT, wide.data());
     if (rc >= 0) {
       int64_t lo = dtype == DType::u8 ? 0 : dtype == DType::i32 ? INT32_MIN : INT64_MIN;
       int64_t hi = dtype == DType::u8 ? 255 : dtype == DType::i32 ? INT32_MAX : INT64_MAX;

@@ -143,6 +143,11 @@ class H5In {
   // Reads a dataset as dtype (integers convert to integer dtypes with a range
   // check, floats to float32); ndim >= 0 also checks the rank.
   Tensor read(const std::string& name, DType dtype, int ndim = -1) const;
+  // Rows [begin, end) of the dataset's first dimension, read as read() does:
+  // a batch of a large file without holding the whole dataset in memory.
+  Tensor read_rows(const std::string& name, DType dtype, int64_t begin, int64_t end, int ndim = -1) const;
+  // The type a dataset is stored as: "uint8", "int32", "float32", "float64", "string", ...
+  std::string stored_type(const std::string& name) const;
   std::vector<std::string> read_strings(const std::string& name) const;
   std::vector<std::string> list(const std::string& group) const;  // child names, sorted
 

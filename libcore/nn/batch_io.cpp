@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "formats/patches.h"
 #include "nn/checkpoint.h"
 
 namespace qkv::nn {
@@ -51,7 +52,7 @@ Batch read_batch(const io::H5In& in, Task task, bool* has_targets) {
       b.tgt_out = ids(in, "tgt_out", &x, &x);
     }
   } else {
-    Tensor p = in.read("patches", DType::f32, 3);
+    Tensor p = formats::read_patch_values(in, "patches");  // (B, P, D) float32: uint8 pixels scaled to 0..1
     b.B = p.dim(0);
     b.P = p.dim(1);
     b.D = p.dim(2);

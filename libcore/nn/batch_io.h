@@ -4,7 +4,7 @@
 //
 //   batch:         language_model: inp (B, T) int32 [, tgt (B, T)]
 //                  seq2seq:        src (B, S), tgt_in (B, T) int32 [, tgt_out (B, T)]
-//                  classify:       patches (B, P, D) float32 [, labels (B) int32]
+//                  classify:       patches (B, P, D) float32 or uint8 [, labels (B) int32]
 //   model_output:  logits (B, T, V) or (B, n_classes) float32; with targets also
 //                  root attrs loss (mean), count, correct
 #pragma once

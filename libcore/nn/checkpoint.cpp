@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -59,7 +60,12 @@ void read_per_param(const io::H5In& in, const std::string& group, float* flat, c
       throw DataError(in.path() + ": /" + name + " has shape " + shape_str(s) + ", " + arch + " expects " +
                       shape_str(p.shape));
     Tensor t = in.read(name, DType::f32);
-    std::memcpy(flat + p.offset, t.data<float>(), static_cast<size_t>(p.numel) * sizeof(float));
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < p.numel; ++i)
+      if (!std::isfinite(v[i]))
+        throw DataError(in.path() + ": /" + name + " holds " + (std::isnan(v[i]) ? "NaN" : "an infinity") +
+                        " at flat index " + std::to_string(i) + " (a checkpoint of a diverged run?)");
+    std::memcpy(flat + p.offset, v, static_cast<size_t>(p.numel) * sizeof(float));
   }
   for (const std::string& n : in.list(group))
     if (ps.find(n) < 0)

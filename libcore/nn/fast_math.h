@@ -44,16 +44,17 @@ inline float sum_f(const float* x, int64_t n) {
   return lanes_sum(acc);
 }
 
-// max of x (n); -inf for n == 0
+// max of x (n); -inf for n == 0; NaN when any x is NaN (a NaN must not hide:
+// a row of NaN scores would otherwise look fully masked and turn into zeros).
 inline float max_f(const float* x, int64_t n) {
   float acc[kLanes];
   for (int j = 0; j < kLanes; ++j) acc[j] = -INFINITY;
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-  for (; i < n; ++i) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+    for (int j = 0; j < kLanes; ++j) acc[j] = x[i + j] > acc[j] || x[i + j] != x[i + j] ? x[i + j] : acc[j];
+  for (; i < n; ++i) acc[0] = x[i] > acc[0] || x[i] != x[i] ? x[i] : acc[0];
   float m = -INFINITY;
-  for (int j = 0; j < kLanes; ++j) m = acc[j] > m ? acc[j] : m;
+  for (int j = 0; j < kLanes; ++j) m = acc[j] > m || acc[j] != acc[j] ? acc[j] : m;
   return m;
 }
 
@@ -109,10 +110,12 @@ inline float exp_f(float x) {
   y = y * r + 1.6666665459E-1f;
   y = y * r + 5.0000001201E-1f;
   y = y * z + r + 1.0f;
-  int32_t bits = (n + 127) << 23;
+  // n + 127 is in [1, 255] for every finite or infinite x; NaN gives any n, so
+  // shift unsigned (no undefined behaviour) and return the NaN itself.
+  uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return blend_f(x < -87.3365478515625f, 0.0f, y * scale);
+  return blend_f(x != x, x, blend_f(x < -87.3365478515625f, 0.0f, y * scale));
 }
 
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); for |x| < 0.625 an odd

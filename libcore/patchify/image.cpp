@@ -29,37 +29,6 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
   return img;
 }
 
-bool grid_fits(int n, int p, int s) { return n >= p && (n - p) % s == 0; }
-
-int grid_round_up(int n, int p, int s) {
-  if (n <= p) return p;
-  return p + (n - p + s - 1) / s * s;
-}
-
-Grid make_grid(Size2 image, Size2 patch, Size2 stride, bool from_option, const std::string& who) {
-  auto fail = [&](const std::string& msg) -> Grid {
-    if (from_option) throw UsageError(msg);
-    throw DataError(who + ": " + msg);
-  };
-  bool overlap = stride != patch;
-  auto why = [&](const char* dim, int n, int p, int s) {
-    std::string m = std::string("image ") + dim + " " + std::to_string(n) + " does not split into patches of " +
-                    std::to_string(p);
-    if (overlap) m += " with stride " + std::to_string(s) + " (needs " + std::to_string(p) + " + k*" +
-                      std::to_string(s) + ")";
-    return m + ": use --fit pad (pads to " + std::to_string(grid_round_up(n, p, s)) + "), another --size or --patch";
-  };
-  if (!grid_fits(image.h, patch.h, stride.h)) return fail(why("height", image.h, patch.h, stride.h));
-  if (!grid_fits(image.w, patch.w, stride.w)) return fail(why("width", image.w, patch.w, stride.w));
-  Grid g;
-  g.image = image;
-  g.patch = patch;
-  g.stride = stride;
-  g.rows = (image.h - patch.h) / stride.h + 1;
-  g.cols = (image.w - patch.w) / stride.w + 1;
-  return g;
-}
-
 Size2 prepared_size(const Options& o, Size2 in) {
   Size2 t = o.size.empty() ? in : o.size;
   if (o.fit == Fit::pad) {
@@ -204,18 +173,6 @@ void extract_patches(const cv::Mat& img, const Grid& g, const std::vector<float>
         }
         out += Pw * C;
       }
-}
-
-std::vector<int64_t> patch_pixel_index(const Grid& g, int C) {
-  std::vector<int64_t> at(static_cast<size_t>(g.num_patches()) * g.patch.h * g.patch.w * C);  // (L * D)
-  int64_t* p = at.data();
-  for (int gi = 0; gi < g.rows; ++gi)
-    for (int gj = 0; gj < g.cols; ++gj)
-      for (int r = 0; r < g.patch.h; ++r)
-        for (int k = 0; k < g.patch.w; ++k)
-          for (int c = 0; c < C; ++c)
-            *p++ = ((int64_t{gi} * g.stride.h + r) * g.image.w + int64_t{gj} * g.stride.w + k) * C + c;
-  return at;
 }
 
 namespace {

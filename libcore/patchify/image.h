@@ -22,20 +22,12 @@ int decode_flags();
 // Throws DataError "NAME: cannot decode image ..." on corrupt or unsupported data.
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 
-// The patch grid over an image: rows x cols patches of patch, stride apart.
-struct Grid {
-  Size2 image, patch, stride;
-  int rows = 0, cols = 0;
-  int64_t num_patches() const { return int64_t{rows} * cols; }
-};
-
-// True when (n - p) is a non-negative multiple of s.
-bool grid_fits(int n, int p, int s);
-// Smallest m >= n with grid_fits(m, p, s).
-int grid_round_up(int n, int p, int s);
-// Throws (UsageError when from_option, else DataError naming `who`) when the
-// grid does not divide the image exactly.
-Grid make_grid(Size2 image, Size2 patch, Size2 stride, bool from_option, const std::string& who);
+// The patch grid (formats/patches.h, where the patches reader needs it without OpenCV).
+using formats::Grid;
+using formats::grid_fits;
+using formats::grid_round_up;
+using formats::make_grid;
+using formats::patch_pixel_index;
 
 // Image size after preparation for an input of size `in` (only depends on
 // options: --size, or the input's own size, rounded up to the grid with --fit pad).
@@ -57,13 +49,6 @@ std::vector<float> make_lut(const std::vector<double>& mean, const std::vector<d
 void extract_patches(const cv::Mat& img, const Grid& grid, uint8_t* out, bool bgr = false);
 void extract_patches(const cv::Mat& img, const Grid& grid, const std::vector<float>& lut, float* out,
                      bool bgr = false);
-
-// Where each patch value lives in its image: for the L*D values of one
-// sample's patches (layout as extract_patches writes them), the offset
-// (y * W + x) * C + c of the pixel each one was cut from. Overlapping patches
-// (stride < patch) give some pixels several entries; with stride > patch,
-// pixels between patches have none.
-std::vector<int64_t> patch_pixel_index(const Grid& grid, int channels);
 
 // The inverse: patches -> (H, W, C) uint8 image (RGB order). Floats are
 // mapped back with mean/std and rounded; overlapping patches are averaged.

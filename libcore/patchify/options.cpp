@@ -39,8 +39,6 @@ E parse_enum(const std::string& text, const char* what, std::initializer_list<st
 
 }  // namespace
 
-std::string size_str(Size2 s) { return std::to_string(s.h) + "x" + std::to_string(s.w); }
-
 Size2 parse_size(const std::string& text, const std::string& what) {
   std::string t = lower(text);
   size_t x = t.find('x');

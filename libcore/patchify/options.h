@@ -10,17 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "formats/patches.h"
 #include "tensor/tensor.h"
 
 namespace qkv::patchify {
 
-struct Size2 {
-  int h = 0, w = 0;
-  bool empty() const { return h <= 0 || w <= 0; }
-  bool operator==(const Size2& o) const { return h == o.h && w == o.w; }
-  bool operator!=(const Size2& o) const { return !(*this == o); }
-};
-std::string size_str(Size2 s);  // "28x28"
+// Sizes and the patch grid are facts of the patches file (formats/patches.h).
+using formats::Size2;
+using formats::size_str;
 
 // How an image of another size reaches --size HxW.
 //   squash: resize to HxW, aspect ratio not kept (Hugging Face ViTImageProcessor).

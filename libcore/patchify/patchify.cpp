@@ -59,21 +59,6 @@ struct CvThreadsGuard {
   ~CvThreadsGuard() { cv::setNumThreads(saved); }
 };
 
-}  // namespace
-
-Tensor grid_positions(const Grid& g) {
-  Tensor pos({static_cast<int64_t>(g.num_patches()), 2}, DType::i32);  // (L, 2)
-  int32_t* p = pos.data<int32_t>();
-  for (int r = 0; r < g.rows; ++r)
-    for (int c = 0; c < g.cols; ++c) {
-      *p++ = r;
-      *p++ = c;
-    }
-  return pos;
-}
-
-namespace {
-
 // One run over a sample set: plan() decodes the first readable sample (which
 // fixes channels, size and grid), run() decodes, fits and cuts the rest on
 // opt.threads workers and hands the kept images' rows, in sample order, to a
@@ -430,77 +415,15 @@ void write_patches(io::H5Out& out, const PatchSet& p, int compress) {
   write_rest(out, p);
 }
 
-PatchMeta read_patch_meta(const io::H5In& in) {
-  const std::string& f = in.path();
-  PatchMeta m;
-  auto int_attr = [&](const char* name, int64_t lo, int64_t hi) {
-    int64_t v = in.attr_int("/", name);
-    if (v < lo || v > hi)
-      throw DataError(f + ": attribute " + name + " = " + std::to_string(v) + " is out of range [" +
-                      std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return static_cast<int>(v);
-  };
-  const Size2 image{int_attr("image_height", 1, 1 << 20), int_attr("image_width", 1, 1 << 20)};
-  const Size2 patch{int_attr("patch_height", 1, 1 << 20), int_attr("patch_width", 1, 1 << 20)};
-  const Size2 stride{int_attr("stride_height", 1, 1 << 20), int_attr("stride_width", 1, 1 << 20)};
-  m.channels = int_attr("channels", 1, 3);
-  if (m.channels == 2) throw DataError(f + ": attribute channels = 2 (1 or 3 expected)");
-  m.grid = make_grid(image, patch, stride, false, f);
-  m.normalize = in.attr_string("/", "normalize");
-  m.mean = in.attr_doubles("/", "mean");
-  m.std = in.attr_doubles("/", "std");
-  if (static_cast<int>(m.mean.size()) != m.channels || static_cast<int>(m.std.size()) != m.channels)
-    throw DataError(f + ": attributes mean and std need one value per channel (" + std::to_string(m.channels) + ")");
-  for (double s : m.std)
-    if (!(s > 0)) throw DataError(f + ": attribute std has a value <= 0");
-  if (in.has_attr("/", "fit")) m.fit = in.attr_string("/", "fit");
-  if (in.has_attr("/", "interp")) m.interp = in.attr_string("/", "interp");
-  if (in.has_attr("/", "skipped")) m.skipped = in.attr_int("/", "skipped");
-  return m;
-}
-
 PatchSet read_patches(const io::H5In& in) {
-  in.expect_kind(kPatchesKind);
-  const std::string& f = in.path();
+  formats::PatchesReader r(in);
+  if (!r.has_meta()) throw DataError(in.path() + ": missing attribute image_height (the geometry qkv-patchify writes)");
   PatchSet p;
-  auto& m = p.meta;
-  m = read_patch_meta(in);
-  const Size2 patch = m.grid.patch;
-  Shape shape = in.shape("patches");
-  const int64_t L = m.grid.num_patches(), D = int64_t{patch.h} * patch.w * m.channels;
-  if (shape.size() != 3 || shape[1] != L || shape[2] != D)
-    throw DataError(f + ": /patches is " + shape_str(shape) + ", the attributes say [N, " + std::to_string(L) + ", " +
-                    std::to_string(D) + "]");
-  // uint8 stays uint8; anything else is read as float32.
-  hid_t ds = H5Dopen2(in.handle(), "patches", H5P_DEFAULT);
-  bool is_u8 = false;
-  if (ds >= 0) {
-    hid_t t = H5Dget_type(ds);
-    is_u8 = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE;
-    H5Tclose(t);
-    H5Dclose(ds);
-  }
-  p.patches = in.read("patches", is_u8 ? DType::u8 : DType::f32, 3);
-  const int64_t N = shape[0];
-  p.positions = in.read("positions", DType::i32, 2);
-  Tensor expect = grid_positions(m.grid);
-  if (p.positions.shape() != expect.shape() ||
-      !std::equal(expect.data<int32_t>(), expect.data<int32_t>() + expect.numel(), p.positions.data<int32_t>()))
-    throw DataError(f + ": /positions does not match the row-major " + std::to_string(m.grid.rows) + "x" +
-                    std::to_string(m.grid.cols) + " patch grid");
-  if (in.has("labels")) {
-    p.labels = in.read("labels", DType::i32, 1);
-    if (p.labels.dim(0) != N)
-      throw DataError(f + ": /labels has " + std::to_string(p.labels.dim(0)) + " entries for " + std::to_string(N) +
-                      " images");
-    if (in.has_attr("/", "class_names")) m.class_names = in.attr_strings("/", "class_names");
-  }
-  if (in.has("sources")) {
-    p.sources = in.read_strings("sources");
-    if (static_cast<int64_t>(p.sources.size()) != N)
-      throw DataError(f + ": /sources has " + std::to_string(p.sources.size()) + " entries for " + std::to_string(N) +
-                      " images");
-  }
+  p.meta = r.meta();
+  p.patches = r.read_stored(0, r.size());  // (N, L, D)
+  p.positions = grid_positions(p.meta.grid);
+  if (r.labelled()) p.labels = Tensor::from(r.labels(), {r.size()});
+  p.sources = r.sources();
   return p;
 }
 

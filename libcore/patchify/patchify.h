@@ -11,8 +11,10 @@
 //   out.commit();
 //
 //   io::H5In in("patches.h5");
-//   PatchSet q = read_patches(in);                  // checked against its attributes
+//   PatchSet q = read_patches(in);                  // whole, as stored (formats::PatchesReader)
 //   cv::Mat img = image_of(q, 7);                   // (H, W, C) uint8 RGB: the inverse
+//
+// Reading a patches file needs no OpenCV: formats/patches.h (libqkvbase).
 #pragma once
 #include <opencv2/core.hpp>
 
@@ -28,18 +30,9 @@
 
 namespace qkv::patchify {
 
-constexpr const char* kPatchesKind = "patches";
-
-struct PatchMeta {
-  Grid grid;                     // image size, patch, stride, rows x cols
-  int channels = 0;              // 1 (gray) or 3 (RGB)
-  std::string normalize;         // none | unit | half | imagenet | custom
-  std::vector<double> mean, std; // per channel, 0..1 scale: stored = (pixel/255 - mean) / std
-  std::string fit, interp;       // how images reached the size ("" when read from an older writer)
-  std::vector<std::string> class_names;
-  int64_t skipped = 0;           // bad inputs left out with --skip-bad
-  std::vector<std::string> skipped_sources;
-};
+using formats::grid_positions;
+using formats::kPatchesKind;
+using formats::PatchMeta;
 
 struct PatchSet {
   Tensor patches;                    // (N, L, D) float32 or uint8; L = rows*cols, D = Ph*Pw*C
@@ -74,14 +67,9 @@ PatchSet patchify_to(const SampleSet& samples, const Options& opt, io::H5StreamO
 // set, since the first few are often all one class.
 inline int64_t preview_pick(int64_t total, int64_t count, int64_t k) { return total * k / count; }
 
-// (L, 2) int32 grid row/column of each patch in row-major grid order.
-Tensor grid_positions(const Grid& g);
-
 void write_patches(io::H5Out& out, const PatchSet& p, int compress = 0);
-// The geometry and normalization attributes of a "patches" file, checked
-// (class names and sources are not read).
-PatchMeta read_patch_meta(const io::H5In& in);
-// Reads and checks a "patches" file: shapes agree with the attributes.
+// A whole "patches" file as stored (uint8 stays uint8), read and checked by
+// formats::PatchesReader; its geometry attributes are required.
 PatchSet read_patches(const io::H5In& in);
 
 // Rebuilds image i: (H, W, C) uint8 in RGB/gray order. Exact for uint8

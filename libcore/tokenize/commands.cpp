@@ -9,10 +9,10 @@
 
 #include "tokenize/progress.h"
 #include "core/error.h"
+#include "formats/tokens.h"
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "tokenize/corpus.h"
-#include "tokenize/tokens_file.h"
 
 namespace qkv::tokenize {
 namespace {
@@ -48,7 +48,7 @@ struct SeqShape {
 
 // Encodes one sequence into out, with <bos>/<eos> and truncation; returns
 // true when it was truncated.
-bool encode_one(Encoder& enc, std::string_view text, const SeqShape& sh, TokenSeqs& out) {
+bool encode_one(Encoder& enc, std::string_view text, const SeqShape& sh, formats::Sequences& out) {
   size_t begin = out.ids.size();
   if (sh.bos) out.ids.push_back(kBosId);
   enc.encode(text, out.ids);
@@ -70,6 +70,18 @@ void append_pieces(const Tokenizer& tok, const int32_t* ids, size_t n, std::stri
     if (i) out.push_back(' ');
     out += tok.display_piece(ids[i]);
   }
+}
+
+// Checks that tok can decode what r reads (its ids are in [0, vocab_size)):
+// the same vocabulary size; warns when the file names another tokenizer file.
+void check_decodable(const formats::TokensReader& r, const Tokenizer& tok) {
+  const formats::Vocab& v = r.vocab();
+  if (v.vocab_size != tok.vocab_size())
+    throw DataError(r.where() + "encoded with a " + std::to_string(v.vocab_size) + "-piece vocabulary, but " +
+                    tok.source + " has " + std::to_string(tok.vocab_size()));
+  if (!v.tokenizer_sha256.empty() && !tok.sha256.empty() && v.tokenizer_sha256 != tok.sha256)
+    spdlog::warn("{}encoded with tokenizer sha256 {}, not {} ({})", r.where(), v.tokenizer_sha256.substr(0, 12),
+                 tok.source, tok.sha256.substr(0, 12));
 }
 
 std::string where_line(const std::string& name, int64_t line) { return name + ":" + std::to_string(line) + ": "; }
@@ -110,15 +122,15 @@ void run_encode(const EncodeOptions& o) {
   // Output: pieces as text, or ids streamed into the HDF5 file as they come.
   TextSink sink(o.output);
   std::unique_ptr<io::H5StreamOut> out;
-  std::unique_ptr<TokenSeqWriter> w_src, w_tgt;
+  std::unique_ptr<formats::TokensWriter> w_src, w_tgt;
   if (!o.pieces) {
-    out = std::make_unique<io::H5StreamOut>(o.output, o.tsv ? "token_pairs" : "tokens");
-    w_src = std::make_unique<TokenSeqWriter>(*out, o.tsv ? "/src" : "/");
-    if (o.tsv) w_tgt = std::make_unique<TokenSeqWriter>(*out, "/tgt");
+    out = std::make_unique<io::H5StreamOut>(o.output, o.tsv ? formats::kTokenPairsKind : formats::kTokensKind);
+    w_src = std::make_unique<formats::TokensWriter>(*out, o.tsv ? "/src" : "/");
+    if (o.tsv) w_tgt = std::make_unique<formats::TokensWriter>(*out, "/tgt");
   }
-  auto pieces_lines = [&](const TokenSeqs& s, std::string& text) {  // one line per sequence
-    for (int64_t i = 0; i < s.size(); ++i) {
-      append_pieces(src, s.ids.data() + s.offsets[i], static_cast<size_t>(s.offsets[i + 1] - s.offsets[i]), text);
+  auto pieces_lines = [&](const formats::Sequences& s, std::string& text) {  // one line per sequence
+    for (int64_t i = 0; i < s.n(); ++i) {
+      append_pieces(src, s.seq(i), static_cast<size_t>(s.len(i)), text);
       text.push_back('\n');
     }
   };
@@ -133,7 +145,7 @@ void run_encode(const EncodeOptions& o) {
     std::string_view block;
     std::string name;
     int64_t line_no = 0;
-    TokenSeqs s, t;
+    formats::Sequences s, t;
     while (in.next(block)) {
       if (in.current_name() != name) {
         name = in.current_name();
@@ -155,15 +167,15 @@ void run_encode(const EncodeOptions& o) {
           append_pieces(tgt, t.ids.data(), t.ids.size(), b);
           b.push_back('\n');
           sink.write("");
-          s = TokenSeqs();
-          t = TokenSeqs();
+          s = formats::Sequences();
+          t = formats::Sequences();
         }
       });
       if (!o.pieces) {
         w_src->append(s);
         w_tgt->append(t);
-        s = TokenSeqs();
-        t = TokenSeqs();
+        s = formats::Sequences();
+        t = formats::Sequences();
       }
     }
   } else if (o.document) {
@@ -173,7 +185,7 @@ void run_encode(const EncodeOptions& o) {
     // the char encoder's own lookup: a character without a piece becomes <unk>
     const bool lacks_newline = src.model == Model::chars && src.piece_index().find("\n") == nullptr;
     for (auto& path : inputs) {
-      TokenSeqs s;
+      formats::Sequences s;
       std::string doc = read_document(path);
       if (int64_t n = lacks_newline ? std::count(doc.begin(), doc.end(), '\n') : 0)
         spdlog::warn("{}: {} newlines become <unk>: the char tokenizer {} has no newline (learn it with --document)",
@@ -187,7 +199,7 @@ void run_encode(const EncodeOptions& o) {
     layout = "lines";
     std::vector<Encoder> encoders;
     for (int k = 0; k < threads; ++k) encoders.emplace_back(src);
-    std::vector<TokenSeqs> parts(static_cast<size_t>(threads));
+    std::vector<formats::Sequences> parts(static_cast<size_t>(threads));
     std::vector<std::string> texts(static_cast<size_t>(threads));
     std::vector<int64_t> part_truncated(static_cast<size_t>(threads));
     LineBlocks in(o.inputs, 2 << 20);
@@ -219,8 +231,8 @@ void run_encode(const EncodeOptions& o) {
     sink.finish();
     return;
   }
-  w_src->finish(src);
-  if (w_tgt) w_tgt->finish(tgt);
+  w_src->finish(src.vocab_size(), src.sha256);
+  if (w_tgt) w_tgt->finish(tgt.vocab_size(), tgt.sha256);
   out->set_attr("/", "text_layout", layout);
   out->set_attr("/", "final_newline", int64_t{final_newline ? 1 : 0});
   out->set_attr("/", "truncated", truncated);
@@ -234,35 +246,34 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
   Tokenizer src = Tokenizer::load(tokenizer);
   io::H5In in(input);
   std::string kind = in.kind();
-  if (kind != "tokens" && kind != "token_pairs") in.expect_kind("tokens");
+  if (kind != formats::kTokenPairsKind) in.expect_kind(formats::kTokensKind);
   TextSink sink(output);
   std::string& buf = sink.buffer();
-  if (kind == "tokens") {
+  if (kind == formats::kTokensKind) {
     if (!tgt_tokenizer.empty()) throw UsageError("--tgt-tokenizer is for token_pairs files; " + in.path() + " is 'tokens'");
-    StoredSeqs s = read_token_seqs(in, "/");
-    check_decodable(in, "/", s, src);
+    formats::TokensReader r(in);
+    check_decodable(r, src);
+    formats::Sequences s = r.read_all();
     std::string layout = in.has_attr("/", "text_layout") ? in.attr_string("/", "text_layout") : "lines";
     bool final_newline = !in.has_attr("/", "final_newline") || in.attr_int("/", "final_newline") != 0;
     bool lines = layout != "documents";
-    for (int64_t i = 0; i < s.size(); ++i) {
-      src.decode(s.seq(i), s.seq_len(i), buf);
-      if (lines && (i + 1 < s.size() || final_newline)) buf.push_back('\n');
+    for (int64_t i = 0; i < s.n(); ++i) {
+      src.decode(s.seq(i), static_cast<size_t>(s.len(i)), buf);
+      if (lines && (i + 1 < s.n() || final_newline)) buf.push_back('\n');
       sink.write("");
     }
   } else {
     Tokenizer tgt_owned;
     if (!tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(tgt_tokenizer);
     const Tokenizer& tgt = tgt_tokenizer.empty() ? src : tgt_owned;
-    StoredSeqs s = read_token_seqs(in, "/src"), t = read_token_seqs(in, "/tgt");
-    if (s.size() != t.size())
-      throw DataError(in.path() + ": /src has " + std::to_string(s.size()) + " sequences but /tgt has " +
-                      std::to_string(t.size()));
-    check_decodable(in, "/src", s, src);
-    check_decodable(in, "/tgt", t, tgt);
-    for (int64_t i = 0; i < s.size(); ++i) {
-      src.decode(s.seq(i), s.seq_len(i), buf);
+    formats::TokenPairsReader r(in);
+    check_decodable(r.src, src);
+    check_decodable(r.tgt, tgt);
+    formats::Pairs p = r.read_all();
+    for (int64_t i = 0; i < p.n(); ++i) {
+      src.decode(p.src.seq(i), static_cast<size_t>(p.src.len(i)), buf);
       buf.push_back('\t');
-      tgt.decode(t.seq(i), t.seq_len(i), buf);
+      tgt.decode(p.tgt.seq(i), static_cast<size_t>(p.tgt.len(i)), buf);
       buf.push_back('\n');
       sink.write("");
     }

@@ -55,14 +55,14 @@ void check_learn_options(const LearnOptions& o) {
   for (size_t i = 0; i < o.specials.size(); ++i) {
     const std::string& s = o.specials[i];
     if (s.empty()) throw UsageError("--special: empty token");
-    for (auto* f : kFixedSpecials)
+    for (auto* f : kSpecialNames)
       if (s == f) throw UsageError("--special " + s + ": already a fixed special token (id " +
-                                   std::to_string(&f - kFixedSpecials) + ")");
+                                   std::to_string(&f - kSpecialNames) + ")");
     for (size_t j = 0; j < i; ++j)
       if (o.specials[j] == s) throw UsageError("--special " + s + ": given twice");
   }
   if (o.vocab_size < 0) throw UsageError("--vocab-size must be >= 0");
-  int64_t specials = kNumFixedSpecials + static_cast<int64_t>(o.specials.size());
+  int64_t specials = kNumSpecialIds + static_cast<int64_t>(o.specials.size());
   if (o.model == Model::bpe) {
     if (o.vocab_size < specials + 256)
       throw UsageError("--vocab-size " + std::to_string(o.vocab_size) + " is smaller than the base alphabet: " +
@@ -137,8 +137,8 @@ Tokenizer start_tokenizer(const LearnOptions& o) {
   Tokenizer t;
   t.model = o.model;
   t.pretokenizer = o.pretokenizer;
-  for (int i = 0; i < kNumFixedSpecials; ++i) {
-    t.pieces.emplace_back(kFixedSpecials[i]);
+  for (int i = 0; i < kNumSpecialIds; ++i) {
+    t.pieces.emplace_back(kSpecialNames[i]);
     t.types.push_back(i == kUnkId ? kUnknown : kControl);
     t.counts.push_back(0);
   }

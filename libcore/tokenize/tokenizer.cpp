@@ -9,8 +9,6 @@
 
 namespace qkv::tokenize {
 
-const char* const kFixedSpecials[kNumFixedSpecials] = {"<pad>", "<bos>", "<eos>", "<unk>"};
-
 const char* model_name(Model m) {
   switch (m) {
     case Model::bpe: return "bpe";
@@ -46,11 +44,11 @@ void Tokenizer::validate() const {
   int32_t v = vocab_size();
   if (types.size() != pieces.size() || counts.size() != pieces.size())
     fail("piece_types/piece_counts do not match the number of pieces");
-  if (v < kNumFixedSpecials + num_user_specials) fail("vocabulary smaller than its special tokens");
-  for (int32_t i = 0; i < kNumFixedSpecials; ++i)
-    if (pieces[i] != kFixedSpecials[i] || types[i] != (i == kUnkId ? kUnknown : kControl))
-      fail("id " + std::to_string(i) + " must be the special token " + kFixedSpecials[i]);
-  for (int32_t i = kNumFixedSpecials; i < first_base(); ++i) {
+  if (v < kNumSpecialIds + num_user_specials) fail("vocabulary smaller than its special tokens");
+  for (int32_t i = 0; i < kNumSpecialIds; ++i)
+    if (pieces[i] != kSpecialNames[i] || types[i] != (i == kUnkId ? kUnknown : kControl))
+      fail("id " + std::to_string(i) + " must be the special token " + kSpecialNames[i]);
+  for (int32_t i = kNumSpecialIds; i < first_base(); ++i) {
     if (types[i] != kUserSpecial) fail("id " + std::to_string(i) + " should be a user special token");
     if (pieces[i].empty()) fail("user special token " + std::to_string(i) + " is empty");
   }
@@ -144,7 +142,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
   Tensor counts = in.read("piece_counts", DType::i64, 1);     // (V,)
   Tensor merges = in.read("merges", DType::i32, 2);           // (M, 2)
   int64_t v = offsets.numel() - 1;
-  if (v < kNumFixedSpecials) throw DataError(where + "piece_offsets: too few pieces");
+  if (v < kNumSpecialIds) throw DataError(where + "piece_offsets: too few pieces");
   if (types.numel() != v || counts.numel() != v)
     throw DataError(where + "piece_types/piece_counts must have " + std::to_string(v) + " entries");
   if (merges.dim(1) != 2) throw DataError(where + "merges must have shape (M, 2)");
@@ -154,11 +152,13 @@ Tokenizer Tokenizer::load(const std::string& path) {
   const int64_t* off = offsets.data<int64_t>();
   const uint8_t* b = bytes.data<uint8_t>();
   if (off[0] != 0 || off[v] != bytes.numel()) throw DataError(where + "piece_offsets do not span /pieces");
-  t.pieces.resize(static_cast<size_t>(v));
-  for (int64_t i = 0; i < v; ++i) {
+  // Every offset checked before any is used: with off[0] = 0, off[v] = the byte
+  // count and no decrease, each piece lies inside /pieces.
+  for (int64_t i = 0; i < v; ++i)
     if (off[i + 1] < off[i]) throw DataError(where + "piece_offsets decrease at " + std::to_string(i));
+  t.pieces.resize(static_cast<size_t>(v));
+  for (int64_t i = 0; i < v; ++i)
     t.pieces[i].assign(reinterpret_cast<const char*>(b + off[i]), static_cast<size_t>(off[i + 1] - off[i]));
-  }
   t.types.assign(types.data<uint8_t>(), types.data<uint8_t>() + v);
   t.counts.assign(counts.data<int64_t>(), counts.data<int64_t>() + v);
   t.num_user_specials = static_cast<int32_t>(nus);
@@ -171,13 +171,6 @@ Tokenizer Tokenizer::load(const std::string& path) {
 }
 
 // ---------------------------------------------------------------------------
-
-size_t Tokenizer::first_bad_id(const int32_t* ids, size_t n) const {
-  uint32_t v = static_cast<uint32_t>(vocab_size());
-  for (size_t i = 0; i < n; ++i)
-    if (static_cast<uint32_t>(ids[i]) >= v) return i;
-  return n;
-}
 
 void Tokenizer::decode(const int32_t* ids, size_t n, std::string& out) const {
   bool space_join = model == Model::words && pretokenizer == PreTokenizer::whitespace;
@@ -226,7 +219,7 @@ Encoder::Encoder(const Tokenizer& tok) : tok_(tok), cache_(1 << 14) {}
 
 void Encoder::encode(std::string_view text, std::vector<int32_t>& out) {
   split_specials(
-      tok_.user_specials(), kNumFixedSpecials, text, [&](std::string_view seg) { encode_segment(seg, out); },
+      tok_.user_specials(), kNumSpecialIds, text, [&](std::string_view seg) { encode_segment(seg, out); },
       [&](int32_t id) { out.push_back(id); });
 }
 

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "formats/tokens.h"
 #include "tokenize/pretokenize.h"
 #include "tokenize/str_map.h"
 
@@ -30,8 +31,13 @@ Model model_from_name(const std::string& name);  // throws UsageError
 // piece_types values stored in the file.
 enum PieceType : uint8_t { kControl = 0, kUnknown = 1, kUserSpecial = 2, kBase = 3, kMerged = 4 };
 
-constexpr int32_t kPadId = 0, kBosId = 1, kEosId = 2, kUnkId = 3, kNumFixedSpecials = 4;
-extern const char* const kFixedSpecials[kNumFixedSpecials];  // "<pad>", "<bos>", "<eos>", "<unk>"
+// The special ids 0..3 and their pieces "<pad>", "<bos>", "<eos>", "<unk>" (formats/tokens.h).
+using formats::kBosId;
+using formats::kEosId;
+using formats::kNumSpecialIds;
+using formats::kPadId;
+using formats::kSpecialNames;
+using formats::kUnkId;
 
 class Tokenizer {
  public:
@@ -46,7 +52,7 @@ class Tokenizer {
   std::string source;  // path it was loaded from, for messages
 
   int32_t vocab_size() const { return static_cast<int32_t>(pieces.size()); }
-  int32_t first_base() const { return kNumFixedSpecials + num_user_specials; }
+  int32_t first_base() const { return kNumSpecialIds + num_user_specials; }
   int32_t first_merged() const { return vocab_size() - static_cast<int32_t>(merges.size()); }
 
   // Builds the lookup tables; call after filling the fields above (load() does).
@@ -60,7 +66,7 @@ class Tokenizer {
   // Writes the tokenizer file (atomically; "-" = stdout).
   void save(const std::string& path) const;
 
-  // Decodes ids (all must be < vocab_size(); check with first_bad_id) to bytes,
+  // Decodes ids (all must be in [0, vocab_size()), as formats::TokensReader checks) to bytes,
   // appending to out. <pad>, <bos>, <eos> give nothing; the word model puts one
   // space between words.
   void decode(const int32_t* ids, size_t n, std::string& out) const;
@@ -69,8 +75,6 @@ class Tokenizer {
     decode(ids, n, s);
     return s;
   }
-  // Index of the first id outside [0, vocab_size()), or n when all are valid.
-  size_t first_bad_id(const int32_t* ids, size_t n) const;
 
   // Piece text for display: space as U+2581 (as spm_encode prints it), \t \n
   // \r \\ escaped, other control and non-UTF-8 bytes as \xNN.

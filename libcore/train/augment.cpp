@@ -51,8 +51,8 @@ std::string str(const Augment& a) {
   return s.empty() ? "none" : s;
 }
 
-PatchGeometry::PatchGeometry(const patchify::Grid& g, int c, std::vector<float> fill_value)
-    : grid(g), channels(c), fill(std::move(fill_value)), pixel_of(patchify::patch_pixel_index(g, c)) {
+PatchGeometry::PatchGeometry(const formats::Grid& g, int c, std::vector<float> fill_value)
+    : grid(g), channels(c), fill(std::move(fill_value)), pixel_of(formats::patch_pixel_index(g, c)) {
   QKV_CHECK(static_cast<int>(fill.size()) == channels, "fill value per channel");
 }
 

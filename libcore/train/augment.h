@@ -1,7 +1,7 @@
 // Training-time image augmentation on ViT patches (qkv-train vit --augment),
 // in the spirit of torchvision's RandomHorizontalFlip, RandomCrop(padding=N)
 // and RandomErasing: each training image is rebuilt from its patches with the
-// file's geometry (patchify::patch_pixel_index), transformed, and cut again.
+// file's geometry (formats::patch_pixel_index), transformed, and cut again.
 //
 //   Augment a = parse_augment("flip,shift=2,erase=0.25");   // str(a) gives it back
 //   PatchGeometry g{grid, channels, fill};                  // from the patches file
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "patchify/image.h"
+#include "formats/patches.h"
 
 namespace qkv::train {
 
@@ -36,12 +36,12 @@ std::string str(const Augment& a);
 
 // Where one sample's patch values sit in its image and what an empty pixel is.
 struct PatchGeometry {
-  patchify::Grid grid;
+  formats::Grid grid;
   int channels = 1;
   std::vector<float> fill;          // per channel: a black pixel in the stored scale
-  std::vector<int64_t> pixel_of;    // (L * D): patchify::patch_pixel_index(grid, channels)
+  std::vector<int64_t> pixel_of;    // (L * D): formats::patch_pixel_index(grid, channels)
   PatchGeometry() = default;
-  PatchGeometry(const patchify::Grid& g, int c, std::vector<float> fill_value);
+  PatchGeometry(const formats::Grid& g, int c, std::vector<float> fill_value);
   int64_t sample_size() const { return static_cast<int64_t>(pixel_of.size()); }
 };
 

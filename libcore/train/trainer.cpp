@@ -92,15 +92,15 @@ void read_data(const TrainOptions& o, nn::Task task, Data& d) {
   d.val_name = !o.val_path.empty() ? o.val_path : "validation split of " + o.train_path;
   if (task == nn::Task::language_model) {
     if (o.lm_mode != "stream" && o.lm_mode != "sequence") throw UsageError("--lm-mode must be stream or sequence");
-    d.lm_train = load_tokens(o.train_path);
+    d.lm_train = read_tokens(o.train_path);
     if (!o.val_path.empty()) {
-      d.lm_val = load_tokens(o.val_path);
+      d.lm_val = read_tokens(o.val_path);
       check_same_vocab(d.lm_train.vocab, d.lm_train.path, d.lm_val.vocab, d.lm_val.path, "validation data");
     }
   } else if (task == nn::Task::seq2seq) {
-    d.pairs_train = load_token_pairs(o.train_path);
+    d.pairs_train = read_token_pairs(o.train_path);
     if (!o.val_path.empty()) {
-      d.pairs_val = load_token_pairs(o.val_path);
+      d.pairs_val = read_token_pairs(o.val_path);
       check_same_vocab(d.pairs_train.src.vocab, d.pairs_train.path, d.pairs_val.src.vocab, d.pairs_val.path, "its /src");
       check_same_vocab(d.pairs_train.tgt.vocab, d.pairs_train.path, d.pairs_val.tgt.vocab, d.pairs_val.path, "its /tgt");
     }
