@@ -1,0 +1,123 @@
+// Sharded preprocessing: qkv-tokenize encode --shard K/N writes the K-th of N
+// contiguous line ranges, and qkv-train reads the N shards, in order, as the
+// unsharded file (bitwise the same training); a missing or misplaced shard is
+// one clear line.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "formats/shard.h"
+#include "formats/tokens.h"
+#include "io/h5.h"
+#include "support/test_support.h"
+
+namespace qkv {
+namespace {
+
+using test::run;
+
+struct Corpus {
+  test::TempDir d;
+  Corpus() {
+    std::string text, tsv;
+    const char* words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far"};
+    for (int i = 0; i < 47; ++i) {  // 47 lines: shards of 15, 16, 16 for N = 3
+      std::string line;
+      for (int k = 0; k <= i % 5; ++k) line += std::string(k ? " " : "") + words[(i * 7 + k * 3) % 10];
+      text += line + (i % 9 == 4 ? "\n\n" : "\n");  // a few empty lines: sequences too
+      tsv += line + "\t" + words[i % 10] + "\n";
+    }
+    test::write_file(d.file("corpus.txt"), text);
+    test::write_file(d.file("pairs.tsv"), tsv);
+    auto r = run("qkv-tokenize learn --model char " + d.file("corpus.txt") + " -o " + d.file("tok.h5"));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string encode(const std::string& extra, const std::string& out) {
+    auto r = run("qkv-tokenize --no-provenance encode -t " + d.file("tok.h5") + " " + extra + " -o " + d.file(out));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return d.file(out);
+  }
+  test::RunResult train(const std::string& task, const std::string& inputs, const std::string& out) {
+    return run("qkv-train --no-provenance --threads 1 " + task + " " + inputs +
+               " --steps 30 -b 4 --layers 1 --d-model 16 --heads 2 --dropout 0.1 --eval-every 10 --val-fraction 0.1 " +
+               (task == "lm" ? "--context 8 " : "") + "-q -o " + d.file(out));
+  }
+};
+
+TEST(TrainShards, ShardsAreContiguousLineRangesWhoseUnionIsTheWhole) {
+  Corpus c;
+  std::string whole = c.encode(c.d.file("corpus.txt"), "whole.h5");
+  formats::Sequences all = formats::read_tokens(whole), joined;
+  for (int k = 0; k < 3; ++k) {
+    std::string part = c.encode("--shard " + std::to_string(k) + "/3 " + c.d.file("corpus.txt"), "p" + std::to_string(k) + ".h5");
+    io::H5In in(part);
+    auto s = formats::read_shard(in);
+    ASSERT_TRUE(s.has_value());
+    EXPECT_EQ(s->index, k);
+    EXPECT_EQ(s->count, 3);
+    EXPECT_EQ(s->total, all.n());
+    formats::Sequences p = formats::read_tokens(part);
+    EXPECT_EQ(p.n(), s->end - s->begin);
+    EXPECT_EQ(s->begin, joined.n());
+    for (int64_t i = 0; i < p.n(); ++i) joined.push(p.seq(i), p.len(i));
+  }
+  EXPECT_EQ(joined.ids, all.ids);
+  EXPECT_EQ(joined.offsets, all.offsets);
+  io::H5In in(whole);
+  EXPECT_FALSE(formats::read_shard(in).has_value());
+}
+
+TEST(TrainShards, UnionOfShardsTrainsBitwiseAsTheWholeFile) {
+  Corpus c;
+  std::string whole = c.encode(c.d.file("corpus.txt"), "whole.h5");
+  std::string parts;
+  for (int k = 0; k < 3; ++k)
+    parts += " " + c.encode("--shard " + std::to_string(k) + "/3 " + c.d.file("corpus.txt"), "p" + std::to_string(k) + ".h5");
+  auto a = c.train("lm", whole, "a.h5");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = c.train("lm", parts, "b.h5");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_TRUE(test::read_file(c.d.file("a.h5")) == test::read_file(c.d.file("b.h5")));
+  // A list file names the same shards.
+  test::write_file(c.d.file("shards.txt"), c.d.file("p0.h5") + "\n" + c.d.file("p1.h5") + "\n" + c.d.file("p2.h5") + "\n");
+  auto l = c.train("lm", "@" + c.d.file("shards.txt"), "l.h5");
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  EXPECT_TRUE(test::read_file(c.d.file("a.h5")) == test::read_file(c.d.file("l.h5")));
+  // token_pairs (encode --tsv) shard the same way.
+  std::string wp = c.encode("--tsv " + c.d.file("pairs.tsv"), "wp.h5"), pp;
+  for (int k = 0; k < 2; ++k)
+    pp += " " + c.encode("--tsv --shard " + std::to_string(k) + "/2 " + c.d.file("pairs.tsv"), "pp" + std::to_string(k) + ".h5");
+  auto s1 = c.train("seq2seq", wp, "s1.h5");
+  ASSERT_EQ(s1.exit_code, 0) << s1.err;
+  auto s2 = c.train("seq2seq", pp, "s2.h5");
+  ASSERT_EQ(s2.exit_code, 0) << s2.err;
+  EXPECT_TRUE(test::read_file(c.d.file("s1.h5")) == test::read_file(c.d.file("s2.h5")));
+}
+
+TEST(TrainShards, MissingOrMisplacedShardsAndBadSpecsAreOneLine) {
+  Corpus c;
+  for (int k = 0; k < 3; ++k) c.encode("--shard " + std::to_string(k) + "/3 " + c.d.file("corpus.txt"), "p" + std::to_string(k) + ".h5");
+  std::string p0 = c.d.file("p0.h5"), p1 = c.d.file("p1.h5"), p2 = c.d.file("p2.h5");
+  auto gap = c.train("lm", p0 + " " + p2, "m.h5");
+  EXPECT_EQ(gap.exit_code, 1);
+  EXPECT_EQ(gap.err, "qkv-train: error: " + p2 + ": is shard 2/3, but shard 1/3 should come after " + p0 + " (missing)\n");
+  auto order = c.train("lm", p1 + " " + p0 + " " + p2, "m.h5");
+  EXPECT_EQ(order.exit_code, 1);
+  EXPECT_EQ(order.err, "qkv-train: error: " + p1 + ": is shard 1/3, but shard 0/3 should come first (missing)\n");
+  auto tail = c.train("lm", p0 + " " + p1, "m.h5");
+  EXPECT_EQ(tail.exit_code, 1);
+  EXPECT_EQ(tail.err, "qkv-train: error: " + p1 + ": is shard 1/3, but shard 2/3 is missing after it\n");
+  EXPECT_FALSE(test::exists(c.d.file("m.h5")));
+  auto bad = run("qkv-tokenize encode -t " + c.d.file("tok.h5") + " --shard 3/2 " + c.d.file("corpus.txt") + " -o " +
+                 c.d.file("x.h5"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "qkv-tokenize: error: --shard 3/2: K must be in 0..1\n");
+  auto pipe = run("cat " + c.d.file("corpus.txt") + " | qkv-tokenize encode -t " + c.d.file("tok.h5") +
+                  " --shard 0/2 -o " + c.d.file("x.h5"));
+  EXPECT_EQ(pipe.exit_code, 2);
+  EXPECT_NE(pipe.err.find("give files, not stdin"), std::string::npos) << pipe.err;
+  EXPECT_FALSE(test::exists(c.d.file("x.h5")));
+}
+
+}  // namespace
+}  // namespace qkv
