@@ -27,10 +27,12 @@ TEST(ToolLibraries, TextToolsLoadNeitherOpenBlasNorOpenCv) {
 }
 
 TEST(ToolLibraries, ModelToolsLoadOpenBlasButNotOpenCv) {
-  std::string ldd = loaded_libraries("qkv-model");
-  EXPECT_TRUE(has(ldd, "libqkvnn")) << ldd;
-  EXPECT_TRUE(has(ldd, "libopenblas")) << ldd;
-  EXPECT_FALSE(has(ldd, "libopencv")) << ldd;
+  for (std::string tool : {"qkv-model", "qkv-attend"}) {
+    std::string ldd = loaded_libraries(tool);
+    EXPECT_TRUE(has(ldd, "libqkvnn")) << tool << "\n" << ldd;
+    EXPECT_TRUE(has(ldd, "libopenblas")) << tool << "\n" << ldd;
+    EXPECT_FALSE(has(ldd, "libopencv")) << tool << "\n" << ldd;
+  }
 }
 
 TEST(ToolLibraries, ImageAndTrainingToolsLoadOpenCv) {
