@@ -37,6 +37,21 @@ struct Corpus {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return d.file(out);
   }
+  // Encodes `input` in n shards (flags before it, e.g. "--tsv"); returns their paths, space-separated.
+  std::string shards(const std::string& flags, const std::string& input, int n, const std::string& prefix) {
+    std::string paths;
+    for (int k = 0; k < n; ++k)
+      paths += " " + encode(flags + " --shard " + std::to_string(k) + "/" + std::to_string(n) + " " + d.file(input),
+                            prefix + std::to_string(k) + ".h5");
+    return paths;
+  }
+  // Trains on `a` and on `b`: true when both runs give the same checkpoint bytes.
+  bool same_training(const std::string& task, const std::string& a, const std::string& b) {
+    auto ra = train(task, a, "a.h5"), rb = train(task, b, "b.h5");
+    EXPECT_EQ(ra.exit_code, 0) << ra.err;
+    EXPECT_EQ(rb.exit_code, 0) << rb.err;
+    return ra.exit_code == 0 && test::read_file(d.file("a.h5")) == test::read_file(d.file("b.h5"));
+  }
   test::RunResult train(const std::string& task, const std::string& inputs, const std::string& out) {
     return run("qkv-train --no-provenance --threads 1 " + task + " " + inputs +
                " --steps 30 -b 4 --layers 1 --d-model 16 --heads 2 --dropout 0.1 --eval-every 10 --val-fraction 0.1 " +
@@ -48,8 +63,9 @@ TEST(TrainShards, ShardsAreContiguousLineRangesWhoseUnionIsTheWhole) {
   Corpus c;
   std::string whole = c.encode(c.d.file("corpus.txt"), "whole.h5");
   formats::Sequences all = formats::read_tokens(whole), joined;
+  c.shards("", "corpus.txt", 3, "p");
   for (int k = 0; k < 3; ++k) {
-    std::string part = c.encode("--shard " + std::to_string(k) + "/3 " + c.d.file("corpus.txt"), "p" + std::to_string(k) + ".h5");
+    std::string part = c.d.file("p" + std::to_string(k) + ".h5");
     io::H5In in(part);
     auto s = formats::read_shard(in);
     ASSERT_TRUE(s.has_value());
@@ -70,33 +86,19 @@ TEST(TrainShards, ShardsAreContiguousLineRangesWhoseUnionIsTheWhole) {
 TEST(TrainShards, UnionOfShardsTrainsBitwiseAsTheWholeFile) {
   Corpus c;
   std::string whole = c.encode(c.d.file("corpus.txt"), "whole.h5");
-  std::string parts;
-  for (int k = 0; k < 3; ++k)
-    parts += " " + c.encode("--shard " + std::to_string(k) + "/3 " + c.d.file("corpus.txt"), "p" + std::to_string(k) + ".h5");
-  auto a = c.train("lm", whole, "a.h5");
-  ASSERT_EQ(a.exit_code, 0) << a.err;
-  auto b = c.train("lm", parts, "b.h5");
-  ASSERT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_TRUE(test::read_file(c.d.file("a.h5")) == test::read_file(c.d.file("b.h5")));
+  std::string parts = c.shards("", "corpus.txt", 3, "p");
+  EXPECT_TRUE(c.same_training("lm", whole, parts));
   // A list file names the same shards.
   test::write_file(c.d.file("shards.txt"), c.d.file("p0.h5") + "\n" + c.d.file("p1.h5") + "\n" + c.d.file("p2.h5") + "\n");
-  auto l = c.train("lm", "@" + c.d.file("shards.txt"), "l.h5");
-  ASSERT_EQ(l.exit_code, 0) << l.err;
-  EXPECT_TRUE(test::read_file(c.d.file("a.h5")) == test::read_file(c.d.file("l.h5")));
+  EXPECT_TRUE(c.same_training("lm", whole, "@" + c.d.file("shards.txt")));
   // token_pairs (encode --tsv) shard the same way.
-  std::string wp = c.encode("--tsv " + c.d.file("pairs.tsv"), "wp.h5"), pp;
-  for (int k = 0; k < 2; ++k)
-    pp += " " + c.encode("--tsv --shard " + std::to_string(k) + "/2 " + c.d.file("pairs.tsv"), "pp" + std::to_string(k) + ".h5");
-  auto s1 = c.train("seq2seq", wp, "s1.h5");
-  ASSERT_EQ(s1.exit_code, 0) << s1.err;
-  auto s2 = c.train("seq2seq", pp, "s2.h5");
-  ASSERT_EQ(s2.exit_code, 0) << s2.err;
-  EXPECT_TRUE(test::read_file(c.d.file("s1.h5")) == test::read_file(c.d.file("s2.h5")));
+  EXPECT_TRUE(c.same_training("seq2seq", c.encode("--tsv " + c.d.file("pairs.tsv"), "wp.h5"),
+                              c.shards("--tsv", "pairs.tsv", 2, "pp")));
 }
 
 TEST(TrainShards, MissingOrMisplacedShardsAndBadSpecsAreOneLine) {
   Corpus c;
-  for (int k = 0; k < 3; ++k) c.encode("--shard " + std::to_string(k) + "/3 " + c.d.file("corpus.txt"), "p" + std::to_string(k) + ".h5");
+  c.shards("", "corpus.txt", 3, "p");
   std::string p0 = c.d.file("p0.h5"), p1 = c.d.file("p1.h5"), p2 = c.d.file("p2.h5");
   auto gap = c.train("lm", p0 + " " + p2, "m.h5");
   EXPECT_EQ(gap.exit_code, 1);
