@@ -54,7 +54,7 @@ struct Corpus {
   }
   test::RunResult train(const std::string& task, const std::string& inputs, const std::string& out) {
     return run("qkv-train --no-provenance --threads 1 " + task + " " + inputs +
-               " --steps 30 -b 4 --layers 1 --d-model 16 --heads 2 --dropout 0.1 --eval-every 10 --val-fraction 0.1 " +
+               " --steps 30 -b 4 --layers 1 --d-model 16 --heads 2 --dropout 0.1 --eval-every 10 --val-fraction 0.2 " +
                (task == "lm" ? "--context 8 " : "") + "-q -o " + d.file(out));
   }
 };
@@ -94,6 +94,34 @@ TEST(TrainShards, UnionOfShardsTrainsBitwiseAsTheWholeFile) {
   // token_pairs (encode --tsv) shard the same way.
   EXPECT_TRUE(c.same_training("seq2seq", c.encode("--tsv " + c.d.file("pairs.tsv"), "wp.h5"),
                               c.shards("--tsv", "pairs.tsv", 2, "pp")));
+}
+
+// qkv-patchify --shard K/N: ranges of images, trained as the whole file.
+TEST(TrainShards, PatchifyShardsTrainBitwiseAsTheWholeFile) {
+  Corpus c;
+  for (int cls = 0; cls < 2; ++cls) {  // an ImageFolder of 2 classes, 7 gray 8x8 PGM images each
+    std::string dir = c.d.file("img/c" + std::to_string(cls));
+    ASSERT_EQ(run("mkdir -p " + dir).exit_code, 0);
+    for (int i = 0; i < 7; ++i) {
+      std::string pgm = "P5\n8 8\n255\n";
+      for (int p = 0; p < 64; ++p) pgm.push_back(static_cast<char>((p * (3 + i) + cls * 97) % 256));
+      test::write_file(dir + "/" + std::to_string(i) + ".pgm", pgm);
+    }
+  }
+  auto patchify = [&](const std::string& extra, const std::string& out) {
+    auto r = run("qkv-patchify --no-provenance " + c.d.file("img") + " --patch 4 --dtype uint8 " + extra + " -o " +
+                 c.d.file(out));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return c.d.file(out);
+  };
+  std::string whole = patchify("", "whole.h5"), parts;
+  for (int k = 0; k < 3; ++k) parts += " " + patchify("--shard " + std::to_string(k) + "/3", "v" + std::to_string(k) + ".h5");
+  io::H5In in(c.d.file("v1.h5"));
+  auto s = formats::read_shard(in);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->begin, 4);  // 14 images: [0, 4), [4, 9), [9, 14)
+  EXPECT_EQ(s->end, 9);
+  EXPECT_TRUE(c.same_training("vit", whole, parts));
 }
 
 TEST(TrainShards, MissingOrMisplacedShardsAndBadSpecsAreOneLine) {
