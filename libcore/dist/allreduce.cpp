@@ -1,8 +1,8 @@
 #include "dist/allreduce.h"
 
-#include <chrono>
 #include <climits>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 #if QKV_WITH_MPI
@@ -38,9 +38,6 @@ MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
 template <>
 MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
 #endif
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 }  // namespace
 
 template <typename T>
