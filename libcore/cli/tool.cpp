@@ -75,8 +75,8 @@ void print_error(const std::string& name, const std::string& msg) {
 // several ranks, the rank hooks print it once and end every rank.
 int fail(const std::string& name, const std::string& msg, int code) {
   if (const RankHooks* ranks = rank_hooks()) {
-    clear_bar();
-    ranks->fail(name + ": error: " + msg, code);
+    clear_progress_line();
+    ranks->fail(name + ": error: " + printable(msg), code);
   }
   print_error(name, msg);
   return code;
