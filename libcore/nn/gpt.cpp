@@ -84,7 +84,7 @@ class Gpt : public Model {
       throw DataError("gpt batch: sequence length " + std::to_string(b.T) + " exceeds the model's block_size " +
                       std::to_string(block_));
     check_ids(b.inp, b.B * b.T, 0, V_, "gpt batch inputs");
-    check_ids(b.tgt, b.B * b.T, 0, V_, "gpt batch targets", kIgnoreIndex);
+    if (!b.tgt.empty()) check_ids(b.tgt, b.B * b.T, 0, V_, "gpt batch targets", kIgnoreIndex);
   }
 
   Stats forward(const Batch& b, bool training) override {
@@ -116,7 +116,7 @@ class Gpt : public Model {
     }
     logits_.resize(static_cast<size_t>(N * V_));
     linear_forward(logits_.data(), top, ps_.param(lm_head_), nullptr, N, C_, V_);  // (N, V)
-    return head_.forward(logits_.data(), b.tgt.data(), N, V_, kIgnoreIndex, smoothing_);
+    return head_.forward(logits_.data(), b.tgt.empty() ? nullptr : b.tgt.data(), N, V_, kIgnoreIndex, smoothing_);
   }
 
   void backward(float scale) override {
@@ -151,7 +151,7 @@ class Gpt : public Model {
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    stack_.attention_maps("transformer.h.", ".attn", maps);
+    stack_.attention_maps("transformer.h.", ".attn", "self", maps);
     return maps;
   }
 
