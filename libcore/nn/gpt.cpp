@@ -224,7 +224,7 @@ class Gpt : public Model {
       att->clear();
       for (int64_t l = 0; l < m.L_; ++l) {
         const MhaStepScratch& s = st.layer[l].self_attn;
-        att->push_back({"transformer.h." + std::to_string(l) + ".attn", {B, m.H_, 1, s.Tk}, s.att.data()});
+        att->push_back({"transformer.h." + std::to_string(l) + ".attn", {B, m.H_, 1, s.Tk}, s.att.data(), "self", l});
       }
     }
 

@@ -544,7 +544,7 @@ class RnnStepDecoder : public Decoder {
     m.output_forward(st.feat.data(), B, logits, st.proj.data());
     st.len_ += 1;
     if (!att) return;
-    att->assign(1, AttentionMap{"attn", {B, 1, 1, st.S}, st.alpha.data()});
+    att->assign(1, AttentionMap{"attn", {B, 1, 1, st.S}, st.alpha.data(), "additive", 0});
   }
 
   void reorder(DecoderState& state, const std::vector<int64_t>& rows) override {
