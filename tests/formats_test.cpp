@@ -187,7 +187,7 @@ TEST(FormatsPatches, Uint8PixelsAreScaledFloatsTakenAsStored) {
     out.commit();
   }
   io::H5In batch(d.file("batch.h5"));
-  nn::Batch b = nn::read_batch(batch, nn::Task::classify, nullptr);
+  nn::Batch b = nn::read_batch(batch, nn::Task::classify);
   ASSERT_EQ(b.patches.size(), 16u);
   for (size_t i = 0; i < b.patches.size(); ++i)
     EXPECT_EQ(b.patches[i], static_cast<float>(i * 17) * (1.0f / 255.0f));

@@ -79,12 +79,12 @@ void check_against_torch(const std::string& grp) {
     Tensor g = in.read(grp + "/grads/" + p.name, DType::f32);
     EXPECT_LE(ops::rel_error(m->params().grads() + p.offset, g.data<float>(), p.numel), 1e-4) << grp << " " << p.name;
   }
-  // attention weights kept for visualisation
-  auto* rnn = dynamic_cast<RnnSeq2Seq*>(m.get());
-  ASSERT_NE(rnn, nullptr);
+  // attention weights kept for visualisation: one additive map (B, 1, T, S)
   Tensor w = in.read(grp + "/attention", DType::f32, 3);
-  ASSERT_EQ(rnn->attention_steps(), b.T);
-  EXPECT_LE(ops::rel_error(rnn->attention_weights().data(), w.data<float>(), w.numel()), 1e-5);
+  const std::vector<AttentionMap> maps = m->attention_maps();
+  ASSERT_EQ(maps.size(), 1u);
+  ASSERT_EQ(maps[0].shape, (Shape{b.B, 1, b.T, b.S}));
+  EXPECT_LE(ops::rel_error(maps[0].weights, w.data<float>(), w.numel()), 1e-5);
   // 10 AdamW steps
   load_ref_params(in, grp, m->params());
   OptimConfig oc;
@@ -233,11 +233,12 @@ void learns_reversal(const std::string& cell, bool bidirectional) {
   EXPECT_LT(last, 0.1 * first) << "loss " << first << " -> " << last;
   EXPECT_GE(acc, 0.8) << "exact-match accuracy " << before << " -> " << acc;
   // attention of the decode: (B, steps, S), rows summing to 1 over the real source tokens
-  auto* rnn = dynamic_cast<RnnSeq2Seq*>(m.get());
-  const int64_t steps_run = rnn->attention_steps(), S = to_batch(test_set).S;
+  const std::vector<AttentionMap> maps = m->attention_maps();
+  ASSERT_EQ(maps.size(), 1u);
+  const int64_t steps_run = maps[0].shape[2], S = to_batch(test_set).S;
   ASSERT_GT(steps_run, 0);
-  const auto& a = rnn->attention_weights();
-  ASSERT_EQ(static_cast<int64_t>(a.size()), 100 * steps_run * S);
+  ASSERT_EQ(maps[0].shape, (Shape{100, 1, steps_run, S}));
+  const float* a = maps[0].weights;
   double sum = 0;
   for (int64_t s = 0; s < S; ++s) sum += a[s];
   EXPECT_NEAR(sum, 1.0, 1e-5);

@@ -28,25 +28,22 @@ Tensor ids_tensor(const std::vector<int32_t>& v, Shape s) { return Tensor::from(
 
 }  // namespace
 
-Batch read_batch(const io::H5In& in, Task task, bool* has_targets) {
+Batch read_batch(const io::H5In& in, Task task) {
   in.expect_kind("batch");
   Batch b;
-  bool tg = false;
   if (task == Task::language_model) {
     b.inp = ids(in, "inp", &b.B, &b.T);
-    if ((tg = in.has("tgt"))) {
+    if (in.has("tgt")) {
       same_shape(in, "inp", "tgt");
       int64_t x;
       b.tgt = ids(in, "tgt", &x, &x);
-    } else {
-      b.tgt.assign(b.inp.size(), kIgnoreIndex);
     }
   } else if (task == Task::seq2seq) {
     b.src = ids(in, "src", &b.B, &b.S);
     int64_t B2;
     b.tgt_in = ids(in, "tgt_in", &B2, &b.T);
     if (B2 != b.B) throw DataError(in.path() + ": /src and /tgt_in have different batch sizes");
-    if ((tg = in.has("tgt_out"))) {
+    if (in.has("tgt_out")) {
       same_shape(in, "tgt_in", "tgt_out");
       int64_t x;
       b.tgt_out = ids(in, "tgt_out", &x, &x);
@@ -57,37 +54,34 @@ Batch read_batch(const io::H5In& in, Task task, bool* has_targets) {
     b.P = p.dim(1);
     b.D = p.dim(2);
     b.patches.assign(p.data<float>(), p.data<float>() + p.numel());
-    if ((tg = in.has("labels"))) {
+    if (in.has("labels")) {
       int64_t n;
       b.labels = ids(in, "labels", &n, nullptr);
       if (n != b.B) throw DataError(in.path() + ": /labels has " + std::to_string(n) + " entries for " + std::to_string(b.B) + " images");
-    } else {
-      b.labels.assign(static_cast<size_t>(b.B), 0);
     }
   }
-  if (has_targets) *has_targets = tg;
   return b;
 }
 
 void write_batch(io::H5Out& out, const Batch& b, Task task) {
+  const bool targets = b.has_targets(task);
   if (task == Task::language_model) {
     out.write("inp", ids_tensor(b.inp, {b.B, b.T}));
-    out.write("tgt", ids_tensor(b.tgt, {b.B, b.T}));
+    if (targets) out.write("tgt", ids_tensor(b.tgt, {b.B, b.T}));
   } else if (task == Task::seq2seq) {
     out.write("src", ids_tensor(b.src, {b.B, b.S}));
     out.write("tgt_in", ids_tensor(b.tgt_in, {b.B, b.T}));
-    out.write("tgt_out", ids_tensor(b.tgt_out, {b.B, b.T}));
+    if (targets) out.write("tgt_out", ids_tensor(b.tgt_out, {b.B, b.T}));
   } else {
     out.write("patches", Tensor::from(b.patches, {b.B, b.P, b.D}));
-    out.write("labels", ids_tensor(b.labels, {b.B}));
+    if (targets) out.write("labels", ids_tensor(b.labels, {b.B}));
   }
 }
 
-void write_model_output(io::H5Out& out, Model& m, const Batch& b, bool has_targets) {
-  Batch run = b;
+void write_model_output(io::H5Out& out, Model& m, const Batch& b) {
+  const bool has_targets = b.has_targets(m.task());
   int64_t V = 0;
-  if (m.task() == Task::seq2seq && !has_targets) run.tgt_out.assign(run.tgt_in.size(), static_cast<int32_t>(0));
-  Stats s = m.forward(run, false);
+  Stats s = m.forward(b, false);
   Shape shape;
   if (m.task() == Task::classify) {
     V = std::get<int64_t>(*m.config().find("n_classes"));

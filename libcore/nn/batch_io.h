@@ -16,12 +16,13 @@
 namespace qkv::nn {
 
 // Reads the fields of `task` from a "batch" file. Targets are optional: when
-// absent they are filled with ignored ids (has_targets = false).
-Batch read_batch(const io::H5In& in, Task task, bool* has_targets);
+// the file has none, the batch has none (Batch::has_targets).
+Batch read_batch(const io::H5In& in, Task task);
+// Writes the fields of `task` (targets when the batch has them).
 void write_batch(io::H5Out& out, const Batch& b, Task task);
 
 // Runs m in evaluation mode on b and writes the logits (and loss when the batch has targets).
-void write_model_output(io::H5Out& out, Model& m, const Batch& b, bool has_targets);
+void write_model_output(io::H5Out& out, Model& m, const Batch& b);
 
 // Human-readable summary of a checkpoint: arch, hyperparameters, parameter table, optimizer / train state.
 std::string describe_checkpoint(const io::H5In& in);

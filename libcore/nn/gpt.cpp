@@ -85,7 +85,7 @@ class Gpt : public Model {
       throw DataError("gpt batch: sequence length " + std::to_string(b.T) + " exceeds the model's block_size " +
                       std::to_string(block_));
     check_ids(b.inp, b.B * b.T, 0, V_, "gpt batch inputs");
-    check_ids(b.tgt, b.B * b.T, 0, V_, "gpt batch targets", kIgnoreIndex);
+    if (!b.tgt.empty()) check_ids(b.tgt, b.B * b.T, 0, V_, "gpt batch targets", kIgnoreIndex);
   }
 
   Stats forward(const Batch& b, bool training) override {
@@ -117,7 +117,7 @@ class Gpt : public Model {
     }
     logits_.resize(static_cast<size_t>(N * V_));
     linear_forward(logits_.data(), top, ps_.param(lm_head_), nullptr, N, C_, V_);  // (N, V)
-    return head_.forward(logits_.data(), b.tgt.data(), N, V_, kIgnoreIndex, smoothing_);
+    return head_.forward(logits_.data(), b.tgt.empty() ? nullptr : b.tgt.data(), N, V_, kIgnoreIndex, smoothing_);
   }
 
   void backward(float scale) override {
@@ -152,7 +152,7 @@ class Gpt : public Model {
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    stack_.attention_maps("transformer.h.", ".attn", maps);
+    stack_.attention_maps("transformer.h.", ".attn", "self", maps);
     return maps;
   }
 
@@ -224,7 +224,7 @@ class Gpt : public Model {
       att->clear();
       for (int64_t l = 0; l < m.L_; ++l) {
         const MhaStepScratch& s = st.layer[l].self_attn;
-        att->push_back({"transformer.h." + std::to_string(l) + ".attn", {B, m.H_, 1, s.Tk}, s.att.data()});
+        att->push_back({"transformer.h." + std::to_string(l) + ".attn", {B, m.H_, 1, s.Tk}, s.att.data(), "self", l});
       }
     }
 

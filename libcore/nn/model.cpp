@@ -18,6 +18,15 @@ const char* task_name(Task t) {
   return "?";
 }
 
+bool Batch::has_targets(Task task) const {
+  switch (task) {
+    case Task::language_model: return !tgt.empty();
+    case Task::seq2seq: return !tgt_out.empty();
+    case Task::classify: return !labels.empty();
+  }
+  return false;
+}
+
 Batch Batch::lm(int64_t B, int64_t T, std::vector<int32_t> inp, std::vector<int32_t> tgt) {
   Batch b;
   b.B = B;

@@ -18,6 +18,17 @@
 // scale = 1 is the gradient of the mean loss, as PyTorch's
 // F.cross_entropy(reduction="mean")). Gradients accumulate: the caller zeroes
 // them (params().zero_grad()).
+//
+// Inference: a batch may come without targets (tgt, tgt_out or labels left
+// empty). forward() then computes the logits and the attention maps only and
+// returns empty Stats (count 0); backward() after such a forward throws
+// UsageError. Nothing is fabricated: the model never sees placeholder targets.
+//
+//   nn::Batch b = nn::Batch::lm(B, T, inp, {});            // no targets
+//   m->forward(b, /*training=*/false);
+//   const float* z = m->logits();                          // (B, T, V)
+//   for (const nn::AttentionMap& a : m->attention_maps())  // every attention layer, see AttentionMap
+//     use(a.kind, a.layer, a.weights);                     // (B, H, Tq, Tk)
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -45,7 +56,8 @@ enum class Task {
 const char* task_name(Task t);
 
 // One batch for any task; only the fields of the model's task are used.
-// All id arrays are row-major int32.
+// All id arrays are row-major int32. The targets (tgt, tgt_out, labels) are
+// optional: empty means "inputs only" (see the top of this file).
 struct Batch {
   int64_t B = 0;
   int64_t T = 0;  // LM sequence length, or seq2seq target length
@@ -56,6 +68,9 @@ struct Batch {
   std::vector<int32_t> src, tgt_in, tgt_out;  // seq2seq: (B, S), (B, T), (B, T); pad_id ignored
   std::vector<float> patches;                 // vit: (B, P, D)
   std::vector<int32_t> labels;                // vit: (B)
+
+  // True when the targets of `task` are present.
+  bool has_targets(Task task) const;
 
   static Batch lm(int64_t B, int64_t T, std::vector<int32_t> inp, std::vector<int32_t> tgt);
   static Batch seq2seq(int64_t B, int64_t S, int64_t T, std::vector<int32_t> src, std::vector<int32_t> tgt_in,
@@ -77,12 +92,28 @@ struct Stats {
   }
 };
 
-// Attention weights of one attention layer from the last forward, softmax
-// output before dropout: weights (B, H, Tq, Tk), valid until the next forward.
+// Attention weights of one attention layer from the last forward: the
+// softmax output before dropout, weights (B, H, Tq, Tk) row-major, valid until
+// the next forward. Each row (b, h, q, :) sums to 1 over the keys the query
+// may see; keys it may not see (a causal mask's future, padded source
+// positions) are exactly 0. attention_maps() lists them in forward order:
+//
+//   arch         kind            layer  Tq x Tk   masked keys (exactly 0)
+//   gpt          "self"          0..L-1 T x T     k > q (causal)
+//   vit          "self"          0..L-1 N x N     none (N = patches [+ CLS])
+//   transformer  "encoder_self"  0..Le-1 S x S    padded source positions (src == pad_id)
+//                "decoder_self"  0..Ld-1 T x T    k > q (causal)
+//                "cross"         0..Ld-1 T x S    padded source positions
+//                (per decoder layer: decoder_self, then cross)
+//   rnn          "additive"      0      T x S     padded source positions; H = 1
+//
+// A query row that may see no key at all (a source made only of padding) is all 0.
 struct AttentionMap {
-  std::string name;  // the layer's parameter prefix, e.g. "transformer.h.0.attn"
+  std::string name;  // the layer's parameter prefix, e.g. "transformer.h.0.attn", "attn" (rnn)
   Shape shape;       // {B, H, Tq, Tk}
   const float* weights = nullptr;
+  std::string kind;  // "self", "encoder_self", "decoder_self", "cross", "additive" (table above)
+  int64_t layer = 0;  // index among the maps of the same kind
 };
 
 class Model {
@@ -100,17 +131,21 @@ class Model {
   // Dropout's generator (saved in checkpoints' /train_state for exact resume).
   Rng& rng() { return rng_; }
 
-  // Checks the batch against the model (shapes, id ranges) and throws
-  // DataError with a clear message; forward() calls it.
+  // Checks the batch against the model (shapes, id ranges; targets only when
+  // present) and throws DataError with a clear message; forward() calls it.
   virtual void check_batch(const Batch& b) const = 0;
+  // Logits, attention maps and, when b has targets, the loss statistics
+  // (empty Stats without targets). training: dropout on.
   virtual Stats forward(const Batch& b, bool training) = 0;
+  // Gradients of the last forward's loss; UsageError if it had no targets.
   virtual void backward(float scale = 1.0f) = 0;
 
   // Logits of the last forward, (B, T, V) for LM/seq2seq, (B, n_classes) for
   // classify. Valid until the next forward.
   virtual const float* logits() const = 0;
 
-  // Every attention layer's weights from the last forward (for inspection tools).
+  // Every attention layer's weights from the last forward (AttentionMap above):
+  // the one way attention leaves a model. None by default (a model without attention).
   virtual std::vector<AttentionMap> attention_maps() const { return {}; }
 
   // Incremental decoding of a model that generates (nn/decoder.h); the model

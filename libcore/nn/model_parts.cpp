@@ -157,10 +157,11 @@ const float* EncoderStack::backward(ParamStore& ps) {
   return dx_.data();
 }
 
-void EncoderStack::attention_maps(const std::string& prefix, const std::string& suffix,
+void EncoderStack::attention_maps(const std::string& prefix, const std::string& suffix, const std::string& kind,
                                   std::vector<AttentionMap>& out) const {
   for (size_t l = 0; l < caches_.size(); ++l)
-    out.push_back({prefix + std::to_string(l) + suffix, {B_, cfg.n_head, T_, T_}, caches_[l].attn.weights()});
+    out.push_back({prefix + std::to_string(l) + suffix, {B_, cfg.n_head, T_, T_}, caches_[l].attn.weights(), kind,
+                   static_cast<int64_t>(l)});
 }
 
 void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix) {
@@ -177,6 +178,8 @@ void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix) {
 
 Stats LossHead::forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore,
                         float label_smoothing) {
+  has_loss_ = targets != nullptr;
+  if (!has_loss_) return Stats{};
   N_ = N;
   V_ = V;
   ignore_ = ignore;
@@ -199,6 +202,7 @@ Stats LossHead::forward(const float* logits, const int32_t* targets, int64_t N, 
 }
 
 void LossHead::backward(float* dlogits, float scale) {
+  if (!has_loss_) throw UsageError("backward() after a forward without targets: there is no loss to differentiate");
   std::memset(dlogits, 0, static_cast<size_t>(N_ * V_) * sizeof(float));
   cross_entropy_backward(dlogits, probs_.data(), targets_.data(), N_, V_, ce_, smoothing_, ignore_, scale);
 }

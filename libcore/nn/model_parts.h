@@ -71,8 +71,9 @@ struct EncoderStack {
   const float* output() const { return xs_.back().data(); }
   float* output_grad();  // zero-filled (B*T, C)
   const float* backward(ParamStore& ps);
-  // "<prefix><i><suffix>" per layer, weights (B, H, T, T).
-  void attention_maps(const std::string& prefix, const std::string& suffix, std::vector<AttentionMap>& out) const;
+  // Map "<prefix><l><suffix>" of `kind`, layer l, per layer: weights (B, H, T, T).
+  void attention_maps(const std::string& prefix, const std::string& suffix, const std::string& kind,
+                      std::vector<AttentionMap>& out) const;
 
  private:
   int64_t B_ = 0, T_ = 0;
@@ -87,7 +88,8 @@ void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix);
 
 // The loss head over logits (N, V): softmax cross-entropy (mean over targets
 // that are not `ignore`, label smoothing eps as PyTorch's), argmax hits; keeps
-// what backward() needs.
+// what backward() needs. Without targets (nullptr: inference) it computes
+// nothing and returns empty Stats, and backward() throws UsageError.
 class LossHead {
  public:
   Stats forward(const float* logits, const int32_t* targets, int64_t N, int64_t V, int64_t ignore,
@@ -96,6 +98,7 @@ class LossHead {
   void backward(float* dlogits, float scale);
 
  private:
+  bool has_loss_ = false;
   std::vector<float> probs_;
   std::vector<int32_t> targets_;
   int64_t N_ = 0, V_ = 0, ignore_ = -1;

@@ -136,7 +136,7 @@ void RnnSeq2Seq::check_batch(const Batch& b) const {
                     " T=" + std::to_string(b.T) + ")");
   check_ids(b.src, b.B * b.S, Vs_, "src");
   check_ids(b.tgt_in, b.B * b.T, Vt_, "tgt_in");
-  check_ids(b.tgt_out, b.B * b.T, Vt_, "tgt_out");
+  if (!b.tgt_out.empty()) check_ids(b.tgt_out, b.B * b.T, Vt_, "tgt_out");
 }
 
 void RnnSeq2Seq::encode(const Batch& b, bool training) {
@@ -270,26 +270,18 @@ Stats RnnSeq2Seq::forward(const Batch& b, bool training) {
   encode(b, training);
   start_decoder(b.T);
   tgt_in_ = b.tgt_in;
-  tgt_out_ = b.tgt_out;
   const int64_t B = B_, T = T_, N = B * T;
   for (int64_t t = 0; t < T; ++t) decoder_step(t, tgt_in_.data() + t, T, training);
   dropout_forward(feat_.data(), feat_drop_.data(), feat_.data(), N * F_, training ? dropout_ : 0.0f, rng_);
   logits_.resize(N * Vt_);
-  probs_.resize(N * Vt_);
   proj_.resize(tied_ ? N * emb_ : 0);
   output_forward(feat_.data(), N, logits_.data(), proj_.data());
-  CrossEntropyResult ce =
-      cross_entropy_forward(probs_.data(), logits_.data(), tgt_out_.data(), N, Vt_, smoothing_, pad_);
-  Stats s;
-  s.loss_sum = ce.sum;
-  s.count = ce.count;
-  for (int64_t n = 0; n < N; ++n) {
-    if (tgt_out_[n] == pad_) continue;
-    const float* row = logits_.data() + n * Vt_;
-    if (std::max_element(row, row + Vt_) - row == tgt_out_[n]) ++s.correct;
-  }
-  last_ = s;
-  return s;
+  return head_.forward(logits_.data(), b.tgt_out.empty() ? nullptr : b.tgt_out.data(), N, Vt_, pad_, smoothing_);
+}
+
+std::vector<AttentionMap> RnnSeq2Seq::attention_maps() const {
+  if (alpha_T_ == 0) return {};
+  return {AttentionMap{"attn", {B_, 1, alpha_T_, S_}, alpha_.data(), "additive", 0}};
 }
 
 void RnnSeq2Seq::backward(float scale) {
@@ -301,12 +293,8 @@ void RnnSeq2Seq::backward(float scale) {
   ParamStore& ps = ps_;
 
   // loss -> logits -> features
-  CrossEntropyResult ce;
-  ce.sum = last_.loss_sum;
-  ce.count = last_.count;
-  ce.loss = last_.mean_loss();
-  std::vector<float> dlogits(N * Vt_, 0.0f);  // (N, V)
-  cross_entropy_backward(dlogits.data(), probs_.data(), tgt_out_.data(), N, Vt_, ce, smoothing_, pad_, scale);
+  std::vector<float> dlogits(N * Vt_);  // (N, V)
+  head_.backward(dlogits.data(), scale);
   std::vector<float> dfeat_drop(N * F_, 0.0f), dfeat(N * F_, 0.0f);  // (B, T, F)
   if (tied_) {
     std::vector<float> dproj(N * emb_, 0.0f);  // (N, emb)
@@ -417,6 +405,7 @@ std::vector<std::vector<int32_t>> RnnSeq2Seq::greedy_decode(const Batch& b, int6
   if (max_len < 1) throw UsageError("rnn: greedy decoding needs max_len >= 1");
   training_ = false;
   logits_.clear();  // no backward after decoding
+  head_ = LossHead{};
   encode(b, false);
   start_decoder(max_len);
   const int64_t B = B_, T = max_len;
@@ -555,7 +544,7 @@ class RnnStepDecoder : public Decoder {
     m.output_forward(st.feat.data(), B, logits, st.proj.data());
     st.len_ += 1;
     if (!att) return;
-    att->assign(1, AttentionMap{"attn", {B, 1, 1, st.S}, st.alpha.data()});
+    att->assign(1, AttentionMap{"attn", {B, 1, 1, st.S}, st.alpha.data(), "additive", 0});
   }
 
   void reorder(DecoderState& state, const std::vector<int64_t>& rows) override {

@@ -44,6 +44,7 @@
 
 #include "nn/additive_attention.h"
 #include "nn/model.h"
+#include "nn/model_parts.h"
 #include "nn/rnn.h"
 
 namespace qkv::nn {
@@ -61,11 +62,10 @@ class RnnSeq2Seq : public Model {
   std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
                                                   int32_t eos) override;
 
-  // Attention weights (B, T, S) of the last forward() or greedy_decode() (T = the steps run),
-  // each row summing to 1 over the real source positions (0 at padding).
-  const std::vector<float>& attention_weights() const { return alpha_; }
-  int64_t attention_steps() const { return alpha_T_; }
-  int64_t attention_sources() const { return S_; }
+  // One map "attn", kind "additive": weights (B, 1, T, S) of the last forward() or
+  // greedy_decode() (T = the steps run), each row summing to 1 over the real source
+  // positions (exactly 0 at padding).
+  std::vector<AttentionMap> attention_maps() const override;
 
  private:
   friend class RnnStepDecoder;  // incremental decoding (nn/decoder.h), in rnn_seq2seq.cpp
@@ -118,7 +118,7 @@ class RnnSeq2Seq : public Model {
   // what forward keeps for backward
   int64_t B_ = 0, S_ = 0, T_ = 0;
   bool training_ = false;
-  std::vector<int32_t> src_, tgt_in_, tgt_out_;
+  std::vector<int32_t> src_, tgt_in_;
   std::vector<uint8_t> src_mask_;               // (B, S)
   std::vector<float> src_x_;                    // (B, S, d_emb) after dropout
   std::vector<uint8_t> src_drop_;               // (B, S, d_emb)
@@ -138,9 +138,9 @@ class RnnSeq2Seq : public Model {
   std::vector<float> feat_;                     // (B, T, F) [s_t; ctx_t] after dropout
   std::vector<uint8_t> feat_drop_;              // (B, T, F)
   std::vector<float> proj_;                     // (B, T, d_emb) out_proj output (tie_weights)
-  std::vector<float> logits_, probs_;           // (B, T, V)
+  std::vector<float> logits_;                   // (B, T, V)
   std::vector<float> attn_scratch_;
-  Stats last_;
+  LossHead head_;
 };
 
 }  // namespace qkv::nn

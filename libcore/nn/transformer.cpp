@@ -105,14 +105,15 @@ class TransformerModel : public Model {
       throw DataError("transformer batch: target length " + std::to_string(b.T) + " exceeds max_len " +
                       std::to_string(max_len_));
     check_ids(b.tgt_in, b.B * b.T, 0, Vt_, "transformer batch tgt_in");
-    check_ids(b.tgt_out, b.B * b.T, 0, Vt_, "transformer batch tgt_out");
+    if (!b.tgt_out.empty()) check_ids(b.tgt_out, b.B * b.T, 0, Vt_, "transformer batch tgt_out");
   }
 
   Stats forward(const Batch& b, bool training) override {
     check_batch(b);
     encode(b, training);
     decode(b.tgt_in, b.T, training);
-    return head_.forward(logits_.data(), b.tgt_out.data(), B_ * T_, Vt_, pad_, smoothing_);
+    return head_.forward(logits_.data(), b.tgt_out.empty() ? nullptr : b.tgt_out.data(), B_ * T_, Vt_, pad_,
+                         smoothing_);
   }
 
   void backward(float scale) override {
@@ -145,12 +146,12 @@ class TransformerModel : public Model {
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    enc_.attention_maps("transformer.encoder.layers.", ".self_attn", maps);
+    enc_.attention_maps("transformer.encoder.layers.", ".self_attn", "encoder_self", maps);
     for (int64_t l = 0; l < Ld_; ++l) {
       const std::string p = "transformer.decoder.layers." + std::to_string(l);
-      maps.push_back({p + ".self_attn", {B_, H_, T_, T_}, dec_cache_[static_cast<size_t>(l)].self_attn.weights()});
-      maps.push_back(
-          {p + ".multihead_attn", {B_, H_, T_, S_}, dec_cache_[static_cast<size_t>(l)].cross_attn.weights()});
+      const DecoderLayerCache& c = dec_cache_[static_cast<size_t>(l)];
+      maps.push_back({p + ".self_attn", {B_, H_, T_, T_}, c.self_attn.weights(), "decoder_self", l});
+      maps.push_back({p + ".multihead_attn", {B_, H_, T_, S_}, c.cross_attn.weights(), "cross", l});
     }
     return maps;
   }
@@ -271,8 +272,8 @@ class TransformerModel : public Model {
       for (int64_t l = 0; l < m.Ld_; ++l) {
         const std::string p = "transformer.decoder.layers." + std::to_string(l);
         const LayerStepScratch& s = st.layer[l];
-        att->push_back({p + ".self_attn", {B, m.H_, 1, s.self_attn.Tk}, s.self_attn.att.data()});
-        att->push_back({p + ".multihead_attn", {B, m.H_, 1, s.cross_attn.Tk}, s.cross_attn.att.data()});
+        att->push_back({p + ".self_attn", {B, m.H_, 1, s.self_attn.Tk}, s.self_attn.att.data(), "decoder_self", l});
+        att->push_back({p + ".multihead_attn", {B, m.H_, 1, s.cross_attn.Tk}, s.cross_attn.att.data(), "cross", l});
       }
     }
 

@@ -80,7 +80,7 @@ class Vit : public Model {
     if (static_cast<int64_t>(b.patches.size()) != b.B * P_ * D_)
       throw DataError("vit batch: expected " + std::to_string(b.B * P_ * D_) + " patch values, found " +
                       std::to_string(b.patches.size()));
-    check_ids(b.labels, b.B, 0, K_, "vit batch labels");
+    if (!b.labels.empty()) check_ids(b.labels, b.B, 0, K_, "vit batch labels");
   }
 
   Stats forward(const Batch& b, bool training) override {
@@ -136,7 +136,7 @@ class Vit : public Model {
     }
     logits_.resize(static_cast<size_t>(B_ * K_));
     linear_forward(logits_.data(), feat, ps_.param(head_w_), ps_.param(head_b_), B_, C_, K_);
-    return loss_.forward(logits_.data(), b.labels.data(), B_, K_, -1, smoothing_);
+    return loss_.forward(logits_.data(), b.labels.empty() ? nullptr : b.labels.data(), B_, K_, -1, smoothing_);
   }
 
   void backward(float scale) override {
@@ -187,7 +187,7 @@ class Vit : public Model {
 
   std::vector<AttentionMap> attention_maps() const override {
     std::vector<AttentionMap> maps;
-    stack_.attention_maps("encoder.layers.", ".self_attn", maps);
+    stack_.attention_maps("encoder.layers.", ".self_attn", "self", maps);
     return maps;
   }
 

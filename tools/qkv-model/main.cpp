@@ -60,10 +60,9 @@ int main(int argc, char** argv) {
       io::H5In in(ckpt);
       auto m = nn::load_model(in);
       io::H5In bin(batch_path);
-      bool has_targets = false;
-      nn::Batch b = nn::read_batch(bin, m->task(), &has_targets);
+      nn::Batch b = nn::read_batch(bin, m->task());
       io::H5Out out(fwd_out, "model_output");
-      nn::write_model_output(out, *m, b, has_targets);
+      nn::write_model_output(out, *m, b);
       out.commit();
     }
   });
