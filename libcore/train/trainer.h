@@ -23,8 +23,8 @@
 namespace qkv::train {
 
 struct TrainOptions {
-  std::string task;  // "lm" | "seq2seq" | "vit" | "rnn"
-  std::string arch;  // model architecture; "" = the task's default (gpt, transformer, vit, rnn)
+  std::string task;  // the qkv-train subcommand: "lm" | "seq2seq" | "vit" | "rnn" (nn::train_commands())
+  std::string arch;  // model architecture; "" = the subcommand's (nn::command_arch(task))
 
   // Data.
   std::string train_path, val_path;
@@ -85,9 +85,6 @@ struct TrainResult {
   int stop_signal = 0;   // SIGTERM / SIGINT when stopped_by_signal
   double tokens_per_s = 0;
 };
-
-// Default architecture of a task ("lm" -> "gpt", "seq2seq" -> "transformer", ...).
-std::string default_arch(const std::string& task);
 
 // Runs training (or evaluation with eval_only). Throws DataError / UsageError
 // with one clear line on bad input; a NaN loss throws DataError after
