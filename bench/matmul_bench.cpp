@@ -4,7 +4,6 @@
 // The first line tells which OpenBLAS core runs (see blas/blas_setup.h).
 #include <cblas.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,13 +11,10 @@
 #include <vector>
 
 #include "blas/blas_setup.h"
+#include "core/clock.h"
 #include "tensor/ops.h"
 
 using namespace qkv;
-
-static double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 int main(int argc, char** argv) {
   blas::ensure_best_kernels(argc, argv);
@@ -47,14 +43,14 @@ int main(int argc, char** argv) {
     double t_lib = 0, t_raw = 0, t_ten = 0;
     std::vector<float> c2(s.M * s.N);
     for (int r = 0; r < n; ++r) {
-      double tm = seconds();
+      double tm = now_s();
       Tensor out = ops::matmul(a, b);  // allocates its result
-      double t0 = seconds();
+      double t0 = now_s();
       ops::sgemm(false, false, s.M, s.N, s.K, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c2.data());
-      double t1 = seconds();
+      double t1 = now_s();
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.M, s.N, s.K, 1.0f, a.data<float>(), s.K,
                   b.data<float>(), s.N, 0.0f, c.data(), s.N);
-      double t2 = seconds();
+      double t2 = now_s();
       if (r > 0 || n == 1) { t_ten += t0 - tm; t_lib += t1 - t0; t_raw += t2 - t1; }
     }
     int counted = n > 1 ? n - 1 : 1;

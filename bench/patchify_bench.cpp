@@ -46,18 +46,16 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "io/provenance.h"
 #include "patchify/patchify.h"
 
 namespace pf = qkv::patchify;
+using qkv::now_s;
 
 namespace {
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // OpenCV alone: the same files, flags, interpolation and thread count as qkv-patchify.
 void bare_decode(const pf::SampleSet& set, const pf::Options& o, int threads) {
@@ -120,15 +118,15 @@ struct Stages {
 // As qkv-patchify does it: rows streamed to the file while decoding goes on;
 // no fsync (QKV_BENCH_DURABLE=1: with one, to see its cost).
 void full(const std::string& dir, const pf::Options& o, const std::string& out, Stages& st) {
-  double t0 = now();
+  double t0 = now_s();
   pf::SampleSet set = pf::collect_samples({dir}, pf::SourceOptions{});
-  double t1 = now();
+  double t1 = now_s();
   qkv::io::H5StreamOut h5(out, pf::kPatchesKind);
   h5.set_durable(std::getenv("QKV_BENCH_DURABLE") != nullptr);
   pf::patchify_to(set, o, h5);
-  double t2 = now();
+  double t2 = now_s();
   h5.commit();
-  double t3 = now();
+  double t3 = now_s();
   st = {t1 - t0, t2 - t1, t3 - t2};
 }
 
@@ -232,27 +230,27 @@ int main(int argc, char** argv) {
   try {
     pf::SampleSet set = pf::collect_samples({dir}, pf::SourceOptions{});
     const double n = static_cast<double>(set.samples.size());
-    double t_warm = now();
+    double t_warm = now_s();
     bare_decode(set, o, o.threads);  // warm the page cache
-    t_warm = now() - t_warm;
+    t_warm = now_s() - t_warm;
     if (t_warm < 0.5) reps = std::max(reps, 8);  // short runs are the noisiest on a shared machine
     double t_dec = 1e30, t_full = 1e30, t_write = 1e30;
     long long bytes = 0;
     Stages best, st;
     for (int r = 0; r < reps; ++r) {  // interleaved, so drift on a shared machine hits all
-      double t0 = now();
+      double t0 = now_s();
       bare_decode(set, o, o.threads);
-      double t1 = now();
+      double t1 = now_s();
       full(dir, o, out, st);
-      double t2 = now();
+      double t2 = now_s();
       if (r == 0) bytes = qkv::io::file_size(out);
       std::remove(out.c_str());
       std::this_thread::sleep_for(std::chrono::seconds(2));  // its pages go cold again, as for full()
-      double t4 = now();
+      double t4 = now_s();
       std::thread writer(bare_write, out + ".write-alone", bytes);
       bare_decode(set, o, o.threads);
       writer.join();
-      double t5 = now();
+      double t5 = now_s();
       std::this_thread::sleep_for(std::chrono::seconds(2));
       t_dec = std::min(t_dec, t1 - t0);
       if (t2 - t1 < t_full) best = st;

@@ -3,7 +3,6 @@
 //   rnn_bench [--reps N] [--batch B] [--len T] [--hidden H] [--cell gru|lstm] [--layers L] [--threads N]
 // Prints one line per phase with ms per batch and target tokens per second. The PyTorch twin
 // at the same size is timed by scripts/bench/41-rnn.sh beside it.
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,15 +10,12 @@
 #include <vector>
 
 #include "blas/blas_setup.h"
+#include "core/clock.h"
 #include "core/rng.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 
 using namespace qkv;
-
-static double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 int main(int argc, char** argv) {
   blas::ensure_best_kernels(argc, argv);
@@ -62,13 +58,13 @@ int main(int argc, char** argv) {
   double t_fwd = 0, t_bwd = 0, t_opt = 0;
   for (int r = -2; r < reps; ++r) {  // two warm-up steps
     m->params().zero_grad();
-    const double t0 = seconds();
+    const double t0 = now_s();
     m->forward(b, true);
-    const double t1 = seconds();
+    const double t1 = now_s();
     m->backward();
-    const double t2 = seconds();
+    const double t2 = now_s();
     opt.step(1e-3);
-    const double t3 = seconds();
+    const double t3 = now_s();
     if (r >= 0) t_fwd += t1 - t0, t_bwd += t2 - t1, t_opt += t3 - t2;
   }
   auto line = [&](const char* what, double t) {
@@ -80,9 +76,9 @@ int main(int argc, char** argv) {
   line("train step (total)", t_fwd + t_bwd + t_opt);
   double t_dec = 0;
   for (int r = 0; r < reps; ++r) {
-    const double t0 = seconds();
+    const double t0 = now_s();
     m->greedy_decode(b, T, 1, 2);
-    t_dec += seconds() - t0;
+    t_dec += now_s() - t0;
   }
   line("greedy decode", t_dec);
   return 0;

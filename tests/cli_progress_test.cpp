@@ -1,21 +1,45 @@
-// The progress display of libcore/cli as a person sees it: a bar redrawn in
+// The progress display (libcore/core/progress.h, drawn with the CLI layer's
+// log sink) as a person sees it: a bar redrawn in
 // place when stderr is a terminal (run under script(1), which gives the tool a
 // pseudo-terminal), log lines that never land on the bar's line, and plain
 // log lines when stderr is a file.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
-#include "cli/tool.h"
+#include <sstream>
+
+#include "core/progress.h"
 #include "support/test_support.h"
 #include "train_fixtures.h"
 
 using namespace qkv;
 
 TEST(CliProgress, RatesForPeople) {
-  EXPECT_EQ(cli::format_rate(0), "0");
-  EXPECT_EQ(cli::format_rate(12.5), "12.5");
-  EXPECT_EQ(cli::format_rate(950), "950");
-  EXPECT_EQ(cli::format_rate(32449), "32.4k");
-  EXPECT_EQ(cli::format_rate(1.25e6), "1.25M");
+  EXPECT_EQ(format_rate(0), "0");
+  EXPECT_EQ(format_rate(12.5), "12.5");
+  EXPECT_EQ(format_rate(950), "950");
+  EXPECT_EQ(format_rate(32449), "32.4k");
+  EXPECT_EQ(format_rate(1.25e6), "1.25M");
+}
+
+// A quiet start hides the whole display of a job shorter than it, finish() included.
+TEST(CliProgress, QuietStartShowsNothingForShortJobs) {
+  std::ostringstream log;
+  auto saved = spdlog::default_logger();
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::ostream_sink_st>(log)));
+  {
+    Progress quiet("quiet", 10, "img", 3600);
+    quiet.update(10);
+    quiet.finish("10 images");
+    Progress shown("shown", 10, "img", 0);
+    shown.update(10);
+    shown.finish("10 images");
+  }
+  spdlog::set_default_logger(saved);
+  EXPECT_EQ(log.str().find("quiet"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("shown done in"), std::string::npos) << log.str();
 }
 
 namespace {

@@ -8,8 +8,10 @@
 using namespace qkv;
 
 namespace {
+// ldd of a built tool, or of a libcore library ("libqkvbase.so").
 std::string loaded_libraries(const std::string& tool) {
-  auto r = test::run("ldd " + test::bin(tool));
+  bool lib = tool.compare(0, 3, "lib") == 0;
+  auto r = test::run("ldd " + test::bin(lib ? "../libcore/" + tool : tool));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.out;
 }
@@ -27,15 +29,28 @@ TEST(ToolLibraries, TextToolsLoadNeitherOpenBlasNorOpenCv) {
 }
 
 TEST(ToolLibraries, ModelToolsLoadOpenBlasButNotOpenCv) {
-  std::string ldd = loaded_libraries("qkv-model");
-  EXPECT_TRUE(has(ldd, "libqkvnn")) << ldd;
-  EXPECT_TRUE(has(ldd, "libopenblas")) << ldd;
-  EXPECT_FALSE(has(ldd, "libopencv")) << ldd;
+  for (std::string tool : {"qkv-model", "qkv-attend"}) {
+    std::string ldd = loaded_libraries(tool);
+    EXPECT_TRUE(has(ldd, "libqkvnn")) << tool << "\n" << ldd;
+    EXPECT_TRUE(has(ldd, "libopenblas")) << tool << "\n" << ldd;
+    EXPECT_FALSE(has(ldd, "libopencv")) << tool << "\n" << ldd;
+  }
 }
 
 TEST(ToolLibraries, ImageAndTrainingToolsLoadOpenCv) {
   EXPECT_TRUE(has(loaded_libraries("qkv-patchify"), "libqkvimage"));
   EXPECT_TRUE(has(loaded_libraries("qkv-train"), "libopencv"));  // --plot
+}
+
+// The format readers (libcore/formats) live in libqkvbase, so qkv-decode and
+// qkv-attend read tokens and patches files without loading OpenCV; training
+// reads patches without the image library.
+TEST(ToolLibraries, FormatReadersNeedNoImageLibrary) {
+  std::string base = loaded_libraries("libqkvbase.so");
+  EXPECT_FALSE(has(base, "libopencv")) << base;
+  EXPECT_FALSE(has(base, "libopenblas")) << base;
+  std::string train = loaded_libraries("libqkvtrain.so");
+  EXPECT_FALSE(has(train, "libqkvimage")) << train;
 }
 
 TEST(ToolLibraries, ThreadsFlagWorksWithoutBlas) {

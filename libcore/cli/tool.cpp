@@ -3,13 +3,12 @@
 #include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <new>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/threads.h"
 #include "io/file_io.h"
 #include "io/provenance.h"
@@ -17,23 +16,13 @@
 namespace qkv::cli {
 namespace {
 
-// True while a Progress bar is on the terminal's last line without a newline:
-// anything else written to stderr clears that line first, so a log line never
-// lands after the bar; the bar comes back at its next update.
-bool bar_on_screen = false;
-
-void clear_bar() {
-  if (!bar_on_screen) return;
-  std::fputs("\r\033[K", stderr);
-  bar_on_screen = false;
-}
-
-// The colour stderr sink, clearing a drawn bar before each message.
+// The colour stderr sink, clearing a drawn progress bar (core/progress.h)
+// before each message, so a log line never lands after the bar.
 class BarAwareSink : public spdlog::sinks::sink {
  public:
   BarAwareSink() : inner_(std::make_shared<spdlog::sinks::stderr_color_sink_st>()) {}
   void log(const spdlog::details::log_msg& msg) override {
-    clear_bar();
+    clear_progress_line();
     inner_->log(msg);
   }
   void flush() override { inner_->flush(); }
@@ -43,21 +32,6 @@ class BarAwareSink : public spdlog::sinks::sink {
  private:
   std::shared_ptr<spdlog::sinks::sink> inner_;
 };
-
-// "2m05s", "1h02m" (ETA on the bar).
-std::string format_duration(double s) {
-  char b[32];
-  long t = static_cast<long>(s + 0.5);
-  if (t < 60) std::snprintf(b, sizeof b, "%lds", t);
-  else if (t < 3600) std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
-  return b;
-}
-
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 void setup_logging(const std::string& name, const Globals& g) {
   auto logger = std::make_shared<spdlog::logger>(name, std::make_shared<BarAwareSink>());
@@ -92,7 +66,7 @@ namespace {
 // One line on stderr, whatever the message holds: a message may quote bytes from
 // a file (a name, an attribute), and those must not forge colours or lines.
 void print_error(const std::string& name, const std::string& msg) {
-  clear_bar();
+  clear_progress_line();
   std::fprintf(stderr, "%s: error: %s\n", name.c_str(), printable(msg).c_str());
 }
 
@@ -172,54 +146,6 @@ int Tool::run(int argc, char** argv, const std::function<void()>& body) {
     print_error(name_, e.what());
     return kExitData;
   }
-}
-
-// ---------------------------------------------------------------------------
-
-std::string format_rate(double r) {
-  char b[32];
-  if (r < 1e3) std::snprintf(b, sizeof b, "%.3g", r);
-  else if (r < 1e6) std::snprintf(b, sizeof b, "%.1fk", r / 1e3);
-  else std::snprintf(b, sizeof b, "%.2fM", r / 1e6);
-  return b;
-}
-
-Progress::Progress(std::string label, int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), start_(now_s()), last_(0),
-      tty_(isatty(STDERR_FILENO)) {}
-
-void Progress::update(int64_t done, const std::string& extra) {
-  if (!spdlog::should_log(spdlog::level::info)) return;
-  double t = now_s();
-  if (t - last_ < (tty_ ? 0.2 : 5.0) && done < total_) return;
-  last_ = t;
-  double el = t - start_, rate = el > 0 ? done / el : 0;
-  double frac = total_ > 0 ? static_cast<double>(done) / total_ : 0;
-  double eta = rate > 0 && total_ > 0 ? (total_ - done) / rate : 0;
-  char head[256];
-  if (total_ > 0)
-    std::snprintf(head, sizeof head, "%s %lld/%lld (%3.0f%%) %s %s/s ETA %s", label_.c_str(),
-                  static_cast<long long>(done), static_cast<long long>(total_), 100 * frac, format_rate(rate).c_str(),
-                  unit_.c_str(), format_duration(eta).c_str());
-  else
-    std::snprintf(head, sizeof head, "%s %lld %s %s/s", label_.c_str(), static_cast<long long>(done),
-                  format_rate(rate).c_str(), unit_.c_str());
-  if (tty_) {
-    int width = 24, filled = static_cast<int>(frac * width);
-    std::string bar(filled, '#');
-    bar += std::string(width - filled, '.');
-    std::fprintf(stderr, "\r[%s] %s %s\033[K", bar.c_str(), head, extra.c_str());
-    bar_on_screen = true;
-  } else {
-    spdlog::info("{} {}", head, extra);
-  }
-}
-
-void Progress::finish(const std::string& extra) {
-  if (!spdlog::should_log(spdlog::level::info)) return;
-  double el = now_s() - start_;
-  if (tty_) clear_bar();
-  spdlog::info("{} done in {:.1f}s {}", label_, el, extra);
 }
 
 }  // namespace qkv::cli

@@ -66,22 +66,4 @@ class Tool {
 // text with control bytes (newline, ESC, ...) shown as \xNN: safe to print on one line.
 std::string printable(const std::string& text);
 
-// A rate for people: 950, 32.4k, 1.25M.
-std::string format_rate(double r);
-
-// Progress on stderr: a redrawn bar when stderr is a terminal, otherwise a
-// plain log line at most every few seconds. Quiet with -q.
-class Progress {
- public:
-  Progress(std::string label, int64_t total, std::string unit = "");
-  void update(int64_t done, const std::string& extra = "");
-  void finish(const std::string& extra = "");
-
- private:
-  std::string label_, unit_;
-  int64_t total_;
-  double start_, last_;
-  bool tty_;
-};
-
 }  // namespace qkv::cli

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "core/error.h"
@@ -232,6 +233,115 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
                     g.in_proj_bias ? g.in_proj_bias + C : nullptr, dpkv, x_kv, w.in_proj_weight + C * C, B * Tk, C,
                     2 * C);
   }
+}
+
+// ---- incremental decoding ---------------------------------------------------
+
+void KvCache::reset(int64_t B_, int64_t H_, int64_t T_max_, int64_t hs_) {
+  B = B_, H = H_, T_max = T_max_, hs = hs_, len = 0;
+  k.resize(B * H * T_max * hs);
+  v.resize(B * H * T_max * hs);
+}
+
+void KvCache::gather(const std::vector<int64_t>& rows) {
+  const int64_t nB = static_cast<int64_t>(rows.size()), block = T_max * hs, filled = len * hs;
+  bool identity = nB == B;
+  for (int64_t i = 0; identity && i < nB; ++i) identity = rows[i] == i;
+  if (identity) return;
+  spare_k_.resize(std::max<size_t>(spare_k_.size(), nB * H * block));
+  spare_v_.resize(std::max<size_t>(spare_v_.size(), nB * H * block));
+  for (int64_t i = 0; i < nB; ++i) {
+    QKV_CHECK(rows[i] >= 0 && rows[i] < B, "KvCache::gather: row out of range");
+    for (int64_t h = 0; h < H; ++h) {  // (len, hs) of head h, row rows[i] -> row i
+      const int64_t from = (rows[i] * H + h) * block, to = (i * H + h) * block;
+      std::memcpy(spare_k_.data() + to, k.data() + from, sizeof(float) * filled);
+      std::memcpy(spare_v_.data() + to, v.data() + from, sizeof(float) * filled);
+    }
+  }
+  k.swap(spare_k_);
+  v.swap(spare_v_);
+  B = nB;
+}
+
+void mha_memory_kv(MemoryKv& m, const float* memory, const uint8_t* key_pad, const MhaWeights& w, int64_t Bm,
+                   int64_t S, int64_t C) {
+  m.Bm = Bm, m.S = S, m.C = C;
+  m.kv.resize(Bm * S * 2 * C);
+  linear_forward(m.kv.data(), memory, w.in_proj_weight + C * C, w.in_proj_bias ? w.in_proj_bias + C : nullptr,
+                 Bm * S, C, 2 * C);  // (Bm*S, 2C)
+  if (key_pad)
+    m.key_pad.assign(key_pad, key_pad + Bm * S);
+  else
+    m.key_pad.assign(Bm * S, 0);
+}
+
+namespace {
+
+// One query against Tk keys: att (Tk) = masked softmax(q . k_j / sqrt(hs)),
+// out (hs) = sum_j att_j v_j. q (hs); k, v rows ldk, ldv floats apart; kp (Tk) or null.
+QKV_SIMD_CLONES
+void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                int64_t Tk, int64_t hs, const uint8_t* kp) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  for (int64_t j = 0; j < Tk; ++j) att[j] = scale * dot_f(q, k + j * ldk, hs);
+  masked_softmax_row(att, Tk, kp, Tk);
+  for (int64_t d = 0; d < hs; ++d) out[d] = 0.0f;
+  for (int64_t j = 0; j < Tk; ++j) {
+    const float a = att[j];
+    const float* vj = v + j * ldv;
+    for (int64_t d = 0; d < hs; ++d) out[d] += a * vj[d];
+  }
+}
+
+// Threads split the (row, head) pairs when there is enough work.
+void attend_rows(int64_t B, int64_t H, int64_t Tk, int64_t hs, const std::function<void(int64_t, int64_t)>& fn) {
+  parallel_for(B * H, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, 4 * Tk * hs)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) fn(i / H, i % H);
+  });
+}
+
+}  // namespace
+
+void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, int64_t H, KvCache& cache,
+                   MhaStepScratch& s) {
+  const int64_t B = cache.B, hs = C / H, t = cache.len, Tk = t + 1;
+  QKV_CHECK(cache.H == H && cache.hs == hs, "mha_step_self: cache shape");
+  if (t >= cache.T_max) throw DataError("attention cache full: " + std::to_string(cache.T_max) + " positions");
+  s.proj.resize(B * 3 * C);
+  s.ctx.resize(B * C);
+  s.att.resize(B * H * Tk);
+  s.Tk = Tk;
+  linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, 3 * C);  // (B, 3C) = [q | k | v]
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {  // k, v of the new position -> cache (b, h, t)
+      const int64_t at = ((b * H + h) * cache.T_max + t) * hs;
+      std::memcpy(cache.k.data() + at, s.proj.data() + b * 3 * C + C + h * hs, sizeof(float) * hs);
+      std::memcpy(cache.v.data() + at, s.proj.data() + b * 3 * C + 2 * C + h * hs, sizeof(float) * hs);
+    }
+  cache.len = Tk;
+  attend_rows(B, H, Tk, hs, [&](int64_t b, int64_t h) {
+    const int64_t head = (b * H + h) * cache.T_max * hs;  // (T_max, hs) block of (b, h)
+    attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * Tk, s.proj.data() + b * 3 * C + h * hs,
+               cache.k.data() + head, hs, cache.v.data() + head, hs, Tk, hs, nullptr);
+  });
+  linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
+}
+
+void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, const MemoryKv& m,
+                    const int64_t* mem_row, int64_t B, MhaStepScratch& s) {
+  const int64_t C = m.C, S = m.S, hs = C / H;
+  s.proj.resize(B * C);
+  s.ctx.resize(B * C);
+  s.att.resize(B * H * S);
+  s.Tk = S;
+  linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, C);  // q (B, C)
+  attend_rows(B, H, S, hs, [&](int64_t b, int64_t h) {
+    const int64_t r = mem_row[b];
+    const float* kv = m.kv.data() + r * S * 2 * C;  // (S, 2C) of the row's memory
+    attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * S, s.proj.data() + b * C + h * hs,
+               kv + h * hs, 2 * C, kv + C + h * hs, 2 * C, S, hs, m.key_pad.data() + r * S);
+  });
+  linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
 }
 
 namespace ref {

@@ -92,6 +92,60 @@ void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeigh
 void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dout, const float* x_q,
                   const float* x_kv, const MhaWeights& w, MhaCache& cache);
 
+// ---- incremental decoding: one new query position per row ------------------
+//
+// A decoder generating token by token keeps every layer's keys and values
+// (KvCache) so each step projects only the new position; the cross-attention
+// keys and values of a fixed memory (the encoder output) are projected once
+// per source (MemoryKv). These give the same outputs as mha_forward over the
+// whole prefix with a causal mask (tests/nn_decoder_test.cpp).
+
+// Keys and values of one self-attention layer, head-major (B, H, T_max, hs),
+// allocated once for T_max positions; positions [0, len) are filled.
+struct KvCache {
+  int64_t B = 0, H = 0, T_max = 0, hs = 0, len = 0;
+  std::vector<float> k, v;  // (B, H, T_max, hs)
+
+  void reset(int64_t B, int64_t H, int64_t T_max, int64_t hs);  // len = 0
+  // Row i becomes old row rows[i] (positions [0, len) copied); B = rows.size().
+  void gather(const std::vector<int64_t>& rows);
+
+ private:
+  std::vector<float> spare_k_, spare_v_;  // gather's destination, swapped in
+};
+
+// A memory's cross-attention keys and values, projected once: kv (Bm, S, 2C)
+// = [K | V] = memory @ in_proj_weight[C:3C]^T + in_proj_bias[C:3C], and its
+// key padding (Bm, S), nonzero = padded (never attended).
+struct MemoryKv {
+  int64_t Bm = 0, S = 0, C = 0;
+  std::vector<float> kv;         // (Bm, S, 2C)
+  std::vector<uint8_t> key_pad;  // (Bm, S)
+};
+// memory (Bm, S, C); key_pad (Bm, S) or null (nothing padded).
+void mha_memory_kv(MemoryKv& m, const float* memory, const uint8_t* key_pad, const MhaWeights& w, int64_t Bm,
+                   int64_t S, int64_t C);
+
+// Scratch of one layer's steps; att holds the last step's weights (B, H, Tk).
+struct MhaStepScratch {
+  std::vector<float> proj;  // self: (B, 3C) [q | k | v]; cross: q (B, C)
+  std::vector<float> ctx;   // (B, C) heads side by side
+  std::vector<float> att;   // (B, H, Tk) softmax weights of the step
+  int64_t Tk = 0;
+};
+
+// Self-attention step: x (B, C) holds each row's token at position cache.len;
+// its key and value are written there and it attends to positions
+// [0, cache.len] (causal by construction). cache.len advances by one.
+// out (B, C); s.att (B, H, len + 1).
+void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, int64_t H, KvCache& cache,
+                   MhaStepScratch& s);
+// Cross-attention step: row b of x (B, C) attends to memory row mem_row[b]
+// (the beams of one source share its memory, so reordering beams never copies
+// it). out (B, C); s.att (B, H, S).
+void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, const MemoryKv& m,
+                    const int64_t* mem_row, int64_t B, MhaStepScratch& s);
+
 // Naive twins (plain loops, double accumulation, no BLAS): only for the tests.
 namespace ref {
 // att (B, H, Tq, Tk) and out (B, H, Tq, hs); no dropout.

@@ -34,6 +34,8 @@
 
 namespace qkv::nn {
 
+class Decoder;
+
 // Ignored target id in LM targets (tgt); seq2seq ignores tgt_out == pad_id.
 constexpr int32_t kIgnoreIndex = -1;
 
@@ -107,6 +109,10 @@ class Model {
 
   // Every attention layer's weights from the last forward (for inspection tools).
   virtual std::vector<AttentionMap> attention_maps() const { return {}; }
+
+  // Incremental decoding of a model that generates (nn/decoder.h); the model
+  // must outlive it. Models that do not generate throw UsageError.
+  virtual std::unique_ptr<Decoder> decoder();
 
   // seq2seq only: greedy decoding of b.src (B, S) (other fields unused). Each
   // output holds the generated ids after bos, stopping before eos or after

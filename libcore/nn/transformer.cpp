@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/decoder.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/layernorm.h"
@@ -153,6 +154,8 @@ class TransformerModel : public Model {
     return maps;
   }
 
+  std::unique_ptr<Decoder> decoder() override { return std::make_unique<StepDecoder>(*this); }
+
   std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
                                                   int32_t eos) override {
     check_source(b);
@@ -188,6 +191,106 @@ class TransformerModel : public Model {
   }
 
  private:
+  // Incremental decoding (nn/decoder.h): the encoder and every decoder layer's
+  // cross-attention keys/values run once in start(); each step runs the
+  // decoder layers at one position against their self-attention KV caches.
+  class StepDecoder;
+  struct State : DecoderState {
+    std::vector<MemoryKv> memory;         // per decoder layer: K, V of the encoder output (Bs, S, 2C)
+    std::vector<int64_t> mem_row;         // (B) the source of each row
+    std::vector<KvCache> self;            // per decoder layer (B, H, capacity, hs)
+    std::vector<LayerStepScratch> layer;  // per decoder layer
+    std::vector<float> x, y, mean, rstd;  // (B, C), (B, C), (B), (B)
+    friend class StepDecoder;
+  };
+
+  class StepDecoder : public Decoder {
+   public:
+    explicit StepDecoder(TransformerModel& m) : m_(m) {}
+    int64_t vocab_size() const override { return m_.Vt_; }
+    int64_t max_positions() const override { return m_.max_len_; }
+    bool has_source() const override { return true; }
+
+    std::unique_ptr<DecoderState> start(const std::vector<std::vector<int32_t>>& sources,
+                                        int64_t capacity) override {
+      TransformerModel& m = m_;
+      const int64_t B = static_cast<int64_t>(sources.size());
+      if (B < 1) throw UsageError("transformer decoder: no sources");
+      if (capacity < 1 || capacity > m.max_len_)
+        throw UsageError("transformer decoder: " + std::to_string(capacity) + " target positions exceed the model's max_len " +
+                         std::to_string(m.max_len_));
+      int64_t S = 1;
+      for (const auto& src : sources) S = std::max<int64_t>(S, static_cast<int64_t>(src.size()));
+      Batch b;
+      b.B = B;
+      b.S = S;
+      b.src.assign(static_cast<size_t>(B * S), static_cast<int32_t>(m.pad_));  // (B, S) padded
+      for (int64_t i = 0; i < B; ++i) std::copy(sources[i].begin(), sources[i].end(), b.src.begin() + i * S);
+      m.check_source(b);
+      m.encode(b, false);  // memory_ (B, S, C), src_pad_ (B, S)
+      auto st = std::make_unique<State>();
+      st->B_ = B;
+      st->cap_ = capacity;
+      st->memory.resize(static_cast<size_t>(m.Ld_));
+      st->self.resize(static_cast<size_t>(m.Ld_));
+      st->layer.resize(static_cast<size_t>(m.Ld_));
+      for (int64_t l = 0; l < m.Ld_; ++l) {
+        mha_memory_kv(st->memory[l], m.memory_.data(), m.src_pad_.data(), decoder_weights(m.ps_, m.dec_[l]).cross_attn,
+                      B, S, m.C_);
+        st->self[l].reset(B, m.H_, capacity, m.C_ / m.H_);
+      }
+      st->mem_row.resize(static_cast<size_t>(B));
+      for (int64_t i = 0; i < B; ++i) st->mem_row[i] = i;
+      return st;
+    }
+
+    void step(DecoderState& state, const int32_t* ids, float* logits, std::vector<AttentionMap>* att) override {
+      TransformerModel& m = m_;
+      State& st = static_cast<State&>(state);
+      const int64_t B = st.B_, C = m.C_, t = st.len_;
+      if (t >= st.cap_) throw UsageError("transformer decoder: step beyond the state's capacity " + std::to_string(st.cap_));
+      st.x.resize(B * C);
+      st.y.resize(B * C);
+      st.mean.resize(B);
+      st.rstd.resize(B);
+      // x (B, C) = E[ids] * sqrt(C) + PE[t]
+      embedding_forward(st.x.data(), ids, m.ps_.param(m.tgt_emb_), B, m.Vt_, C);
+      add_positional(st.x.data(), m.pe_.data() + t * C, B, 1, C, std::sqrt(static_cast<float>(C)));
+      for (int64_t l = 0; l < m.Ld_; ++l) {
+        decoder_layer_step(st.y.data(), st.x.data(), decoder_weights(m.ps_, m.dec_[l]), m.dcfg_, st.self[l],
+                           st.memory[l], st.mem_row.data(), st.layer[l]);
+        st.x.swap(st.y);
+      }
+      layernorm_forward(st.y.data(), st.mean.data(), st.rstd.data(), st.x.data(), m.ps_.param(m.dec_norm_w_),
+                        m.ps_.param(m.dec_norm_b_), B, C, m.eps_);
+      linear_forward(logits, st.y.data(), m.ps_.param(m.gen_w_), m.ps_.param(m.gen_b_), B, C, m.Vt_);  // (B, Vt)
+      st.len_ = t + 1;
+      if (!att) return;
+      att->clear();
+      for (int64_t l = 0; l < m.Ld_; ++l) {
+        const std::string p = "transformer.decoder.layers." + std::to_string(l);
+        const LayerStepScratch& s = st.layer[l];
+        att->push_back({p + ".self_attn", {B, m.H_, 1, s.self_attn.Tk}, s.self_attn.att.data()});
+        att->push_back({p + ".multihead_attn", {B, m.H_, 1, s.cross_attn.Tk}, s.cross_attn.att.data()});
+      }
+    }
+
+    void reorder(DecoderState& state, const std::vector<int64_t>& rows) override {
+      State& st = static_cast<State&>(state);
+      std::vector<int64_t> mem_row(rows.size());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        QKV_CHECK(rows[i] >= 0 && rows[i] < st.B_, "transformer decoder: reorder row out of range");
+        mem_row[i] = st.mem_row[rows[i]];
+      }
+      st.mem_row.swap(mem_row);
+      for (auto& c : st.self) c.gather(rows);
+      st.B_ = static_cast<int64_t>(rows.size());
+    }
+
+   private:
+    TransformerModel& m_;
+  };
+
   void check_source(const Batch& b) const {
     if (b.B <= 0 || b.S <= 0)
       throw DataError("transformer batch: empty (B=" + std::to_string(b.B) + ", S=" + std::to_string(b.S) + ")");

@@ -169,4 +169,33 @@ void decoder_layer_backward(float* dx, float* dmemory, const DecoderLayerGrads& 
                     });
 }
 
+void encoder_layer_step(float* out, const float* x, const EncoderLayerWeights& w, const TransformerLayerConfig& cfg,
+                        KvCache& cache, LayerStepScratch& s) {
+  const int64_t C = cfg.d_model, N = cache.B;
+  s.x1.resize(N * C);
+  sublayer_forward(s.x1.data(), x, w.norm1, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s1,
+                   [&](const float* in, float* o) { mha_step_self(o, in, w.self_attn, C, cfg.n_head, cache, s.self_attn); });
+  sublayer_forward(out, s.x1.data(), w.norm2, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s2,
+                   [&](const float* in, float* o) {
+                     ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, 0.0f, nullptr, s.ff);
+                   });
+}
+
+void decoder_layer_step(float* out, const float* x, const DecoderLayerWeights& w, const TransformerLayerConfig& cfg,
+                        KvCache& cache, const MemoryKv& memory, const int64_t* mem_row, LayerStepScratch& s) {
+  const int64_t C = cfg.d_model, N = cache.B;
+  s.x1.resize(N * C);
+  s.x2.resize(N * C);
+  sublayer_forward(s.x1.data(), x, w.norm1, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s1,
+                   [&](const float* in, float* o) { mha_step_self(o, in, w.self_attn, C, cfg.n_head, cache, s.self_attn); });
+  sublayer_forward(s.x2.data(), s.x1.data(), w.norm2, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s2,
+                   [&](const float* in, float* o) {
+                     mha_step_cross(o, in, w.cross_attn, cfg.n_head, memory, mem_row, N, s.cross_attn);
+                   });
+  sublayer_forward(out, s.x2.data(), w.norm3, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s3,
+                   [&](const float* in, float* o) {
+                     ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, 0.0f, nullptr, s.ff);
+                   });
+}
+
 }  // namespace qkv::nn

@@ -127,4 +127,24 @@ void decoder_layer_backward(float* dx, float* dmemory, const DecoderLayerGrads& 
                             const float* x, const float* memory, const DecoderLayerWeights& w,
                             DecoderLayerCache& cache);
 
+// ---- incremental decoding: one new position per row (inference, no dropout) ----
+//
+// The same layers at the next position of every row, against the rows' KV
+// caches (nn/attention.h): out (B, C) from x (B, C). The result equals row t
+// of the full forward over positions [0, t] with cfg.causal (tested).
+struct LayerStepScratch {
+  SublayerCache s1, s2, s3;
+  MhaStepScratch self_attn, cross_attn;  // .att: this step's attention weights
+  FfnCache ff;
+  std::vector<float> x1, x2;  // (B, C)
+};
+
+// An encoder layer with causal self-attention (a GPT block).
+void encoder_layer_step(float* out, const float* x, const EncoderLayerWeights& w, const TransformerLayerConfig& cfg,
+                        KvCache& cache, LayerStepScratch& s);
+// A decoder layer: causal self-attention over the cache, then cross-attention
+// of row b over memory row mem_row[b].
+void decoder_layer_step(float* out, const float* x, const DecoderLayerWeights& w, const TransformerLayerConfig& cfg,
+                        KvCache& cache, const MemoryKv& memory, const int64_t* mem_row, LayerStepScratch& s);
+
 }  // namespace qkv::nn

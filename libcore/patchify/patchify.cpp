@@ -15,8 +15,8 @@
 
 #include <unistd.h>
 
-#include "cli/tool.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "io/file_io.h"
 #include "io/provenance.h"
 #include "io/sha256.h"
@@ -93,7 +93,7 @@ class Run {
   Grid grid_;
   std::vector<double> mean_, std_;
   std::vector<float> lut_;
-  std::unique_ptr<cli::Progress> progress_;
+  std::unique_ptr<Progress> progress_;
 };
 
 void Run::plan() {
@@ -223,7 +223,7 @@ void Run::run(int64_t B, const Sink& sink) {
   };
 
   CvThreadsGuard cv_guard(workers);
-  progress_ = std::make_unique<cli::Progress>("patchify", N_, "img");
+  progress_ = std::make_unique<Progress>("patchify", N_, "img");
   std::vector<std::thread> pool;
   for (int t = 0; t < workers; ++t) pool.emplace_back(work);
   std::exception_ptr sink_error;

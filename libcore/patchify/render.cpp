@@ -7,8 +7,8 @@
 #include <cctype>
 #include <filesystem>
 
-#include "cli/tool.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "io/file_io.h"
 
 namespace qkv::patchify {
@@ -60,7 +60,7 @@ std::vector<std::string> unpatchify_to_folder(const PatchSet& p, const std::stri
   fs::create_directories(outdir, ec);
   if (ec) throw DataError(outdir + ": cannot create folder: " + ec.message());
   std::vector<std::string> written;
-  cli::Progress bar("unpatchify", n, "img");
+  Progress bar("unpatchify", n, "img");
   for (int64_t i = 0; i < n; ++i) {
     std::string dir = outdir;
     if (opt.by_class) {

@@ -7,8 +7,8 @@
 #include <memory>
 #include <thread>
 
-#include "tokenize/progress.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "formats/tokens.h"
 #include "io/file_io.h"
 #include "io/h5.h"
@@ -203,7 +203,7 @@ void run_encode(const EncodeOptions& o) {
     std::vector<std::string> texts(static_cast<size_t>(threads));
     std::vector<int64_t> part_truncated(static_cast<size_t>(threads));
     LineBlocks in(o.inputs, 2 << 20);
-    QuietStartProgress progress("encoding", in.total_bytes() >> 20, "MB");
+    Progress progress("encoding", in.total_bytes() >> 20, "MB", kQuietStart);
     std::string_view block;
     while (in.next(block)) {
       int n = for_line_ranges(block, threads, [&](int k, std::string_view part) {

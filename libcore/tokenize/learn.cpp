@@ -7,8 +7,8 @@
 #include <random>
 #include <thread>
 
-#include "tokenize/progress.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "tokenize/corpus.h"
 #include "tokenize/utf8.h"
 
@@ -84,7 +84,7 @@ Counts count_corpus(const std::vector<std::string>& paths, const LearnOptions& o
   for (int k = 0; k < threads; ++k) maps.emplace_back(1 << 16);
   LineBlocks in(paths, 8 << 20);
   std::string_view block;
-  QuietStartProgress progress("counting", in.total_bytes() > 0 ? in.total_bytes() >> 20 : 0, "MB");
+  Progress progress("counting", in.total_bytes() > 0 ? in.total_bytes() >> 20 : 0, "MB", kQuietStart);
   if (o.sample > 0) {
     // Reservoir sample of o.sample lines, like spm_train --input_sentence_size.
     std::vector<std::string> keep;
@@ -250,7 +250,7 @@ Tokenizer learn_bpe(const Counts& counts, const LearnOptions& o) {
   const int64_t target = o.vocab_size - t.vocab_size();
   std::vector<int32_t> seen(static_cast<size_t>(nwords), -1);  // merge number a word was last visited for
   std::vector<int32_t> touched;                                 // pairs that gained counts in this merge
-  QuietStartProgress progress("merging", target, "merges");
+  Progress progress("merging", target, "merges", kQuietStart);
   int32_t merge_no = 0;
   while (merge_no < target && !heap.empty()) {
     HeapItem top = heap.top();

@@ -3,15 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
-#include "cli/tool.h"
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
@@ -26,11 +26,6 @@
 
 namespace qkv::train {
 namespace {
-
-double now_s() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 std::string fmt(const char* f, double v) {
   char b[64];
@@ -592,7 +587,7 @@ TrainResult run_training(const TrainOptions& given) {
   double window_time = 0, train_time = 0;
   int64_t run_tokens = 0;
   double last_norm = 0;
-  cli::Progress progress("train", total - start_step, "steps");
+  Progress progress("train", total - start_step, "steps");
   std::string progress_extra;
 
   while (step < total) {
@@ -632,7 +627,7 @@ TrainResult run_training(const TrainOptions& given) {
     window_time += step_time;
     train_time += step_time;
     double rate = train_time > 0 ? run_tokens / train_time : 0;
-    progress_extra = "loss " + fmt("%.4f", s.mean_loss()) + " lr " + fmt("%.2e", lr) + " " + cli::format_rate(rate) +
+    progress_extra = "loss " + fmt("%.4f", s.mean_loss()) + " lr " + fmt("%.2e", lr) + " " + format_rate(rate) +
                      (task == nn::Task::classify ? " img/s" : " tok/s");
     progress.update(step - start_step, progress_extra);
 

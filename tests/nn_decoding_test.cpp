@@ -1,0 +1,252 @@
+// Search strategies (nn/decoding.h) over the models' decoders: greedy against
+// PyTorch's greedy loop (tests/ref/model_transformer.h5), greedy alone and in a
+// padded batch, scores against the full forward, beam search's definition
+// (docs/DECODING.md), and the option checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "io/h5.h"
+#include "nn/checkpoint.h"
+#include "nn/decoding.h"
+#include "support/test_support.h"
+
+using namespace qkv;
+using namespace qkv::nn;
+
+namespace {
+
+Config cfg(std::initializer_list<std::pair<const char*, ConfigValue>> kv) {
+  Config c;
+  for (const auto& [k, v] : kv) c.set(k, v);
+  return c;
+}
+
+std::unique_ptr<Model> random_model(const std::string& arch, const Config& c, uint64_t seed, float std = 0.3f) {
+  auto m = make_model(arch, c, seed);
+  Rng rng(seed + 1000);
+  for (ParamId id = 0; id < m->params().count(); ++id) m->params().init_normal(id, rng, std);
+  return m;
+}
+
+Config small_transformer() {
+  return cfg({{"src_vocab_size", int64_t{13}}, {"tgt_vocab_size", int64_t{11}}, {"d_model", int64_t{18}},
+              {"n_head", int64_t{3}}, {"n_encoder_layers", int64_t{2}}, {"n_decoder_layers", int64_t{2}},
+              {"d_ff", int64_t{22}}, {"dropout", 0.0}, {"max_len", int64_t{24}}});
+}
+constexpr int32_t kBos = 1, kEos = 2;
+
+std::vector<Request> random_requests(Rng& rng, int64_t n, int32_t Vs) {
+  std::vector<Request> r;
+  for (int64_t i = 0; i < n; ++i) {
+    Request q;
+    const int64_t len = static_cast<int64_t>(rng.below(7));  // 0 .. 6: empty sources too
+    for (int64_t t = 0; t < len; ++t) q.source.push_back(1 + static_cast<int32_t>(rng.below(Vs - 1)));
+    q.context = {kBos};
+    r.push_back(q);
+  }
+  return r;
+}
+
+// log P(ids + EOS | source) by the full forward (teacher forcing), token by token.
+std::vector<double> teacher_forced_logprobs(Model& m, const Request& r, const std::vector<int32_t>& ids) {
+  std::vector<int32_t> tin = r.context, tout;
+  tin.insert(tin.end(), ids.begin(), ids.end());
+  const int64_t c = static_cast<int64_t>(r.context.size()), T = static_cast<int64_t>(tin.size());
+  std::vector<int32_t> src = r.source;
+  if (src.empty()) src.push_back(0);  // the pad id: an empty source
+  Batch b = Batch::seq2seq(1, static_cast<int64_t>(src.size()), T, src, tin, std::vector<int32_t>(tin.size(), 0));
+  m.forward(b, false);
+  const int64_t V = 11;
+  std::vector<double> out;
+  for (int64_t t = c - 1; t < T; ++t) {
+    const float* row = m.logits() + t * V;
+    const int32_t next = t + 1 < T ? tin[t + 1] : kEos;
+    double mx = -INFINITY, z = 0;
+    for (int64_t v = 0; v < V; ++v) mx = std::max<double>(mx, row[v]);
+    for (int64_t v = 0; v < V; ++v) z += std::exp(row[v] - mx);
+    out.push_back(row[next] - mx - std::log(z));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Greedy, MatchesPyTorchsGreedyLoop) {
+  io::H5In in(test::source_path("tests/ref/model_transformer.h5"));
+  auto m = load_model(in);
+  Tensor src = in.read("ref/batch/src", DType::i32, 2);
+  Tensor ids = in.read("ref/greedy/ids", DType::i32, 1);
+  Tensor off = in.read("ref/greedy/offsets", DType::i64, 1);
+  std::vector<Request> reqs;
+  for (int64_t i = 0; i < src.dim(0); ++i) {
+    Request r;
+    const int32_t* row = src.data<int32_t>() + i * src.dim(1);
+    r.source.assign(row, row + src.dim(1));
+    while (!r.source.empty() && r.source.back() == 0) r.source.pop_back();  // the padding
+    r.context = {2};
+    reqs.push_back(r);
+  }
+  SearchOptions o;
+  o.eos = 3;
+  o.max_len = 5;
+  auto dec = m->decoder();
+  auto out = decode(*dec, reqs, o);
+  ASSERT_EQ(static_cast<int64_t>(out.size()) + 1, off.numel());
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::vector<int32_t> want(ids.data<int32_t>() + off.data<int64_t>()[i],
+                              ids.data<int32_t>() + off.data<int64_t>()[i + 1]);
+    ASSERT_EQ(out[i].size(), 1u);
+    EXPECT_EQ(out[i][0].ids, want) << "sequence " << i;
+  }
+}
+
+TEST(Greedy, SameAloneAndInAPaddedBatchOfEight) {
+  auto m = random_model("transformer", small_transformer(), 4, 0.5f);
+  Rng rng(8);
+  auto reqs = random_requests(rng, 8, 13);
+  SearchOptions o;
+  o.eos = kEos;
+  o.max_len = 12;
+  auto dec = m->decoder();
+  auto batch = decode(*dec, reqs, o);
+  int64_t lengths = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto alone = decode(*dec, {reqs[i]}, o);
+    EXPECT_EQ(alone[0][0].ids, batch[i][0].ids) << "request " << i;
+    EXPECT_NEAR(alone[0][0].score, batch[i][0].score, 1e-5);
+    lengths += static_cast<int64_t>(batch[i][0].ids.size());
+  }
+  EXPECT_GT(lengths, 8) << "the hypotheses should not all be empty";
+}
+
+TEST(Search, ScoresAreTheModelsLogProbabilities) {
+  auto m = random_model("transformer", small_transformer(), 5, 0.5f);
+  Rng rng(9);
+  auto reqs = random_requests(rng, 3, 13);
+  auto dec = m->decoder();
+  for (int64_t beam : {1, 3}) {
+    SearchOptions o;
+    o.eos = kEos;
+    o.max_len = 6;
+    o.beam = beam;
+    o.n_best = beam;
+    o.length_penalty = 0.6;
+    auto out = decode(*dec, reqs, o);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      ASSERT_EQ(static_cast<int64_t>(out[i].size()), beam);
+      for (const auto& h : out[i]) {
+        ASSERT_EQ(h.token_logprobs.size(), h.ids.size() + 1);
+        EXPECT_LE(static_cast<int64_t>(h.ids.size()), o.max_len);
+        auto want = teacher_forced_logprobs(*m, reqs[i], h.ids);
+        double sum = 0;
+        for (size_t t = 0; t < want.size(); ++t) {
+          EXPECT_NEAR(h.token_logprobs[t], want[t], 1e-4) << "request " << i << " token " << t;
+          sum += h.token_logprobs[t];
+        }
+        EXPECT_NEAR(h.score, sum, 1e-4);
+        EXPECT_NEAR(h.normalized_score, h.score / std::pow(h.ids.size() + 1.0, 0.6), 1e-6);
+      }
+      for (size_t k = 1; k < out[i].size(); ++k)
+        EXPECT_GE(out[i][k - 1].normalized_score, out[i][k].normalized_score);
+    }
+  }
+}
+
+TEST(Search, LengthLimitsAndForcedPrefix) {
+  auto m = random_model("transformer", small_transformer(), 6, 0.5f);
+  Rng rng(10);
+  auto reqs = random_requests(rng, 4, 13);
+  reqs[1].prefix = {5, 5, 7};
+  auto dec = m->decoder();
+  for (int64_t beam : {1, 4}) {
+    SearchOptions o;
+    o.eos = kEos;
+    o.beam = beam;
+    o.min_len = 3;
+    o.max_len = 5;
+    auto out = decode(*dec, reqs, o);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const auto& h = out[i][0];
+      EXPECT_GE(h.ids.size(), 3u);
+      EXPECT_LE(h.ids.size(), 5u);
+      for (int32_t id : h.ids) EXPECT_NE(id, kEos);
+    }
+    EXPECT_EQ(std::vector<int32_t>(out[1][0].ids.begin(), out[1][0].ids.begin() + 3), (std::vector<int32_t>{5, 5, 7}));
+    o.min_len = 0;
+    o.max_len = 20;
+    o.max_len_a = 0.5;
+    o.max_len_b = 1;  // max length floor(|source| / 2) + 1
+    out = decode(*dec, reqs, o);
+    for (size_t i = 0; i < reqs.size(); ++i)
+      EXPECT_LE(static_cast<int64_t>(out[i][0].ids.size()), static_cast<int64_t>(reqs[i].source.size()) / 2 + 1);
+  }
+}
+
+TEST(Search, NoRepeatNgramAndRepetitionPenalty) {
+  auto m = random_model("transformer", small_transformer(), 7, 0.5f);
+  Rng rng(11);
+  auto reqs = random_requests(rng, 6, 13);
+  auto dec = m->decoder();
+  for (int64_t beam : {1, 3}) {
+    SearchOptions o;
+    o.eos = kEos;
+    o.beam = beam;
+    o.max_len = 20;
+    o.min_len = 20;  // long hypotheses: a random model repeats itself
+    o.no_repeat_ngram = 2;
+    auto out = decode(*dec, reqs, o);
+    for (const auto& n : out) {
+      std::vector<int32_t> s = {kBos};
+      s.insert(s.end(), n[0].ids.begin(), n[0].ids.end());
+      for (size_t a = 0; a + 1 < s.size(); ++a)
+        for (size_t b = a + 1; b + 1 < s.size(); ++b)
+          EXPECT_FALSE(s[a] == s[b] && s[a + 1] == s[b + 1]) << "bigram repeated at " << a << " and " << b;
+    }
+  }
+  SearchOptions o;
+  o.eos = kEos;
+  o.max_len = 20;
+  auto plain = decode(*dec, reqs, o);
+  o.repetition_penalty = 50.0f;
+  auto penal = decode(*dec, reqs, o);
+  int64_t rep_plain = 0, rep_penal = 0;
+  auto repeats = [](const std::vector<int32_t>& ids) {
+    int64_t n = 0;
+    for (size_t i = 0; i < ids.size(); ++i) n += std::count(ids.begin(), ids.begin() + i, ids[i]) > 0;
+    return n;
+  };
+  for (size_t i = 0; i < reqs.size(); ++i) rep_plain += repeats(plain[i][0].ids), rep_penal += repeats(penal[i][0].ids);
+  EXPECT_LT(rep_penal, rep_plain);
+}
+
+TEST(Search, BadOptionsSayWhich) {
+  auto m = random_model("transformer", small_transformer(), 1);
+  auto dec = m->decoder();
+  std::vector<Request> reqs = {{{3, 4}, {kBos}, {}}};
+  auto bad = [&](auto set, const std::string& what) {
+    SearchOptions o;
+    o.eos = kEos;
+    set(o);
+    try {
+      decode(*dec, reqs, o);
+      ADD_FAILURE() << "no error for " << what;
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  bad([](SearchOptions& o) { o.beam = 0; }, "--beam");
+  bad([](SearchOptions& o) { o.beam = 11; }, "--beam");
+  bad([](SearchOptions& o) { o.top_p = 1.5f; }, "--top-p");
+  bad([](SearchOptions& o) { o.n_best = 2; }, "--n-best");
+  bad([](SearchOptions& o) { o.temperature = 0; }, "--temperature");
+  bad([](SearchOptions& o) { o.max_len = 30; }, "positions");
+  bad([](SearchOptions& o) { o.eos = 11; }, "eos");
+  SearchOptions o;
+  o.eos = kEos;
+  o.max_len = 10;
+  EXPECT_THROW(decode(*dec, {{{3, 13}, {kBos}, {}}}, o), DataError);
+  EXPECT_THROW(decode(*dec, {{{3}, {}, {}}}, o), DataError);
+  EXPECT_THROW(decode(*dec, {{{3}, {kBos}, {11}}}, o), DataError);
+}
