@@ -175,6 +175,69 @@ TEST(TransformerDecoder, RefusesMorePositionsThanMaxLenAndBadSources) {
   EXPECT_THROW(dec->step(*st, &id, logits.data()), UsageError);
 }
 
+namespace {
+Case lm_case(Rng& rng, int64_t B, int64_t T, int32_t V) {
+  Case c;
+  c.B = B;
+  c.T = T;
+  c.tgt = random_ids(rng, B * T, 0, V);
+  return c;
+}
+Config gpt_learned() {
+  return cfg({{"vocab_size", int64_t{17}}, {"block_size", int64_t{13}}, {"n_layer", int64_t{3}}, {"n_head", int64_t{3}},
+              {"d_model", int64_t{15}}, {"d_ff", int64_t{19}}, {"dropout", 0.1}});
+}
+Config gpt_sinusoidal_post() {
+  return cfg({{"vocab_size", int64_t{9}}, {"block_size", int64_t{11}}, {"n_layer", int64_t{2}}, {"n_head", int64_t{2}},
+              {"d_model", int64_t{14}}, {"d_ff", int64_t{0}}, {"pos", std::string("sinusoidal")},
+              {"norm", std::string("post")}, {"activation", std::string("relu")}, {"bias", int64_t{0}},
+              {"tie_weights", int64_t{0}}});
+}
+}  // namespace
+
+TEST(GptDecoder, StepLogitsEqualTheFullForward) {
+  Rng rng(7);
+  auto m = random_model("gpt", gpt_learned(), 1);
+  check_incremental(*m, lm_case(rng, 3, 13, 17), 0);  // the whole block
+  check_incremental(*m, lm_case(rng, 1, 5, 17), 0);
+  auto s = random_model("gpt", gpt_sinusoidal_post(), 2);
+  check_incremental(*s, lm_case(rng, 4, 11, 9), 0);
+}
+
+TEST(GptDecoder, ReorderedRowsContinueAsTheirSources) {
+  Rng rng(8);
+  auto m = random_model("gpt", gpt_learned(), 3);
+  const Case c = lm_case(rng, 3, 9, 17);
+  check_incremental(*m, c, 0, 4, {1, 1, 2, 0});
+  check_incremental(*m, c, 0, 0, {2});
+}
+
+TEST(GptDecoder, RefusesMorePositionsThanTheBlockAndSources) {
+  auto m = random_model("gpt", gpt_learned(), 1);
+  auto dec = m->decoder();
+  EXPECT_FALSE(dec->has_source());
+  EXPECT_EQ(dec->max_positions(), 13);
+  EXPECT_THROW(dec->start({{}}, 14), UsageError);
+  EXPECT_THROW(dec->start({{3}}, 4), DataError);
+}
+
+TEST(RnnDecoder, StepLogitsEqualTheFullForward) {
+  Rng rng(9);
+  auto gru = random_model("rnn", cfg({{"src_vocab_size", int64_t{13}}, {"tgt_vocab_size", int64_t{11}},
+                                      {"n_layer", int64_t{2}}, {"d_emb", int64_t{7}}, {"d_hidden", int64_t{10}},
+                                      {"d_attn", int64_t{5}}, {"dropout", 0.2}}),
+                          1);
+  check_incremental(*gru, seq2seq_case(rng, {5, 1, 3, 0}, 7, 13, 11, 0), 0);
+  check_incremental(*gru, seq2seq_case(rng, {4, 2, 6}, 6, 13, 11, 0), 0, 2, {2, 2, 0, 1});
+  auto lstm = random_model("rnn", cfg({{"src_vocab_size", int64_t{9}}, {"tgt_vocab_size", int64_t{9}},
+                                       {"cell", std::string("lstm")}, {"n_layer", int64_t{3}},
+                                       {"bidirectional", int64_t{0}}, {"d_emb", int64_t{5}},
+                                       {"d_hidden", int64_t{11}}, {"tie_weights", int64_t{1}}, {"pad_id", int64_t{2}}}),
+                           2);
+  check_incremental(*lstm, seq2seq_case(rng, {3, 7}, 9, 9, 9, 2), 2);
+  check_incremental(*lstm, seq2seq_case(rng, {3, 7, 1}, 5, 9, 9, 2), 2, 1, {1});
+}
+
 TEST(Decoder, ModelsThatDoNotGenerateSaySo) {
   auto v = make_model("vit", cfg({{"patch_dim", int64_t{6}}, {"n_patches", int64_t{3}}, {"n_classes", int64_t{4}},
                                   {"d_model", int64_t{8}}, {"n_head", int64_t{2}}, {"n_layer", int64_t{1}},

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/decoding.h"
@@ -100,6 +101,64 @@ TEST(Greedy, MatchesPyTorchsGreedyLoop) {
     ASSERT_EQ(out[i].size(), 1u);
     EXPECT_EQ(out[i][0].ids, want) << "sequence " << i;
   }
+}
+
+namespace {
+
+std::vector<std::vector<int32_t>> ragged(const io::H5In& in, const std::string& ids, const std::string& offsets) {
+  Tensor v = in.read(ids, DType::i32, 1), o = in.read(offsets, DType::i64, 1);
+  std::vector<std::vector<int32_t>> out;
+  for (int64_t i = 0; i + 1 < o.numel(); ++i)
+    out.emplace_back(v.data<int32_t>() + o.data<int64_t>()[i], v.data<int32_t>() + o.data<int64_t>()[i + 1]);
+  return out;
+}
+
+// tests/ref/beam_<arch>.h5 (scripts/ref/make_beam_refs.py): the n-best of every (beam, alpha) case.
+void check_beam_refs(const std::string& arch) {
+  SCOPED_TRACE(arch);
+  io::H5In in(test::source_path("tests/ref/beam_" + arch + ".h5"));
+  auto m = load_model(in);
+  auto dec = m->decoder();
+  const auto sources = ragged(in, "ref/sources", "ref/source_offsets");
+  const auto contexts = ragged(in, "ref/contexts", "ref/context_offsets");
+  std::vector<Request> reqs;
+  for (size_t i = 0; i < sources.size(); ++i) reqs.push_back({sources[i], contexts[i], {}});
+  int cases = 0;
+  for (int64_t K : {1, 2, 4, 5, 8})
+    for (int a10 : {0, 6, 10}) {
+      const std::string g = "ref/k" + std::to_string(K) + "_a" + std::to_string(a10);
+      SCOPED_TRACE(g);
+      SearchOptions o;
+      o.eos = static_cast<int32_t>(in.attr_int("/ref", "eos"));
+      o.max_len = in.attr_int("/ref", "max_len");
+      o.beam = K;
+      o.n_best = K;
+      o.length_penalty = in.attr_double(g, "length_penalty");
+      const auto out = decode(*dec, reqs, o);
+      const auto ids = ragged(in, g + "/ids", g + "/offsets");
+      Tensor counts = in.read(g + "/counts", DType::i64, 1);
+      Tensor scores = in.read(g + "/scores", DType::f32, 1), norm = in.read(g + "/normalized_scores", DType::f32, 1);
+      size_t h = 0;
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        ASSERT_EQ(static_cast<int64_t>(out[i].size()), counts.data<int64_t>()[i]) << "request " << i;
+        for (const auto& hyp : out[i]) {
+          EXPECT_EQ(hyp.ids, ids[h]) << "request " << i << " hypothesis " << h;
+          EXPECT_NEAR(hyp.score, scores.data<float>()[h], 1e-4);
+          EXPECT_NEAR(hyp.normalized_score, norm.data<float>()[h], 1e-4);
+          ++h;
+        }
+      }
+      ++cases;
+    }
+  EXPECT_EQ(cases, 15);
+}
+
+}  // namespace
+
+TEST(BeamSearch, MatchesTheDefinitionInPyTorch) {
+  check_beam_refs("transformer");
+  check_beam_refs("gpt");
+  check_beam_refs("rnn");
 }
 
 TEST(Greedy, SameAloneAndInAPaddedBatchOfEight) {
@@ -249,4 +308,129 @@ TEST(Search, BadOptionsSayWhich) {
   EXPECT_THROW(decode(*dec, {{{3, 13}, {kBos}, {}}}, o), DataError);
   EXPECT_THROW(decode(*dec, {{{3}, {}, {}}}, o), DataError);
   EXPECT_THROW(decode(*dec, {{{3}, {kBos}, {11}}}, o), DataError);
+}
+
+namespace {
+Config small_gpt() {
+  return cfg({{"vocab_size", int64_t{9}}, {"block_size", int64_t{40}}, {"n_layer", int64_t{2}}, {"n_head", int64_t{2}},
+              {"d_model", int64_t{10}}, {"d_ff", int64_t{14}}});
+}
+}  // namespace
+
+TEST(Sampling, FrequenciesFollowTheFilteredDistribution) {
+  auto m = random_model("gpt", small_gpt(), 3, 0.6f);
+  auto dec = m->decoder();
+  const std::vector<int32_t> prompt = {4, 7, 1};
+  // the distribution of the first token: logits / T, then top-k, then top-p (computed here independently)
+  const int64_t V = 9;
+  std::vector<float> logits(V);
+  auto st = dec->start({{}}, 3);
+  for (int32_t id : prompt) dec->step(*st, &id, logits.data());
+  const float T = 1.5f;
+  const int64_t top_k = 6;
+  const float top_p = 0.9f;
+  std::vector<std::pair<double, int>> p;  // (probability, id)
+  double z = 0;
+  for (int v = 0; v < V; ++v) z += std::exp(logits[v] / T);
+  for (int v = 0; v < V; ++v) p.push_back({std::exp(logits[v] / T) / z, v});
+  std::stable_sort(p.begin(), p.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  p.resize(top_k);
+  double kz = 0, cum = 0;
+  for (auto& q : p) kz += q.first;
+  size_t keep = 0;
+  while (keep < p.size() && cum < top_p) cum += p[keep++].first / kz;
+  p.resize(keep);
+  ASSERT_GE(keep, 3u) << "a distribution worth testing";
+  double pz = 0;
+  for (auto& q : p) pz += q.first;
+
+  const int64_t N = 20000;
+  std::vector<Request> reqs(N, Request{{}, prompt, {}});
+  SearchOptions o;
+  o.eos = 0;
+  o.sample = true;
+  o.max_len = 1;
+  o.temperature = T;
+  o.top_k = top_k;
+  o.top_p = top_p;
+  o.seed = 42;
+  auto out = decode(*dec, reqs, o);
+  std::vector<int64_t> count(V, 0);
+  for (const auto& n : out) ++count[n[0].ids.empty() ? o.eos : n[0].ids[0]];
+  double chi2 = 0;
+  int64_t inside = 0;
+  for (auto& q : p) {
+    const double want = N * q.first / pz;
+    chi2 += (count[q.second] - want) * (count[q.second] - want) / want;
+    inside += count[q.second];
+  }
+  EXPECT_EQ(inside, N) << "a token outside the top-k / top-p set was drawn";
+  // chi-square with keep - 1 <= 5 degrees of freedom: 20.5 is its 0.999 quantile at 5
+  EXPECT_LT(chi2, 20.5) << "sampled frequencies differ from the distribution";
+}
+
+TEST(Sampling, SameSeedSameTokensOnAnyThreadCountAndBatch) {
+  auto m = random_model("gpt", small_gpt(), 4, 0.6f);
+  auto dec = m->decoder();
+  std::vector<Request> reqs = {{{}, {3}, {}}, {{}, {5, 6}, {}}, {{}, {1, 2, 3, 4}, {}}};
+  SearchOptions o;
+  o.eos = 0;
+  o.sample = true;
+  o.max_len = 30;
+  o.seed = 7;
+  const int before = threads();
+  set_threads(1);
+  auto one = decode(*dec, reqs, o);
+  set_threads(2);
+  auto two = decode(*dec, reqs, o);
+  set_threads(before);
+  auto alone = decode(*dec, {reqs[0]}, o);
+  o.seed = 8;
+  auto other = decode(*dec, reqs, o);
+  bool differs = false;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_EQ(one[i][0].ids, two[i][0].ids) << i;
+    differs = differs || other[i][0].ids != one[i][0].ids;
+  }
+  EXPECT_EQ(alone[0][0].ids, one[0][0].ids);
+  EXPECT_TRUE(differs) << "another seed should give other samples";
+}
+
+TEST(Search, AttentionOfTheChosenHypotheses) {
+  auto m = random_model("transformer", small_transformer(), 9, 0.5f);
+  auto dec = m->decoder();
+  Rng rng(12);
+  auto reqs = random_requests(rng, 3, 13);
+  for (int64_t beam : {1, 3}) {
+    SearchOptions o;
+    o.eos = kEos;
+    o.beam = beam;
+    o.max_len = 6;
+    o.attention = true;
+    auto out = decode(*dec, reqs, o);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const Hypothesis& h = out[i][0];
+      const int64_t L = static_cast<int64_t>(h.ids.size()) + 1;
+      ASSERT_EQ(h.attention.size(), 4u);  // 2 layers x (self, cross)
+      for (const auto& a : h.attention) {
+        EXPECT_EQ(a.heads, 3);
+        const bool cross = a.name.find("multihead_attn") != std::string::npos;
+        int64_t S = 1;  // cross: the batch's longest source (zero weights beyond this one's)
+        for (const auto& r : reqs) S = std::max<int64_t>(S, r.source.size());
+        EXPECT_EQ(a.keys, cross ? S : L) << a.name;
+        ASSERT_EQ(static_cast<int64_t>(a.weights.size()), L * a.heads * a.keys);
+        for (int64_t t = 0; t < L; ++t)
+          for (int64_t hd = 0; hd < a.heads; ++hd) {
+            double s = 0;
+            for (int64_t k = 0; k < a.keys; ++k) {
+              const float w = a.weights[(t * a.heads + hd) * a.keys + k];
+              if (!cross && k > t) EXPECT_EQ(w, 0.0f) << "token " << t << " sees a later position";
+              if (cross && k >= static_cast<int64_t>(reqs[i].source.size())) EXPECT_EQ(w, 0.0f) << "padding";
+              s += w;
+            }
+            if (!(cross && reqs[i].source.empty())) EXPECT_NEAR(s, 1.0, 1e-5) << a.name;
+          }
+      }
+    }
+  }
 }

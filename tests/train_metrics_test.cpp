@@ -1,4 +1,4 @@
-// qkv-train's metrics: edit distance, word/token error rates with several
+// qkv-train's metrics: word/token error rates with several
 // references, loss meters, the JSON-lines log and the loss plot.
 #include <gtest/gtest.h>
 
@@ -12,18 +12,6 @@
 
 using namespace qkv;
 using namespace qkv::train;
-
-TEST(TrainMetrics, EditDistance) {
-  EXPECT_EQ(edit_distance({}, {}), 0);
-  EXPECT_EQ(edit_distance({1, 2, 3}, {}), 3);
-  EXPECT_EQ(edit_distance({}, {1, 2}), 2);
-  EXPECT_EQ(edit_distance({1, 2, 3}, {1, 2, 3}), 0);
-  EXPECT_EQ(edit_distance({1, 2, 3}, {1, 3}), 1);        // deletion
-  EXPECT_EQ(edit_distance({1, 2, 3}, {1, 4, 3}), 1);     // substitution
-  EXPECT_EQ(edit_distance({1, 2, 3}, {3, 2, 1}), 2);
-  // kitten -> sitting = 3
-  EXPECT_EQ(edit_distance({'k', 'i', 't', 't', 'e', 'n'}, {'s', 'i', 't', 't', 'i', 'n', 'g'}), 3);
-}
 
 TEST(TrainMetrics, WerCountsAnyReferenceAsRight) {
   SequenceScorer s;

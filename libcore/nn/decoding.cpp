@@ -17,7 +17,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // A partial hypothesis: one row of the decoder state.
 struct Partial {
   int64_t req = 0;               // request index
-  std::vector<int32_t> tokens;   // context + generated
+  std::vector<int32_t> tokens;   // context (as fed so far) + generated
   std::vector<float> logprobs;   // (generated)
   double score = 0.0;            // sum of logprobs
   std::vector<std::vector<float>> att;  // per generated token: every map's (H, Tk) weights, concatenated
@@ -162,7 +162,7 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
   std::vector<Rng> rngs;
   for (int64_t i = 0; i < B; ++i) {
     rows[i].req = i;
-    rows[i].tokens = reqs[i].context;
+    rows[i].tokens = {reqs[i].context[0]};  // the rest is appended as it is fed
     rngs.emplace_back(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(i));
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));
@@ -225,7 +225,7 @@ std::vector<std::vector<Hypothesis>> search_beam(Decoder& dec, const std::vector
       expand.push_back(i);
       Partial p;
       p.req = i;
-      p.tokens = reqs[i].context;
+      p.tokens = {reqs[i].context[0]};
       rows.push_back(std::move(p));
       ids.push_back(reqs[i].context[0]);
     }

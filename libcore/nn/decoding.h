@@ -68,7 +68,8 @@ struct SearchOptions {
 
 // Attention of one layer over a hypothesis: weights (L, H, Tk), row t the
 // query of generated token t (EOS included), zero beyond the keys that token
-// saw (self-attention: positions [0, context + t]; cross: the source).
+// saw (self-attention: positions [0, context + t]; cross-attention: the
+// batch's longest source, zero beyond this request's own).
 struct AttentionTrace {
   std::string name;  // the layer (e.g. "transformer.decoder.layers.0.multihead_attn")
   int64_t heads = 0, keys = 0;

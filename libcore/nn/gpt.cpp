@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/decoder.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/layernorm.h"
@@ -154,7 +155,89 @@ class Gpt : public Model {
     return maps;
   }
 
+  std::unique_ptr<Decoder> decoder() override { return std::make_unique<StepDecoder>(*this); }
+
  private:
+  // Incremental decoding (nn/decoder.h): each step runs the blocks at one
+  // position against their KV caches.
+  class StepDecoder;
+  struct State : DecoderState {
+    std::vector<KvCache> cache;           // per layer (B, H, capacity, hs)
+    std::vector<LayerStepScratch> layer;  // per layer
+    std::vector<float> x, y, mean, rstd;  // (B, C), (B, C), (B), (B)
+    friend class StepDecoder;
+  };
+
+  class StepDecoder : public Decoder {
+   public:
+    explicit StepDecoder(Gpt& m) : m_(m) {}
+    int64_t vocab_size() const override { return m_.V_; }
+    int64_t max_positions() const override { return m_.block_; }
+    bool has_source() const override { return false; }
+
+    std::unique_ptr<DecoderState> start(const std::vector<std::vector<int32_t>>& sources,
+                                        int64_t capacity) override {
+      const int64_t B = static_cast<int64_t>(sources.size());
+      if (B < 1) throw UsageError("gpt decoder: no rows");
+      for (const auto& s : sources)
+        if (!s.empty()) throw DataError("gpt decoder: a language model takes no source (its prompt is the context)");
+      if (capacity < 1 || capacity > m_.block_)
+        throw UsageError("gpt decoder: " + std::to_string(capacity) + " positions exceed the model's block_size " +
+                         std::to_string(m_.block_));
+      auto st = std::make_unique<State>();
+      st->B_ = B;
+      st->cap_ = capacity;
+      st->cache.resize(static_cast<size_t>(m_.L_));
+      st->layer.resize(static_cast<size_t>(m_.L_));
+      for (auto& c : st->cache) c.reset(B, m_.H_, capacity, m_.C_ / m_.H_);
+      return st;
+    }
+
+    void step(DecoderState& state, const int32_t* ids, float* logits, std::vector<AttentionMap>* att) override {
+      Gpt& m = m_;
+      State& st = static_cast<State&>(state);
+      const int64_t B = st.B_, C = m.C_, t = st.len_;
+      if (t >= st.cap_) throw UsageError("gpt decoder: step beyond the state's capacity " + std::to_string(st.cap_));
+      st.x.resize(B * C);
+      st.y.resize(B * C);
+      // x (B, C) = wte[ids] + pos[t]
+      embedding_forward(st.x.data(), ids, m.ps_.param(m.wte_), B, m.V_, C);
+      const float* pos = m.learned_pos_ ? m.ps_.param(m.wpe_) : m.pe_.data();  // (block, C)
+      add_positional(st.x.data(), pos + t * C, B, 1, C, 1.0f);
+      for (int64_t l = 0; l < m.L_; ++l) {
+        encoder_layer_step(st.y.data(), st.x.data(), encoder_weights(m.ps_, m.stack_.ids[l]), m.stack_.cfg, st.cache[l],
+                           st.layer[l]);
+        st.x.swap(st.y);
+      }
+      const float* top = st.x.data();  // (B, C)
+      if (m.pre_norm_) {
+        st.mean.resize(B);
+        st.rstd.resize(B);
+        layernorm_forward(st.y.data(), st.mean.data(), st.rstd.data(), top, m.ps_.param(m.lnf_w_),
+                          param_or_null(m.ps_, m.lnf_b_), B, C, m.eps_);
+        top = st.y.data();
+      }
+      linear_forward(logits, top, m.ps_.param(m.lm_head_), nullptr, B, C, m.V_);  // (B, V)
+      st.len_ = t + 1;
+      if (!att) return;
+      att->clear();
+      for (int64_t l = 0; l < m.L_; ++l) {
+        const MhaStepScratch& s = st.layer[l].self_attn;
+        att->push_back({"transformer.h." + std::to_string(l) + ".attn", {B, m.H_, 1, s.Tk}, s.att.data()});
+      }
+    }
+
+    void reorder(DecoderState& state, const std::vector<int64_t>& rows) override {
+      State& st = static_cast<State&>(state);
+      for (int64_t r : rows) QKV_CHECK(r >= 0 && r < st.B_, "gpt decoder: reorder row out of range");
+      for (auto& c : st.cache) c.gather(rows);
+      st.B_ = static_cast<int64_t>(rows.size());
+    }
+
+   private:
+    Gpt& m_;
+  };
+
   int64_t V_, block_, L_, H_, C_, F_;
   float dropout_, eps_, smoothing_;
   bool learned_pos_, tied_, pre_norm_, bias_;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "nn/decoder.h"
 #include "nn/cross_entropy.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
@@ -197,9 +198,14 @@ void RnnSeq2Seq::encode(const Batch& b, bool training) {
   additive_attention_keys_forward(ad, mem_.data(), ps_.param(att_wk_), ps_.param(att_bk_), kp_.data());
 }
 
+void RnnSeq2Seq::bridge(const float* bridge_in, int64_t B, float* s0) {
+  linear_forward(s0, bridge_in, ps_.param(bridge_w_), ps_.param(bridge_b_), B, E_, Hd_);
+  for (int64_t i = 0; i < B * Hd_; ++i) s0[i] = std::tanh(s0[i]);
+}
+
 void RnnSeq2Seq::start_decoder(int64_t T) {
   T_ = T;
-  const int64_t B = B_, GH = rnn_gates(cell_) * Hd_;
+  const int64_t B = B_;
   state_.assign(L_ * (T + 1) * B * Hd_, 0.0f);
   cstate_.assign(cell_ == RnnCell::lstm ? L_ * (T + 1) * B * Hd_ : 0, 0.0f);
   dec_in_.resize(L_);
@@ -213,49 +219,59 @@ void RnnSeq2Seq::start_decoder(int64_t T) {
   ctx_.resize(T * B * E_);
   alpha_.assign(B * T * S_, 0.0f);
   alpha_T_ = T;
-  gx_.resize(B * GH);
-  gh_scratch_.resize(B * GH);
   feat_.resize(B * T * F_);
   feat_drop_.resize(B * T * F_);
-  // s^l_0 (B, Hd) = tanh(bridge(bridge_in[l]))
-  for (int64_t l = 0; l < L_; ++l) {
-    float* s0 = state(l, 0);
-    linear_forward(s0, bridge_in_.data() + l * B * E_, ps_.param(bridge_w_), ps_.param(bridge_b_), B, E_, Hd_);
-    for (int64_t i = 0; i < B * Hd_; ++i) s0[i] = std::tanh(s0[i]);
-  }
+  for (int64_t l = 0; l < L_; ++l) bridge(bridge_in_.data() + l * B * E_, B, state(l, 0));
 }
 
-void RnnSeq2Seq::decoder_step(int64_t t, const int32_t* ids, int64_t ids_stride, bool training) {
-  const int64_t B = B_, S = S_, T = T_, X = emb_ + E_, GH = rnn_gates(cell_) * Hd_, top = L_ - 1;
-  const int64_t CW = rnn_cache_width(cell_, Hd_);
+void RnnSeq2Seq::run_step(const StepIo& io, const int32_t* ids, int64_t ids_stride, float p) {
+  const int64_t B = io.B, X = emb_ + E_, GH = rnn_gates(cell_) * Hd_, top = L_ - 1;
   const bool lstm = cell_ == RnnCell::lstm;
-  const float p = training ? dropout_ : 0.0f;
-  float* ctx = ctx_.data() + t * B * E_;  // (B, E)
+  gx_.resize(B * GH);
+  gh_scratch_.resize(B * GH);
   // ctx_t, α_t from the top layer's previous state
-  AdditiveAttentionDims ad{B, 1, S, Hd_, E_, A_};
-  additive_attention_forward(ad, state(top, t), mem_.data(), kp_.data(), src_mask_.data(), ps_.param(att_wq_),
-                             ps_.param(att_v_), ctx, alpha_.data() + t * S, T * S, attn_scratch_);
+  AdditiveAttentionDims ad{B, 1, io.S, Hd_, E_, A_};
+  additive_attention_forward(ad, io.h_prev[top], io.mem, io.kp, io.mask, ps_.param(att_wq_), ps_.param(att_v_),
+                             io.ctx, io.alpha, io.alpha_stride, attn_scratch_);
   // layer 0 input (B, emb + E) = [dropout(tgt_emb[y_{t-1}]); ctx_t]
   std::vector<int32_t> step_ids(B);
   for (int64_t b = 0; b < B; ++b) step_ids[b] = ids[b * ids_stride];
   std::vector<float> e(B * emb_);  // (B, emb)
   embedding_forward(e.data(), step_ids.data(), ps_.param(tgt_emb_), B, Vt_, emb_);
-  dropout_forward(e.data(), dec_drop_[0].data() + t * B * emb_, e.data(), B * emb_, p, rng_);
-  float* x0 = dec_in_[0].data() + t * B * X;
+  dropout_forward(e.data(), io.drop[0], e.data(), B * emb_, p, rng_);
+  float* x0 = io.in[0];
   for (int64_t b = 0; b < B; ++b) {
     std::memcpy(x0 + b * X, e.data() + b * emb_, sizeof(float) * emb_);
-    std::memcpy(x0 + b * X + emb_, ctx + b * E_, sizeof(float) * E_);
+    std::memcpy(x0 + b * X + emb_, io.ctx + b * E_, sizeof(float) * E_);
   }
   const std::vector<RnnWeights> w = weights_of(dec_ids_);
   for (int64_t l = 0; l < L_; ++l) {
     const int64_t in_dim = l == 0 ? X : Hd_;
-    float* in = dec_in_[l].data() + t * B * in_dim;  // (B, in_dim)
-    if (l > 0) dropout_forward(in, dec_drop_[l].data() + t * B * Hd_, state(l - 1, t + 1), B * Hd_, p, rng_);
+    float* in = io.in[l];  // (B, in_dim)
+    if (l > 0) dropout_forward(in, io.drop[l], io.h[l - 1], B * Hd_, p, rng_);
     linear_forward(gx_.data(), in, w[l].w_ih, w[l].b_ih, B, in_dim, GH);
-    rnn_step_forward(cell_, B, Hd_, gx_.data(), GH, state(l, t), lstm ? cstate(l, t) : nullptr, w[l].w_hh, w[l].b_hh,
-                     nullptr, 0, state(l, t + 1), lstm ? cstate(l, t + 1) : nullptr,
-                     dec_cache_[l].data() + t * B * CW, gh_scratch_.data());
+    rnn_step_forward(cell_, B, Hd_, gx_.data(), GH, io.h_prev[l], lstm ? io.c_prev[l] : nullptr, w[l].w_hh,
+                     w[l].b_hh, nullptr, 0, io.h[l], lstm ? io.c[l] : nullptr, io.cache[l], gh_scratch_.data());
   }
+}
+
+void RnnSeq2Seq::decoder_step(int64_t t, const int32_t* ids, int64_t ids_stride, bool training) {
+  const int64_t B = B_, S = S_, T = T_, top = L_ - 1;
+  const int64_t CW = rnn_cache_width(cell_, Hd_);
+  float* ctx = ctx_.data() + t * B * E_;  // (B, E)
+  StepIo io;
+  io.B = B, io.S = S;
+  io.mem = mem_.data(), io.kp = kp_.data(), io.mask = src_mask_.data();
+  io.ctx = ctx, io.alpha = alpha_.data() + t * S, io.alpha_stride = T * S;
+  for (int64_t l = 0; l < L_; ++l) {
+    const bool lstm = cell_ == RnnCell::lstm;
+    io.h_prev.push_back(state(l, t)), io.h.push_back(state(l, t + 1));
+    io.c_prev.push_back(lstm ? cstate(l, t) : nullptr), io.c.push_back(lstm ? cstate(l, t + 1) : nullptr);
+    io.in.push_back(dec_in_[l].data() + t * B * (l == 0 ? emb_ + E_ : Hd_));
+    io.drop.push_back(dec_drop_[l].data() + t * B * (l == 0 ? emb_ : Hd_));
+    io.cache.push_back(dec_cache_[l].data() + t * B * CW);
+  }
+  run_step(io, ids, ids_stride, training ? dropout_ : 0.0f);
   // features [s^top_t; ctx_t] at (b, t) (dropout is applied to all of them after the loop)
   const float* s = state(top, t + 1);
   for (int64_t b = 0; b < B; ++b) {
@@ -463,5 +479,127 @@ std::vector<std::vector<int32_t>> RnnSeq2Seq::greedy_decode(const Batch& b, int6
   alpha_T_ = steps;
   return out;
 }
+
+// ---- incremental decoding (nn/decoder.h) ---------------------------------------
+// The encoder and the bridge run once in start(); the state is each decoder
+// layer's hidden (and LSTM cell) state, plus each row's memory, which reorder
+// gathers with the rows (rnn memories are small).
+
+class RnnStepDecoder;
+
+namespace {
+
+// Rows of a (groups, B, width) array: row i of every group := old row rows[i].
+template <class T>
+void gather_rows(std::vector<T>& v, int64_t groups, int64_t B, int64_t width, const std::vector<int64_t>& rows) {
+  const int64_t nB = static_cast<int64_t>(rows.size());
+  std::vector<T> out(static_cast<size_t>(groups * nB * width));
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < nB; ++i)
+      std::copy_n(v.begin() + (g * B + rows[i]) * width, width, out.begin() + (g * nB + i) * width);
+  v.swap(out);
+}
+
+struct RnnState : DecoderState {
+  int64_t S = 0;
+  std::vector<float> mem, kp;                   // (B, S, E), (B, S, A)
+  std::vector<uint8_t> mask;                    // (B, S)
+  std::vector<float> h, c, h_next, c_next;      // (L, B, Hd); c: LSTM only
+  std::vector<std::vector<float>> in, cache;    // per layer (B, emb + E | Hd), (B, cache width)
+  std::vector<std::vector<uint8_t>> drop;       // per layer (B, emb | Hd), unused (no dropout)
+  std::vector<float> ctx, alpha, feat, proj;    // (B, E), (B, S), (B, F), (B, d_emb)
+  friend class qkv::nn::RnnStepDecoder;
+};
+
+}  // namespace
+
+class RnnStepDecoder : public Decoder {
+ public:
+  explicit RnnStepDecoder(RnnSeq2Seq& m) : m_(m) {}
+  int64_t vocab_size() const override { return m_.Vt_; }
+  int64_t max_positions() const override { return INT64_MAX; }
+  bool has_source() const override { return true; }
+
+  std::unique_ptr<DecoderState> start(const std::vector<std::vector<int32_t>>& sources, int64_t capacity) override {
+    RnnSeq2Seq& m = m_;
+    const int64_t B = static_cast<int64_t>(sources.size());
+    if (B < 1) throw UsageError("rnn decoder: no sources");
+    int64_t S = 1;
+    for (const auto& src : sources) S = std::max<int64_t>(S, static_cast<int64_t>(src.size()));
+    Batch b;
+    b.B = B;
+    b.S = S;
+    b.src.assign(static_cast<size_t>(B * S), m.pad_);  // (B, S) padded
+    for (int64_t i = 0; i < B; ++i) std::copy(sources[i].begin(), sources[i].end(), b.src.begin() + i * S);
+    check_ids(b.src, B * S, m.Vs_, "src");
+    m.encode(b, false);  // mem_ (B, S, E), kp_ (B, S, A), src_mask_ (B, S), bridge_in_ (L, B, E)
+    auto st = std::make_unique<RnnState>();
+    st->B_ = B;
+    st->cap_ = capacity;
+    st->S = S;
+    st->mem = m.mem_;
+    st->kp = m.kp_;
+    st->mask = m.src_mask_;
+    const int64_t L = m.L_, Hd = m.Hd_;
+    st->h.resize(L * B * Hd);
+    st->c.assign(m.cell_ == RnnCell::lstm ? L * B * Hd : 0, 0.0f);  // an LSTM decoder's cells start at 0
+    for (int64_t l = 0; l < L; ++l) m.bridge(m.bridge_in_.data() + l * B * m.E_, B, st->h.data() + l * B * Hd);
+    return st;
+  }
+
+  void step(DecoderState& state, const int32_t* ids, float* logits, std::vector<AttentionMap>* att) override {
+    RnnSeq2Seq& m = m_;
+    RnnState& st = static_cast<RnnState&>(state);
+    const int64_t B = st.B_, L = m.L_, Hd = m.Hd_, E = m.E_, F = m.F_;
+    const bool lstm = m.cell_ == RnnCell::lstm;
+    st.h_next.resize(L * B * Hd);
+    st.c_next.resize(lstm ? L * B * Hd : 0);
+    st.in.resize(L), st.drop.resize(L), st.cache.resize(L);
+    st.ctx.resize(B * E), st.alpha.resize(B * st.S), st.feat.resize(B * F), st.proj.resize(m.tied_ ? B * m.emb_ : 0);
+    RnnSeq2Seq::StepIo io;
+    io.B = B, io.S = st.S;
+    io.mem = st.mem.data(), io.kp = st.kp.data(), io.mask = st.mask.data();
+    io.ctx = st.ctx.data(), io.alpha = st.alpha.data(), io.alpha_stride = st.S;
+    for (int64_t l = 0; l < L; ++l) {
+      st.in[l].resize(B * (l == 0 ? m.emb_ + E : Hd));
+      st.drop[l].resize(B * (l == 0 ? m.emb_ : Hd));
+      st.cache[l].resize(B * rnn_cache_width(m.cell_, Hd));
+      io.h_prev.push_back(st.h.data() + l * B * Hd), io.h.push_back(st.h_next.data() + l * B * Hd);
+      io.c_prev.push_back(lstm ? st.c.data() + l * B * Hd : nullptr);
+      io.c.push_back(lstm ? st.c_next.data() + l * B * Hd : nullptr);
+      io.in.push_back(st.in[l].data()), io.drop.push_back(st.drop[l].data()), io.cache.push_back(st.cache[l].data());
+    }
+    m.run_step(io, ids, 1, 0.0f);
+    st.h.swap(st.h_next);
+    st.c.swap(st.c_next);
+    // logits (B, V) of the features [s^top_t; ctx_t] (B, F)
+    const float* s = st.h.data() + (L - 1) * B * Hd;
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(st.feat.data() + b * F, s + b * Hd, sizeof(float) * Hd);
+      std::memcpy(st.feat.data() + b * F + Hd, st.ctx.data() + b * E, sizeof(float) * E);
+    }
+    m.output_forward(st.feat.data(), B, logits, st.proj.data());
+    st.len_ += 1;
+    if (!att) return;
+    att->assign(1, AttentionMap{"attn", {B, 1, 1, st.S}, st.alpha.data()});
+  }
+
+  void reorder(DecoderState& state, const std::vector<int64_t>& rows) override {
+    RnnState& st = static_cast<RnnState&>(state);
+    const int64_t B = st.B_;
+    for (int64_t r : rows) QKV_CHECK(r >= 0 && r < B, "rnn decoder: reorder row out of range");
+    gather_rows(st.mem, 1, B, st.S * m_.E_, rows);
+    gather_rows(st.kp, 1, B, st.S * m_.A_, rows);
+    gather_rows(st.mask, 1, B, st.S, rows);
+    gather_rows(st.h, m_.L_, B, m_.Hd_, rows);
+    if (!st.c.empty()) gather_rows(st.c, m_.L_, B, m_.Hd_, rows);
+    st.B_ = static_cast<int64_t>(rows.size());
+  }
+
+ private:
+  RnnSeq2Seq& m_;
+};
+
+std::unique_ptr<Decoder> RnnSeq2Seq::decoder() { return std::make_unique<RnnStepDecoder>(*this); }
 
 }  // namespace qkv::nn

@@ -56,6 +56,7 @@ class RnnSeq2Seq : public Model {
   Stats forward(const Batch& b, bool training) override;
   void backward(float scale = 1.0f) override;
   const float* logits() const override { return logits_.data(); }
+  std::unique_ptr<Decoder> decoder() override;
   std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
                                                   int32_t eos) override;
 
@@ -66,8 +67,29 @@ class RnnSeq2Seq : public Model {
   int64_t attention_sources() const { return S_; }
 
  private:
+  friend class RnnStepDecoder;  // incremental decoding (nn/decoder.h), in rnn_seq2seq.cpp
+
   void encode(const Batch& b, bool training);
+  // s0 (B, Hd) = tanh(bridge(bridge_in (B, E))): a decoder layer's first state.
+  void bridge(const float* bridge_in, int64_t B, float* s0);
   void start_decoder(int64_t T);
+  // One decoder step of B rows through every layer, for training and decoding alike.
+  struct StepIo {
+    int64_t B = 0, S = 0;
+    const float* mem = nullptr;     // (B, S, E) row b's encoder outputs
+    const float* kp = nullptr;      // (B, S, A) their key projections
+    const uint8_t* mask = nullptr;  // (B, S) 1 = real source token
+    std::vector<const float*> h_prev, c_prev;  // per layer (B, Hd); c: LSTM only (else null)
+    std::vector<float*> h, c;                  // per layer (B, Hd): the new states
+    std::vector<float*> in;                    // per layer (B, emb + E | Hd): the cell inputs
+    std::vector<uint8_t*> drop;                // per layer (B, emb | Hd): dropout masks
+    std::vector<float*> cache;                 // per layer (B, rnn_cache_width)
+    float* ctx = nullptr;                      // (B, E)
+    float* alpha = nullptr;                    // row b's attention (S) at alpha + b * alpha_stride
+    int64_t alpha_stride = 0;
+  };
+  // ids: previous tokens, row b at ids[b * ids_stride]; p: dropout probability (0 = inference).
+  void run_step(const StepIo& io, const int32_t* ids, int64_t ids_stride, float p);
   // Decoder step t for all B rows; ids: previous tokens, row b at ids[b * ids_stride].
   void decoder_step(int64_t t, const int32_t* ids, int64_t ids_stride, bool training);
   // logits (n, V) of features (n, d_hidden + E); proj (n, d_emb) keeps out_proj's output (tie_weights).

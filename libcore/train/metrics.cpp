@@ -6,20 +6,9 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "score/error_rate.h"
 
 namespace qkv::train {
-
-int64_t edit_distance(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  std::vector<int64_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int64_t>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = static_cast<int64_t>(i);
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 double LossMeter::perplexity() const {
   double m = mean_loss();
@@ -39,19 +28,11 @@ void SequenceScorer::add_reference(const std::vector<int32_t>& src, const std::v
 void SequenceScorer::score(const std::vector<int32_t>& src, const std::vector<int32_t>& hyp) {
   auto it = refs_.find(src);
   QKV_CHECK(it != refs_.end(), "scoring a source with no reference");
-  int64_t best = -1, best_len = 0;
-  for (const auto& r : it->second) {
-    int64_t d = edit_distance(hyp, r);
-    // Closest reference; among equally close ones the longest (the kinder rate).
-    if (best < 0 || d < best || (d == best && static_cast<int64_t>(r.size()) > best_len)) {
-      best = d;
-      best_len = static_cast<int64_t>(r.size());
-    }
-  }
+  score::Closest c = score::closest_reference(hyp, it->second);
   ++scored_;
-  if (best != 0) ++wrong_;
-  edits_ += best;
-  ref_tokens_ += best_len;
+  if (c.edits != 0) ++wrong_;
+  edits_ += c.edits;
+  ref_tokens_ += c.ref_len;
 }
 
 void MetricsLog::open(const std::string& path, bool append) {

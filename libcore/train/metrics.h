@@ -17,9 +17,6 @@
 
 namespace qkv::train {
 
-// Levenshtein distance (unit costs) between two token sequences.
-int64_t edit_distance(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
-
 struct LossMeter {
   double loss_sum = 0;   // summed over targets
   int64_t targets = 0;   // counted targets (tokens or images)
@@ -32,7 +29,8 @@ struct LossMeter {
 
 // Word error rate (a whole output sequence right or wrong; right when it equals
 // ANY reference of its source) and token error rate (edit distance to the
-// closest reference / that reference's length, summed over sources).
+// closest reference / that reference's length, summed over sources): the
+// rates of score/error_rate.h over token ids, its SER and WER.
 class SequenceScorer {
  public:
   void add_reference(const std::vector<int32_t>& src, const std::vector<int32_t>& ref);
