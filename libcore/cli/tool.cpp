@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <new>
 
@@ -105,6 +106,10 @@ CLI::Option* Tool::add_output(CLI::App& cmd, std::string& path, const std::strin
 }
 
 int Tool::run(int argc, char** argv, const std::function<void()>& body) {
+  // A closed pipe on stdout (`| head`) is an error like any other write error:
+  // one line, exit 1 and temporary files removed, not a silent death by SIGPIPE
+  // that leaves them behind.
+  std::signal(SIGPIPE, SIG_IGN);
   if (const BlasHooks* blas = blas_hooks()) blas->ensure_best_kernels(argc, argv);
   for (CLI::App* sub : app_.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();
   try {

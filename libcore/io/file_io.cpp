@@ -1,5 +1,6 @@
 #include "io/file_io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -110,13 +112,10 @@ void write_atomically(const std::string& path, const void* data, size_t n, bool 
     ::close(dfd);
     return;
   }
-  std::string tmpl = path + ".tmp.XXXXXX";
-  if (tmpl.size() >= sizeof g_tmp_path) throw UsageError(path + ": path too long");
-  std::vector<char> name(tmpl.begin(), tmpl.end());
-  name.push_back('\0');
-  int fd = mkstemp(name.data());
-  if (fd < 0) throw DataError(path + ": cannot create: " + std::strerror(errno));
-  TempFileGuard guard(name.data());
+  std::string tmp;
+  int fd = create_temp_beside(path, &tmp);
+  const char* name = tmp.c_str();
+  TempFileGuard guard(tmp);
   try {
     write_fd(fd, data, n, path);
     if (durable && fsync(fd) != 0 && errno != EINVAL) throw DataError(path + ": fsync failed: " + std::strerror(errno));
@@ -126,13 +125,60 @@ void write_atomically(const std::string& path, const void* data, size_t n, bool 
       throw DataError(path + ": close failed: " + std::strerror(errno));
     }
     fd = -1;
-    if (std::rename(name.data(), path.c_str()) != 0)
+    if (std::rename(name, path.c_str()) != 0)
       throw DataError(path + ": cannot rename into place: " + std::strerror(errno));
   } catch (...) {
     if (fd >= 0) ::close(fd);
-    unlink(name.data());
+    unlink(name);
     throw;
   }
+}
+
+namespace {
+
+// "HOST-PID" of this process: the part of a temporary's name that tells whose it is.
+std::string temp_owner() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || !*host) std::strcpy(host, "host");
+  for (char* c = host; *c; ++c)
+    if (*c == '.' || *c == '/') *c = '_';  // the short name; never a path separator
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+// Removes DIR/BASE.tmp.HOST-PID.XXXXXX of this host whose PID no longer runs.
+void reap_dead_temps(const std::string& dir, const std::string& base, const std::string& host) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  const std::string prefix = base + ".tmp." + host + "-";
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.compare(0, prefix.size(), prefix) != 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(n.c_str() + prefix.size(), &end, 10);
+    // PID, then '.' and mkstemp's six characters, nothing else.
+    if (pid <= 0 || !end || *end != '.' || std::strlen(end) != 7) continue;
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to judge)
+    unlink((dir + "/" + n).c_str());
+  }
+  closedir(d);
+}
+
+}  // namespace
+
+int create_temp_beside(const std::string& target, std::string* name) {
+  size_t slash = target.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : target.substr(0, slash);
+  std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
+  std::string owner = temp_owner();
+  reap_dead_temps(dir, base, owner.substr(0, owner.rfind('-')));
+  std::string tmpl = target + ".tmp." + owner + ".XXXXXX";
+  if (tmpl.size() >= sizeof g_tmp_path) throw UsageError(target + ": path too long");
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  int fd = mkstemp(buf.data());
+  if (fd < 0) throw DataError(target + ": cannot create: " + std::strerror(errno));
+  *name = buf.data();
+  return fd;
 }
 
 void set_signal_cleanup(bool on) { g_signal_cleanup.store(on); }

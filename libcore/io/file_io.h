@@ -33,6 +33,14 @@ void refuse_binary_to_terminal(const std::string& path);
 // Size of a regular file in bytes, or -1 when it is not a regular file.
 int64_t file_size(const std::string& path);
 
+// The one way a temporary file beside `target` is made: creates and opens
+// TARGET.tmp.HOST-PID.XXXXXX (mode 0600) and returns its fd, its name in *name.
+// First it removes the temporaries of the same target left by processes of
+// this host that no longer run (a SIGKILL leaves one that nothing else could
+// remove), so killed runs never pile up; those of live processes and of other
+// hosts (a shared cluster folder) are left alone.
+int create_temp_beside(const std::string& target, std::string* name);
+
 // On (the default): write_atomically handles SIGINT/SIGTERM during a write by
 // removing its temporary file and re-raising. Off: a program that handles
 // those signals itself (qkv-train saves a checkpoint and exits) lets the write

@@ -23,6 +23,10 @@ using detail::Hid;
 
 void silence_hdf5() {
   static bool done = [] {
+    // No H5_term_library at exit: after a failed H5Fclose (a full disk) it
+    // crashed the process (SIGSEGV) on its way out. qkv closes every file it
+    // opens itself, so there is nothing left for it to do.
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
@@ -271,19 +275,12 @@ H5StreamOut::H5StreamOut(std::string path, const std::string& kind, int64_t kind
     copy_out_ = true;  // a device or FIFO: built aside, written into it at commit (never renamed over it)
   }
   copy_out_ = copy_out_ || path_ == "-";
-  std::string tmpl;
+  std::string target = path_;
   if (copy_out_) {
     const char* dir = std::getenv("TMPDIR");
-    tmpl = std::string(dir && *dir ? dir : "/tmp") + "/qkv-stream.tmp.XXXXXX";
-  } else {
-    tmpl = path_ + ".tmp.XXXXXX";
+    target = std::string(dir && *dir ? dir : "/tmp") + "/qkv-stream";
   }
-  std::vector<char> name(tmpl.begin(), tmpl.end());
-  name.push_back('\0');
-  int fd = mkstemp(name.data());
-  if (fd < 0) throw DataError((copy_out_ ? tmpl : path_) + ": cannot create: " + std::strerror(errno));
-  ::close(fd);
-  tmp_path_ = name.data();
+  ::close(create_temp_beside(target, &tmp_path_));
   try {
     guard_ = std::make_unique<TempFileGuard>(tmp_path_);
     Hid fcpl(detail::object_create_plist(H5P_FILE_CREATE));
