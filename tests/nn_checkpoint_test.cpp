@@ -20,7 +20,7 @@ namespace {
 // logits (B, K) = mean over patches of x (B, P, D) @ W^T + b; W (K, D).
 class ToySoftmax : public Model {
  public:
-  ToySoftmax(const Config& c, uint64_t seed) : Model("toy_softmax", seed) {
+  ToySoftmax(const Config& c, uint64_t seed, Build = Build::full) : Model("toy_softmax", seed) {
     ConfigReader r(c, arch_);
     D_ = r.get_int("patch_dim", 4, 1);
     K_ = r.get_int("n_classes", 3, 2);
@@ -33,7 +33,6 @@ class ToySoftmax : public Model {
     ps_.init_fan_in_uniform(w_, init);
     ps_.init_fan_in_uniform(b_, init);
   }
-  Task task() const override { return Task::classify; }
   void check_batch(const Batch& b) const override {
     if (b.D != D_) throw DataError("patch dim mismatch");
   }
@@ -80,7 +79,18 @@ class ToySoftmax : public Model {
   std::vector<float> x_, probs_, logits_;
   std::vector<int32_t> labels_;
 };
-QKV_REGISTER_ARCH("toy_softmax", "test-only softmax regression", ToySoftmax);
+ArchSpec toy_spec() {
+  ArchSpec s;
+  s.name = "toy_softmax";
+  s.summary = "test-only softmax regression";
+  s.task = Task::classify;
+  s.data.patch_dim = "patch_dim";
+  s.data.n_classes = "n_classes";
+  s.output = Output::per_example;
+  s.output_size = "n_classes";
+  return s;
+}
+QKV_REGISTER_ARCH(toy_spec(), ToySoftmax);
 
 Batch random_batch(Rng& rng, int64_t B) {
   Batch b;

@@ -80,17 +80,8 @@ void write_batch(io::H5Out& out, const Batch& b, Task task) {
 
 void write_model_output(io::H5Out& out, Model& m, const Batch& b) {
   const bool has_targets = b.has_targets(m.task());
-  int64_t V = 0;
   Stats s = m.forward(b, false);
-  Shape shape;
-  if (m.task() == Task::classify) {
-    V = std::get<int64_t>(*m.config().find("n_classes"));
-    shape = {b.B, V};
-  } else {
-    V = std::get<int64_t>(*m.config().find(m.task() == Task::seq2seq ? "tgt_vocab_size" : "vocab_size"));
-    shape = {b.B, b.T, V};
-  }
-  Tensor logits(shape);
+  Tensor logits(dims(m).output_shape(b.B, b.T));  // (B, T, n_out) or (B, n_out)
   std::memcpy(logits.data<float>(), m.logits(), logits.nbytes());
   out.write("logits", logits);
   out.set_attr("/", "arch", m.arch());

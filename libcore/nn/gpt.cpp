@@ -25,7 +25,7 @@ namespace {
 
 class Gpt : public Model {
  public:
-  Gpt(const Config& c, uint64_t seed) : Model("gpt", seed) {
+  Gpt(const Config& c, uint64_t seed, Build build = Build::full) : Model("gpt", seed) {
     ConfigReader r(c, arch_);
     V_ = r.get_int("vocab_size", 65, 1, INT32_MAX);
     block_ = r.get_int("block_size", 64, 1, 1 << 20);
@@ -47,6 +47,7 @@ class Gpt : public Model {
       throw UsageError("gpt: d_model (" + std::to_string(C_) + ") must be divisible by n_head (" +
                        std::to_string(H_) + ")");
     if (!learned_pos_ && C_ % 2 != 0) throw UsageError("gpt: sinusoidal positions need an even d_model");
+    if (build == Build::config_only) return;
     if (F_ == 0) F_ = 4 * C_;
 
     wte_ = ps_.add("transformer.wte.weight", {V_, C_});
@@ -76,8 +77,6 @@ class Gpt : public Model {
       sinusoidal_table(pe_.data(), block_, C_);
     }
   }
-
-  Task task() const override { return Task::language_model; }
 
   void check_batch(const Batch& b) const override {
     if (b.B <= 0 || b.T <= 0) throw DataError("gpt batch: empty (B=" + std::to_string(b.B) + ", T=" + std::to_string(b.T) + ")");
@@ -258,8 +257,34 @@ class Gpt : public Model {
   std::vector<float> dlogits_, dtop_, demb_;
 };
 
+ArchSpec gpt_spec() {
+  ArchSpec s;
+  s.name = "gpt";
+  s.summary = "decoder-only Transformer language model (nanoGPT layout)";
+  s.task = Task::language_model;
+  s.data.vocab = "vocab_size";
+  s.data.max_len = "block_size";
+  s.output = Output::per_position;  // (B, T, vocab_size)
+  s.output_size = "vocab_size";
+  s.command = "lm";
+  s.command_help = "language model (gpt) on a tokens file";
+  s.flags = {{"--heads", "n_head", "attention heads", ""},
+             {"--d-model", "d_model", "model width", ""},
+             {"--d-ff", "d_ff", "feed-forward width (0: 4 x --d-model)", ""},
+             {"--dropout", "dropout", "dropout probability", ""},
+             {"--norm", "norm", "LayerNorm placement: pre | post", ""},
+             {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""},
+             {"--layers", "n_layer", "transformer blocks", ""},
+             {"--pos", "pos", "positional encoding: learned | sinusoidal", ""},
+             {"--tie-embeddings", "tie_weights", "output layer tied to the token embedding: 1 | 0", ""},
+             {"--bias", "bias", "biases in linear layers and norms: 1 | 0", ""},
+             {"--max-context", "block_size", "longest context the model takes", "--context"},
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+  return s;
+}
+
 }  // namespace
 
-QKV_REGISTER_ARCH("gpt", "decoder-only Transformer language model (nanoGPT layout)", Gpt);
+QKV_REGISTER_ARCH(gpt_spec(), Gpt);
 
 }  // namespace qkv::nn

@@ -1,8 +1,9 @@
 // Model: what the trainer (qkv-train), the checkpoint code and the inspection
 // tools drive. Every architecture (gpt, transformer, vit, rnn) implements it
-// over one ParamStore, and registers itself by name with QKV_REGISTER_ARCH so
-// make_model("gpt", config, seed) builds it from hyperparameters alone (which
-// is how a checkpoint is loaded: its root attributes are the config).
+// over one ParamStore, and registers itself with its ArchSpec (nn/arch.h)
+// through QKV_REGISTER_ARCH so make_model("gpt", config, seed) builds it from
+// hyperparameters alone (which is how a checkpoint is loaded: its root
+// attributes are the config).
 //
 //   nn::Config cfg;  cfg.parse_assignment("n_layer=2");
 //   auto m = nn::make_model("gpt", cfg, /*seed=*/1);    // params initialized from seed
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "nn/arch.h"
 #include "tensor/tensor.h"
 #include "nn/config.h"
 #include "nn/param_store.h"
@@ -47,13 +49,6 @@ class Decoder;
 
 // Ignored target id in LM targets (tgt); seq2seq ignores tgt_out == pad_id.
 constexpr int32_t kIgnoreIndex = -1;
-
-enum class Task {
-  language_model,  // inp (B, T) -> next-token logits, targets tgt (B, T)
-  seq2seq,         // src (B, S) + tgt_in (B, T) -> logits, targets tgt_out (B, T)
-  classify,        // patches (B, P, D) -> class logits, targets labels (B)
-};
-const char* task_name(Task t);
 
 // One batch for any task; only the fields of the model's task are used.
 // All id arrays are row-major int32. The targets (tgt, tgt_out, labels) are
@@ -123,7 +118,9 @@ class Model {
   Model& operator=(const Model&) = delete;
 
   const std::string& arch() const { return arch_; }
-  virtual Task task() const = 0;
+  // The architecture's registered facts (nn/arch.h); dims(model) reads the sizes.
+  const ArchSpec& spec() const { return *spec_; }
+  Task task() const { return spec_->task; }
   // Every hyperparameter, defaults resolved (the checkpoint's root attributes).
   const Config& config() const { return config_; }
   ParamStore& params() { return ps_; }
@@ -159,25 +156,17 @@ class Model {
                                                           int32_t eos);
 
  protected:
-  Model(std::string arch, uint64_t seed) : arch_(std::move(arch)), rng_(seed) {}
+  // `arch` must be registered (its spec is looked up here).
+  Model(std::string arch, uint64_t seed) : arch_(std::move(arch)), spec_(&arch_spec(arch_)), rng_(seed) {}
   std::string arch_;
+  const ArchSpec* spec_;
   Config config_;
   ParamStore ps_;
   Rng rng_;
 };
 
-// Registry of architectures.
-using ModelFactory = std::function<std::unique_ptr<Model>(const Config& config, uint64_t seed)>;
-bool register_arch(const std::string& name, const std::string& summary, ModelFactory make);
-std::vector<std::string> arch_names();  // sorted
-std::string arch_summary(const std::string& name);
-// Throws UsageError for an unknown arch (listing the known ones) or bad hyperparameters.
+// Builds a registered architecture (nn/arch.h). Throws UsageError for an
+// unknown arch (listing the known ones) or bad hyperparameters.
 std::unique_ptr<Model> make_model(const std::string& arch, const Config& config, uint64_t seed);
-
-#define QKV_REGISTER_ARCH(name, summary, Class)                                                         \
-  static const bool qkv_registered_arch_##Class = ::qkv::nn::register_arch(                              \
-      name, summary, [](const ::qkv::nn::Config& c, uint64_t seed) -> std::unique_ptr<::qkv::nn::Model> { \
-        return std::make_unique<Class>(c, seed);                                                        \
-      })
 
 }  // namespace qkv::nn

@@ -15,10 +15,35 @@
 
 namespace qkv::nn {
 
-QKV_REGISTER_ARCH("rnn", "RNN encoder-decoder (GRU or LSTM, bidirectional encoder) with additive attention",
-                  RnnSeq2Seq);
+namespace {
+ArchSpec rnn_spec() {
+  ArchSpec s;
+  s.name = "rnn";
+  s.summary = "RNN encoder-decoder (GRU or LSTM, bidirectional encoder) with additive attention";
+  s.task = Task::seq2seq;
+  s.data.src_vocab = "src_vocab_size";
+  s.data.tgt_vocab = "tgt_vocab_size";
+  s.data.pad_id = "pad_id";  // no max_len: any length
+  s.output = Output::per_position;  // (B, T, tgt_vocab_size)
+  s.output_size = "tgt_vocab_size";
+  s.command = "rnn";
+  s.command_help = "GRU/LSTM encoder-decoder with additive attention on a token_pairs file";
+  s.flags = {{"--cell", "cell", "recurrent cell: gru | lstm", ""},
+             {"--layers", "n_layer", "stacked recurrent layers, encoder and decoder", ""},
+             {"--d-emb", "d_emb", "embedding width", ""},
+             {"--hidden", "d_hidden", "hidden state width", ""},
+             {"--d-attn", "d_attn", "additive attention width", "--hidden"},
+             {"--bidirectional", "bidirectional", "bidirectional encoder: 1 | 0", ""},
+             {"--dropout", "dropout", "dropout probability", ""},
+             {"--tie-embeddings", "tie_weights", "output layer tied to the target embedding: 1 | 0", ""},
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+  return s;
+}
+}  // namespace
 
-RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed) : Model("rnn", seed) {
+QKV_REGISTER_ARCH(rnn_spec(), RnnSeq2Seq);
+
+RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed, Build build) : Model("rnn", seed) {
   ConfigReader r(config, "rnn");
   Vs_ = r.get_int("src_vocab_size", 1000, 1, INT32_MAX);
   Vt_ = r.get_int("tgt_vocab_size", 1000, 1, INT32_MAX);
@@ -38,6 +63,7 @@ RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed) : Model("rnn", seed)
   if (bidir_ && Hd_ % 2 != 0)
     throw UsageError("rnn: a bidirectional encoder needs an even d_hidden (each direction gets half), got " +
                      std::to_string(Hd_));
+  if (build == Build::config_only) return;
 
   const int64_t D = bidir_ ? 2 : 1, G = rnn_gates(cell_);
   He_ = Hd_ / D;

@@ -51,9 +51,8 @@ namespace qkv::nn {
 
 class RnnSeq2Seq : public Model {
  public:
-  RnnSeq2Seq(const Config& config, uint64_t seed);
+  RnnSeq2Seq(const Config& config, uint64_t seed, Build build = Build::full);
 
-  Task task() const override { return Task::seq2seq; }
   void check_batch(const Batch& b) const override;
   Stats forward(const Batch& b, bool training) override;
   void backward(float scale = 1.0f) override;

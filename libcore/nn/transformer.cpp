@@ -37,7 +37,7 @@ struct EmbedStage {
 
 class TransformerModel : public Model {
  public:
-  TransformerModel(const Config& c, uint64_t seed) : Model("transformer", seed) {
+  TransformerModel(const Config& c, uint64_t seed, Build build = Build::full) : Model("transformer", seed) {
     ConfigReader r(c, arch_);
     Vs_ = r.get_int("src_vocab_size", 1000, 1, INT32_MAX);
     Vt_ = r.get_int("tgt_vocab_size", 1000, 1, INT32_MAX);
@@ -65,6 +65,7 @@ class TransformerModel : public Model {
       throw UsageError("transformer: share_embeddings needs src_vocab_size == tgt_vocab_size (" +
                        std::to_string(Vs_) + " vs " + std::to_string(Vt_) + ")");
     if (pad_ >= Vs_ || pad_ >= Vt_) throw UsageError("transformer: pad_id must be a valid id of both vocabularies");
+    if (build == Build::config_only) return;
 
     // nn.Transformer state_dict order; embeddings first as in the PyTorch twin.
     if (shared_) {
@@ -95,8 +96,6 @@ class TransformerModel : public Model {
     pe_.resize(static_cast<size_t>(max_len_ * C_));
     sinusoidal_table(pe_.data(), max_len_, C_);
   }
-
-  Task task() const override { return Task::seq2seq; }
 
   void check_batch(const Batch& b) const override {
     check_source(b);
@@ -377,9 +376,37 @@ class TransformerModel : public Model {
   std::vector<float> dlogits_, dtop_, dx_, dprev_, dmemory_;
 };
 
+ArchSpec transformer_spec() {
+  ArchSpec s;
+  s.name = "transformer";
+  s.summary = "encoder-decoder Transformer (Attention Is All You Need, nn.Transformer layout)";
+  s.task = Task::seq2seq;
+  s.data.src_vocab = "src_vocab_size";
+  s.data.tgt_vocab = "tgt_vocab_size";
+  s.data.max_len = "max_len";
+  s.data.pad_id = "pad_id";
+  s.output = Output::per_position;  // (B, T, tgt_vocab_size)
+  s.output_size = "tgt_vocab_size";
+  s.command = "seq2seq";
+  s.command_help = "encoder-decoder transformer on a token_pairs file";
+  s.flags = {{"--heads", "n_head", "attention heads", ""},
+             {"--d-model", "d_model", "model width", ""},
+             {"--d-ff", "d_ff", "feed-forward width", ""},
+             {"--dropout", "dropout", "dropout probability", ""},
+             {"--norm", "norm", "LayerNorm placement: pre | post", ""},
+             {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""},
+             {"--layers", "n_encoder_layers,n_decoder_layers", "encoder and decoder blocks", ""},
+             {"--enc-layers", "n_encoder_layers", "encoder blocks", ""},
+             {"--dec-layers", "n_decoder_layers", "decoder blocks", ""},
+             {"--tie-embeddings", "tie_output", "output layer tied to the target embedding: 1 | 0", ""},
+             {"--share-embeddings", "share_embeddings", "one embedding for source and target: 1 | 0", ""},
+             {"--max-len", "max_len", "longest source/target the model takes", ""},
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+  return s;
+}
+
 }  // namespace
 
-QKV_REGISTER_ARCH("transformer", "encoder-decoder Transformer (Attention Is All You Need, nn.Transformer layout)",
-                  TransformerModel);
+QKV_REGISTER_ARCH(transformer_spec(), TransformerModel);
 
 }  // namespace qkv::nn

@@ -26,7 +26,7 @@ namespace {
 
 class Vit : public Model {
  public:
-  Vit(const Config& c, uint64_t seed) : Model("vit", seed) {
+  Vit(const Config& c, uint64_t seed, Build build = Build::full) : Model("vit", seed) {
     ConfigReader r(c, arch_);
     D_ = r.get_int("patch_dim", 48, 1, 1 << 24);
     P_ = r.get_int("n_patches", 64, 1, 1 << 20);
@@ -46,6 +46,7 @@ class Vit : public Model {
     if (C_ % H_ != 0)
       throw UsageError("vit: d_model (" + std::to_string(C_) + ") must be divisible by n_head (" +
                        std::to_string(H_) + ")");
+    if (build == Build::config_only) return;
 
     // PyTorch state_dict order: directly-held parameters first.
     if (!mean_pool_) cls_ = ps_.add("cls_token", {1, 1, C_}, Decay::no);
@@ -69,8 +70,6 @@ class Vit : public Model {
 
     stack_.cfg = layer_config(C_, H_, F_, act, pre, dropout_, eps_);
   }
-
-  Task task() const override { return Task::classify; }
 
   void check_batch(const Batch& b) const override {
     if (b.B <= 0) throw DataError("vit batch: empty");
@@ -211,9 +210,32 @@ class Vit : public Model {
   std::vector<float> dlogits_, dfeat_, dnorm_out_, dnorm_in_, dx0_, demb_;
 };
 
+ArchSpec vit_spec() {
+  ArchSpec s;
+  s.name = "vit";
+  s.summary = "Vision Transformer classifier over image patches ([CLS] or mean pooling, pre-norm encoder)";
+  s.task = Task::classify;
+  s.data.n_patches = "n_patches";
+  s.data.patch_dim = "patch_dim";
+  s.data.n_classes = "n_classes";
+  s.output = Output::per_example;  // (B, n_classes)
+  s.output_size = "n_classes";
+  s.command = "vit";
+  s.command_help = "vision transformer on a patches file";
+  s.flags = {{"--heads", "n_head", "attention heads", ""},
+             {"--d-model", "d_model", "model width", ""},
+             {"--d-ff", "d_ff", "feed-forward width", ""},
+             {"--dropout", "dropout", "dropout probability", ""},
+             {"--norm", "norm", "LayerNorm placement: pre | post", ""},
+             {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""},
+             {"--layers", "n_layer", "transformer blocks", ""},
+             {"--pool", "pool", "what the head reads: cls ([CLS] token) | mean (average of the patch outputs)", ""},
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+  return s;
+}
+
 }  // namespace
 
-QKV_REGISTER_ARCH("vit", "Vision Transformer classifier over image patches ([CLS] or mean pooling, pre-norm encoder)",
-                  Vit);
+QKV_REGISTER_ARCH(vit_spec(), Vit);
 
 }  // namespace qkv::nn

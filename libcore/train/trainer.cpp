@@ -34,13 +34,6 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-nn::Task task_of(const std::string& task) {
-  if (task == "lm") return nn::Task::language_model;
-  if (task == "seq2seq" || task == "rnn") return nn::Task::seq2seq;
-  if (task == "vit") return nn::Task::classify;
-  throw UsageError("unknown task '" + task + "' (lm, seq2seq, vit, rnn)");
-}
-
 // The data of a run, loaded and split.
 struct Data {
   Sequences lm_train, lm_val;
@@ -115,10 +108,10 @@ void read_data(const TrainOptions& o, nn::Task task, Data& d) {
 // Checks the data against the model, splits off validation data, makes the examples.
 void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context, Data& d) {
   nn::Task task = model.task();
-  const nn::Config& cfg = model.config();
+  const nn::ModelDims dims = nn::dims(model);
   std::string model_what = "the model's (" + model.arch() + ")";
   if (task == nn::Task::language_model) {
-    check_vocab_fits(d.lm_train.vocab, d.lm_train.path, model_vocab(model.arch(), cfg, false), model_what);
+    check_vocab_fits(d.lm_train.vocab, d.lm_train.path, dims.vocab, model_what);
     if (o.val_path.empty() && o.val_fraction > 0) {
       Sequences all = std::move(d.lm_train);
       if (o.lm_mode == "stream") {
@@ -137,15 +130,15 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
       if (d.has_val) d.val = std::make_unique<LmSequences>(d.lm_val, context);
     }
   } else if (task == nn::Task::seq2seq) {
-    check_vocab_fits(d.pairs_train.src.vocab, d.pairs_train.path + " (/src)", model_vocab(model.arch(), cfg, false), model_what);
-    check_vocab_fits(d.pairs_train.tgt.vocab, d.pairs_train.path + " (/tgt)", model_vocab(model.arch(), cfg, true), model_what);
+    check_vocab_fits(d.pairs_train.src.vocab, d.pairs_train.path + " (/src)", dims.src_vocab, model_what);
+    check_vocab_fits(d.pairs_train.tgt.vocab, d.pairs_train.path + " (/tgt)", dims.tgt_vocab, model_what);
     if (o.val_path.empty() && o.val_fraction > 0) {
       Pairs all = std::move(d.pairs_train);
       auto [tr, va] = split_indices(all.n(), o.val_fraction, o.seed);
       d.pairs_train = all.subset(tr);
       d.pairs_val = all.subset(va);
     }
-    int64_t pad = model_pad_id(model.arch(), cfg);
+    const int64_t pad = dims.pad_id;
     for (const Vocab* v : {&d.pairs_train.src.vocab, &d.pairs_train.tgt.vocab})
       if (pad >= 0 && v->pad_id != pad)
         throw DataError(d.pairs_train.path + ": pad_id " + std::to_string(v->pad_id) + " differs from " + model_what +
@@ -153,8 +146,8 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
     d.train = std::make_unique<PairExamples>(d.pairs_train, o.max_src_len, o.max_tgt_len);
     if (d.has_val) d.val = std::make_unique<PairExamples>(d.pairs_val, o.max_src_len, o.max_tgt_len);
   } else {
-    check_patches_fit(model.arch(), d.patches_train, cfg, model_what);
-    if (!o.val_path.empty()) check_patches_fit(model.arch(), d.patches_val, cfg, model_what);
+    check_patches_fit(d.patches_train, dims, model_what);
+    if (!o.val_path.empty()) check_patches_fit(d.patches_val, dims, model_what);
     if (o.val_path.empty() && o.val_fraction > 0) {
       Patches all = std::move(d.patches_train);
       auto [tr, va] = split_indices(all.n(), o.val_fraction, o.seed);
@@ -405,14 +398,6 @@ class PendingCheckpoint {
 
 }  // namespace
 
-std::string default_arch(const std::string& task) {
-  if (task == "lm") return "gpt";
-  if (task == "seq2seq") return "transformer";
-  if (task == "vit") return "vit";
-  if (task == "rnn") return "rnn";
-  throw UsageError("unknown task '" + task + "' (lm, seq2seq, vit, rnn)");
-}
-
 std::string best_path_for(const std::string& output) {
   size_t slash = output.find_last_of('/');
   size_t dot = output.find_last_of('.');
@@ -430,8 +415,12 @@ TrainResult run_training(const TrainOptions& given) {
   if (o.output.empty() || o.output == "-") throw UsageError("--output must be a file path (checkpoints are rewritten during training)");
   if (o.batch_size <= 0) throw UsageError("--batch-size must be positive");
   if (!o.init_path.empty() && !o.resume_path.empty()) throw UsageError("give --init or --resume, not both");
-  const std::string arch = o.arch.empty() ? default_arch(o.task) : o.arch;
-  const nn::Task want_task = task_of(o.task);
+  const nn::ArchSpec& command = nn::command_arch(o.task);  // the subcommand's default architecture
+  const std::string arch = o.arch.empty() ? command.name : o.arch;
+  const nn::Task want_task = command.task;
+  if (nn::arch_spec(arch).task != want_task)
+    throw UsageError("--arch " + arch + " is a " + nn::task_name(nn::arch_spec(arch).task) + " model; qkv-train " +
+                     o.task + " trains " + nn::task_name(want_task) + " models");
 
   std::unique_ptr<io::H5In> ckpt;
   const std::string ckpt_path = !o.resume_path.empty() ? o.resume_path : o.init_path;
@@ -489,7 +478,7 @@ TrainResult run_training(const TrainOptions& given) {
   const nn::Task task = model->task();
   int64_t context = o.context;
   if (task == nn::Task::language_model) {
-    int64_t model_ctx = model_context(model->arch(), model->config());
+    int64_t model_ctx = nn::dims(*model).max_len;
     if (context == 0) context = model_ctx;
     if (context > model_ctx)
       throw UsageError("--context " + std::to_string(context) + " exceeds the model's maximum of " +

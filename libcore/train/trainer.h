@@ -23,8 +23,8 @@
 namespace qkv::train {
 
 struct TrainOptions {
-  std::string task;  // "lm" | "seq2seq" | "vit" | "rnn"
-  std::string arch;  // model architecture; "" = the task's default (gpt, transformer, vit, rnn)
+  std::string task;  // the qkv-train subcommand: "lm" | "seq2seq" | "vit" | "rnn" (nn::train_commands())
+  std::string arch;  // model architecture; "" = the subcommand's (nn::command_arch(task))
 
   // Data.
   std::vector<std::string> train_paths;  // one file, or shards 0..N-1 read as one dataset (data.h)
@@ -86,9 +86,6 @@ struct TrainResult {
   int stop_signal = 0;   // SIGTERM / SIGINT / SIGUSR1 when stopped_by_signal
   double tokens_per_s = 0;
 };
-
-// Default architecture of a task ("lm" -> "gpt", "seq2seq" -> "transformer", ...).
-std::string default_arch(const std::string& task);
 
 // Runs training (or evaluation with eval_only). Throws DataError / UsageError
 // with one clear line on bad input; a NaN loss throws DataError after

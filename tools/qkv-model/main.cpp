@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
   return tool.run(argc, argv, [&] {
     if (archs->parsed()) {
       for (const auto& a : nn::arch_names()) {
-        auto m = nn::make_model(a, nn::Config(), 0);
-        std::cout << a << ": " << nn::arch_summary(a) << "\n  defaults: " << m->config().to_string() << "\n";
+        std::cout << a << ": " << nn::arch_spec(a).summary << "\n  defaults: " << nn::default_config(a).to_string()
+                  << "\n";
       }
     } else if (init->parsed()) {
       nn::Config c;

@@ -8,6 +8,7 @@
 #include "cli/tool.h"
 #include "core/error.h"
 #include "io/file_io.h"
+#include "nn/arch.h"
 #include "train/cmudict.h"
 #include "train/trainer.h"
 
@@ -15,54 +16,11 @@ namespace {
 
 using qkv::train::TrainOptions;
 
-// A model hyperparameter flag: --flag VALUE sets the config key(s) `keys`
-// (comma-separated) only when given; the rest keep the model's defaults.
+// A model hyperparameter flag of the subcommand's architecture (nn::ArchFlag) and its value, if given.
 struct ModelFlag {
-  const char* flag;
-  const char* keys;
-  const char* help;
+  qkv::nn::ArchFlag flag;
   std::string value;
 };
-
-std::vector<ModelFlag> model_flags(const std::string& task) {
-  if (task == "rnn")
-    return {{"--cell", "cell", "recurrent cell: gru | lstm (default gru)", {}},
-            {"--layers", "n_layer", "stacked recurrent layers, encoder and decoder (default 1)", {}},
-            {"--d-emb", "d_emb", "embedding width (default 128)", {}},
-            {"--hidden", "d_hidden", "hidden state width (default 256)", {}},
-            {"--d-attn", "d_attn", "additive attention width (default: --hidden)", {}},
-            {"--bidirectional", "bidirectional", "bidirectional encoder: 1 | 0 (default 1)", {}},
-            {"--dropout", "dropout", "dropout probability (default 0.1)", {}},
-            {"--tie-embeddings", "tie_weights", "output layer tied to the target embedding: 1 | 0 (default 0)", {}},
-            {"--label-smoothing", "label_smoothing", "label smoothing epsilon (default 0)", {}}};
-  std::vector<ModelFlag> f = {
-      {"--heads", "n_head", "attention heads", {}},
-      {"--d-model", "d_model", "model width", {}},
-      {"--d-ff", "d_ff", "feed-forward width", {}},
-      {"--dropout", "dropout", "dropout probability", {}},
-      {"--norm", "norm", "LayerNorm placement: pre | post", {}},
-      {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", {}}};
-  if (task == "lm") {
-    f.push_back({"--layers", "n_layer", "transformer blocks (default 4)", {}});
-    f.push_back({"--pos", "pos", "positional encoding: learned | sinusoidal (default learned)", {}});
-    f.push_back({"--tie-embeddings", "tie_weights", "output layer tied to the token embedding: 1 | 0 (default 1)", {}});
-    f.push_back({"--bias", "bias", "biases in linear layers and norms: 1 | 0 (default 1)", {}});
-    f.push_back({"--max-context", "block_size", "longest context the model takes (default: --context, else 64)", {}});
-  } else if (task == "seq2seq") {
-    f.push_back({"--layers", "n_encoder_layers,n_decoder_layers", "encoder and decoder blocks (default 6)", {}});
-    f.push_back({"--enc-layers", "n_encoder_layers", "encoder blocks", {}});
-    f.push_back({"--dec-layers", "n_decoder_layers", "decoder blocks", {}});
-    f.push_back({"--tie-embeddings", "tie_output", "output layer tied to the target embedding: 1 | 0 (default 0)", {}});
-    f.push_back({"--share-embeddings", "share_embeddings", "one embedding for source and target: 1 | 0 (default 0)", {}});
-    f.push_back({"--max-len", "max_len", "longest source/target the model takes (default 512)", {}});
-  } else {
-    f.push_back({"--layers", "n_layer", "transformer blocks", {}});
-    f.push_back({"--pool", "pool", "what the head reads: cls ([CLS] token) | mean (average of the patch outputs) "
-                                   "(default cls)", {}});
-  }
-  f.push_back({"--label-smoothing", "label_smoothing", "label smoothing epsilon (default 0)", {}});
-  return f;
-}
 
 struct Command {
   CLI::App* app = nullptr;
@@ -76,31 +34,34 @@ struct Command {
 };
 
 void add_train_command(CLI::App& app, const std::string& task, const std::string& what, Command& c) {
+  using qkv::nn::Task;
+  const qkv::nn::ArchSpec& spec = qkv::nn::command_arch(task);
+  const Task kind = spec.task;
   c.o.task = task;
   CLI::App* s = c.app = app.add_subcommand(task, what);
   TrainOptions& o = c.o;
   s->add_option("train", o.train_paths,
-                std::string(task == "vit"  ? "training patches file (qkv-patchify)"
-                            : task == "lm" ? "training tokens file (qkv-tokenize encode)"
+                std::string(kind == Task::classify ? "training patches file (qkv-patchify)"
+                            : kind == Task::language_model ? "training tokens file (qkv-tokenize encode)"
                                            : "training token_pairs file (qkv-tokenize encode --tsv)") +
                     "; - or none for stdin; several: the shards 0..N-1 of --shard K/N in order, read as one "
                     "dataset; @LIST: a file listing them, one per line");
   // Data.
   s->add_option("--val", o.val_path, "validation file (same kind as the training file)")->group("Data");
   s->add_option("--val-fraction", o.val_fraction,
-                task == "lm" ? "hold out this share of the training file: its last tokens (stream mode) or a "
+                kind == Task::language_model ? "hold out this share of the training file: its last tokens (stream mode) or a "
                                "seeded random choice of sequences"
                              : "hold out a seeded random share of the training examples")
       ->group("Data");
   s->add_flag("--no-shuffle", c.no_shuffle, "visit examples in file order (default: seeded shuffle each epoch)")
       ->group("Data");
-  if (task == "vit")
+  if (kind == Task::classify)
     s->add_option("--augment", c.augment,
                   "training-image augmentation, a comma list: flip (left-right, p 1/2), shift=N (random translation "
                   "by up to N pixels, black border: crop with padding), erase=P (random erasing of one rectangle "
                   "with probability P); e.g. flip,shift=2,erase=0.25 (default none; validation images untouched)")
         ->group("Data");
-  if (task == "lm") {
+  if (kind == Task::language_model) {
     s->add_option("--context", o.context, "tokens per training example (default: the model's block size)")
         ->group("Data");
     s->add_option("--window-stride", o.window_stride,
@@ -113,15 +74,15 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
         ->capture_default_str()
         ->group("Data");
   }
-  if (task == "seq2seq" || task == "rnn") {
+  if (kind == Task::seq2seq) {
     s->add_option("--max-src-len", o.max_src_len, "truncate source sequences (0 = no limit)")->group("Data");
     s->add_option("--max-tgt-len", o.max_tgt_len, "truncate target sequences (0 = no limit)")->group("Data");
     s->add_flag("--bucket", o.bucket, "batch examples of similar length together (less padding)")->group("Data");
   }
   // Model.
-  c.flags = model_flags(task);
-  for (auto& f : c.flags) s->add_option(f.flag, f.value, f.help)->group("Model");
-  s->add_option("--arch", o.arch, "architecture (default: " + qkv::train::default_arch(task) + ")")->group("Model");
+  for (const auto& f : spec.flags) c.flags.push_back({f, {}});
+  for (auto& f : c.flags) s->add_option(f.flag.flag, f.value, qkv::nn::flag_help(spec, f.flag))->group("Model");
+  s->add_option("--arch", o.arch, "architecture (default: " + spec.name + ")")->group("Model");
   s->add_option("--set", c.sets, "any model hyperparameter as KEY=VALUE (repeatable)")->group("Model");
   s->add_option("--init", o.init_path, "start from this checkpoint's parameters (new optimizer, step 0)")->group("Model");
   s->add_option("--resume", o.resume_path, "continue the run saved in this checkpoint exactly")->group("Model");
@@ -161,7 +122,7 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   s->add_option("--log-every", o.log_every, "steps between training metric records (default: 100 per run)")
       ->group("Output");
   s->add_option("--val-batches", o.val_batches, "validate on at most this many batches (0 = all)")->group("Output");
-  if (task == "seq2seq" || task == "rnn") {
+  if (kind == Task::seq2seq) {
     s->add_option("--decode-limit", o.decode_limit, "greedy-decode at most this many validation sources (0 = all)")
         ->group("Output");
     s->add_flag("--decode-final-only", o.decode_final_only, "word/token error rates only at the end of training")
@@ -176,15 +137,8 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
 
 void finish_options(Command& c) {
   TrainOptions& o = c.o;
-  for (auto& f : c.flags) {
-    if (f.value.empty()) continue;
-    std::string keys = f.keys;
-    for (size_t a = 0; a <= keys.size();) {
-      size_t b = std::min(keys.find(',', a), keys.size());
-      o.model.parse_assignment(keys.substr(a, b - a) + "=" + f.value);
-      a = b + 1;
-    }
-  }
+  for (const auto& f : c.flags)
+    if (!f.value.empty()) qkv::nn::set_flag(o.model, f.flag, f.value);
   for (const auto& s : c.sets) o.model.parse_assignment(s);
   o.shuffle = !c.no_shuffle;
   o.augment = qkv::train::parse_augment(c.augment);
@@ -237,11 +191,8 @@ int main(int argc, char** argv) {
       "  qkv-train vit fmnist_test.h5 --init vit.h5 --eval-only      # evaluate\n"
       "  qkv-train prepare-g2p /usr/share/festival/dicts/cmu/cmudict-0.4.out -o data/g2p");
   std::map<std::string, Command> cmds;
-  add_train_command(tool.app(), "lm", "language model (gpt) on a tokens file", cmds["lm"]);
-  add_train_command(tool.app(), "seq2seq", "encoder-decoder transformer on a token_pairs file", cmds["seq2seq"]);
-  add_train_command(tool.app(), "vit", "vision transformer on a patches file", cmds["vit"]);
-  add_train_command(tool.app(), "rnn", "GRU/LSTM encoder-decoder with additive attention on a token_pairs file",
-                    cmds["rnn"]);
+  for (const auto& task : qkv::nn::train_commands())
+    add_train_command(tool.app(), task, qkv::nn::command_arch(task).command_help, cmds[task]);
 
   CLI::App* prep = tool.app().add_subcommand(
       "prepare-g2p", "CMUdict (Festival format) to grapheme-to-phoneme train.tsv / val.tsv, split by a hash of the word");
