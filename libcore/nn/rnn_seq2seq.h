@@ -58,10 +58,8 @@ class RnnSeq2Seq : public Model {
   void backward(float scale = 1.0f) override;
   const float* logits() const override { return logits_.data(); }
   std::unique_ptr<Decoder> decoder() override;
-  std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
-                                                  int32_t eos) override;
 
-  // Attention weights (B, T, S) of the last forward() or greedy_decode() (T = the steps run),
+  // Attention weights (B, T, S) of the last forward(),
   // each row summing to 1 over the real source positions (0 at padding).
   const std::vector<float>& attention_weights() const { return alpha_; }
   int64_t attention_steps() const { return alpha_T_; }
