@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/h5.h"
+#include "support/bad_input.h"
 #include "support/test_support.h"
 #include "tensor/ops.h"
 
@@ -51,18 +52,12 @@ TEST(AttendCli, SdpaSelfAttentionFromOneFile) {
   EXPECT_LE(ops::rel_error(out.read("out", DType::f32), want.read(g + "/out", DType::f32)), 1e-5);
 }
 
-// Each row: arguments after `qkv-attend`, the exit code, a piece of the one-line message.
-struct BadCase {
-  std::string args;
-  int exit_code;
-  std::string message;
-};
 
 TEST(AttendCli, BadInputOneLineNoOutput) {
   test::TempDir tmp;
   // q (2, 3, 10), k and v (2, 7, 10)
   const std::string x = in_ref("sdpa_cross/q"), k = in_ref("sdpa_cross/k"), v = in_ref("sdpa_cross/v");
-  const std::vector<BadCase> cases = {
+  const std::vector<test::BadCase> cases = {
       {"sdpa --q " + x + " --k " + x + " --v " + k, 1, "length differs"},
       {"sdpa --q " + x + " --k " + in_ref("sdpa_self_causal_pad/k") + " --v " + v, 1, "key size differs"},
       {"sdpa --q " + x + " --k " + k + " --v " + v + " --heads 3", 2, "--heads 3 does not divide the size 10"},
@@ -75,12 +70,5 @@ TEST(AttendCli, BadInputOneLineNoOutput) {
        "for embedding size 10"},
       {"sdpa --q " + tmp.file("missing.h5") + " --k " + k + " --v " + v, 1, "missing.h5"},
   };
-  for (const auto& c : cases) {
-    const std::string out = tmp.file("out.h5");
-    auto r = run("qkv-attend " + c.args + " -o " + out);
-    EXPECT_EQ(r.exit_code, c.exit_code) << c.args << "\n" << r.err;
-    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_FALSE(test::exists(out)) << c.args;
-  }
+  test::expect_refused("qkv-attend", cases, tmp);
 }

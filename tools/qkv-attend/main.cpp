@@ -1,15 +1,43 @@
-// qkv-attend: attention as tensors. `sdpa` runs scaled dot-product attention
-// on raw Q, K, V tensors. All the work is in libcore/attend.
+// qkv-attend: attention as tensors. The main mode exports every layer and
+// head of a model over a dataset (with rollout, flow and head statistics);
+// `sdpa` runs scaled dot-product attention on raw Q, K, V tensors. All the
+// work is in libcore/attend.
+#include "attend/export.h"
 #include "attend/sdpa.h"
 #include "cli/tool.h"
+#include "core/error.h"
 
 using namespace qkv;
 
 int main(int argc, char** argv) {
-  cli::Tool tool("qkv-attend", "Attention weights as tensors: scaled dot-product attention on any Q, K, V.");
+  cli::Tool tool("qkv-attend", "Attention weights as tensors: every layer and head of a model over a dataset, "
+                               "rollout, flow and head statistics; scaled dot-product attention on any Q, K, V.");
   tool.examples(
-      "qkv-attend sdpa --q x.h5 --k x.h5 --v x.h5 --heads 4 --causal -o att.h5\n"
+      "qkv-attend -m lm.h5 tokens.h5 --examples 0-99 --stats --rollout -o att.h5\n"
+      "  qkv-attend -m vit.h5 fm_test.h5 --stats-only -o stats.h5\n"
+      "  qkv-attend sdpa --q x.h5 --k x.h5 --v x.h5 --heads 4 --causal -o att.h5\n"
       "  qkv-attend sdpa --q dec.h5:h --k enc.h5:h --v enc.h5:h --heads 4 --proj mha.h5 -o att.h5");
+  tool.subcommand_optional();
+
+  attend::ExportOptions eo;
+  std::string fusion = "mean";
+  tool.app().add_option("-m,--model", eo.model, "model checkpoint (gpt or vit)");
+  tool.app().add_option("input", eo.input, "tokens file (gpt: windows of block_size) or patches file (vit)");
+  tool.app().add_option("--layers", eo.layers, "layers to export, e.g. --layers 0 --layers 3 (default all)");
+  tool.app().add_option("--heads", eo.heads, "heads to export (default all)");
+  tool.app().add_option("--examples", eo.examples, "examples to export: indices and ranges, e.g. 0-9,15 (default all)");
+  tool.app().add_flag("--stats", eo.stats, "per-head statistics (entropy, distance, confidence, shares)");
+  tool.app().add_flag("--stats-only", eo.stats_only, "per-head statistics without the raw weights");
+  tool.app().add_flag("--rollout", eo.rollout, "attention rollout of each self-attention stack (T, T)");
+  tool.app().add_flag("--flow", eo.flow, "attention flow (max-flow; costs L x T^4, refused above 1e9)");
+  tool.app().add_option("--head-fusion", fusion, "rollout and flow: mean, min or max over heads")
+      ->capture_default_str();
+  tool.app().add_option("--discard-ratio", eo.rollout_options.discard_ratio,
+                        "rollout and flow: drop this share of the smallest fused weights")
+      ->capture_default_str();
+  tool.app().add_option("-b,--batch", eo.batch, "examples per forward pass")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  tool.add_output(tool.app(), eo.output);
 
   attend::SdpaFiles sf;
   CLI::App* sdpa = tool.app().add_subcommand(
@@ -27,7 +55,11 @@ int main(int argc, char** argv) {
                    "nn.MultiheadAttention's state_dict (in_proj_weight, in_proj_bias, out_proj.weight, "
                    "out_proj.bias) in FILE or FILE:GROUP");
   tool.add_output(*sdpa, sf.output);
-  tool.app().require_subcommand(1);
 
-  return tool.run(argc, argv, [&] { attend::run_sdpa(sf); });
+  return tool.run(argc, argv, [&] {
+    if (sdpa->parsed()) return attend::run_sdpa(sf);
+    if (eo.model.empty() || eo.input.empty()) throw UsageError("give -m MODEL and an INPUT file (or: sdpa ...)");
+    eo.rollout_options.fusion = attend::parse_fusion(fusion);
+    attend::run_export(eo);
+  });
 }

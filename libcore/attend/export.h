@@ -1,0 +1,35 @@
+// qkv-attend -m model.h5 INPUT -o att.h5: every attention layer x head of a
+// model for every example of a dataset, as ragged tensors (qkv_format
+// "attention", layout in docs/FORMATS.md), streamed to disk a batch at a time
+// (memory does not grow with the number of examples), with the analyses of
+// attend/rollout.h, flow.h and head_stats.h stored beside the weights.
+//
+// Inputs: a "tokens" file for a language model (gpt): each sequence is cut
+// into consecutive windows of the model's block_size, one example each; a
+// "patches" file for a vit: one example per image. Attention comes out of
+// nn::Model::attention_maps(); maps are grouped by kind (self, encoder_self,
+// decoder_self, cross) and numbered by layer within their kind.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attend/rollout.h"
+
+namespace qkv::attend {
+
+struct ExportOptions {
+  std::string model, input, output;
+  std::vector<int64_t> layers, heads;  // empty = all
+  std::string examples;                // "" = all, else "0-9,15"
+  bool stats = false, stats_only = false, rollout = false, flow = false;
+  RolloutOptions rollout_options;
+  int64_t batch = 16;
+};
+
+void run_export(const ExportOptions& opt);
+
+// "0-9,15" -> {0..9, 15}, each < n; "" -> 0..n-1. UsageError naming `flag` otherwise.
+std::vector<int64_t> parse_index_list(const std::string& text, int64_t n, const std::string& flag);
+
+}  // namespace qkv::attend

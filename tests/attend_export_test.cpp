@@ -1,0 +1,194 @@
+// qkv-attend -m MODEL INPUT as a user runs it: the exported weights are the
+// model's own attention maps for each example run alone (padding in a batch
+// changes nothing), rows sum to 1 with causal entries exactly 0, the stored
+// analyses equal libcore/attend run on the stored weights, and bad input is
+// one clear line, exit 1 or 2, no output file.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "attend/head_stats.h"
+#include "attend/rollout.h"
+#include "io/h5.h"
+#include "nn/checkpoint.h"
+#include "nn/model.h"
+#include "support/bad_input.h"
+#include "support/test_support.h"
+#include "tensor/ops.h"
+
+using namespace qkv;
+using qkv::test::run;
+
+namespace {
+
+std::unique_ptr<nn::Model> write_model(const std::string& path, const std::string& arch,
+                                       const std::vector<std::string>& sets) {
+  nn::Config c;
+  for (const auto& s : sets) c.parse_assignment(s);
+  auto m = nn::make_model(arch, c, 7);
+  io::H5Out out(path, "model");
+  nn::write_model(out, *m);
+  out.commit();
+  return m;
+}
+
+void write_tokens(const std::string& path, const std::vector<int32_t>& ids, const std::vector<int64_t>& offsets,
+                  int64_t vocab) {
+  io::H5Out out(path, "tokens");
+  out.write("ids", Tensor::from(ids, {static_cast<int64_t>(ids.size())}));
+  out.write("offsets", Tensor::from(offsets, {static_cast<int64_t>(offsets.size())}));
+  out.set_attr("/", "vocab_size", vocab);
+  out.commit();
+}
+
+void write_patches(const std::string& path, int64_t N, int64_t P, int64_t D) {
+  Rng rng(3);
+  std::vector<float> x(N * P * D);
+  for (auto& v : x) v = rng.normal();
+  std::vector<int32_t> labels(N);
+  for (int64_t i = 0; i < N; ++i) labels[i] = static_cast<int32_t>(i % 3);
+  io::H5Out out(path, "patches");
+  out.write("patches", Tensor::from(x, {N, P, D}));
+  out.write("labels", Tensor::from(labels, {N}));
+  out.commit();
+}
+
+std::vector<float> read_f(const io::H5In& in, const std::string& name) {
+  Tensor t = in.read(name, DType::f32);
+  return {t.data<float>(), t.data<float>() + t.numel()};
+}
+std::vector<int64_t> read_i(const io::H5In& in, const std::string& name) {
+  Tensor t = in.read(name, DType::i64);
+  return {t.data<int64_t>(), t.data<int64_t>() + t.numel()};
+}
+
+}  // namespace
+
+TEST(AttendExport, GptWindowsEqualTheModelRunAlone) {
+  test::TempDir tmp;
+  const int64_t L = 2, H = 2, block = 8;
+  auto m = write_model(tmp.file("lm.h5"), "gpt",
+                       {"n_layer=2", "n_head=2", "d_model=16", "block_size=8", "vocab_size=20", "dropout=0"});
+  // sequence 0: 11 tokens -> windows [0, 8), [8, 11); sequence 1: 5 tokens -> [0, 5)
+  std::vector<int32_t> ids = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 1, 2, 14, 15, 16, 17};
+  write_tokens(tmp.file("tok.h5"), ids, {0, 11, 16}, 20);
+  auto r = run("qkv-attend -m " + tmp.file("lm.h5") + " " + tmp.file("tok.h5") + " -b 2 --stats --rollout -o " +
+               tmp.file("att.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  io::H5In att(tmp.file("att.h5"));
+  EXPECT_EQ(att.kind(), "attention");
+  EXPECT_EQ(att.attr_int("/", "n_examples"), 3);
+  const std::vector<int64_t> tq = read_i(att, "self/tq"), off = read_i(att, "self/offsets"),
+                             tok_off = read_i(att, "tokens/offsets"), start = read_i(att, "examples/start"),
+                             rollout_off = read_i(att, "self/rollout_offsets");
+  EXPECT_EQ(tq, (std::vector<int64_t>{8, 3, 5}));
+  EXPECT_EQ(start, (std::vector<int64_t>{0, 8, 0}));
+  EXPECT_EQ(tok_off, (std::vector<int64_t>{0, 8, 11, 16}));
+  const std::vector<float> w = read_f(att, "self/weights"), stats = read_f(att, "self/head_stats"),
+                           roll = read_f(att, "self/rollout");
+  const Tensor tok = att.read("tokens/ids", DType::i32);
+  for (int64_t e = 0; e < 3; ++e) {
+    const int64_t T = tq[e];
+    std::vector<int32_t> inp(tok.data<int32_t>() + tok_off[e], tok.data<int32_t>() + tok_off[e + 1]);
+    m->forward(nn::Batch::lm(1, T, inp, std::vector<int32_t>(T, nn::kIgnoreIndex)), false);
+    const auto maps = m->attention_maps();  // L maps of (1, H, T, T)
+    ASSERT_EQ(static_cast<int64_t>(maps.size()), L);
+    ASSERT_EQ(off[e + 1] - off[e], L * H * T * T);
+    const float* ours = w.data() + off[e];  // (L, H, T, T)
+    for (int64_t l = 0; l < L; ++l)
+      EXPECT_LE(ops::rel_error(ours + l * H * T * T, maps[l].weights, H * T * T), 1e-5) << "example " << e;
+    for (int64_t row = 0; row < L * H * T; ++row) {
+      double sum = 0;
+      for (int64_t j = 0; j < T; ++j) {
+        sum += ours[row * T + j];
+        if (j > row % T) EXPECT_EQ(ours[row * T + j], 0.0f);  // causal: exactly 0
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+    // analyses of the stored weights, recomputed
+    std::vector<float> want(H * attend::kNumHeadStats), ro(T * T);
+    std::vector<uint8_t> special(T);
+    for (int64_t t = 0; t < T; ++t) special[t] = inp[t] < 4;
+    attend::HeadStatsInput hin;
+    hin.special = special.data();
+    for (int64_t l = 0; l < L; ++l) {
+      attend::head_stats(want.data(), ours + l * H * T * T, H, T, T, hin);
+      for (int64_t i = 0; i < H * attend::kNumHeadStats; ++i) {
+        const float got = stats[(e * L + l) * H * attend::kNumHeadStats + i];
+        if (std::isnan(want[i]))
+          EXPECT_TRUE(std::isnan(got));
+        else
+          EXPECT_FLOAT_EQ(got, want[i]);
+      }
+    }
+    attend::rollout(ro.data(), ours, L, H, T, {});
+    ASSERT_EQ(rollout_off[e + 1] - rollout_off[e], T * T);
+    EXPECT_LE(ops::rel_error(roll.data() + rollout_off[e], ro.data(), T * T), 1e-6);
+  }
+}
+
+TEST(AttendExport, SelectsLayersHeadsExamplesAndStatsOnly) {
+  test::TempDir tmp;
+  write_model(tmp.file("lm.h5"), "gpt", {"n_layer=3", "n_head=2", "d_model=8", "block_size=4", "vocab_size=10"});
+  write_tokens(tmp.file("tok.h5"), {4, 5, 6, 7, 8, 9, 4, 5, 6}, {0, 9}, 10);  // windows of 4, 4, 1
+  const std::string base = "qkv-attend -m " + tmp.file("lm.h5") + " " + tmp.file("tok.h5");
+  auto r = run(base + " --layers 2 --layers 0 --heads 1 --examples 1-2 -o " + tmp.file("all.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run(base + " --layers 0 --layers 2 --heads 1 --examples 1,2 --stats-only -o " + tmp.file("stats.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  io::H5In all(tmp.file("all.h5")), st(tmp.file("stats.h5"));
+  EXPECT_EQ(read_i(all, "examples/index"), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(all.attr_ints("self", "layers"), (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(read_i(all, "self/offsets"), (std::vector<int64_t>{0, 2 * 16, 2 * 16 + 2 * 1}));
+  EXPECT_FALSE(st.has("self/weights"));
+  EXPECT_EQ(st.shape("self/head_stats"), (Shape{2, 2, 1, attend::kNumHeadStats}));
+}
+
+TEST(AttendExport, VitImagesWithClsToken) {
+  test::TempDir tmp;
+  const int64_t P = 6, D = 5, N = 5, L = 2, H = 3;
+  write_model(tmp.file("vit.h5"), "vit",
+              {"n_layer=2", "n_head=3", "d_model=12", "n_patches=6", "patch_dim=5", "n_classes=3"});
+  write_patches(tmp.file("p.h5"), N, P, D);
+  auto r = run("qkv-attend -m " + tmp.file("vit.h5") + " " + tmp.file("p.h5") + " -b 2 --stats --flow -o " +
+               tmp.file("att.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  io::H5In att(tmp.file("att.h5"));
+  EXPECT_EQ(att.attr_strings("/", "kinds"), (std::vector<std::string>{"encoder_self"}));
+  EXPECT_EQ(att.attr_int("/", "first_patch"), 1);
+  EXPECT_EQ(read_i(att, "encoder_self/tq"), std::vector<int64_t>(N, P + 1));
+  EXPECT_EQ(read_i(att, "encoder_self/offsets").back(), N * L * H * (P + 1) * (P + 1));
+  EXPECT_EQ(att.shape("encoder_self/flow"), (Shape{N * (P + 1) * (P + 1)}));
+  Tensor labels = att.read("labels", DType::i32);
+  EXPECT_EQ(labels.data<int32_t>()[4], 1);
+  const std::vector<float> stats = read_f(att, "encoder_self/head_stats");  // (N, L, H, 8)
+  EXPECT_GT(stats[attend::kSpecial], 0.0f);  // [CLS] is the special token
+}
+
+
+TEST(AttendExport, BadInputOneLineNoOutput) {
+  test::TempDir tmp;
+  write_model(tmp.file("lm.h5"), "gpt", {"n_layer=1", "n_head=2", "d_model=8", "block_size=200", "vocab_size=10"});
+  write_model(tmp.file("vit.h5"), "vit", {"n_layer=1", "n_head=1", "d_model=4", "n_patches=6", "patch_dim=5"});
+  write_tokens(tmp.file("tok.h5"), std::vector<int32_t>(200, 5), {0, 200}, 10);
+  write_tokens(tmp.file("big.h5"), {4, 12}, {0, 2}, 13);
+  write_patches(tmp.file("p.h5"), 2, 6, 5);
+  write_patches(tmp.file("p4.h5"), 2, 4, 5);
+  const std::string lm = "-m " + tmp.file("lm.h5") + " ", vit = "-m " + tmp.file("vit.h5") + " ";
+  const std::vector<test::BadCase> cases = {
+      {lm + tmp.file("p.h5"), 1, "reads 'tokens' files"},
+      {vit + tmp.file("tok.h5"), 1, "reads 'patches' files"},
+      {lm + tmp.file("big.h5"), 1, "vocabulary of 13 ids"},
+      {vit + tmp.file("p4.h5"), 1, "takes 6 of 5"},
+      {lm + tmp.file("tok.h5") + " --layers 1", 2, "--layers 1: the model has 1 layers"},
+      {lm + tmp.file("tok.h5") + " --heads 2", 2, "--heads 2: the model has 2 heads"},
+      {lm + tmp.file("tok.h5") + " --examples 0-3", 2, "3 is out of range"},
+      {lm + tmp.file("tok.h5") + " --examples x", 2, "is not an index"},
+      {lm + tmp.file("tok.h5") + " --flow", 2, "example 0 has 200 tokens over 1 layers"},
+      {lm + tmp.file("tok.h5") + " --rollout --head-fusion median", 2, "expected mean, min or max"},
+      {lm + tmp.file("missing.h5"), 1, "missing.h5"},
+  };
+  test::expect_refused("qkv-attend", cases, tmp);
+}
