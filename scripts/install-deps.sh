@@ -6,8 +6,12 @@
 #   scripts/install-deps.sh --bench  also what the benchmarks compare against
 set -euo pipefail
 
+# OpenMPI is optional for building qkv (data-parallel qkv-train); installed so
+# that `make test` runs the MPI tests. Never libhdf5-openmpi-dev: qkv uses the
+# serial HDF5.
 pkgs=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev libopencv-dev libspdlog-dev
-      libcli11-dev libgtest-dev libgmock-dev python3-h5py python3-numpy)
+      libcli11-dev libgtest-dev libgmock-dev python3-h5py python3-numpy openmpi-bin libopenmpi-dev
+      slurmctld slurmd slurm-client munge)  # SLURM + munge: tests/slurm/check.sh runs a one-node cluster
 for arg in "$@"; do
   case "$arg" in
     --demo) pkgs+=(festlex-cmu dataset-fashion-mnist) ;;

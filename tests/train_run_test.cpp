@@ -116,6 +116,21 @@ TEST(TrainRun, SigtermSavesAndResumeMatchesUninterrupted) {
   EXPECT_EQ(val_records(d.file("part.jsonl")), val_records(d.file("full.jsonl")));
 }
 
+// SIGUSR1: what SLURM sends ahead of the time limit (--signal=USR1@120).
+TEST(TrainRun, Sigusr1SavesAndExits138) {
+  test::TempDir d;
+  make_pairs(d);
+  const int steps = 1000;
+  auto t = run(rnn_cmd(d, steps, "part.h5") + " & pid=$!; while [ ! -e " + d.file("part.h5") +
+               " ]; do sleep 0.05; done; kill -USR1 $pid; wait $pid; echo \"exit=$?\"");
+  EXPECT_NE(t.out.find("exit=138"), std::string::npos) << t.out << t.err;
+  EXPECT_NE(t.err.find("stopped by SIGUSR1"), std::string::npos) << t.err;
+  int64_t stopped_at = checkpoint_step(d.file("part.h5"));
+  EXPECT_GT(stopped_at, 0);
+  EXPECT_LT(stopped_at, steps);
+  EXPECT_TRUE(no_temporary_files(d));
+}
+
 TEST(TrainRun, ResumeAfterSigkillMatchesUninterrupted) {
   test::TempDir d;
   make_pairs(d);

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/ranks.h"
 #include "core/threads.h"
 #include "io/file_io.h"
 #include "io/provenance.h"
@@ -68,6 +69,17 @@ namespace {
 void print_error(const std::string& name, const std::string& msg) {
   clear_progress_line();
   std::fprintf(stderr, "%s: error: %s\n", name.c_str(), printable(msg).c_str());
+}
+
+// A failure while the body runs: one line and the exit code; in a job of
+// several ranks, the rank hooks print it once and end every rank.
+int fail(const std::string& name, const std::string& msg, int code) {
+  if (const RankHooks* ranks = rank_hooks()) {
+    clear_progress_line();
+    ranks->fail(name + ": error: " + printable(msg), code);
+  }
+  print_error(name, msg);
+  return code;
 }
 
 }  // namespace
@@ -134,17 +146,13 @@ int Tool::run(int argc, char** argv, const std::function<void()>& body) {
     if (std::ferror(stdout)) throw DataError("stdout: write failed");
     return kExitOk;
   } catch (const Error& e) {
-    print_error(name_, e.what());
-    return e.exit_code();
+    return fail(name_, e.what(), e.exit_code());
   } catch (const CLI::ParseError& e) {  // tools may validate late with CLI11's errors
-    print_error(name_, e.what());
-    return kExitUsage;
+    return fail(name_, e.what(), kExitUsage);
   } catch (const std::bad_alloc&) {
-    print_error(name_, "out of memory");
-    return kExitData;
+    return fail(name_, "out of memory", kExitData);
   } catch (const std::exception& e) {
-    print_error(name_, e.what());
-    return kExitData;
+    return fail(name_, e.what(), kExitData);
   }
 }
 

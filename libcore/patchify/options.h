@@ -70,6 +70,7 @@ struct SourceOptions {
   std::string labels_path;       // --labels: IDX labels file (default: found beside the images)
   std::vector<std::string> class_names;  // --class-names; empty = derived
   int64_t limit = 0;
+  std::string shard;             // --shard K/N: images [begin, end) of the K-th of N ranges (after --limit); "" = all
 };
 
 // "224" -> 224x224, "20x30" -> 20x30; what names the option in errors (UsageError).

@@ -318,7 +318,25 @@ std::string tree_digest(const std::vector<std::string>& rel_paths, const std::ve
   return h.hex();
 }
 
-SampleSet collect_samples(const std::vector<std::string>& inputs, const SourceOptions& opt) {
+namespace {
+// Keeps samples [begin, end): the groups and directly given files shrink with them.
+void keep_samples(SampleSet& set, size_t begin, size_t end) {
+  set.samples.erase(set.samples.begin() + static_cast<std::ptrdiff_t>(end), set.samples.end());
+  set.samples.erase(set.samples.begin(), set.samples.begin() + static_cast<std::ptrdiff_t>(begin));
+  for (auto& g : set.groups) {
+    size_t a = std::clamp(g.first, begin, end), b = std::clamp(g.first + g.count, begin, end);
+    g.first = a - begin;
+    g.count = b - a;
+  }
+  if (!set.direct_files.empty()) {  // one per sample, in order
+    set.direct_files.resize(std::min(set.direct_files.size(), end));
+    set.direct_files.erase(set.direct_files.begin(),
+                           set.direct_files.begin() + static_cast<std::ptrdiff_t>(std::min(begin, set.direct_files.size())));
+  }
+}
+}  // namespace
+
+SampleSet collect_samples(const std::vector<std::string>& inputs, const SourceOptions& opt, formats::Shard* shard) {
   if (inputs.empty()) throw UsageError("no input: give image files, a folder, a list file or an IDX file");
   SampleSet set;
   size_t dirs = 0, lists = 0, idx = 0, files = 0;
@@ -365,10 +383,12 @@ SampleSet collect_samples(const std::vector<std::string>& inputs, const SourceOp
     set.class_names = opt.class_names;
   }
 
-  if (opt.limit > 0 && static_cast<size_t>(opt.limit) < set.samples.size()) {
-    set.samples.resize(static_cast<size_t>(opt.limit));
-    for (auto& g : set.groups) g.count = std::min(g.count, set.samples.size() - std::min(g.first, set.samples.size()));
-    if (set.direct_files.size() > set.samples.size()) set.direct_files.resize(set.samples.size());
+  if (opt.limit > 0 && static_cast<size_t>(opt.limit) < set.samples.size()) keep_samples(set, 0, static_cast<size_t>(opt.limit));
+  if (!opt.shard.empty()) {
+    formats::Shard s = formats::parse_shard(opt.shard);
+    s.cover(static_cast<int64_t>(set.samples.size()));
+    keep_samples(set, static_cast<size_t>(s.begin), static_cast<size_t>(s.end));
+    if (shard) *shard = s;
   }
   return set;
 }

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/shard.h"
 #include "patchify/options.h"
 
 namespace qkv::patchify {
@@ -57,7 +58,10 @@ struct SampleSet {
 // Throws UsageError for a bad combination of inputs, DataError for bad data
 // (empty folder, unreadable list, bad IDX, sheet not divisible by the grid).
 // IDX files, sheets and lists are noted for provenance here.
-SampleSet collect_samples(const std::vector<std::string>& inputs, const SourceOptions& opt);
+// With opt.shard, only the shard's images are kept and *shard (when given)
+// receives its range (formats/shard.h).
+SampleSet collect_samples(const std::vector<std::string>& inputs, const SourceOptions& opt,
+                          formats::Shard* shard = nullptr);
 
 // True for file names OpenCV's image decoders handle (by extension, case-insensitive).
 bool has_image_extension(const std::string& path);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -113,6 +114,16 @@ void run_encode(const EncodeOptions& o) {
     throw UsageError("--max-len " + std::to_string(o.max_len) + " leaves no room for text after <bos>/<eos>");
   if (!o.pieces) io::refuse_binary_to_terminal(o.output);
   check_one_stdin({o.tokenizer, o.tgt_tokenizer}, o.inputs);
+  std::optional<formats::Shard> shard;
+  std::optional<ShardLines> shard_lines;
+  if (!o.shard.empty()) {
+    if (o.document)
+      throw UsageError("--shard splits lines, --document keeps each input whole: shard by giving each task its own inputs");
+    shard = formats::parse_shard(o.shard);
+    shard_lines.emplace(o.inputs, *shard);
+  }
+  // This run's lines of a block: all, or the shard's.
+  auto mine = [&](std::string_view block) { return shard_lines ? shard_lines->take(block) : block; };
   Tokenizer src = Tokenizer::load(o.tokenizer);
   Tokenizer tgt_owned;
   if (!o.tgt_tokenizer.empty()) tgt_owned = Tokenizer::load(o.tgt_tokenizer);
@@ -147,6 +158,7 @@ void run_encode(const EncodeOptions& o) {
     int64_t line_no = 0;
     formats::Sequences s, t;
     while (in.next(block)) {
+      block = mine(block);
       if (in.current_name() != name) {
         name = in.current_name();
         line_no = 0;
@@ -206,6 +218,7 @@ void run_encode(const EncodeOptions& o) {
     Progress progress("encoding", in.total_bytes() >> 20, "MB", kQuietStart);
     std::string_view block;
     while (in.next(block)) {
+      block = mine(block);
       int n = for_line_ranges(block, threads, [&](int k, std::string_view part) {
         parts[k].ids.clear();  // keeps its buffers from block to block
         parts[k].offsets.assign(1, 0);
@@ -237,6 +250,7 @@ void run_encode(const EncodeOptions& o) {
   out->set_attr("/", "final_newline", int64_t{final_newline ? 1 : 0});
   out->set_attr("/", "truncated", truncated);
   out->set_attr("/", "max_len", o.max_len);
+  if (shard) formats::write_shard_attrs(*out, *shard);
   out->commit();
 }
 

@@ -22,6 +22,7 @@ struct EncodeOptions {
   bool bos = false, eos = false;
   int64_t max_len = 0;    // > 0: at most this many ids per sequence, <bos>/<eos> included
   bool pieces = false;    // text output: pieces separated by spaces, one line per sequence
+  std::string shard;      // "K/N": only the lines of the K-th of N shards (formats/shard.h); "" = all
   int threads = 1;
 };
 void run_encode(const EncodeOptions& opt);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -145,6 +146,47 @@ std::string read_document(const std::string& path) {
   std::string name = display_name(path);
   io::provenance::note_input(name, io::sha256_hex(bytes.data(), bytes.size()));
   return std::string(bytes.begin(), bytes.end());
+}
+
+namespace {
+// Lines as LineBlocks counts them: split on '\n', a last line without one counts.
+int64_t count_lines(const std::string& path) {
+  if (path == "-") throw UsageError("--shard counts the lines of its inputs first: give files, not stdin");
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw DataError(path + ": cannot open: " + std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  int64_t lines = 0;
+  int last = '\n';
+  size_t got;
+  while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    lines += std::count(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(got), '\n');
+    last = buf[got - 1];
+  }
+  bool failed = std::ferror(f);
+  std::fclose(f);
+  if (failed) throw DataError(path + ": read error");
+  return lines + (last != '\n' ? 1 : 0);
+}
+}  // namespace
+
+ShardLines::ShardLines(const std::vector<std::string>& paths, formats::Shard& shard) {
+  int64_t total = 0;
+  for (const auto& p : paths.empty() ? std::vector<std::string>{"-"} : paths) total += count_lines(p);
+  shard.cover(total);
+  begin_ = shard.begin;
+  end_ = shard.end;
+}
+
+std::string_view ShardLines::take(std::string_view block) {
+  size_t from = std::string_view::npos, to = block.size();
+  for (size_t i = 0; i < block.size(); ++next_) {
+    if (next_ >= begin_ && from == std::string_view::npos) from = i;
+    if (next_ >= end_ && to == block.size()) to = i;
+    size_t nl = block.find('\n', i);
+    i = nl == std::string_view::npos ? block.size() : nl + 1;
+  }
+  if (from == std::string_view::npos || from >= to) return {};
+  return block.substr(from, to - from);
 }
 
 }  // namespace qkv::tokenize

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "formats/shard.h"
 #include "io/sha256.h"
 
 namespace qkv::tokenize {
@@ -104,6 +105,23 @@ int for_line_ranges(std::string_view block, int threads, Fn&& fn) {
     if (e) std::rethrow_exception(e);
   return parts;
 }
+
+// The lines of one shard of the inputs (encode --shard K/N): lines are
+// numbered across all inputs as LineBlocks reads them, and the shard keeps
+// lines [shard.begin, shard.end). The constructor counts every input's lines
+// (files only: stdin cannot be read twice) and fills the shard's range.
+//
+//   ShardLines keep(inputs, shard);
+//   while (in.next(block)) { std::string_view mine = keep.take(block); ... }
+class ShardLines {
+ public:
+  ShardLines(const std::vector<std::string>& paths, formats::Shard& shard);
+  // The whole lines of the next block that belong to the shard (maybe none).
+  std::string_view take(std::string_view block);
+
+ private:
+  int64_t begin_, end_, next_ = 0;  // next_: number of the block's first line
+};
 
 // Reads a whole input ("-" = stdin) and notes it for provenance.
 std::string read_document(const std::string& path);

@@ -1,9 +1,14 @@
 #include "train/data.h"
 
 #include <cstring>
+#include <optional>
+#include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "formats/patches.h"
+#include "formats/shard.h"
+#include "io/file_io.h"
 #include "io/h5.h"
 
 namespace qkv::train {
@@ -38,6 +43,84 @@ Patches load_patches(const std::string& path) {
   x.class_names = r.meta().class_names;
   if ((x.has_geometry = r.has_meta())) x.geometry = PatchGeometry(r.meta().grid, r.meta().channels, r.black());
   return x;
+}
+
+std::vector<std::string> expand_list_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    if (p.empty() || p[0] != '@') {
+      out.push_back(p);
+      continue;
+    }
+    std::string list = p.substr(1);
+    std::vector<uint8_t> bytes = io::read_all(list, 64 << 20);
+    std::istringstream lines(std::string(bytes.begin(), bytes.end()));
+    size_t before = out.size();
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty() && line[0] != '#') out.push_back(line);
+    if (out.size() == before) throw DataError(list + ": lists no files (one path per line)");
+  }
+  for (const auto& p : out)
+    if (p == "-" && out.size() > 1) throw UsageError("stdin (-) can only be the one training file");
+  return out;
+}
+
+std::string files_name(const std::vector<std::string>& paths) {
+  if (paths.size() == 1) return paths[0];
+  return paths.front() + " .. " + paths.back() + " (" + std::to_string(paths.size()) + " files)";
+}
+
+namespace {
+
+// Reads each file with read_one, checks the shards, appends all to the first.
+template <class T, class ReadOne, class Append>
+T read_files(const std::vector<std::string>& paths, ReadOne read_one, Append append) {
+  QKV_CHECK(!paths.empty(), "read_files: no paths");
+  std::vector<std::pair<std::string, std::optional<formats::Shard>>> shards;
+  T all;
+  for (size_t k = 0; k < paths.size(); ++k) {
+    if (paths.size() > 1) shards.emplace_back(paths[k], formats::read_shard(io::H5In(paths[k])));
+    if (k == 0) all = read_one(paths[k]);
+    else append(all, read_one(paths[k]));
+  }
+  formats::check_shards(shards);
+  return all;
+}
+
+void append_sequences(Sequences& all, const Sequences& more, const std::string& what) {
+  check_same_vocab(all.vocab, all.path, more.vocab, more.path, what);
+  for (int64_t i = 0; i < more.n(); ++i) all.push(more.seq(i), more.len(i));
+}
+
+}  // namespace
+
+Sequences read_tokens_files(const std::vector<std::string>& paths) {
+  return read_files<Sequences>(paths, read_tokens, [](Sequences& all, const Sequences& more) {
+    append_sequences(all, more, "this shard");
+  });
+}
+
+Pairs read_token_pairs_files(const std::vector<std::string>& paths) {
+  return read_files<Pairs>(paths, read_token_pairs, [](Pairs& all, const Pairs& more) {
+    append_sequences(all.src, more.src, "its /src");
+    append_sequences(all.tgt, more.tgt, "its /tgt");
+  });
+}
+
+Patches load_patches_files(const std::vector<std::string>& paths) {
+  return read_files<Patches>(paths, load_patches, [](Patches& all, const Patches& more) {
+    if (more.num_patches() != all.num_patches() || more.patch_dim() != all.patch_dim() ||
+        more.num_classes != all.num_classes || more.class_names != all.class_names)
+      throw DataError(more.path + ": patches of shape " + shape_str({more.num_patches(), more.patch_dim()}) + " and " +
+                      std::to_string(more.num_classes) + " classes differ from " + all.path + "'s " +
+                      shape_str({all.num_patches(), all.patch_dim()}) + " and " + std::to_string(all.num_classes));
+    const int64_t n = all.n(), m = more.n(), row = all.num_patches() * all.patch_dim();
+    Tensor joined({n + m, all.num_patches(), all.patch_dim()});  // (N + M, P, D)
+    std::memcpy(joined.data<float>(), all.patches.data<float>(), sizeof(float) * n * row);
+    std::memcpy(joined.data<float>() + n * row, more.patches.data<float>(), sizeof(float) * m * row);
+    all.patches = std::move(joined);
+    all.labels.insert(all.labels.end(), more.labels.begin(), more.labels.end());
+  });
 }
 
 void check_same_vocab(const Vocab& a, const std::string& a_path, const Vocab& b, const std::string& b_path,

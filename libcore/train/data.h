@@ -42,6 +42,19 @@ struct Patches {
 // (formats::patch_values) and, when the file has them, its geometry for --augment.
 Patches load_patches(const std::string& path);
 
+// Several files read as one dataset, in the order given: one file, or the
+// shards 0..N-1 of one split (qkv-tokenize encode --shard, qkv-patchify
+// --shard; checked by formats::check_shards, naming a missing or misplaced
+// shard). Each file is checked like a single one, and against the first
+// (same vocabulary; same patch shape and classes). "@LIST" names a text file
+// listing the files, one per line.
+std::vector<std::string> expand_list_files(const std::vector<std::string>& paths);
+Sequences read_tokens_files(const std::vector<std::string>& paths);
+Pairs read_token_pairs_files(const std::vector<std::string>& paths);
+Patches load_patches_files(const std::vector<std::string>& paths);
+// "a.h5", or "a.h5 .. d.h5 (4 files)" for messages.
+std::string files_name(const std::vector<std::string>& paths);
+
 // The same vocabulary (size and tokenizer digest) in a training and a
 // validation file; throws DataError naming both when they differ.
 void check_same_vocab(const Vocab& train, const std::string& train_path, const Vocab& val,

@@ -16,10 +16,20 @@ void install_stop_handler() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
   io::set_signal_cleanup(false);
 }
 
 int stop_requested() { return g_stop.load(); }
 void clear_stop_request() { g_stop.store(0); }
+
+const char* stop_signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "a signal";
+  }
+}
 
 }  // namespace qkv::train

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "dist/comm.h"
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
@@ -84,23 +85,23 @@ void split_stream_tail(const Sequences& all, double fraction, Sequences& train, 
 void read_data(const TrainOptions& o, nn::Task task, Data& d) {
   check_fraction(o);
   d.has_val = !o.val_path.empty() || o.val_fraction > 0;
-  d.val_name = !o.val_path.empty() ? o.val_path : "validation split of " + o.train_path;
+  d.val_name = !o.val_path.empty() ? o.val_path : "validation split of " + files_name(o.train_paths);
   if (task == nn::Task::language_model) {
     if (o.lm_mode != "stream" && o.lm_mode != "sequence") throw UsageError("--lm-mode must be stream or sequence");
-    d.lm_train = read_tokens(o.train_path);
+    d.lm_train = read_tokens_files(o.train_paths);
     if (!o.val_path.empty()) {
       d.lm_val = read_tokens(o.val_path);
       check_same_vocab(d.lm_train.vocab, d.lm_train.path, d.lm_val.vocab, d.lm_val.path, "validation data");
     }
   } else if (task == nn::Task::seq2seq) {
-    d.pairs_train = read_token_pairs(o.train_path);
+    d.pairs_train = read_token_pairs_files(o.train_paths);
     if (!o.val_path.empty()) {
       d.pairs_val = read_token_pairs(o.val_path);
       check_same_vocab(d.pairs_train.src.vocab, d.pairs_train.path, d.pairs_val.src.vocab, d.pairs_val.path, "its /src");
       check_same_vocab(d.pairs_train.tgt.vocab, d.pairs_train.path, d.pairs_val.tgt.vocab, d.pairs_val.path, "its /tgt");
     }
   } else {
-    d.patches_train = load_patches(o.train_path);
+    d.patches_train = load_patches_files(o.train_paths);
     if (!o.val_path.empty()) {
       d.patches_val = load_patches(o.val_path);
       if (d.patches_val.num_patches() != d.patches_train.num_patches() ||
@@ -166,7 +167,7 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
     d.train = std::move(train);
     if (d.has_val) d.val = std::make_unique<PatchExamples>(d.patches_val);
   }
-  if (d.train->size() == 0) throw DataError(o.train_path + ": no training examples");
+  if (d.train->size() == 0) throw DataError(files_name(o.train_paths) + ": no training examples");
   if (d.has_val && d.val->size() == 0) throw DataError(d.val_name + ": no validation examples");
 }
 
@@ -420,7 +421,12 @@ std::string best_path_for(const std::string& output) {
 }
 
 TrainResult run_training(const TrainOptions& given) {
+  // A build without MPI refuses to be one of several processes (dist/launch.h).
+  if (int n = dist::Comm::world().size(); n > 1)
+    throw UsageError("started as one of " + std::to_string(n) +
+                     " processes, but qkv-train does not split a run across processes yet; run one process");
   TrainOptions o = given;
+  o.train_paths = expand_list_files(o.train_paths.empty() ? std::vector<std::string>{"-"} : o.train_paths);
   if (o.output.empty() || o.output == "-") throw UsageError("--output must be a file path (checkpoints are rewritten during training)");
   if (o.batch_size <= 0) throw UsageError("--batch-size must be positive");
   if (!o.init_path.empty() && !o.resume_path.empty()) throw UsageError("give --init or --resume, not both");
@@ -536,9 +542,9 @@ TrainResult run_training(const TrainOptions& given) {
     auto f = eval_fields(e, task);
     // "val" for the --val / --val-fraction data, else "eval": the given file as a whole.
     f.insert(f.begin(), MetricsLog::Field("split", data.has_val ? "val" : "eval"));
-    f.emplace_back("file", data.has_val ? data.val_name : o.train_path);
+    f.emplace_back("file", data.has_val ? data.val_name : files_name(o.train_paths));
     std::printf("%s\n", MetricsLog::format(f).c_str());
-    spdlog::info("{}: {}", data.has_val ? data.val_name : o.train_path, describe_eval(e, task));
+    spdlog::info("{}: {}", data.has_val ? data.val_name : files_name(o.train_paths), describe_eval(e, task));
     res.val = e;
     return res;
   }
@@ -685,7 +691,7 @@ TrainResult run_training(const TrainOptions& given) {
       pending.drop();
       save(o.output, step);
       spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved (exit status {}); continue with --resume {}",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT", step, total, o.output, 128 + sig, o.output);
+                   stop_signal_name(sig), step, total, o.output, 128 + sig, o.output);
       res.stopped_by_signal = true;
       res.stop_signal = sig;
       break;

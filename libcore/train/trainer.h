@@ -2,7 +2,7 @@
 // Model + optimizer + schedule + clipping stepped; progress, metrics, plots,
 // checkpoints (periodic, final, best by validation loss) out.
 //
-//   TrainOptions o;  o.task = "lm";  o.train_path = "train.h5";  o.val_fraction = 0.1;
+//   TrainOptions o;  o.task = "lm";  o.train_paths = {"train.h5"};  o.val_fraction = 0.1;
 //   o.model.set("n_layer", 2);  o.steps = 100;  o.output = "model.h5";
 //   TrainResult r = run_training(o);
 //
@@ -27,7 +27,8 @@ struct TrainOptions {
   std::string arch;  // model architecture; "" = the task's default (gpt, transformer, vit, rnn)
 
   // Data.
-  std::string train_path, val_path;
+  std::vector<std::string> train_paths;  // one file, or shards 0..N-1 read as one dataset (data.h)
+  std::string val_path;
   double val_fraction = 0;     // when no val_path: held out from the training file
   std::string lm_mode = "stream";  // lm: "stream" (windows over the concatenation) | "sequence"
   int64_t context = 0;         // lm: tokens per example (0 = the model's context length)
@@ -82,7 +83,7 @@ struct TrainResult {
   EvalResult val;        // last validation (targets == 0 when none)
   double best_val_loss = 0;
   bool stopped_by_signal = false;
-  int stop_signal = 0;   // SIGTERM / SIGINT when stopped_by_signal
+  int stop_signal = 0;   // SIGTERM / SIGINT / SIGUSR1 when stopped_by_signal
   double tokens_per_s = 0;
 };
 

@@ -36,6 +36,21 @@ RunResult run(const std::string& cmdline) {
   return r;
 }
 
+std::string mpirun(int n) {
+  std::string exe = QKV_MPIEXEC;
+  if (exe.empty() || access(exe.c_str(), X_OK) != 0) return "";
+  // As root (CI) OpenMPI wants --allow-run-as-root; more ranks than cores need
+  // --oversubscribe; without ssh even one machine needs --mca plm isolated;
+  // -q drops OpenMPI's multi-line notices (a rank's own error line stays).
+  return exe + " --allow-run-as-root --oversubscribe --mca plm isolated -q -np " + std::to_string(n) + " ";
+}
+
+std::string mpi_missing_reason() {
+  return std::string(QKV_MPIEXEC).empty()
+             ? "qkv was built without MPI (install libopenmpi-dev and openmpi-bin, then reconfigure)"
+             : std::string(QKV_MPIEXEC) + " is missing (install openmpi-bin)";
+}
+
 std::string bin(const std::string& tool) { return std::string(QKV_BIN_DIR) + "/" + tool; }
 std::string source_path(const std::string& rel) { return std::string(QKV_SOURCE_DIR) + "/" + rel; }
 

@@ -31,6 +31,13 @@ class TempDir {
   std::string path_;
 };
 
+// The command that starts n processes of one MPI job on this machine, ending
+// with a space ("mpirun --allow-run-as-root ... -np 2 "), or "" when qkv was
+// built without MPI or mpirun is missing (callers GTEST_SKIP() with
+// mpi_missing_reason()). Tests that use it run one at a time (RESOURCE_LOCK).
+std::string mpirun(int n);
+std::string mpi_missing_reason();
+
 // ../shared/data/<rel> when present, else "" (callers GTEST_SKIP() with a reason).
 std::string shared_data(const std::string& rel);
 

@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
   app.add_option("--labels", src.labels_path, "IDX labels file (default: the *labels-idx1-ubyte[.gz] beside the images)");
   app.add_option("--class-names", class_names, "class names for numeric labels: a,b,c or @FILE (one per line)");
   app.add_option("--limit", opt.limit, "only the first N samples")->check(CLI::NonNegativeNumber);
+  app.add_option("--shard", src.shard,
+                 "K/N: only the K-th of N contiguous ranges of images (counted from 0, in input order); "
+                 "qkv-train reads the N outputs, given in order, as the whole");
   app.add_flag("--skip-bad", opt.skip_bad, "warn about unreadable or corrupt images and leave them out "
                                            "(counted in the 'skipped' attribute) instead of failing");
   app.add_option("--preview", preview, "also draw the first few images with their patch grid into this PNG/JPEG");
@@ -112,8 +115,10 @@ int main(int argc, char** argv) {
     if (!class_names.empty()) src.class_names = pf::parse_class_names(class_names);
     src.limit = opt.limit;
 
-    pf::SampleSet samples = pf::collect_samples(inputs, src);
+    qkv::formats::Shard shard;
+    pf::SampleSet samples = pf::collect_samples(inputs, src, &shard);
     qkv::io::H5StreamOut h5(out, pf::kPatchesKind);
+    if (!src.shard.empty()) qkv::formats::write_shard_attrs(h5, shard);
     // A derived file that one rerun remakes: no fsync (see docs/FORMATS.md, "patches").
     h5.set_durable(false);
     pf::PatchSet p = pf::patchify_to(samples, opt, h5, compress, preview.empty() ? 0 : preview_count);

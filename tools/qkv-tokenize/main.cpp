@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       "  qkv-tokenize encode --document -t chars.h5 input.txt -o tokens.h5\n"
       "  qkv-tokenize encode --tsv -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos pairs.tsv -o pairs.h5\n"
       "  qkv-tokenize encode --pieces -t tok.h5 corpus.txt | head\n"
+      "  qkv-tokenize encode -t tok.h5 --shard 0/4 corpus.txt -o part0.h5   # one task of 4 (SLURM array)\n"
       "  qkv-tokenize vocab -t tok.h5 | less");
   CLI::App& app = tool.app();
 
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
   encode->add_flag("--eos", eo.eos, "end each sequence with <eos> (id 2)");
   encode->add_option("--max-len", eo.max_len, "truncate to N ids, <bos>/<eos> included (0 = no limit)")
       ->check(CLI::NonNegativeNumber);
+  encode->add_option("--shard", eo.shard,
+                     "K/N: encode only the K-th of N contiguous ranges of lines (counted from 0, across all "
+                     "files); qkv-train reads the N outputs, given in order, as the whole");
   encode->add_flag("--pieces", eo.pieces, "print pieces as text (space shown as U+2581), like spm_encode");
 
   // decode

@@ -79,12 +79,12 @@ void add_train_command(CLI::App& app, const std::string& task, const std::string
   c.o.task = task;
   CLI::App* s = c.app = app.add_subcommand(task, what);
   TrainOptions& o = c.o;
-  o.train_path = "-";
-  s->add_option("train", o.train_path,
+  s->add_option("train", o.train_paths,
                 std::string(task == "vit"  ? "training patches file (qkv-patchify)"
                             : task == "lm" ? "training tokens file (qkv-tokenize encode)"
                                            : "training token_pairs file (qkv-tokenize encode --tsv)") +
-                    "; - or none for stdin");
+                    "; - or none for stdin; several: the shards 0..N-1 of --shard K/N in order, read as one "
+                    "dataset; @LIST: a file listing them, one per line");
   // Data.
   s->add_option("--val", o.val_path, "validation file (same kind as the training file)")->group("Data");
   s->add_option("--val-fraction", o.val_fraction,
@@ -270,7 +270,8 @@ int main(int argc, char** argv) {
       stopped_by = qkv::train::run_training(c.o).stop_signal;
     }
   });
-  // Stopped by SIGTERM/SIGINT: the checkpoint is saved, but the run did not
-  // finish; 128 + signal tells scripts and job schedulers so (143 for SIGTERM).
+  // Stopped by SIGTERM/SIGINT/SIGUSR1: the checkpoint is saved, but the run did
+  // not finish; 128 + signal tells scripts and job schedulers so (143 for
+  // SIGTERM, 138 for SIGUSR1: scripts/slurm/train.sh requeues on it).
   return rc == 0 && stopped_by ? 128 + stopped_by : rc;
 }
