@@ -12,6 +12,7 @@
 #include "blas/blas_setup.h"
 #include "core/clock.h"
 #include "core/rng.h"
+#include "nn/decoding.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 
@@ -75,9 +76,15 @@ int main(int argc, char** argv) {
   line("adamw step", t_opt);
   line("train step (total)", t_fwd + t_bwd + t_opt);
   double t_dec = 0;
+  std::vector<nn::Request> reqs;  // the batch's sources, greedy through nn/decoding.h
+  for (int64_t i = 0; i < b.B; ++i) reqs.push_back({{b.src.begin() + i * b.S, b.src.begin() + (i + 1) * b.S}, {1}, {}});
+  nn::SearchOptions so;
+  so.eos = 2;
+  so.max_len = T;
+  auto dec = m->decoder();
   for (int r = 0; r < reps; ++r) {
     const double t0 = now_s();
-    m->greedy_decode(b, T, 1, 2);
+    nn::decode(*dec, reqs, so);
     t_dec += now_s() - t0;
   }
   line("greedy decode", t_dec);

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
+#include "nn/decoding.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/rnn_seq2seq.h"
@@ -197,11 +198,24 @@ Batch to_batch(const Pairs& p) {
   return Batch::seq2seq(B, S, T, src, tin, tout);
 }
 
+// Greedy decoding of p's sources (nn/decoding.h); with attention, the hypotheses carry it.
+std::vector<Hypothesis> greedy(Model& m, const Pairs& p, int64_t max_len, bool attention = false) {
+  std::vector<Request> reqs;
+  for (const auto& s : p.src) reqs.push_back({s, {kBos}, {}});
+  SearchOptions o;
+  o.eos = kEos;
+  o.max_len = max_len;
+  o.attention = attention;
+  auto dec = m.decoder();
+  std::vector<Hypothesis> out;
+  for (auto& n : decode(*dec, reqs, o)) out.push_back(n[0]);
+  return out;
+}
+
 double exact_match(Model& m, const Pairs& p, int64_t max_len) {
-  Batch b = to_batch(p);
-  auto out = m.greedy_decode(b, max_len, kBos, kEos);
+  auto out = greedy(m, p, max_len);
   int right = 0;
-  for (size_t i = 0; i < out.size(); ++i) right += out[i] == p.tgt[i];
+  for (size_t i = 0; i < out.size(); ++i) right += out[i].ids == p.tgt[i];
   return static_cast<double>(right) / static_cast<double>(out.size());
 }
 
@@ -232,17 +246,15 @@ void learns_reversal(const std::string& cell, bool bidirectional) {
   const double acc = exact_match(*m, test_set, 10);
   EXPECT_LT(last, 0.1 * first) << "loss " << first << " -> " << last;
   EXPECT_GE(acc, 0.8) << "exact-match accuracy " << before << " -> " << acc;
-  // attention of the decode: (B, steps, S), rows summing to 1 over the real source tokens
-  const std::vector<AttentionMap> maps = m->attention_maps();
-  ASSERT_EQ(maps.size(), 1u);
-  const int64_t steps_run = maps[0].shape[2], S = to_batch(test_set).S;
-  ASSERT_GT(steps_run, 0);
-  ASSERT_EQ(maps[0].shape, (Shape{100, 1, steps_run, S}));
-  const float* a = maps[0].weights;
+  // attention of a decode: (L, 1, S), rows summing to 1 over the real source tokens
+  const auto h = greedy(*m, test_set, 10, true)[0];
+  ASSERT_EQ(h.attention.size(), 1u);
+  const AttentionTrace& a = h.attention[0];
+  ASSERT_EQ(static_cast<int64_t>(a.weights.size()), static_cast<int64_t>(h.ids.size() + 1) * a.keys);
   double sum = 0;
-  for (int64_t s = 0; s < S; ++s) sum += a[s];
+  for (int64_t s = 0; s < a.keys; ++s) sum += a.weights[s];
   EXPECT_NEAR(sum, 1.0, 1e-5);
-  for (int64_t s = static_cast<int64_t>(test_set.src[0].size()); s < S; ++s) EXPECT_EQ(a[s], 0.0f);
+  for (int64_t s = static_cast<int64_t>(test_set.src[0].size()); s < a.keys; ++s) EXPECT_EQ(a.weights[s], 0.0f);
 }
 
 }  // namespace
@@ -268,7 +280,8 @@ TEST(NnRnnSeq2Seq, CheckpointRoundTripGivesSameLogitsAndDecodes) {
   auto m2 = load_model(in);
   m2->forward(b, false);
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(m2->logits()[i], la[i]) << i;
-  EXPECT_EQ(a->greedy_decode(b, 6, kBos, kEos), m2->greedy_decode(b, 6, kBos, kEos));
+  auto da = greedy(*a, p, 6), d2 = greedy(*m2, p, 6);
+  for (size_t i = 0; i < da.size(); ++i) EXPECT_EQ(da[i].ids, d2[i].ids);
 }
 
 TEST(NnRnnSeq2Seq, GreedyDecodeStopsAtMaxLen) {
@@ -276,14 +289,12 @@ TEST(NnRnnSeq2Seq, GreedyDecodeStopsAtMaxLen) {
   c.set("src_vocab_size", 13), c.set("tgt_vocab_size", 13), c.set("d_emb", 4), c.set("d_hidden", 4);
   auto m = make_model("rnn", c, 3);
   Rng rng(1);
-  Batch b = to_batch(reversal_pairs(rng, 3));
-  auto out = m->greedy_decode(b, 4, kBos, kEos);
+  auto out = greedy(*m, reversal_pairs(rng, 3), 4);
   ASSERT_EQ(out.size(), 3u);
   for (const auto& o : out) {
-    EXPECT_LE(o.size(), 4u);
-    for (int32_t id : o) EXPECT_NE(id, kEos);
+    EXPECT_LE(o.ids.size(), 4u);
+    for (int32_t id : o.ids) EXPECT_NE(id, kEos);
   }
-  EXPECT_THROW(m->greedy_decode(b, 0, kBos, kEos), UsageError);
 }
 
 // Dropout (embeddings, between encoder layers, between decoder layers, output features): with

@@ -45,10 +45,6 @@ Batch Batch::images(int64_t B, int64_t P, int64_t D, std::vector<float> patches,
   return b;
 }
 
-std::vector<std::vector<int32_t>> Model::greedy_decode(const Batch&, int64_t, int32_t, int32_t) {
-  throw UsageError("greedy decoding needs a seq2seq model; '" + arch_ + "' is a " + task_name(task()) + " model");
-}
-
 std::unique_ptr<Decoder> Model::decoder() {
   throw UsageError("'" + arch_ + "' is a " + task_name(task()) + " model: it does not generate tokens");
 }

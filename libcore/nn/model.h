@@ -149,12 +149,6 @@ class Model {
   // must outlive it. Models that do not generate throw UsageError.
   virtual std::unique_ptr<Decoder> decoder();
 
-  // seq2seq only: greedy decoding of b.src (B, S) (other fields unused). Each
-  // output holds the generated ids after bos, stopping before eos or after
-  // max_len tokens. Other tasks throw UsageError.
-  virtual std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
-                                                          int32_t eos);
-
  protected:
   // `arch` must be registered (its spec is looked up here).
   Model(std::string arch, uint64_t seed) : arch_(std::move(arch)), spec_(&arch_spec(arch_)), rng_(seed) {}

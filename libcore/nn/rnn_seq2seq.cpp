@@ -423,52 +423,6 @@ void RnnSeq2Seq::backward(float scale) {
   embedding_backward(ps.grad(src_emb_), dsrc.data(), src_.data(), B * S, emb_);
 }
 
-std::vector<std::vector<int32_t>> RnnSeq2Seq::greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
-                                                            int32_t eos) {
-  if (b.B < 1 || b.S < 1) throw DataError("rnn: greedy decoding needs B, S >= 1");
-  check_ids(b.src, b.B * b.S, Vs_, "src");
-  if (bos < 0 || bos >= Vt_) throw UsageError("rnn: bos id " + std::to_string(bos) + " is outside the target vocabulary");
-  if (max_len < 1) throw UsageError("rnn: greedy decoding needs max_len >= 1");
-  training_ = false;
-  logits_.clear();  // no backward after decoding
-  head_ = LossHead{};
-  encode(b, false);
-  start_decoder(max_len);
-  const int64_t B = B_, T = max_len;
-  std::vector<std::vector<int32_t>> out(B);
-  std::vector<int32_t> ids(B, bos);
-  std::vector<uint8_t> done(B, 0);
-  std::vector<float> f(B * F_), lg(B * Vt_), proj(tied_ ? B * emb_ : 0);
-  int64_t steps = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    decoder_step(t, ids.data(), 1, false);
-    steps = t + 1;
-    for (int64_t r = 0; r < B; ++r) std::memcpy(f.data() + r * F_, feat_.data() + (r * T + t) * F_, sizeof(float) * F_);
-    output_forward(f.data(), B, lg.data(), proj.data());
-    bool all = true;
-    for (int64_t r = 0; r < B; ++r) {
-      const float* row = lg.data() + r * Vt_;
-      const int32_t tok = static_cast<int32_t>(std::max_element(row, row + Vt_) - row);
-      ids[r] = tok;
-      if (!done[r]) {
-        if (tok == eos)
-          done[r] = 1;
-        else
-          out[r].push_back(tok);
-      }
-      all = all && done[r];
-    }
-    if (all) break;
-  }
-  // keep the attention of the steps actually run: (B, steps, S)
-  std::vector<float> a(B * steps * S_);
-  for (int64_t r = 0; r < B; ++r)
-    std::memcpy(a.data() + r * steps * S_, alpha_.data() + r * T * S_, sizeof(float) * steps * S_);
-  alpha_.swap(a);
-  alpha_T_ = steps;
-  return out;
-}
-
 // ---- incremental decoding (nn/decoder.h) ---------------------------------------
 // The encoder and the bridge run once in start(); the state is each decoder
 // layer's hidden (and LSTM cell) state, plus each row's memory, which reorder

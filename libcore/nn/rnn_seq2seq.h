@@ -58,11 +58,8 @@ class RnnSeq2Seq : public Model {
   void backward(float scale = 1.0f) override;
   const float* logits() const override { return logits_.data(); }
   std::unique_ptr<Decoder> decoder() override;
-  std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
-                                                  int32_t eos) override;
 
-  // One map "attn", kind "additive": weights (B, 1, T, S) of the last forward() or
-  // greedy_decode() (T = the steps run), each row summing to 1 over the real source
+  // One map "attn", kind "additive": weights (B, 1, T, S) of the last forward(), each row summing to 1 over the real source
   // positions (exactly 0 at padding).
   std::vector<AttentionMap> attention_maps() const override;
 

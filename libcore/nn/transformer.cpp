@@ -157,40 +157,6 @@ class TransformerModel : public Model {
 
   std::unique_ptr<Decoder> decoder() override { return std::make_unique<StepDecoder>(*this); }
 
-  std::vector<std::vector<int32_t>> greedy_decode(const Batch& b, int64_t max_len, int32_t bos,
-                                                  int32_t eos) override {
-    check_source(b);
-    if (bos < 0 || bos >= Vt_ || eos < 0 || eos >= Vt_)
-      throw UsageError("transformer: bos/eos ids must be in the target vocabulary [0, " + std::to_string(Vt_) + ")");
-    max_len = std::min<int64_t>(max_len, max_len_ - 1);
-    encode(b, false);
-    const int64_t B = b.B;
-    std::vector<std::vector<int32_t>> out(static_cast<size_t>(B));
-    std::vector<std::vector<int32_t>> prefix(static_cast<size_t>(B), std::vector<int32_t>{bos});
-    std::vector<bool> done(static_cast<size_t>(B), false);
-    for (int64_t t = 1; t <= max_len; ++t) {
-      // Decode the whole prefix (B, t) again: simple and exact; cost O(t^2) per sequence.
-      std::vector<int32_t> tgt_in;
-      for (const auto& p : prefix) tgt_in.insert(tgt_in.end(), p.begin(), p.end());
-      decode(tgt_in, t, false);
-      bool all_done = true;
-      for (int64_t i = 0; i < B; ++i) {
-        const float* row = logits_.data() + ((i * t) + t - 1) * Vt_;  // (Vt) at the last position
-        int32_t best = 0;
-        for (int64_t j = 1; j < Vt_; ++j)
-          if (row[j] > row[best]) best = static_cast<int32_t>(j);
-        prefix[static_cast<size_t>(i)].push_back(best);
-        if (!done[static_cast<size_t>(i)]) {
-          if (best == eos) done[static_cast<size_t>(i)] = true;
-          else out[static_cast<size_t>(i)].push_back(best);
-        }
-        all_done = all_done && done[static_cast<size_t>(i)];
-      }
-      if (all_done) break;
-    }
-    return out;
-  }
-
  private:
   // Incremental decoding (nn/decoder.h): the encoder and every decoder layer's
   // cross-attention keys/values run once in start(); each step runs the

@@ -16,6 +16,7 @@
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
+#include "nn/decoding.h"
 #include "nn/model.h"
 #include "train/data.h"
 #include "train/examples.h"
@@ -190,19 +191,18 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
     const auto& sources = scorer.sources();
     int64_t n = static_cast<int64_t>(sources.size());
     if (o.decode_limit > 0) n = std::min(n, o.decode_limit);
-    const Vocab& sv = pe.src_vocab();
     const Vocab& tv = pe.tgt_vocab();
+    // greedy decoding through the decoding layer, as qkv-decode does (nn/decoding.h)
+    auto dec = model.decoder();
+    nn::SearchOptions so;
+    so.eos = tv.eos_id;
+    so.max_len = std::min<int64_t>(max_ref + 10, dec->max_positions() - 1);
     for (int64_t a = 0; a < n; a += o.batch_size) {
-      int64_t B = std::min(o.batch_size, n - a), S = 1;
-      for (int64_t k = 0; k < B; ++k) S = std::max<int64_t>(S, static_cast<int64_t>(sources[a + k].size()));
-      std::vector<int32_t> src(B * S, sv.pad_id);  // (B, S)
-      for (int64_t k = 0; k < B; ++k) std::copy(sources[a + k].begin(), sources[a + k].end(), src.begin() + k * S);
-      nn::Batch b;
-      b.B = B;
-      b.S = S;
-      b.src = std::move(src);
-      auto hyps = model.greedy_decode(b, max_ref + 10, tv.bos_id, tv.eos_id);
-      for (int64_t k = 0; k < B; ++k) scorer.score(sources[a + k], hyps[k]);
+      const int64_t B = std::min(o.batch_size, n - a);
+      std::vector<nn::Request> reqs;
+      for (int64_t k = 0; k < B; ++k) reqs.push_back({sources[a + k], {tv.bos_id}, {}});
+      auto hyps = nn::decode(*dec, reqs, so);
+      for (int64_t k = 0; k < B; ++k) scorer.score(sources[a + k], hyps[k][0].ids);
     }
     r.wer = scorer.wer();
     r.ter = scorer.ter();
