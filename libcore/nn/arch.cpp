@@ -158,4 +158,13 @@ void set_flag(Config& cfg, const ArchFlag& flag, const std::string& value) {
   }
 }
 
+std::vector<ArchFlag> transformer_block_flags(const std::string& d_ff_help) {
+  return {{"--heads", "n_head", "attention heads", ""},
+          {"--d-model", "d_model", "model width", ""},
+          {"--d-ff", "d_ff", d_ff_help, ""},
+          {"--dropout", "dropout", "dropout probability", ""},
+          {"--norm", "norm", "LayerNorm placement: pre | post", ""},
+          {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""}};
+}
+
 }  // namespace qkv::nn

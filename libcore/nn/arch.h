@@ -66,6 +66,11 @@ struct ArchFlag {
   std::string default_from;  // when the default follows another setting: "--hidden" (help: "default: --hidden, else 256")
 };
 
+// The flags every transformer block stack shares (--heads --d-model --d-ff
+// --dropout --norm --activation), in help order; an architecture appends its own.
+std::vector<ArchFlag> transformer_block_flags(const std::string& d_ff_help = "feed-forward width");
+
+
 // Everything the rest of qkv knows about one architecture.
 struct ArchSpec {
   std::string name;     // "gpt": the checkpoint's arch attribute, make_model's key

@@ -268,18 +268,13 @@ ArchSpec gpt_spec() {
   s.output_size = "vocab_size";
   s.command = "lm";
   s.command_help = "language model (gpt) on a tokens file";
-  s.flags = {{"--heads", "n_head", "attention heads", ""},
-             {"--d-model", "d_model", "model width", ""},
-             {"--d-ff", "d_ff", "feed-forward width (0: 4 x --d-model)", ""},
-             {"--dropout", "dropout", "dropout probability", ""},
-             {"--norm", "norm", "LayerNorm placement: pre | post", ""},
-             {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""},
-             {"--layers", "n_layer", "transformer blocks", ""},
+  s.flags = transformer_block_flags("feed-forward width (0: 4 x --d-model)");
+  s.flags.insert(s.flags.end(), {{"--layers", "n_layer", "transformer blocks", ""},
              {"--pos", "pos", "positional encoding: learned | sinusoidal", ""},
              {"--tie-embeddings", "tie_weights", "output layer tied to the token embedding: 1 | 0", ""},
              {"--bias", "bias", "biases in linear layers and norms: 1 | 0", ""},
              {"--max-context", "block_size", "longest context the model takes", "--context"},
-             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}});
   return s;
 }
 

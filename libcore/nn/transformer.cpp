@@ -355,19 +355,14 @@ ArchSpec transformer_spec() {
   s.output_size = "tgt_vocab_size";
   s.command = "seq2seq";
   s.command_help = "encoder-decoder transformer on a token_pairs file";
-  s.flags = {{"--heads", "n_head", "attention heads", ""},
-             {"--d-model", "d_model", "model width", ""},
-             {"--d-ff", "d_ff", "feed-forward width", ""},
-             {"--dropout", "dropout", "dropout probability", ""},
-             {"--norm", "norm", "LayerNorm placement: pre | post", ""},
-             {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""},
-             {"--layers", "n_encoder_layers,n_decoder_layers", "encoder and decoder blocks", ""},
+  s.flags = transformer_block_flags();
+  s.flags.insert(s.flags.end(), {{"--layers", "n_encoder_layers,n_decoder_layers", "encoder and decoder blocks", ""},
              {"--enc-layers", "n_encoder_layers", "encoder blocks", ""},
              {"--dec-layers", "n_decoder_layers", "decoder blocks", ""},
              {"--tie-embeddings", "tie_output", "output layer tied to the target embedding: 1 | 0", ""},
              {"--share-embeddings", "share_embeddings", "one embedding for source and target: 1 | 0", ""},
              {"--max-len", "max_len", "longest source/target the model takes", ""},
-             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}});
   return s;
 }
 

@@ -222,15 +222,10 @@ ArchSpec vit_spec() {
   s.output_size = "n_classes";
   s.command = "vit";
   s.command_help = "vision transformer on a patches file";
-  s.flags = {{"--heads", "n_head", "attention heads", ""},
-             {"--d-model", "d_model", "model width", ""},
-             {"--d-ff", "d_ff", "feed-forward width", ""},
-             {"--dropout", "dropout", "dropout probability", ""},
-             {"--norm", "norm", "LayerNorm placement: pre | post", ""},
-             {"--activation", "activation", "feed-forward activation: gelu | relu | gelu_tanh", ""},
-             {"--layers", "n_layer", "transformer blocks", ""},
+  s.flags = transformer_block_flags();
+  s.flags.insert(s.flags.end(), {{"--layers", "n_layer", "transformer blocks", ""},
              {"--pool", "pool", "what the head reads: cls ([CLS] token) | mean (average of the patch outputs)", ""},
-             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}};
+             {"--label-smoothing", "label_smoothing", "label smoothing epsilon", ""}});
   return s;
 }
 
