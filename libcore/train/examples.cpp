@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/teacher_forcing.h"
 #include "train/order.h"
 
 namespace qkv::train {
@@ -82,11 +83,7 @@ PairExamples::PairExamples(const Pairs& p, int64_t max_src, int64_t max_tgt)
 }
 
 std::vector<int32_t> PairExamples::reference(int64_t i) const {
-  const int32_t* y = p_.tgt.seq(i);
-  int64_t a = 0, b = p_.tgt.len(i);
-  if (b > a && y[a] == p_.tgt.vocab.bos_id) ++a;
-  if (b > a && y[b - 1] == p_.tgt.vocab.eos_id) --b;
-  return std::vector<int32_t>(y + a, y + b);
+  return nn::strip_bos_eos(p_.tgt.seq(i), p_.tgt.len(i), p_.tgt.vocab.bos_id, p_.tgt.vocab.eos_id);
 }
 
 std::vector<int32_t> PairExamples::source(int64_t i) const {
@@ -95,41 +92,13 @@ std::vector<int32_t> PairExamples::source(int64_t i) const {
   return std::vector<int32_t>(p_.src.seq(i), p_.src.seq(i) + L);
 }
 
-int64_t PairExamples::length(int64_t i) const {
-  int64_t s = p_.src.len(i), t = p_.tgt.len(i) + 1;
-  if (max_src_ > 0) s = std::min(s, max_src_);
-  if (max_tgt_ > 0) t = std::min(t, max_tgt_);
-  return std::max(s, t);
-}
+int64_t PairExamples::length(int64_t i) const { return nn::pair_length(p_.src.len(i), p_.tgt.len(i), max_src_, max_tgt_); }
 
 Batch PairExamples::batch(const std::vector<int64_t>& idx) const {
-  int64_t B = static_cast<int64_t>(idx.size()), S = 1, T = 1;
-  std::vector<std::vector<int32_t>> ys;
-  for (int64_t i : idx) {
-    S = std::max<int64_t>(S, static_cast<int64_t>(source(i).size()));
-    ys.push_back(reference(i));
-    int64_t t = static_cast<int64_t>(ys.back().size()) + 1;
-    if (max_tgt_ > 0) t = std::min(t, max_tgt_);
-    T = std::max(T, t);
-  }
-  const Vocab& sv = p_.src.vocab;
-  const Vocab& tv = p_.tgt.vocab;
-  std::vector<int32_t> src(B * S, sv.pad_id);                                   // (B, S)
-  std::vector<int32_t> tgt_in(B * T, tv.pad_id), tgt_out(B * T, tv.pad_id);    // (B, T) each
-  for (int64_t r = 0; r < B; ++r) {
-    std::vector<int32_t> x = source(idx[r]);
-    std::copy(x.begin(), x.end(), src.begin() + r * S);
-    // tgt_in = bos y, tgt_out = y eos, both cut to T.
-    const std::vector<int32_t>& y = ys[r];
-    int32_t* ti = tgt_in.data() + r * T;
-    int32_t* to = tgt_out.data() + r * T;
-    int64_t L = std::min<int64_t>(static_cast<int64_t>(y.size()) + 1, T);
-    for (int64_t t = 0; t < L; ++t) {
-      ti[t] = t == 0 ? tv.bos_id : y[t - 1];
-      to[t] = t < static_cast<int64_t>(y.size()) ? y[t] : tv.eos_id;
-    }
-  }
-  return Batch::seq2seq(B, S, T, std::move(src), std::move(tgt_in), std::move(tgt_out));
+  std::vector<std::vector<int32_t>> xs, ys;
+  for (int64_t i : idx) xs.push_back(source(i)), ys.push_back(reference(i));
+  const nn::PairIds ids{p_.src.vocab.pad_id, p_.tgt.vocab.pad_id, p_.tgt.vocab.bos_id, p_.tgt.vocab.eos_id};
+  return nn::pair_batch(xs, ys, max_tgt_, ids);
 }
 
 // ---------------------------------------------------------------------------

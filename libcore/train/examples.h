@@ -6,7 +6,8 @@
 //                windows); each epoch may shift the cut
 //                by a seeded offset so windows differ from epoch to epoch.
 //   LmSequences  one sequence per example, truncated to T+1 tokens, pad-filled.
-//   PairExamples seq2seq pairs: src pad-filled, tgt_in = [bos] y, tgt_out = y [eos].
+//   PairExamples seq2seq pairs: src pad-filled, tgt_in = [bos] y, tgt_out = y [eos]
+//                (the rule is nn/teacher_forcing.h, shared with qkv-attend and qkv-model).
 //   PatchExamples image patches and their labels.
 //
 // Batches are pad-filled to the longest example in the batch; LM targets past
