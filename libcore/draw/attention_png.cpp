@@ -285,3 +285,9 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
 }
 
 }  // namespace qkv::draw
+
+// Entry points for tools that load libqkvimage only when they draw (attend/pictures.h, core/plugin.h).
+extern "C" void qkv_check_png_dir(const std::string& dir) { qkv::draw::check_png_dir(dir); }
+extern "C" void qkv_draw_attention(const qkv::draw::DrawOptions& o, std::vector<std::string>& files) {
+  files = qkv::draw::draw_attention(o);
+}

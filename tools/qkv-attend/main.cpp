@@ -4,7 +4,7 @@
 // work is in libcore/attend.
 #include "attend/export.h"
 #include "attend/sdpa.h"
-#include "draw/attention_png.h"
+#include "attend/pictures.h"
 #include "cli/tool.h"
 #include "core/error.h"
 
@@ -77,20 +77,20 @@ int main(int argc, char** argv) {
     if (sdpa->parsed()) return attend::run_sdpa(sf);
     if (draw->parsed()) {
       if (dro.dir.empty()) throw UsageError("draw: give --png FOLDER");
-      draw::check_png_dir(dro.dir);
-      draw::draw_attention(dro);
+      attend::check_png_dir(dro.dir);
+      attend::draw_pictures(dro);
       return;
     }
     if (eo.model.empty() || eo.input.empty()) throw UsageError("give -m MODEL and an INPUT file (or: sdpa ..., draw ...)");
     eo.rollout_options.fusion = attend::parse_fusion(fusion);
     if (!dro.dir.empty()) {
       if (eo.output == "-") throw UsageError("--png draws from the output file: give -o FILE, not stdout");
-      draw::check_png_dir(dro.dir);  // before the work, not after
+      attend::check_png_dir(dro.dir);  // before the work, not after
     }
     attend::run_export(eo);
     if (!dro.dir.empty()) {
       dro.attention = eo.output, dro.images = eo.input, dro.images_required = false;
-      draw::draw_attention(dro);
+      attend::draw_pictures(dro);
     }
   });
 }
