@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   tool.examples(
       "qkv-decode -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos --beam 5 --text words.txt\n"
       "  qkv-decode -m mt.h5 src.tokens.h5 --beam 5 --n-best 5 -o hyps.h5      (tokens in, tokens out)\n"
-      "  qkv-decode -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --text --ref phones.txt words.txt\n"
+      "  qkv-decode -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos --text --ref phones.txt words.txt\n"
       "  qkv-decode -m lm.h5 -t chars.h5 --prompt \"ROMEO:\" --max-new 500 --slide --temperature 0.8 --top-k 40 --seed 1\n"
       "  qkv-decode score --ref refs.txt hyps.txt\n"
       "  qkv-decode score --ref refs.txt --metrics bleu,chrf --lowercase hyps.txt\n"
