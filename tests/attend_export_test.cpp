@@ -208,10 +208,10 @@ TEST(AttendExport, Seq2seqPairsEveryKindEqualsThePairRunAlone) {
     io::H5In att(op);
     EXPECT_EQ(att.attr_strings("/", "kinds"), a.kinds);
     EXPECT_EQ(att.attr_int("/", "truncated_examples"), 0);
-    EXPECT_EQ(read_i(att, "src/offsets"), (std::vector<int64_t>{0, 3, 8, 9}));
-    EXPECT_EQ(read_i(att, "tgt/offsets"), (std::vector<int64_t>{0, 3, 8, 9}));
-    const Tensor tgt_ids = att.read("tgt/ids", DType::i32);
-    EXPECT_EQ(std::vector<int32_t>(tgt_ids.data<int32_t>(), tgt_ids.data<int32_t>() + 3), (std::vector<int32_t>{1, 7, 8}));
+    EXPECT_EQ(read_i(att, "source_tokens/offsets"), (std::vector<int64_t>{0, 3, 8, 9}));
+    EXPECT_EQ(read_i(att, "tokens/offsets"), (std::vector<int64_t>{0, 4, 10, 12}));  // [bos] y [eos]
+    const Tensor tgt_ids = att.read("tokens/ids", DType::i32);
+    EXPECT_EQ(std::vector<int32_t>(tgt_ids.data<int32_t>(), tgt_ids.data<int32_t>() + 4), (std::vector<int32_t>{1, 7, 8, 2}));
     for (size_t e = 0; e < srcs.size(); ++e) {
       const int64_t S = static_cast<int64_t>(srcs[e].size()), T = static_cast<int64_t>(ys[e].size()) + 1;
       std::vector<int32_t> tin = {1}, tout = ys[e];

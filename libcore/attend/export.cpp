@@ -279,13 +279,13 @@ void run_export(const ExportOptions& o) {
   const int ex_index = out.add_column("examples/index", DType::i64);
   const int ex_source = out.add_column("examples/source", DType::i64);
   const int ex_start = out.add_column("examples/start", DType::i64);
-  RaggedOut tokens_out, src_out, tgt_out;
+  RaggedOut tokens_out, src_out;
   int labels = -1;
   if (data.lm()) {
     tokens_out.open(out, "tokens");
   } else if (data.seq2seq()) {
-    src_out.open(out, "src");
-    tgt_out.open(out, "tgt");
+    src_out.open(out, "source_tokens");
+    tokens_out.open(out, "tokens");  // [bos] y [eos], as qkv-decode --attention writes a hypothesis
   } else {
     if (data.patches().labelled()) labels = out.add_column("labels", DType::i32);
     out.set_attr("/", "first_patch", data.first_patch);
@@ -365,7 +365,11 @@ void run_export(const ExportOptions& o) {
         src_special[0] = 1;
       }
       if (data.lm()) tokens_out.append(out, src[r].data(), e.S);
-      if (data.seq2seq()) src_out.append(out, src[r].data(), e.S), tgt_out.append(out, tgt[r].data(), e.T);
+      if (data.seq2seq()) {
+        src_out.append(out, src[r].data(), e.S);
+        tgt[r].push_back(formats::kEosId);
+        tokens_out.append(out, tgt[r].data(), e.T + 1);
+      }
       if (labels >= 0) out.append(labels, &batch.labels[r], 1);
       for (KindOut& k : kinds) {
         const nn::AttentionMap& m0 = maps[k.maps[0]];

@@ -143,18 +143,21 @@ std::string ascii(const std::string& piece) {
   return out;
 }
 
-// Token labels of one ragged group (tokens, src, tgt) for example e.
+// Token labels of one ragged group (tokens, source_tokens) for example e: the whole sequence, or
+// [from, from + n) of it.
 struct Labels {
   std::vector<int32_t> ids;
   std::vector<int64_t> offsets;
   const tokenize::Tokenizer* tok = nullptr;
-  std::vector<std::string> of(int64_t e) const {
+  int64_t size(int64_t e) const { return offsets[e + 1] - offsets[e]; }
+  std::vector<std::string> of(int64_t e, int64_t from, int64_t n) const {
     std::vector<std::string> out;
-    for (int64_t i = offsets[e]; i < offsets[e + 1]; ++i) {
+    for (int64_t i = offsets[e] + std::max<int64_t>(0, from); i < offsets[e] + from + n && i < offsets[e + 1]; ++i) {
       std::string s = tok && ids[i] < tok->vocab_size() ? ascii(tok->display_piece(ids[i])) : std::to_string(ids[i]);
       if (s.size() > 14) s = s.substr(0, 13) + "~";
       out.push_back(s);
     }
+    out.resize(static_cast<size_t>(n), "?");  // never short, whatever a file holds
     return out;
   }
 };
@@ -207,10 +210,13 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
 
   const int64_t n = std::min(o.examples, in.attr_int("/", "n_examples"));
   const std::vector<int64_t> index = ints(in, "examples/index"), source = ints(in, "examples/source");
-  const bool text = in.has("tokens") || in.has("src");
-  Labels seq, tgt;
-  if (in.has("tokens")) seq = read_labels(in, "tokens", src_tok.get());
-  if (in.has("src")) seq = read_labels(in, "src", src_tok.get()), tgt = read_labels(in, "tgt", tgt_labels);
+  // Labels (docs/FORMATS.md, attention): "tokens" is the sequence (gpt) or the target side (seq2seq:
+  // [bos] y [eos], or a decoded hypothesis after its context); "source_tokens" the seq2seq source.
+  const bool text = in.has("tokens");
+  const bool seq2seq = in.has("source_tokens");
+  Labels tokens, source;
+  if (text) tokens = read_labels(in, "tokens", seq2seq ? tgt_labels : src_tok.get());
+  if (seq2seq) source = read_labels(in, "source_tokens", src_tok.get());
 
   std::unique_ptr<io::H5In> images_in;
   std::unique_ptr<formats::PatchesReader> images;
@@ -249,9 +255,17 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
         roll.assign(t.data<float>(), t.data<float>() + t.numel());
       }
       if (text) {
-        const bool q_tgt = kind == "decoder_self" || kind == "cross" || kind == "additive";
-        const bool k_tgt = kind == "decoder_self";
-        const std::vector<std::string> ql = q_tgt ? tgt.of(e) : seq.of(e), kl = k_tgt ? tgt.of(e) : seq.of(e);
+        // self kinds: keys are the first tk tokens, queries the last tq of those (a decoded hypothesis
+        // reads its context first); cross/additive: keys are the source, queries the decoder's inputs,
+        // every target token but the last.
+        std::vector<std::string> ql, kl;
+        if (kind == "encoder_self") {
+          ql = source.of(e, k - q, q), kl = source.of(e, 0, k);
+        } else if (kind == "cross" || kind == "additive") {
+          ql = tokens.of(e, tokens.size(e) - 1 - q, q), kl = source.of(e, 0, k);
+        } else {
+          ql = tokens.of(e, k - q, q), kl = tokens.of(e, 0, k);
+        }
         if (has_w)
           save(labelled_heatmap(mean.data(), q, k, ql, kl,
                                 kind + ", layer " + std::to_string(layers.back()) + ", mean of " +
