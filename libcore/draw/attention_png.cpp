@@ -214,9 +214,9 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
   // [bos] y [eos], or a decoded hypothesis after its context); "source_tokens" the seq2seq source.
   const bool text = in.has("tokens");
   const bool seq2seq = in.has("source_tokens");
-  Labels tokens, source;
+  Labels tokens, source_labels;
   if (text) tokens = read_labels(in, "tokens", seq2seq ? tgt_labels : src_tok.get());
-  if (seq2seq) source = read_labels(in, "source_tokens", src_tok.get());
+  if (seq2seq) source_labels = read_labels(in, "source_tokens", src_tok.get());
 
   std::unique_ptr<io::H5In> images_in;
   std::unique_ptr<formats::PatchesReader> images;
@@ -260,9 +260,9 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
         // every target token but the last.
         std::vector<std::string> ql, kl;
         if (kind == "encoder_self") {
-          ql = source.of(e, k - q, q), kl = source.of(e, 0, k);
+          ql = source_labels.of(e, k - q, q), kl = source_labels.of(e, 0, k);
         } else if (kind == "cross" || kind == "additive") {
-          ql = tokens.of(e, tokens.size(e) - 1 - q, q), kl = source.of(e, 0, k);
+          ql = tokens.of(e, tokens.size(e) - 1 - q, q), kl = source_labels.of(e, 0, k);
         } else {
           ql = tokens.of(e, k - q, q), kl = tokens.of(e, 0, k);
         }
