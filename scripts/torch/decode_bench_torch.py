@@ -59,9 +59,13 @@ class Cached:
         self.t += 1
         return m.lm_head(x)
 
-    def reorder(self, rows):
-        self.k = [k.index_select(0, rows) for k in self.k]
-        self.v = [v.index_select(0, rows) for v in self.v]
+    def reorder(self, rows):  # row i := old row rows[i]; only the filled positions are copied
+        def gather(c):
+            out = c.new_empty((rows.shape[0],) + tuple(c.shape[1:]))
+            out[:, :, :self.t] = c[:, :, :self.t].index_select(0, rows)
+            return out
+        self.k = [gather(k) for k in self.k]
+        self.v = [gather(v) for v in self.v]
 
 
 def greedy(m, prompts, new, eos=2):
