@@ -101,12 +101,18 @@ bool parse_string(const std::string& s, size_t& i, std::string& out) {
       continue;
     }
     if (++i >= s.size()) return false;
-    if (s[i] == 'u') {
-      if (i + 4 >= s.size()) return false;
-      out += static_cast<char>(std::strtol(s.substr(i + 1, 4).c_str(), nullptr, 16));
-      i += 4;
-    } else {
-      out += s[i];
+    switch (s[i]) {
+      case 'u':  // format() writes \u00XX for control characters only
+        if (i + 4 >= s.size()) return false;
+        out += static_cast<char>(std::strtol(s.substr(i + 1, 4).c_str(), nullptr, 16));
+        i += 4;
+        break;
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      default: out += s[i];  // \" \\ \/
     }
   }
   return false;

@@ -27,12 +27,6 @@
 namespace qkv::train {
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
 // The data of a run, loaded and split.
 struct Data {
   Sequences lm_train, lm_val;
@@ -210,10 +204,10 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
 }
 
 std::string describe_eval(const EvalResult& e, nn::Task task) {
-  std::string s = "loss " + fmt("%.4f", e.loss);
-  if (task == nn::Task::classify) s += " accuracy " + fmt("%.2f%%", 100 * e.accuracy);
-  else s += " ppl " + fmt("%.3f", e.perplexity) + " token-acc " + fmt("%.2f%%", 100 * e.accuracy);
-  if (e.wer >= 0) s += " WER " + fmt("%.2f%%", 100 * e.wer) + " TER " + fmt("%.2f%%", 100 * e.ter);
+  std::string s = fmt::format("loss {:.4f}", e.loss);
+  if (task == nn::Task::classify) s += fmt::format(" accuracy {:.2f}%", 100 * e.accuracy);
+  else s += fmt::format(" ppl {:.3f} token-acc {:.2f}%", e.perplexity, 100 * e.accuracy);
+  if (e.wer >= 0) s += fmt::format(" WER {:.2f}% TER {:.2f}%", 100 * e.wer, 100 * e.ter);
   return s;
 }
 
@@ -642,8 +636,8 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
     const double step_time = now_s() - t_begin - write_time;
     window_time += step_time;
     train_time += step_time;
-    out.progress(step, "loss " + fmt("%.4f", s.stats.mean_loss()) + " lr " + fmt("%.2e", lr) + " " +
-                           format_rate(train_time > 0 ? run_tokens / train_time : 0) + (images ? " img/s" : " tok/s"));
+    out.progress(step, fmt::format("loss {:.4f} lr {:.2e} {} {}", s.stats.mean_loss(), lr,
+                                   format_rate(train_time > 0 ? run_tokens / train_time : 0), images ? "img/s" : "tok/s"));
 
     if (step % log_every == 0 || step == total) {
       out.train_record(step, window, lr, norm, window_time > 0 ? window_tokens / window_time : 0.0);
