@@ -73,7 +73,7 @@ void process(float* lp, const float* logits, int64_t V, const Partial& p, int64_
     for (int64_t i = 0; i + N <= n; ++i)
       if (std::equal(tail, tail + N - 1, p.tokens.data() + i)) lp[p.tokens[i + N - 1]] = kNegInf;
   }
-  if (g < o.min_len) lp[o.eos] = kNegInf;
+  if (g < o.min_len && g < max_len) lp[o.eos] = kNegInf;  // a request capped below min_len still ends
   int32_t only = -1;
   if (g >= max_len) only = o.eos;
   else if (g < static_cast<int64_t>(r.prefix.size())) only = r.prefix[g];
@@ -163,7 +163,7 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
   for (int64_t i = 0; i < B; ++i) {
     rows[i].req = i;
     rows[i].tokens = {reqs[i].context[0]};  // the rest is appended as it is fed
-    rngs.emplace_back(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(i));
+    rngs.emplace_back(o.seed * 0x9E3779B97F4A7C15ull + o.first_request + static_cast<uint64_t>(i));
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));
   std::vector<int32_t> ids(static_cast<size_t>(B));
@@ -198,6 +198,7 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
           out[p.req].push_back(finish(p, c, o.length_penalty, log));
           continue;
         }
+        if (o.on_token) o.on_token(p.req, tok);
       }
       p.tokens.push_back(tok);
       keep.push_back(i);
@@ -316,10 +317,11 @@ int64_t max_length(const Request& r, const SearchOptions& o) {
   if (o.max_len_b >= 0)
     m = std::min<int64_t>(m, static_cast<int64_t>(std::floor(o.max_len_a * static_cast<double>(r.source.size()))) +
                                  o.max_len_b);
+  if (r.max_len >= 0) m = std::min(m, r.max_len);
   return std::max<int64_t>(m, 0);
 }
 
-void check_search(const Decoder& dec, const std::vector<Request>& reqs, const SearchOptions& o) {
+void check_options(const Decoder& dec, const SearchOptions& o) {
   const int64_t V = dec.vocab_size();
   if (o.eos < 0 || o.eos >= V)
     throw UsageError("decoding: eos id " + std::to_string(o.eos) + " is outside the vocabulary [0, " +
@@ -342,10 +344,15 @@ void check_search(const Decoder& dec, const std::vector<Request>& reqs, const Se
   if (!(o.repetition_penalty >= 1.0f))
     throw UsageError("--repetition-penalty must be >= 1 (got " + std::to_string(o.repetition_penalty) + ")");
   if (o.no_repeat_ngram < 0) throw UsageError("--no-repeat-ngram must be >= 0");
+}
+
+void check_search(const Decoder& dec, const std::vector<Request>& reqs, const SearchOptions& o) {
+  check_options(dec, o);
+  const int64_t V = dec.vocab_size();
   if (reqs.empty()) throw UsageError("decoding: no inputs");
   for (size_t i = 0; i < reqs.size(); ++i) {
     const Request& r = reqs[i];
-    const std::string where = "input " + std::to_string(i + 1);
+    const std::string where = "input " + std::to_string(o.first_request + i + 1);
     if (r.context.empty()) throw DataError(where + ": nothing to start from (empty context)");
     for (const auto* part : {&r.context, &r.prefix})
       for (int32_t id : *part)
