@@ -227,6 +227,17 @@ TEST_F(DecodeCli, PromptStreamsSamples) {
   auto g = run("qkv-decode" + m + " --prompt low --max-new 20");
   auto gt = run("qkv-decode" + m + " --text --max-new 20 " + dir.file("p.txt"));
   EXPECT_EQ(g.out, "low" + gt.out);
+  // Past the model's 32 positions: --slide (the window itself is tested in nn_decoding_test).
+  const std::string slide = " --prompt low --max-new 60 --min-len 60 --slide --top-k 3 --seed 2";
+  auto st = run("qkv-decode" + m + slide);
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  EXPECT_EQ(st.out.substr(0, 3), "low");
+  auto sf = run("qkv-decode" + m + slide + " --format tokens -o " + dir.file("slide.h5"));
+  ASSERT_EQ(sf.exit_code, 0) << sf.err;
+  Hyps h = read_hyps(dir.file("slide.h5"));
+  EXPECT_EQ(h.seqs.len(0), 60);  // 3 + 60 tokens through 32 positions
+  auto back = run("qkv-tokenize decode -t " + tok() + " " + dir.file("slide.h5"));
+  EXPECT_EQ("low" + back.out, st.out);
 }
 
 // --ref on a decode run: the scores of `qkv-decode score` on the written hypotheses.
@@ -277,7 +288,9 @@ TEST_F(DecodeCli, BadInputIsRefusedWithOneLineAndNoOutput) {
       {tr + dir.file("wide.h5"), 1, "wide.h5: ids of a vocabulary of"},
       {tr + dir.file("bad_ids.h5"), 1, "bad_ids.h5: token id " + std::to_string(V) + " at position 1 is outside"},
       {tr + src() + " --max-len 30", 2, "exceed the model's 24 positions"},
-      {"-m " + model("gpt") + " -t " + tok() + " --prompt hello --max-new 40", 2, "exceed the model's 32 positions"},
+      {"-m " + model("gpt") + " -t " + tok() + " --prompt hello --max-new 40", 2,
+       "exceed the model's 32 positions (lower --max-len, or --slide)"},
+      {tr + src() + " --slide", 2, "--slide is for language models"},
       {tr + src() + " --beam 0", 2, "--beam must be >= 1"},
       {tr + src() + " --top-p 1.5", 2, "--top-p must be in (0, 1]"},
       {tr + src() + " --n-best 3 --beam 2", 2, "--n-best must be in [1, beam]"},
@@ -291,4 +304,78 @@ TEST_F(DecodeCli, BadInputIsRefusedWithOneLineAndNoOutput) {
       {src(), 2, "-m/--model is required"},
   };
   test::expect_refused("qkv-decode", cases, dir);
+}
+
+// --attention FILE: every hypothesis's attention in qkv-attend's layout, equal
+// to the AttentionTrace nn::decode returns, rows summing to 1 over the keys
+// the query saw, causal self-attention, cross-attention over its own source.
+TEST_F(DecodeCli, AttentionOfEveryHypothesisInQkvAttendsLayout) {
+  struct Case {
+    std::string arch;
+    std::vector<std::string> kinds;
+  };
+  for (const Case& c : {Case{"transformer", {"decoder_self", "cross"}}, Case{"gpt", {"self"}},
+                        Case{"rnn", {"additive"}}}) {
+    SCOPED_TRACE(c.arch);
+    const std::string att = dir.file("att.h5");
+    auto r = run("qkv-decode -m " + model(c.arch) + " " + src() + " --max-len 7 --beam 2 --n-best 2 --batch 3 -o " +
+                 dir.file("h.h5") + " --attention " + att);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    nn::SearchOptions so;
+    so.beam = 2;
+    so.n_best = 2;
+    so.max_len = 7;
+    so.attention = true;
+    auto want = library(c.arch, so);  // one batch: its cross keys padded wider, the same weights
+    io::H5In in(att);
+    EXPECT_EQ(in.kind(), "attention");
+    EXPECT_EQ(in.attr_strings("/", "kinds"), c.kinds);
+    ASSERT_EQ(in.attr_int("/", "n_examples"), 18);
+    Tensor source = in.read("examples/source", DType::i64, 1);
+    formats::Sequences toks = formats::TokensReader(in, "/tokens").read_all();
+    formats::Sequences inputs = formats::read_tokens(src());
+    for (const std::string& kind : c.kinds) {
+      Tensor tq = in.read(kind + "/tq", DType::i64, 1), tk = in.read(kind + "/tk", DType::i64, 1);
+      Tensor off = in.read(kind + "/offsets", DType::i64, 1), w = in.read(kind + "/weights", DType::f32, 1);
+      const int64_t layers = static_cast<int64_t>(in.attr_ints(kind, "layers").size());
+      const int64_t heads = static_cast<int64_t>(in.attr_ints(kind, "heads").size());
+      const bool self = kind != "cross" && kind != "additive";
+      for (int64_t e = 0; e < 18; ++e) {
+        const nn::Hypothesis& h = want[e / 2][e % 2];
+        const int64_t input = source.data<int64_t>()[e], Q = tq.data<int64_t>()[e], K = tk.data<int64_t>()[e];
+        ASSERT_EQ(input, e / 2);
+        ASSERT_EQ(Q, static_cast<int64_t>(h.ids.size()) + 1);
+        const int64_t ctx = c.arch == "gpt" ? std::max<int64_t>(1, inputs.len(input)) : 1;
+        ASSERT_EQ(K, self ? ctx + Q - 1 : inputs.len(input));
+        ASSERT_EQ(toks.len(e), ctx + Q);  // context, hypothesis, EOS
+        ASSERT_EQ(off.data<int64_t>()[e + 1] - off.data<int64_t>()[e], layers * heads * Q * K);
+        const float* p = w.data<float>() + off.data<int64_t>()[e];
+        int64_t l = 0;
+        for (const auto& a : h.attention) {
+          if (a.kind != kind) continue;
+          for (int64_t hd = 0; hd < heads; ++hd)
+            for (int64_t q = 0; q < Q; ++q) {
+              double sum = 0;
+              for (int64_t k = 0; k < K; ++k) {
+                const float v = p[((l * heads + hd) * Q + q) * K + k];
+                EXPECT_NEAR(v, a.weights[(q * a.heads + hd) * a.keys + k], 1e-6);
+                if (self && k > ctx - 1 + q) EXPECT_EQ(v, 0.0f) << "query " << q << " sees a later key";
+                sum += v;
+              }
+              if (K > 0) EXPECT_NEAR(sum, 1.0, 1e-5) << kind << " example " << e;
+            }
+          ++l;
+        }
+        EXPECT_EQ(l, layers);
+      }
+    }
+  }
+  // Refused: the same file as -o; nothing written on a bad run.
+  auto r = run("qkv-decode -m " + model("gpt") + " " + src() + " -o " + dir.file("a.h5") + " --attention " +
+               dir.file("a.h5"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  r = run("qkv-decode -m " + model("gpt") + " " + src() + " --beam 0 -o " + dir.file("b.h5") + " --attention " +
+          dir.file("c.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(test::exists(dir.file("b.h5")) || test::exists(dir.file("c.h5")));
 }

@@ -452,6 +452,39 @@ TEST(Search, RequestMaxLenCapsThatRequest) {
   }
 }
 
+// --slide: past the block, each token is the arg max of the full forward
+// over the last block_size tokens (nanoGPT's crop), here recomputed by brute force.
+TEST(Greedy, SlidingWindowEqualsTheCroppedFullForward) {
+  Config c = small_gpt();
+  c.set("block_size", ConfigValue(int64_t{6}));
+  auto m = random_model("gpt", c, 5, 0.6f);
+  auto dec = m->decoder();
+  SearchOptions o;
+  o.eos = 0;
+  o.min_len = 20;  // no EOS: 20 tokens, well past the 6 positions
+  o.max_len = 20;
+  std::vector<Request> reqs = {{{}, {3, 4}, {}}, {{}, {5, 6}, {}}};
+  EXPECT_THROW(decode(*dec, reqs, o), UsageError);
+  o.slide = true;
+  auto out = decode(*dec, reqs, o);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    std::vector<int32_t> seq = reqs[i].context;
+    for (int g = 0; g < 20; ++g) {
+      const int64_t T = std::min<int64_t>(6, static_cast<int64_t>(seq.size()));
+      std::vector<int32_t> win(seq.end() - T, seq.end());
+      m->forward(Batch::lm(1, T, win, {}), false);
+      const float* z = m->logits() + (T - 1) * 9;  // (1, T, V): the last position
+      int32_t best = 1;  // EOS (0) is barred before min_len
+      for (int32_t v = 2; v < 9; ++v)
+        if (z[v] > z[best]) best = v;
+      seq.push_back(best);
+    }
+    EXPECT_EQ(out[i][0].ids, std::vector<int32_t>(seq.begin() + 2, seq.end())) << "request " << i;
+  }
+  o.beam = 2;
+  EXPECT_THROW(decode(*dec, reqs, o), UsageError);
+}
+
 TEST(Search, AttentionOfTheChosenHypotheses) {
   auto m = random_model("transformer", small_transformer(), 9, 0.5f);
   auto dec = m->decoder();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -243,6 +244,118 @@ class TokensSink : public Sink {
   const DecodeOptions& o_;
 };
 
+// --attention FILE: the hypotheses' attention in qkv-attend's layout
+// (docs/FORMATS.md, "attention"): one example per hypothesis, one group per
+// kind of attention map, weights (layers, heads, tq, tk) per example.
+class AttentionSink {
+ public:
+  AttentionSink(const std::string& path, const nn::Model& m, bool seq2seq)
+      : out_(path, "attention"), seq2seq_(seq2seq) {
+    out_.set_attr("/", "arch", m.arch());
+    out_.set_attr("/", "task", std::string(nn::task_name(m.task())));
+    out_.set_attr("/", "examples_are", std::string("hypotheses"));
+    index_ = out_.add_column("examples/index", DType::i64, 1 << 14);    // (n,)
+    source_ = out_.add_column("examples/source", DType::i64, 1 << 14);  // (n,)
+    start_ = out_.add_column("examples/start", DType::i64, 1 << 14);    // (n,)
+    tokens_ = std::make_unique<formats::TokensWriter>(out_, "tokens");
+    if (seq2seq_) src_tokens_ = std::make_unique<formats::TokensWriter>(out_, "source_tokens");
+  }
+  // Hypothesis `number` of input `input`, fed `context` first.
+  void add(int64_t number, int64_t input, const std::vector<int32_t>& context, const std::vector<int32_t>& source,
+           const nn::Hypothesis& h) {
+    if (kinds_.empty()) open_kinds(h);
+    QKV_CHECK(h.attention.size() == maps_, "every hypothesis carries the same attention maps");
+    const int64_t zero = 0, tq = static_cast<int64_t>(h.ids.size()) + 1;  // generated tokens, EOS included
+    out_.append(index_, &number, 1);
+    out_.append(source_, &input, 1);
+    out_.append(start_, &zero, 1);
+    Sequences t;  // context + hypothesis + EOS: self keys are the first tk, queries predict the last tq
+    t.ids = context;
+    t.ids.insert(t.ids.end(), h.ids.begin(), h.ids.end());
+    t.ids.push_back(formats::kEosId);
+    t.end_sequence();
+    tokens_->append(t);
+    if (src_tokens_) {
+      Sequences sq;
+      sq.push(source.data(), static_cast<int64_t>(source.size()));
+      src_tokens_->append(sq);
+    }
+    for (auto& k : kinds_) {
+      // keys: self = every position fed (context + generated but the last); cross/additive = this source
+      const int64_t tk = k.self ? static_cast<int64_t>(context.size()) + tq - 1 : static_cast<int64_t>(source.size());
+      std::vector<float> w;  // (layers, heads, tq, tk)
+      for (size_t m : k.maps) {
+        const nn::AttentionTrace& a = h.attention[m];
+        QKV_CHECK(a.keys >= tk, "attention keys cover the hypothesis");
+        for (int64_t hd = 0; hd < a.heads; ++hd)
+          for (int64_t q = 0; q < tq; ++q) {
+            const float* row = a.weights.data() + (q * a.heads + hd) * a.keys;  // (L, heads, keys)
+            w.insert(w.end(), row, row + tk);
+          }
+      }
+      out_.append(k.tq, &tq, 1);
+      out_.append(k.tk, &tk, 1);
+      out_.append(k.weights, w.data(), w.size());
+      k.offset += static_cast<int64_t>(w.size());
+      out_.append(k.offsets, &k.offset, 1);
+    }
+    ++n_;
+  }
+  void commit(int64_t tgt_vocab, int64_t src_vocab) {
+    if (kinds_.empty()) throw DataError(out_.path() + ": no hypotheses, so no attention to write");
+    out_.set_attr("/", "n_examples", n_);
+    std::vector<std::string> names;
+    for (const auto& k : kinds_) names.push_back(k.name);
+    out_.set_attr("/", "kinds", names);
+    tokens_->finish(tgt_vocab, "");
+    if (src_tokens_) src_tokens_->finish(src_vocab, "");
+    out_.commit();
+  }
+
+ private:
+  struct Kind {
+    std::string name;
+    bool self = false;
+    std::vector<size_t> maps;  // indices into Hypothesis::attention, by layer
+    int tq = 0, tk = 0, weights = 0, offsets = 0;
+    int64_t offset = 0;
+  };
+  void open_kinds(const nn::Hypothesis& h) {
+    maps_ = h.attention.size();
+    for (size_t m = 0; m < maps_; ++m) {
+      const nn::AttentionTrace& a = h.attention[m];
+      auto it = std::find_if(kinds_.begin(), kinds_.end(), [&](const Kind& k) { return k.name == a.kind; });
+      if (it == kinds_.end()) {
+        kinds_.push_back({a.kind, a.kind == "self" || a.kind == "decoder_self", {}, 0, 0, 0, 0, 0});
+        it = kinds_.end() - 1;
+      }
+      it->maps.push_back(m);
+    }
+    for (auto& k : kinds_) {
+      std::vector<int64_t> layers, heads;
+      std::vector<std::string> names;
+      for (size_t m : k.maps) layers.push_back(h.attention[m].layer), names.push_back(h.attention[m].name);
+      for (int64_t hd = 0; hd < h.attention[k.maps[0]].heads; ++hd) heads.push_back(hd);
+      k.tq = out_.add_column(k.name + "/tq", DType::i64, 1 << 14);
+      k.tk = out_.add_column(k.name + "/tk", DType::i64, 1 << 14);
+      k.weights = out_.add_column(k.name + "/weights", DType::f32, 1 << 20);
+      k.offsets = out_.add_column(k.name + "/offsets", DType::i64, 1 << 14);
+      const int64_t zero = 0;
+      out_.append(k.offsets, &zero, 1);
+      out_.set_attr(k.name, "layers", layers);
+      out_.set_attr(k.name, "heads", heads);
+      out_.set_attr(k.name, "layer_names", names);
+    }
+  }
+  io::H5StreamOut out_;
+  bool seq2seq_;
+  int index_, source_, start_;
+  std::unique_ptr<formats::TokensWriter> tokens_, src_tokens_;
+  std::vector<Kind> kinds_;
+  size_t maps_ = 0;
+  int64_t n_ = 0;
+};
+
 // A hypothesis as one line of text: a newline inside it is written as "\n".
 std::string one_line(const std::string& s) {
   std::string out;
@@ -423,7 +536,7 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
     else r.source = x.ids, r.context = {formats::kBosId};
     r.prefix = prefix;
     const int64_t room = dec->max_positions() - static_cast<int64_t>(r.context.size());
-    if (!o.max_len_given && dec->max_positions() != INT64_MAX) r.max_len = std::max<int64_t>(room, 0);
+    if (!o.max_len_given && !so.slide && dec->max_positions() != INT64_MAX) r.max_len = std::max<int64_t>(room, 0);
     return r;
   };
 
@@ -435,10 +548,17 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
   else if (o.format == Format::tokens)
     sink = std::make_unique<TokensSink>(o.output, tgt_vocab, tgt_tok ? tgt_tok->sha256 : "", o);
   else sink = std::make_unique<TextSink>(o.output, o.format, tgt_tok);
+  std::unique_ptr<AttentionSink> att;
+  if (!o.attention.empty()) {
+    if (o.attention == o.output) throw UsageError("--attention needs its own file (it is also -o)");
+    io::refuse_binary_to_terminal(o.attention);
+    att = std::make_unique<AttentionSink>(o.attention, *model, !lm);
+    so.attention = true;
+  }
 
   score::Lines best;  // the best hypothesis of each input, for --ref
   std::vector<Input> batch;
-  int64_t done = 0;  // inputs decoded so far
+  int64_t done = 0, hyp_number = 0;  // inputs and hypotheses so far
   const int64_t per_call = std::max<int64_t>(1, o.batch / o.num_samples);
   while (inputs->next(stream ? 1 : per_call, batch)) {
     std::vector<nn::Request> reqs, each;  // reqs: num_samples rows per input; each: one
@@ -475,6 +595,11 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
         for (auto& h : out[i * o.num_samples + s]) hyps.push_back(std::move(h));
       if (!refs.empty()) best.push_back(rstrip(tgt_tok->decode(hyps[0].ids.data(), hyps[0].ids.size())));
       if (sink) sink->add(done + static_cast<int64_t>(i), batch[i], hyps);
+      if (att)
+        for (size_t k = 0; k < hyps.size(); ++k)
+          att->add(hyp_number + static_cast<int64_t>(k), done + static_cast<int64_t>(i), each[i].context,
+                   each[i].source, hyps[k]);
+      hyp_number += static_cast<int64_t>(hyps.size());
     }
     done += static_cast<int64_t>(batch.size());
   }
@@ -482,6 +607,7 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
   if (!refs.empty())
     scores = score::score_report(best, refs, o.score, (o.prompt_given ? std::string("--prompt") : o.input) +
                                  " (decoded)", o.refs[0]);
+  if (att) att->commit(tgt_vocab, src_vocab);
   if (sink) sink->commit();
   if (streamer) streamer->commit();
   report << scores;

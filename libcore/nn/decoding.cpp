@@ -25,13 +25,14 @@ struct Partial {
 
 // What the attention maps of each fed position looked like (names, heads, keys).
 struct AttentionLog {
-  std::vector<std::string> names;
-  std::vector<int64_t> heads;
+  std::vector<std::string> names, kinds;
+  std::vector<int64_t> heads, layers;
   std::vector<std::vector<int64_t>> keys;  // [position][map]
 
   void record(int64_t t, const std::vector<AttentionMap>& maps) {
     if (names.empty())
-      for (const auto& m : maps) names.push_back(m.name), heads.push_back(m.shape[1]);
+      for (const auto& m : maps)
+        names.push_back(m.name), kinds.push_back(m.kind), heads.push_back(m.shape[1]), layers.push_back(m.layer);
     keys.resize(static_cast<size_t>(t + 1));
     keys[t].clear();
     for (const auto& m : maps) keys[t].push_back(m.shape[3]);
@@ -94,6 +95,8 @@ Hypothesis finish(const Partial& p, int64_t context, double alpha, const Attenti
   for (size_t m = 0; m < log.names.size(); ++m) {
     AttentionTrace tr;
     tr.name = log.names[m];
+    tr.kind = log.kinds[m];
+    tr.layer = log.layers[m];
     tr.heads = log.heads[m];
     for (int64_t g = 0; g < steps; ++g) tr.keys = std::max(tr.keys, log.keys[context - 1 + g][m]);
     tr.weights.assign(static_cast<size_t>(steps * tr.heads * tr.keys), 0.0f);
@@ -157,7 +160,8 @@ int32_t draw(const float* lp, int64_t V, const SearchOptions& o, Rng& rng) {
 std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vector<Request>& reqs,
                                                    const SearchOptions& o) {
   const int64_t V = dec.vocab_size(), B = static_cast<int64_t>(reqs.size());
-  auto st = dec.start(sources_of(reqs), capacity_of(reqs, o));
+  const int64_t cap = o.slide ? std::min(capacity_of(reqs, o), dec.max_positions()) : capacity_of(reqs, o);
+  auto st = dec.start(sources_of(reqs), cap);
   std::vector<Partial> rows(static_cast<size_t>(B));
   std::vector<Rng> rngs;
   for (int64_t i = 0; i < B; ++i) {
@@ -174,6 +178,17 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
   for (int64_t t = 0; !rows.empty(); ++t) {
     const int64_t R = static_cast<int64_t>(rows.size());
     logits.resize(static_cast<size_t>(R * V));
+    if (o.slide && st->length() == cap) {
+      // --slide: the window is full. Every row (all at the same position)
+      // starts over from its last cap - 1 tokens, so the token fed now is
+      // predicted from the last cap tokens, as nanoGPT crops its context.
+      st = dec.start(std::vector<std::vector<int32_t>>(static_cast<size_t>(R)), cap);
+      std::vector<int32_t> win(static_cast<size_t>(R));
+      for (int64_t j = cap - 1; j >= 1; --j) {
+        for (int64_t i = 0; i < R; ++i) win[i] = rows[i].tokens[rows[i].tokens.size() - 1 - j];
+        dec.step(*st, win.data(), logits.data());
+      }
+    }
     dec.step(*st, ids.data(), logits.data(), o.attention ? &maps : nullptr);
     if (o.attention) log.record(t, maps);
     std::vector<int64_t> keep;
@@ -344,6 +359,10 @@ void check_options(const Decoder& dec, const SearchOptions& o) {
   if (!(o.repetition_penalty >= 1.0f))
     throw UsageError("--repetition-penalty must be >= 1 (got " + std::to_string(o.repetition_penalty) + ")");
   if (o.no_repeat_ngram < 0) throw UsageError("--no-repeat-ngram must be >= 0");
+  if (o.slide && dec.has_source())
+    throw UsageError("--slide is for language models (a seq2seq model's target cannot outgrow its positions)");
+  if (o.slide && (o.beam > 1 || o.attention))
+    throw UsageError("--slide works with greedy search and sampling, without attention (beam > 1 or attention given)");
 }
 
 void check_search(const Decoder& dec, const std::vector<Request>& reqs, const SearchOptions& o) {
@@ -361,10 +380,11 @@ void check_search(const Decoder& dec, const std::vector<Request>& reqs, const Se
                           std::to_string(V) + ")");
     if (!dec.has_source() && !r.source.empty()) throw DataError(where + ": a language model takes no source");
     const int64_t need = static_cast<int64_t>(r.context.size()) + max_length(r, o);
-    if (need > dec.max_positions())
+    if (need > dec.max_positions() && !o.slide)
       throw UsageError(where + ": " + std::to_string(r.context.size()) + " context tokens + max length " +
                        std::to_string(max_length(r, o)) + " exceed the model's " +
-                       std::to_string(dec.max_positions()) + " positions (lower --max-len)");
+                       std::to_string(dec.max_positions()) + " positions (lower --max-len" +
+                       (dec.has_source() ? ")" : ", or --slide)"));
   }
 }
 

@@ -73,6 +73,11 @@ struct SearchOptions {
   // token is chosen (EOS excluded), e.g. to print text as it is generated.
   std::function<void(int64_t, int32_t)> on_token;
   bool attention = false;        // keep the attention of the returned hypotheses
+  // Language models, greedy and sampling: generate past the model's
+  // positions P. Once P tokens are fed, each further token is predicted from
+  // the last P tokens (nanoGPT's crop), by starting the state over from
+  // them: P steps per token from then on.
+  bool slide = false;
 };
 
 // Attention of one layer over a hypothesis: weights (L, H, Tk), row t the
@@ -81,6 +86,8 @@ struct SearchOptions {
 // batch's longest source, zero beyond this request's own).
 struct AttentionTrace {
   std::string name;  // the layer (e.g. "transformer.decoder.layers.0.multihead_attn")
+  std::string kind;  // AttentionMap::kind: "self" (gpt), "decoder_self", "cross", "additive" (rnn)
+  int64_t layer = 0;  // index among the maps of the same kind
   int64_t heads = 0, keys = 0;
   std::vector<float> weights;  // (L, heads, keys)
 };

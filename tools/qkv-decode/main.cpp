@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
   tool.examples(
       "qkv-decode -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos --beam 5 --text words.txt\n"
       "  qkv-decode -m mt.h5 src.tokens.h5 --beam 5 --n-best 5 -o hyps.h5      (tokens in, tokens out)\n"
-      "  qkv-decode -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --text --ref phones.txt words.txt\n"
-      "  qkv-decode -m lm.h5 -t chars.h5 --prompt \"ROMEO:\" --max-new 500 --temperature 0.8 --top-k 40 --seed 1\n"
+      "  qkv-decode -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos --text --ref phones.txt words.txt\n"
+      "  qkv-decode -m lm.h5 -t chars.h5 --prompt \"ROMEO:\" --max-new 500 --slide --temperature 0.8 --top-k 40 --seed 1\n"
       "  qkv-decode score --ref refs.txt hyps.txt\n"
       "  qkv-decode score --ref refs.txt --metrics bleu,chrf --lowercase hyps.txt\n"
       "  qkv-decode score --ref ref1.txt --ref ref2.txt --json hyps.txt\n"
@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
                  "tokens (HDF5: ids, scores, per-token log-probabilities; the default), text (one hypothesis per "
                  "line), fairseq (S-/H-/P- lines: source, normalized score and text, per-token log-probabilities); "
                  "default with --prompt: text");
+  app.add_option("--attention", o.attention,
+                 "also write every hypothesis's attention (each layer x head; self, cross) to this HDF5 file, in "
+                 "qkv-attend's layout");
   app.add_option("-k,--beam", s.beam, "beam size K (1: greedy or sampling)")->capture_default_str();
   app.add_option("-n,--n-best", s.n_best, "hypotheses written per input (<= beam)")->capture_default_str();
   app.add_option("--length-penalty", s.length_penalty,
@@ -70,6 +73,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--no-repeat-ngram", s.no_repeat_ngram, "N: no N-gram twice in a hypothesis (0: off)")
       ->capture_default_str();
+  app.add_flag("--slide", s.slide,
+               "language model: generate past the model's positions P, each token from the last P tokens "
+               "(nanoGPT's crop; P steps per token once the window is full)");
   app.add_option("--prefix", o.prefix,
                  "forced first generated tokens: text (target tokenizer), or ids \"5 17 3\" without one");
   app.add_option("-b,--batch", o.batch, "inputs decoded together (memory grows with it)")->capture_default_str();
