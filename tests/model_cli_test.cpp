@@ -97,6 +97,22 @@ TEST(ModelCli, PyTorchInteropScript) {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("relative error"), std::string::npos) << r.out;
   }
+  // Dropout > 0: the twin must run with every dropout off (PyTorch's attention
+  // dropout included), as qkv-model forward does; it failed on these, with a
+  // different answer each run, while the twin ran in train() mode.
+  const std::vector<std::string> with_dropout = {
+      "gpt --set n_layer=2 --set d_model=16 --set n_head=2 --set block_size=8 --set vocab_size=20",
+      "transformer --set src_vocab_size=20 --set tgt_vocab_size=22 --set d_model=16 --set n_head=2"
+      " --set n_encoder_layers=2 --set n_decoder_layers=2 --set d_ff=32 --set max_len=16",
+      "vit --set n_layer=2 --set d_model=16 --set n_head=2 --set d_ff=32 --set n_patches=4 --set patch_dim=6"
+      " --set n_classes=3"};
+  for (const auto& init : with_dropout) {
+    std::string ckpt = tmp.file("dropout.h5");
+    auto r = run("qkv-model init " + init + " --set dropout=0.1 --seed 2 -o " + ckpt);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run("/usr/bin/python3 " + script + " check " + ckpt + " --qkv-model " + qkv::test::bin("qkv-model"));
+    EXPECT_EQ(r.exit_code, 0) << init << "\n" << r.out << r.err;
+  }
   std::string ref = qkv::test::source_path("tests/ref/model_gpt_post.h5");
   auto r = run("/usr/bin/python3 " + script + " to-torch " + ref + " " + tmp.file("m.pt"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
