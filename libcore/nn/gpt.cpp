@@ -124,6 +124,7 @@ class Gpt : public Model {
     const int64_t N = B_ * T_;
     dlogits_.resize(static_cast<size_t>(N * V_));
     head_.backward(dlogits_.data(), scale);
+    stack_.check_backward();
     float* dstack = stack_.output_grad();  // d of the last block's output (N, C)
     if (pre_norm_) {
       dtop_.assign(static_cast<size_t>(N * C_), 0.0f);

@@ -120,6 +120,7 @@ class TransformerModel : public Model {
     const int64_t Nt = B_ * T_, Ns = B_ * S_;
     dlogits_.resize(static_cast<size_t>(Nt * Vt_));
     head_.backward(dlogits_.data(), scale);
+    enc_.check_backward();
     // generator and the decoder's final norm
     dtop_.assign(static_cast<size_t>(Nt * C_), 0.0f);
     linear_backward(dtop_.data(), ps_.grad(gen_w_), ps_.grad(gen_b_), dlogits_.data(), dec_out_.data(),

@@ -79,6 +79,10 @@ struct EncoderLayerCache {
   int64_t B = 0, T = 0;
   TransformerLayerConfig cfg;
   bool training = false;
+  // Set by the caller for inference: the forward keeps nothing a backward
+  // needs beyond what it computes anyway (the feed-forward runs in place) and
+  // the backward refuses. One such cache can serve every layer of a stack.
+  bool inference = false;
   SublayerCache s1, s2;
   MhaCache attn;  // attn.weights(): (B, H, T, T)
   FfnCache ff;
@@ -108,6 +112,7 @@ struct DecoderLayerCache {
   int64_t B = 0, T = 0, S = 0;
   TransformerLayerConfig cfg;
   bool training = false;
+  bool inference = false;  // as EncoderLayerCache::inference
   SublayerCache s1, s2, s3;
   MhaCache self_attn;   // weights (B, H, T, T)
   MhaCache cross_attn;  // weights (B, H, T, S)

@@ -143,6 +143,7 @@ class Vit : public Model {
     const int64_t T = tokens(), N = B_ * T, first = T - P_;
     dlogits_.resize(static_cast<size_t>(B_ * K_));
     loss_.backward(dlogits_.data(), scale);
+    stack_.check_backward();
     dfeat_.assign(static_cast<size_t>(B_ * C_), 0.0f);  // (B, C)
     linear_backward(dfeat_.data(), ps_.grad(head_w_), ps_.grad(head_b_), dlogits_.data(),
                     mean_pool_ ? pooled_.data() : norm_out_.data(), ps_.param(head_w_), B_, C_, K_);
