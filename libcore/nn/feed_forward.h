@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "core/memory.h"
 
 #include "core/rng.h"
 #include "nn/activation.h"
@@ -29,11 +30,11 @@ struct FfnCache {
   int64_t N = 0, C = 0, F = 0;
   Activation act = Activation::relu;
   float dropout = 0.0f;
-  std::vector<float> pre;          // (N, F) linear1 output (activation input)
-  std::vector<float> dact;         // (N, F) act'(pre), computed by the forward for the backward
-  std::vector<float> hidden;       // (N, F) after activation and dropout: linear2's input
+  Buffer<float> pre;          // (N, F) linear1 output (activation input)
+  Buffer<float> dact;         // (N, F) act'(pre), computed by the forward for the backward
+  Buffer<float> hidden;       // (N, F) after activation and dropout: linear2's input
   std::vector<uint8_t> drop_mask;  // (N, F) when dropout > 0
-  std::vector<float> dhidden;      // (N, F) backward scratch
+  Buffer<float> dhidden;      // (N, F) backward scratch
   bool for_backward = false;       // the last forward kept pre/dact/hidden
 };
 

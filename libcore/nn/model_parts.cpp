@@ -150,7 +150,7 @@ const float* EncoderStack::forward(const ParamStore& ps, const uint8_t* key_padd
   eval_att_.resize(L);
   const float* in = xs_[0].data();
   for (size_t l = 0; l < L; ++l) {
-    std::vector<float>& out = eval_x_[l % 2];  // (B*T, C)
+    Buffer<float>& out = eval_x_[l % 2];  // (B*T, C)
     out.resize(n);
     encoder_layer_forward(out.data(), in, key_padding_mask, encoder_weights(ps, ids[l]), cfg, B_, T_, false, rng,
                           eval_cache_);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <vector>
+#include "core/memory.h"
 
 #include "nn/cross_entropy.h"
 #include "nn/model.h"
@@ -88,11 +89,11 @@ struct EncoderStack {
   bool inference_ = false;               // the last forward was an evaluation forward
   const float* top_ = nullptr;           // the last forward's output (B*T, C)
   std::vector<EncoderLayerCache> caches_;
-  std::vector<std::vector<float>> xs_;  // training: (L+1) x (B*T, C): layer inputs, then the last output
+  std::vector<Buffer<float>> xs_;  // training: (L+1) x (B*T, C): layer inputs, then the last output
   EncoderLayerCache eval_cache_;         // evaluation: one layer's scratch for all layers
-  std::vector<float> eval_x_[2];         // evaluation: layer outputs, alternately
-  std::vector<std::vector<float>> eval_att_;  // evaluation: per layer (B, H, T, T)
-  std::vector<float> dx_, dprev_;
+  Buffer<float> eval_x_[2];         // evaluation: layer outputs, alternately
+  std::vector<Buffer<float>> eval_att_;  // evaluation: per layer (B, H, T, T)
+  Buffer<float> dx_, dprev_;
 };
 
 // Default init: rank-1 parameters named "*.weight" (LayerNorm gains) = 1,
@@ -112,7 +113,7 @@ class LossHead {
 
  private:
   bool has_loss_ = false;
-  std::vector<float> probs_;
+  Buffer<float> probs_;
   std::vector<int32_t> targets_;
   int64_t N_ = 0, V_ = 0, ignore_ = -1;
   float smoothing_ = 0.0f;
