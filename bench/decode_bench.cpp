@@ -1,7 +1,9 @@
 // decode_bench: incremental decoding speed of a gpt checkpoint through the
 // Decoder (KV cache) and the search strategies of nn/decoding.h.
-//   decode_bench MODEL.h5 [--threads N] [--new N] [--batch B] [--beam K]
-// Prints one line per figure:
+//   decode_bench MODEL.h5 [--threads N] [--new N] [--batch B] [--beam K] [--words N] [--len N]
+// Prints one line per figure. A transformer (seq2seq) checkpoint: greedy and
+// beam K words/s over --words random sources, --len tokens each, --batch at
+// a time. A gpt checkpoint:
 //   step ms at position P   ms per step of one row fed at positions [P, P+32) (P = 16, 256)
 //   greedy b1 tokens/s      one prompt token, --new tokens (EOS barred), batch 1
 //   beamK tokens/s          the same with beam K: hypothesis tokens per second (steps of one input)
@@ -19,6 +21,7 @@
 #include "core/clock.h"
 #include "core/rng.h"
 #include "io/h5.h"
+#include "nn/arch.h"
 #include "nn/checkpoint.h"
 #include "nn/decoder.h"
 #include "nn/decoding.h"
@@ -28,18 +31,20 @@ using namespace qkv;
 int main(int argc, char** argv) {
   blas::ensure_best_kernels(argc, argv);
   if (argc < 2) {
-    std::fprintf(stderr, "usage: decode_bench MODEL.h5 [--threads N] [--new N] [--batch B] [--beam K]\n");
+    std::fprintf(stderr, "usage: decode_bench MODEL.h5 [--threads N] [--new N] [--batch B] [--beam K] [--words N] [--len N]\n");
     return 2;
   }
   const std::string path = argv[1];
   int threads = 1;
-  int64_t new_tokens = 256, B = 32, K = 5;
+  int64_t new_tokens = 256, B = 32, K = 5, words = 512, len = 8;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--threads") threads = std::atoi(argv[i + 1]);
     else if (k == "--new") new_tokens = std::atoll(argv[i + 1]);
     else if (k == "--batch") B = std::atoll(argv[i + 1]);
     else if (k == "--beam") K = std::atoll(argv[i + 1]);
+    else if (k == "--words") words = std::atoll(argv[i + 1]);
+    else if (k == "--len") len = std::atoll(argv[i + 1]);
     else {
       std::fprintf(stderr, "decode_bench: unknown option %s\n", argv[i]);
       return 2;
@@ -53,6 +58,31 @@ int main(int argc, char** argv) {
   std::printf("qkv %s: %s, %lld parameters, %lld positions, threads=%d\n", m->arch().c_str(), path.c_str(),
               static_cast<long long>(m->params().num_params()), static_cast<long long>(P), threads);
   Rng rng(1);
+  if (dec->has_source()) {
+    // seq2seq (the G2P transformer's size): words/s over `words` random sources of 6-10 letters
+    // (<bos> x <eos>), each decoded to exactly --len tokens, --batch at a time.
+    const int64_t Vs = nn::dims(*m).src_vocab;
+    std::vector<nn::Request> all;
+    for (int64_t i = 0; i < words; ++i) {
+      nn::Request r{{1}, {1}, {}};
+      const int64_t n = 6 + static_cast<int64_t>(rng.below(5));
+      for (int64_t t = 0; t < n; ++t) r.source.push_back(4 + static_cast<int32_t>(rng.below(Vs - 4)));
+      r.source.push_back(2);
+      all.push_back(r);
+    }
+    for (int64_t k : {int64_t{1}, K}) {
+      nn::SearchOptions o;
+      o.eos = 2;
+      o.beam = k;
+      o.min_len = o.max_len = len;
+      const double t0 = now_s();
+      for (int64_t a = 0; a < words; a += B)
+        nn::decode(*dec, std::vector<nn::Request>(all.begin() + a, all.begin() + std::min(words, a + B)), o);
+      std::printf("%s words/s %*.1f\n", k == 1 ? "greedy" : ("beam" + std::to_string(k)).c_str(),
+                  k == 1 ? 15 : 16, words / (now_s() - t0));
+    }
+    return 0;
+  }
 
   // ms per step at positions [p, p + 32), batch 1: flat when the KV cache works.
   for (int64_t p : {int64_t{16}, int64_t{256}}) {

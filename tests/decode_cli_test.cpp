@@ -171,6 +171,26 @@ TEST_F(DecodeCli, TextAndFairseqOutput) {
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_EQ(text.out, dec.out);
   EXPECT_EQ(std::count(text.out.begin(), text.out.end(), '\n'), 18);
+  // Through pipes: a tokens file on stdin, text on stdin.
+  auto piped = run("qkv-tokenize -q encode -t " + tok() + " " + words() + " | qkv-decode" + flags.substr(0, flags.find(" -t ")) +
+                   flags.substr(flags.find(" --max-len")) + "--text --tgt-tokenizer " + tok() + " -");
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, text.out);
+  auto text_in = run("cat " + words() + " | qkv-decode" + flags + "--text -");
+  EXPECT_EQ(text_in.out, text.out) << text_in.err;
+  // --prefix: text in the target tokenizer, or ids without one; every hypothesis starts with it.
+  auto pre = run("qkv-decode" + flags + "--text --prefix ol " + words());
+  ASSERT_EQ(pre.exit_code, 0) << pre.err;
+  EXPECT_EQ(std::count(pre.out.begin(), pre.out.end(), '\n'), 18);
+  for (size_t b = 0; b < pre.out.size(); b = pre.out.find('\n', b) + 1) EXPECT_EQ(pre.out.substr(b, 2), "ol") << pre.out;
+  auto ids = run("qkv-decode -m " + model("rnn") + " " + src() + " --max-len 6 --prefix '5 6' -o " + dir.file("p.h5"));
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  Hyps ph = read_hyps(dir.file("p.h5"));
+  for (int64_t i = 0; i < ph.seqs.n(); ++i) {
+    ASSERT_GE(ph.seqs.len(i), 2);
+    EXPECT_EQ(ph.seqs.seq(i)[0], 5);
+    EXPECT_EQ(ph.seqs.seq(i)[1], 6);
+  }
   auto fs = run("qkv-decode" + flags + "--format fairseq " + words() + " -o " + dir.file("f.txt"));
   ASSERT_EQ(fs.exit_code, 0) << fs.err;
   EXPECT_EQ(fs.out, "");
@@ -279,6 +299,7 @@ TEST_F(DecodeCli, BadInputIsRefusedWithOneLineAndNoOutput) {
     b.commit();
   }
   write_file(dir.file("refs3.txt"), "a\nb\nc\n");
+  write_file(dir.file("long.txt"), "abc\n" + std::string(30, 'a') + "\n");
   const std::string tr = "-m " + model("transformer") + " ";
   std::vector<test::BadCase> cases = {
       {tr + "-t " + dir.file("other.h5") + " " + words(), 1, "other.h5: a vocabulary of"},
@@ -302,6 +323,8 @@ TEST_F(DecodeCli, BadInputIsRefusedWithOneLineAndNoOutput) {
       {tr + "--prompt hi -t " + tok(), 2, "--prompt is for language models"},
       {tr + src() + " --format xml", 2, "unknown format 'xml'"},
       {src(), 2, "-m/--model is required"},
+      {tr + "-t " + tok() + " " + src(), 1, "src.h5: an HDF5 file, but -t reads text lines"},
+      {tr + "-t " + tok() + " " + dir.file("long.txt"), 1, "long.txt: input 2: a source of 30 tokens, but"},
   };
   test::expect_refused("qkv-decode", cases, dir);
 }

@@ -94,6 +94,10 @@ class TextInput : public InputSource {
       if (pending_.empty()) {
         std::string_view block;
         if (!lines_.next(block)) break;
+        if (first_ && block.substr(0, 8) == std::string_view("\x89HDF\r\n\x1a\n", 8))
+          throw DataError(lines_.current_name() + ": an HDF5 file, but -t reads text lines (a tokens file is read "
+                          "without -t; --tgt-tokenizer gives the hypotheses' text)");
+        first_ = false;
         tokenize::for_each_line(block, [&](std::string_view line) { pending_.emplace_back(line); });
         std::reverse(pending_.begin(), pending_.end());
         continue;
@@ -113,7 +117,7 @@ class TextInput : public InputSource {
  private:
   tokenize::LineBlocks lines_;
   tokenize::Encoder enc_;
-  bool bos_, eos_;
+  bool bos_, eos_, first_ = true;
   std::vector<std::string> pending_;  // lines of the current block not yet handed out, last first
 };
 
@@ -567,12 +571,18 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
       for (int64_t s = 0; s < o.num_samples; ++s) reqs.push_back(each.back());
     }
     // Checked before anything of the batch is written; "INPUT: input N: ..."
+    const std::string where = o.prompt_given ? std::string("--prompt") : o.input;
     so.first_request = static_cast<uint64_t>(done);
     try {
       nn::check_search(*dec, each, so);
     } catch (const Error& e) {
-      throw Error((o.prompt_given ? std::string("--prompt") : o.input) + ": " + e.what(), e.exit_code());
+      throw Error(where + ": " + e.what(), e.exit_code());
     }
+    for (size_t i = 0; i < each.size(); ++i)  // a transformer's learned positions hold its sources too
+      if (!lm && d.max_len > 0 && static_cast<int64_t>(each[i].source.size()) > d.max_len)
+        throw DataError(where + ": input " + std::to_string(done + static_cast<int64_t>(i) + 1) + ": a source of " +
+                        std::to_string(each[i].source.size()) + " tokens, but " + o.model + " holds " +
+                        std::to_string(d.max_len) + " (max_len)");
     // Each row's sampling generator is seeded from its index in the whole run.
     so.first_request = static_cast<uint64_t>(done * o.num_samples);
     std::vector<std::vector<nn::Hypothesis>> out;
