@@ -13,7 +13,7 @@
 #include "nn/checkpoint.h"
 #include "nn/arch.h"
 #include "nn/model.h"
-#include "nn/teacher_forcing.h"
+#include "nn/batch_rules.h"
 
 namespace qkv::attend {
 
@@ -165,23 +165,25 @@ class Source {
       return nn::Batch::lm(B, T, std::move(inp), std::move(target));
     }
     if (seq2seq()) {
-      const formats::Vocab& sv = pairs_->src.vocab();
-      const formats::Vocab& tv = pairs_->tgt.vocab();
-      std::vector<std::vector<int32_t>> ys(B);
+      // The batch's pairs, read one by one (--examples may pick any), then the training rule (nn/batch_rules.h).
+      formats::Pairs p;
+      p.src.vocab = pairs_->src.vocab(), p.tgt.vocab = pairs_->tgt.vocab();
+      std::vector<int64_t> idx(B);
       for (int64_t r = 0; r < B; ++r) {
-        const formats::Pairs p = pairs_->read(ex[r].source, ex[r].source + 1);
-        src[r].assign(p.src.seq(0), p.src.seq(0) + p.src.len(0));
-        ys[r] = nn::strip_bos_eos(p.tgt.seq(0), p.tgt.len(0), tv.bos_id, tv.eos_id);
-        const bool cut = cap(static_cast<int64_t>(src[r].size())) < static_cast<int64_t>(src[r].size()) ||
-                         cap(static_cast<int64_t>(ys[r].size()) + 1) < static_cast<int64_t>(ys[r].size()) + 1;
-        truncated_ += cut;
-        src[r].resize(cap(static_cast<int64_t>(src[r].size())));
-        ex[r].S = static_cast<int64_t>(src[r].size());
-        ex[r].T = cap(static_cast<int64_t>(ys[r].size()) + 1);
+        const formats::Pairs one = pairs_->read(ex[r].source, ex[r].source + 1);
+        p.src.push(one.src.seq(0), one.src.len(0));
+        p.tgt.push(one.tgt.seq(0), one.tgt.len(0));
+        idx[r] = r;
       }
-      const nn::PairIds ids{sv.pad_id, tv.pad_id, tv.bos_id, tv.eos_id};
-      nn::Batch b = nn::pair_batch(src, ys, max_len_, ids);
-      for (int64_t r = 0; r < B; ++r) tgt[r].assign(b.tgt_in.begin() + r * b.T, b.tgt_in.begin() + r * b.T + ex[r].T);
+      nn::Batch b = nn::pair_batch(p, idx, max_len_, max_len_);
+      for (int64_t r = 0; r < B; ++r) {
+        const int64_t y = static_cast<int64_t>(nn::pair_reference(p.tgt.seq(r), p.tgt.len(r), p.tgt.vocab).size());
+        ex[r].S = nn::pair_source_length(p.src.len(r), max_len_);
+        ex[r].T = nn::pair_target_length(y, max_len_);
+        truncated_ += ex[r].S < p.src.len(r) || ex[r].T < y + 1;
+        src[r].assign(p.src.seq(r), p.src.seq(r) + ex[r].S);
+        tgt[r].assign(b.tgt_in.begin() + r * b.T, b.tgt_in.begin() + r * b.T + ex[r].T);
+      }
       return b;
     }
     const int64_t P = patches_->num_patches(), D = patches_->patch_dim();

@@ -29,9 +29,9 @@ namespace {
 // Embedding * sqrt(d) + sinusoidal positions, then dropout; keeps what the backward needs.
 struct EmbedStage {
   std::vector<int32_t> ids;
-  std::vector<float> emb;        // (N, C) before dropout
+  Buffer<float> emb;        // (N, C) before dropout
   std::vector<uint8_t> mask;     // (N, C) dropout mask
-  std::vector<float> demb;       // backward scratch
+  Buffer<float> demb;       // backward scratch
   float p = 0.0f;
 };
 
@@ -120,6 +120,7 @@ class TransformerModel : public Model {
     const int64_t Nt = B_ * T_, Ns = B_ * S_;
     dlogits_.resize(static_cast<size_t>(Nt * Vt_));
     head_.backward(dlogits_.data(), scale);
+    enc_.check_backward();
     // generator and the decoder's final norm
     dtop_.assign(static_cast<size_t>(Nt * C_), 0.0f);
     linear_backward(dtop_.data(), ps_.grad(gen_w_), ps_.grad(gen_b_), dlogits_.data(), dec_out_.data(),
@@ -336,10 +337,10 @@ class TransformerModel : public Model {
   int64_t B_ = 0, S_ = 0, T_ = 0;
   EmbedStage src_stage_, tgt_stage_;
   std::vector<uint8_t> src_pad_;             // (B, S) 1 = padding
-  std::vector<std::vector<float>> ys_;  // decoder layer inputs (+ last output)
-  std::vector<float> memory_, enc_mean_, enc_rstd_, dec_out_, dec_mean_, dec_rstd_, logits_;
+  std::vector<Buffer<float>> ys_;  // decoder layer inputs (+ last output)
+  Buffer<float> memory_, enc_mean_, enc_rstd_, dec_out_, dec_mean_, dec_rstd_, logits_;
   LossHead head_;
-  std::vector<float> dlogits_, dtop_, dx_, dprev_, dmemory_;
+  Buffer<float> dlogits_, dtop_, dx_, dprev_, dmemory_;
 };
 
 ArchSpec transformer_spec() {

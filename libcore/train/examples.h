@@ -6,13 +6,14 @@
 //                windows); each epoch may shift the cut
 //                by a seeded offset so windows differ from epoch to epoch.
 //   LmSequences  one sequence per example, truncated to T+1 tokens, pad-filled.
-//   PairExamples seq2seq pairs: src pad-filled, tgt_in = [bos] y, tgt_out = y [eos]
-//                (the rule is nn/teacher_forcing.h, shared with qkv-attend and qkv-model).
+//   PairExamples seq2seq pairs: src pad-filled, tgt_in = [bos] y, tgt_out = y [eos].
 //   PatchExamples image patches and their labels.
 //
 // Batches are pad-filled to the longest example in the batch; LM targets past
 // a sequence's end are nn::kIgnoreIndex, seq2seq targets there are pad_id,
 // and neither is counted by the models' losses.
+// The batch rules themselves live in nn/batch_rules.h, shared with
+// qkv-model forward (which reads the same files without libqkvtrain).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -68,3 +68,23 @@ for what in "greedy words/s" "beam5 words/s"; do
   awk -v a="$(rate "$q2" "$what")" -v b="$(rate "$t2" "$what")" -v w="g2p-size $what" \
     'BEGIN { if (b > 0) printf "%-22s qkv %10.1f  torch %10.1f  qkv/torch %.2f\n", w, a, b, a / b }'
 done
+# The same through the tool, end to end (text in, tokenizer, model load, text out): 512 random
+# words of 6-10 of 28 letters (a tokenizer of 32 ids), <bos>/<eos> around each, 8 phones out
+# (a tokenizer of 43 ids).
+awk 'BEGIN { a = "abcdefghijklmnopqrstuvwxyz.-"; srand(1)
+  for (i = 0; i < 512; i++) { n = 6 + int(rand() * 5); w = ""; for (j = 0; j < n; j++) w = w substr(a, 1 + int(rand() * 28), 1); print w } }' \
+  >"$work/words.txt"
+printf 'abcdefghijklmnopqrstuvwxyz.-\n' | cat - "$work/words.txt" >"$work/letters.txt"
+"$QKV_BIN/qkv-tokenize" -q learn --model char "$work/letters.txt" -o "$work/letters.h5"
+awk 'BEGIN { for (c = 48; c <= 86; c++) printf "%c\n", c }' >"$work/phones.txt"  # 39 symbols + 4 specials = 43
+"$QKV_BIN/qkv-tokenize" -q learn --model char "$work/phones.txt" -o "$work/phones.h5"
+for k in 1 5; do
+  (unset OPENBLAS_CORETYPE; /usr/bin/time -v "$QKV_BIN/qkv-decode" -q --threads "$threads" -m "$g2p" \
+    -t "$work/letters.h5" --tgt-tokenizer "$work/phones.h5" --bos --eos --min-len 8 --max-len 8 --beam "$k" \
+    --batch 32 --text -o /dev/null "$work/words.txt" 2>"$work/tool$k.time") 2>/dev/null \
+    || { echo "qkv-decode failed: $(tail -1 "$work/tool$k.time")"; continue; }
+  awk -v k="$k" '/Elapsed \(wall clock\)/ { n = split($NF, p, ":"); s = p[n] + (n > 1 ? 60 * p[n-1] : 0) }
+    /Maximum resident set size/ { m = $NF / 1024 }
+    END { printf "qkv-decode g2p-size beam %d: %.1f words/s end to end, peak memory %.1f MB\n", k, 512 / s, m }' \
+    "$work/tool$k.time"
+done

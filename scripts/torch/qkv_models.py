@@ -189,6 +189,8 @@ class Seq2SeqTransformer(nn.Module):
         # decoder layers silently keep ReLU), so set every layer's activation explicitly.
         for layer in list(self.transformer.encoder.layers) + list(self.transformer.decoder.layers):
             layer.activation = _act(c["activation"])
+        # No nested tensors in eval mode (a prototype in 1.13 that warns; padded positions as qkv computes them).
+        self.transformer.encoder.enable_nested_tensor = False
         self.generator = nn.Linear(d, c["tgt_vocab_size"])
         if c["tie_output"]:
             self.generator.weight = self._tgt_embed().weight
