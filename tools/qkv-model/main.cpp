@@ -5,6 +5,7 @@
 #include "cli/tool.h"
 #include "core/error.h"
 #include "io/h5.h"
+#include "nn/average.h"
 #include "nn/batch_io.h"
 #include "nn/checkpoint.h"
 
@@ -18,7 +19,8 @@ int main(int argc, char** argv) {
       "  qkv-model info gpt.h5\n"
       "  qkv-model forward gpt.h5 batch.h5 -o logits.h5\n"
       "  qkv-model forward vit.h5 test-patches.h5 -b 256 -o logits.h5\n"
-      "  qkv-model forward gpt.h5 tokens.h5 --context 64 -o logits.h5");
+      "  qkv-model forward gpt.h5 tokens.h5 --context 64 -o logits.h5\n"
+      "  qkv-model average run/model-step*.h5 -o avg.h5");
 
   CLI::App* archs = tool.app().add_subcommand("archs", "list the architectures and their hyperparameters");
 
@@ -53,6 +55,13 @@ int main(int argc, char** argv) {
   fwd->add_option("--max-src-len", fo.max_src_len, "token_pairs files: truncate source sequences (0 = no limit)");
   fwd->add_option("--max-tgt-len", fo.max_tgt_len, "token_pairs files: truncate target sequences (0 = no limit)");
   tool.add_output(*fwd, fwd_out);
+
+  std::vector<std::string> to_average;
+  std::string avg_out;
+  CLI::App* average = tool.app().add_subcommand(
+      "average", "the parameter mean of checkpoints of one model (fairseq's average_checkpoints; no optimizer state)");
+  average->add_option("checkpoints", to_average, "model checkpoints of one architecture and shape")->required();
+  tool.add_output(*average, avg_out);
   tool.app().require_subcommand(1);
 
   return tool.run(argc, argv, [&] {
@@ -66,6 +75,11 @@ int main(int argc, char** argv) {
       for (const auto& s : sets) c.parse_assignment(s);
       auto m = nn::make_model(arch, c, seed);
       io::H5Out out(out_path, "model");
+      nn::write_model(out, *m);
+      out.commit();
+    } else if (average->parsed()) {
+      std::unique_ptr<nn::Model> m = nn::average_checkpoints(to_average);
+      io::H5Out out(avg_out, "model");
       nn::write_model(out, *m);
       out.commit();
     } else if (info->parsed()) {
