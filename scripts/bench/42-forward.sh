@@ -13,17 +13,23 @@
 # and the ViT evaluation path on Fashion-MNIST's 10,000 test images:
 # qkv-train --eval-only against qkv-model forward, CPU time and peak RSS.
 #
-# Measured 2026-12-07 on the shared 2-core machine (load ~11; CPU ms):
-#   before (every layer's training buffers sized by an evaluation forward):
-#     qkv-model forward gpt 64x64: 241 MB peak RSS, 57k page faults, 0.88 s CPU
-#     (0.39 s system); 10,000 Fashion-MNIST images read in one pass: 3.2 GB
-#   after: forward_bench one_shot_cpu_ms=235 (13k faults) steady_cpu_ms=68;
-#     PyTorch one_shot_cpu_ms=395-600 (24k faults) steady_cpu_ms=256-468:
-#     qkv one-shot / PyTorch no_grad forward 0.5-0.9x (target <= 1.5x);
-#     qkv-model forward gpt 64x64: 88 MB peak RSS, 0.45 s CPU;
-#     Fashion-MNIST 10k (6x64 ViT, 36 patches of 8x8): qkv-model forward -b 256
-#     143 MB / 5.1 s CPU, -b 64 71 MB, qkv-train --eval-only -b 256 229 MB /
-#     5.7 s CPU, same loss.
+# Measured 2026-12-07 on the shared 2-core machine (load average ~12, so CPU
+# ms; PyTorch's own figures swing 2-4x between runs under that load):
+#   before (an evaluation forward sized every layer's training buffers, 4 KiB
+#   pages): qkv-model forward gpt 64x64 241 MB peak RSS, 57k page faults,
+#   0.88 s CPU (0.39 s system); in-process one-shot forward 250 ms CPU with
+#   13k faults once the buffers were shared across layers; 10,000
+#   Fashion-MNIST images read in one pass: 3.2 GB.
+#   after (one layer's scratch for all layers, huge-page activation buffers):
+#     qkv    one_shot_cpu_ms=83-102 (780 faults)  steady_cpu_ms=66-88
+#     torch  one_shot_cpu_ms=395-669 (24-29k faults)  steady_cpu_ms=113-490
+#     qkv one-shot / PyTorch no_grad (its best repeated figure, 113 ms):
+#     0.74-0.9x (target <= 1.5x);
+#     qkv-model forward gpt 64x64: 0.21 s CPU, 85 MB peak RSS (start-up
+#     baseline, qkv-model info: 0.10 s CPU, 29 MB);
+#     vit, 10,000 Fashion-MNIST test images (6 layers, d_model 64, 36 patches
+#     of 8x8): qkv-model forward -b 256 3.6 s CPU, 161 MB; -b 64 71 MB;
+#     qkv-train --eval-only -b 256 3.6 s CPU, 253 MB (same loss).
 #   QKV_BENCH_FORWARD_REPEAT=10 scripts/bench.sh build forward
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
