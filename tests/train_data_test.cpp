@@ -260,10 +260,10 @@ TEST(TrainExamples, LmStreamDefaultWindowsShareOneToken) {
   Sequences s = counting({27});
   LmStream ex(s, 4, false);
   ASSERT_EQ(ex.size(), 6);  // (27 - 1 - 4) / 4 + 1: tokens 25 and 26 fill no window
-  for (int64_t k = 0; k < ex.size(); ++k) {
+  for (int32_t k = 0; k < ex.size(); ++k) {
     Batch b = ex.batch({k});
-    EXPECT_EQ(b.inp, (std::vector<int32_t>{int32_t(4 * k), int32_t(4 * k + 1), int32_t(4 * k + 2), int32_t(4 * k + 3)}));
-    EXPECT_EQ(b.tgt, (std::vector<int32_t>{int32_t(4 * k + 1), int32_t(4 * k + 2), int32_t(4 * k + 3), int32_t(4 * k + 4)}));
+    EXPECT_EQ(b.inp, (std::vector<int32_t>{4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3}));
+    EXPECT_EQ(b.tgt, (std::vector<int32_t>{4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 4}));
     if (k + 1 < ex.size()) EXPECT_EQ(b.tgt.back(), ex.batch({k + 1}).inp.front());
   }
 }

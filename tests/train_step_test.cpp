@@ -74,7 +74,8 @@ TEST(TrainStep, ReductionHookSeesTheGradientsBeforeClipping) {
   EXPECT_EQ(a.stats.loss_sum, h.stats.loss_sum);
   EXPECT_DOUBLE_EQ(h.grad_norm, 2 * a.grad_norm);  // the norm (and clipping) sees the reduced gradients
   const std::vector<float> pa = params_of(*plain), ph = params_of(*hooked);
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(ph[i] - before[i], 2 * (pa[i] - before[i]), 4e-7) << i;  // a few float ulps at |p| ~ 1
+  for (size_t i = 0; i < before.size(); ++i)  // to a few float ulps at |p| ~ 1
+    EXPECT_NEAR(ph[i] - before[i], 2 * (pa[i] - before[i]), 4e-7) << i;
 
   // Clipped: the reduced gradients are scaled down to the clip norm.
   auto clipped = tiny_gpt();

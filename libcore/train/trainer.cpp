@@ -363,7 +363,8 @@ void setup(Run& r, const TrainOptions& given) {
   prepare_data(o, *r.model, o.context, r.data);
   const Examples& train = *r.data.train;
   r.bpe = batches_per_epoch(train.size(), o.batch_size);
-  if (o.steps <= 0) o.steps = static_cast<int64_t>(std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe)));
+  if (o.steps <= 0)  // from --epochs (default 1)
+    o.steps = static_cast<int64_t>(std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe)));
   if (o.bucket) r.lengths = train.lengths();
 
   r.opt = std::make_unique<nn::Optimizer>(o.optim, r.model->params());
@@ -376,7 +377,8 @@ void setup(Run& r, const TrainOptions& given) {
   if (o.eval_only) {
     const Examples& ex = r.data.has_val ? *r.data.val : train;
     spdlog::info("{} model: {} parameters; evaluating {} examples of {}", r.model->arch(),
-                 r.model->params().num_params(), ex.size(), r.data.has_val ? r.data.val_name : files_name(o.train_paths));
+                 r.model->params().num_params(), ex.size(),
+                 r.data.has_val ? r.data.val_name : files_name(o.train_paths));
   } else {
     spdlog::info("{} model: {} parameters; {} training examples ({} batches/epoch){}", r.model->arch(),
                  r.model->params().num_params(), train.size(), r.bpe,
@@ -621,7 +623,8 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
     const double lr = r.sched.lr(step);
     StepResult s = train_step(*r.model, *r.opt, batch, lr, o.clip, reduce);
     const double loss = s.stats.loss_sum, norm = s.grad_norm;
-    if (!std::isfinite(loss)) ckpt.diverged(std::string("loss is ") + (std::isnan(loss) ? "NaN" : "infinite"), step + 1);
+    if (!std::isfinite(loss))
+      ckpt.diverged(std::string("loss is ") + (std::isnan(loss) ? "NaN" : "infinite"), step + 1);
     const double t_write = now_s();
     ckpt.loss_was_finite();
     const double write_time = now_s() - t_write;
@@ -650,8 +653,8 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
       const bool decode = decode_metrics && (!o.decode_final_only || step == total);
       res.val = evaluate(*r.model, *r.data.val, o, decode);
       out.val_record(step, res.val);
-      std::string line = "step " + std::to_string(step) + "/" + std::to_string(total) + " val " + describe_eval(res.val, r.task);
-      spdlog::info("{}{}", line, ckpt.validated(step, res.val.loss));
+      spdlog::info("step {}/{} val {}{}", step, total, describe_eval(res.val, r.task),
+                   ckpt.validated(step, res.val.loss));
     }
     if (step % log_every == 0 || eval_now || step == total) out.redraw();
     ckpt.step_done(step);
