@@ -63,10 +63,10 @@ echo "  loss $(field "$out/vit.jsonl" loss), accuracy $(pcent "$(field "$out/vit
 say "decode: ten held-out words, beam 5 (qkv-decode)"
 g2p="$root/data/g2p"
 # every 1000th held-out pronunciation (val.tsv is sorted by word); all of a word's pronunciations are its references
-awk -F'\t' 'NR % 1000 == 1 { print $1 }' "$g2p/val.tsv" > "$out/words10.txt"
+awk -F'\t' 'NR % 1000 == 1 && n++ < 10 { print $1 }' "$g2p/val.tsv" > "$out/words10.txt"
 "$bin/qkv-decode" -q --threads "$threads" -m "$out/g2p.h5" -t "$g2p/letters.h5" --tgt-tokenizer "$g2p/phones.h5" \
   --bos --eos --beam 5 --text "$out/words10.txt" -o "$out/words10.hyp"
-awk -F'\t' 'FNR == NR { ref[$1] = ($1 in ref) ? ref[$1] " | " $2 : $2; next }
+awk -F'\t' 'FNR == NR { if ($1 in ref) ref[$1] = ref[$1] " | " $2; else ref[$1] = $2; next }
   { getline hyp < HYP; mark = (index(" | " ref[$1] " | ", " | " hyp " | ") ? "  " : "x ")
     printf "%s%-14s %-28s reference: %s\n", mark, $1, hyp, ref[$1] }' HYP="$out/words10.hyp" \
   "$g2p/val.tsv" "$out/words10.txt"
