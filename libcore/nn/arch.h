@@ -47,6 +47,7 @@ struct DataKeys {
   std::string bos_id, eos_id;  // start/end of a generated sequence
   std::string n_patches, patch_dim;  // vit: patches per image, values per patch
   std::string n_classes;  // classifier: number of classes
+  std::string shared_vocab;  // seq2seq: the bool key making source and target one vocabulary (one embedding)
 };
 
 // What the logits of one forward look like (Model::logits()).

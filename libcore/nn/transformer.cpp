@@ -381,6 +381,7 @@ ArchSpec transformer_spec() {
   s.data.tgt_vocab = "tgt_vocab_size";
   s.data.max_len = "max_len";
   s.data.pad_id = "pad_id";
+  s.data.shared_vocab = "share_embeddings";
   s.output = Output::per_position;  // (B, T, tgt_vocab_size)
   s.output_size = "tgt_vocab_size";
   s.command = "seq2seq";

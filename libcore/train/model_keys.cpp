@@ -17,8 +17,20 @@ void set_data_dims_lm(const std::string& arch, nn::Config& cfg, const Vocab& v, 
   if (context > 0) set_default(cfg, k.max_len, context);
 }
 
-void set_data_dims_seq2seq(const std::string& arch, nn::Config& cfg, const Vocab& src, const Vocab& tgt) {
+void set_data_dims_seq2seq(const std::string& arch, nn::Config& cfg, const Vocab& src, const Vocab& tgt,
+                           const std::string& path) {
   const nn::DataKeys& k = nn::arch_spec(arch).data;
+  // One embedding for both sides needs one vocabulary: the same tokenizer encoded both (qkv-tokenize learn
+  // on source and target text together, then encode --tsv with it alone). Equal sizes are not enough.
+  const nn::ConfigValue* shared = k.shared_vocab.empty() ? nullptr : cfg.find(k.shared_vocab);
+  const int64_t* i = shared ? std::get_if<int64_t>(shared) : nullptr;
+  const std::string* s = shared ? std::get_if<std::string>(shared) : nullptr;
+  const bool on = (i && *i == 1) || (s && (*s == "1" || *s == "true"));
+  if (on && src.tokenizer_sha256 != tgt.tokenizer_sha256)
+    throw DataError(path + ": its source and target were encoded with different tokenizers (sha256 " +
+                    src.tokenizer_sha256.substr(0, 12) + " vs " + tgt.tokenizer_sha256.substr(0, 12) +
+                    "), but " + k.shared_vocab + " makes them one vocabulary: learn a joint tokenizer "
+                    "(qkv-tokenize learn SRC.txt TGT.txt -o joint.h5) and encode both sides with it");
   set_default(cfg, k.src_vocab, src.vocab_size);
   set_default(cfg, k.tgt_vocab, tgt.vocab_size);
   set_default(cfg, k.pad_id, tgt.pad_id);
