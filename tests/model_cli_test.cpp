@@ -161,6 +161,24 @@ TEST(ModelCli, PyTorchInteropScript) {
   EXPECT_NE(r.err.find("m.pt: holds a gpt model, not --arch vit"), std::string::npos) << r.err;
 }
 
+// The .pt that to-torch writes carries the architecture and every
+// hyperparameter as plain values, readable without PyTorch:
+// scripts/torch/pt_info.py (standard library only) on a committed to-torch
+// output (tests/ref/model_gpt_post.pt, made by
+// `/usr/bin/python3 scripts/torch/qkv_torch.py to-torch tests/ref/model_gpt_post.h5 tests/ref/model_gpt_post.pt`).
+TEST(ModelCli, TorchFileCarriesTheArchitectureReadableWithoutTorch) {
+  if (run("python3 -c 'import zipfile, pickle, json'").exit_code != 0) GTEST_SKIP() << "python3 is not available";
+  auto r = run("python3 " + qkv::test::source_path("scripts/torch/pt_info.py") + " " +
+               qkv::test::source_path("tests/ref/model_gpt_post.pt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want : {"\"format\": \"qkv_torch\"", "\"format_version\": 1", "\"arch\": \"gpt\"", "\"n_layer\": 2",
+                           "\"d_model\": 16", "\"vocab_size\": 19", "\"norm\": \"post\"", "\"pos\": \"sinusoidal\"",
+                           "\"tie_weights\": 0", "\"activation\": \"relu\""})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
+  qkv::io::H5In h5(qkv::test::source_path("tests/ref/model_gpt_post.h5"));
+  for (const auto& name : h5.list("params")) EXPECT_NE(r.out.find("\"" + name + "\""), std::string::npos) << name;
+}
+
 // The same for rnn, both cells: qkv-model init makes the checkpoint, the script
 // checks qkv's logits and loss (label smoothing included) against the twin, and
 // to-torch / from-torch gives back the same parameters.

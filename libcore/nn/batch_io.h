@@ -15,14 +15,9 @@
 
 namespace qkv::nn {
 
-// Reads the fields of `task` from a "batch" file. Targets are optional: when
-// the file has none, the batch has none (Batch::has_targets).
+// Reads the fields of `task` from a "batch" file, whole. Targets are optional:
+// when the file has none, the batch has none (Batch::has_targets).
 Batch read_batch(const io::H5In& in, Task task);
-// Writes the fields of `task` (targets when the batch has them).
-void write_batch(io::H5Out& out, const Batch& b, Task task);
-
-// Runs m in evaluation mode on b and writes the logits (and loss when the batch has targets).
-void write_model_output(io::H5Out& out, Model& m, const Batch& b);
 
 // qkv-model forward over a whole file, batch after batch, in bounded memory.
 struct ForwardOptions {

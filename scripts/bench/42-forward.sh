@@ -20,15 +20,18 @@
 #   0.88 s CPU (0.39 s system); in-process one-shot forward 250 ms CPU with
 #   13k faults once the buffers were shared across layers; 10,000
 #   Fashion-MNIST images read in one pass: 3.2 GB.
-#   after (one layer's scratch for all layers, huge-page activation buffers):
-#     qkv    one_shot_cpu_ms=83-102 (780 faults)  steady_cpu_ms=66-88
-#     torch  one_shot_cpu_ms=395-669 (24-29k faults)  steady_cpu_ms=113-490
-#     qkv one-shot / PyTorch no_grad (its best repeated figure, 113 ms):
-#     0.74-0.9x (target <= 1.5x);
-#     qkv-model forward gpt 64x64: 0.21 s CPU, 85 MB peak RSS (start-up
-#     baseline, qkv-model info: 0.10 s CPU, 29 MB);
+#   after (one layer's scratch for all layers; activation buffers >= 1 MiB
+#   mmap'ed 2 MiB-aligned with MADV_HUGEPAGE), five runs:
+#     qkv    one_shot_cpu_ms=78-114 (230-780 faults)  steady_cpu_ms=65-88
+#     torch  one_shot_cpu_ms=395-669 (24-29k faults)  steady_cpu_ms=103-490
+#     ratio qkv one-shot / PyTorch no_grad forward (its repeated figure in the
+#     same run): 0.43-1.10x (target <= 1.5x);
+#     qkv-model forward gpt 64x64: 0.18-0.21 s CPU, 85-87 MB peak RSS (start-up
+#     baseline, qkv-model info: 0.10-0.14 s CPU, 29 MB); qkv-train lm
+#     --eval-only -b 64: 0.37 s CPU, 124 MB (its own start-up, --help: 0.23 s
+#     CPU, 61 MB);
 #     vit, 10,000 Fashion-MNIST test images (6 layers, d_model 64, 36 patches
-#     of 8x8): qkv-model forward -b 256 3.6 s CPU, 161 MB; -b 64 71 MB;
+#     of 8x8): qkv-model forward -b 256 3.2 s CPU, 159 MB; -b 64 77 MB;
 #     qkv-train --eval-only -b 256 3.6 s CPU, 253 MB (same loss).
 #   QKV_BENCH_FORWARD_REPEAT=10 scripts/bench.sh build forward
 set -euo pipefail
