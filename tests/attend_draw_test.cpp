@@ -14,23 +14,16 @@
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "support/model_files.h"
 #include "support/test_support.h"
 #include "train_fixtures.h"
 
 using namespace qkv;
 using qkv::test::run;
+using qkv::test::write_model;
 namespace fs = std::filesystem;
 
 namespace {
-
-void write_model(const std::string& path, const std::string& arch, const std::vector<std::string>& sets) {
-  nn::Config c;
-  for (const auto& s : sets) c.parse_assignment(s);
-  auto m = nn::make_model(arch, c, 7);
-  io::H5Out out(path, "model");
-  nn::write_model(out, *m);
-  out.commit();
-}
 
 // Non-white pixels in a rectangle of a BGR image.
 int ink(const cv::Mat& img, cv::Rect r) {

@@ -15,25 +15,16 @@
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "support/bad_input.h"
+#include "support/model_files.h"
 #include "support/test_support.h"
 #include "train_fixtures.h"
 #include "tensor/ops.h"
 
 using namespace qkv;
 using qkv::test::run;
+using qkv::test::write_model;
 
 namespace {
-
-std::unique_ptr<nn::Model> write_model(const std::string& path, const std::string& arch,
-                                       const std::vector<std::string>& sets) {
-  nn::Config c;
-  for (const auto& s : sets) c.parse_assignment(s);
-  auto m = nn::make_model(arch, c, 7);
-  io::H5Out out(path, "model");
-  nn::write_model(out, *m);
-  out.commit();
-  return m;
-}
 
 void write_tokens(const std::string& path, const std::vector<int32_t>& ids, const std::vector<int64_t>& offsets,
                   int64_t vocab) {
