@@ -90,7 +90,7 @@ Tool::Tool(std::string name, std::string description) : name_(std::move(name)), 
   app_.add_flag("-v,--verbose", globals_.verbose, "more log detail on stderr (repeat: -vv)");
   app_.add_flag("-q,--quiet", globals_.quiet, "errors only on stderr");
   app_.add_option("--threads", globals_.threads, "threads for BLAS and qkv's own loops (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kMaxThreads));
   app_.add_flag("--no-provenance", globals_.no_provenance,
                 "write no /provenance record (outputs become byte-identical run to run)");
   app_.fallthrough();
