@@ -396,6 +396,95 @@ TEST(Sampling, SameSeedSameTokensOnAnyThreadCountAndBatch) {
   EXPECT_TRUE(differs) << "another seed should give other samples";
 }
 
+// A long input decoded in batches, each passing its first index as
+// first_request, samples what the whole run samples; on_token reports every
+// generated token (EOS excluded) as it is chosen.
+TEST(Sampling, BatchesWithFirstRequestSampleAsTheWholeRun) {
+  auto m = random_model("gpt", small_gpt(), 4, 0.6f);
+  auto dec = m->decoder();
+  std::vector<Request> reqs = {{{}, {3}, {}}, {{}, {5, 6}, {}}, {{}, {1, 2, 3, 4}, {}}, {{}, {7}, {}}, {{}, {2}, {}}};
+  SearchOptions o;
+  o.eos = 0;
+  o.sample = true;
+  o.max_len = 25;
+  o.seed = 3;
+  auto whole = decode(*dec, reqs, o);
+  for (size_t first = 0; first < reqs.size(); first += 2) {
+    std::vector<Request> part(reqs.begin() + first, reqs.begin() + std::min(first + 2, reqs.size()));
+    SearchOptions po = o;
+    po.first_request = first;
+    std::vector<std::vector<int32_t>> seen(part.size());
+    po.on_token = [&](int64_t req, int32_t tok) { seen[req].push_back(tok); };
+    auto got = decode(*dec, part, po);
+    for (size_t i = 0; i < part.size(); ++i) {
+      EXPECT_EQ(got[i][0].ids, whole[first + i][0].ids) << "request " << first + i;
+      EXPECT_EQ(seen[i], got[i][0].ids) << "request " << first + i;
+    }
+  }
+  SearchOptions shifted = o;  // another first index: other samples
+  shifted.first_request = 1;
+  EXPECT_NE(decode(*dec, {reqs[0]}, shifted)[0][0].ids, whole[0][0].ids);
+}
+
+// Request::max_len caps that request only (what a model holds after its
+// context); check_search numbers requests from first_request.
+TEST(Search, RequestMaxLenCapsThatRequest) {
+  auto m = random_model("gpt", small_gpt(), 4, 0.6f);
+  auto dec = m->decoder();
+  SearchOptions o;
+  o.eos = 0;
+  o.max_len = 9;
+  o.min_len = 9;  // no early EOS: every hypothesis reaches its cap
+  std::vector<Request> reqs = {{{}, {3}, {}}, {{}, {5, 6}, {}, 4}};
+  auto out = decode(*dec, reqs, o);
+  EXPECT_EQ(out[0][0].ids.size(), 9u);
+  EXPECT_EQ(out[1][0].ids.size(), 4u);
+  EXPECT_TRUE(std::isfinite(out[1][0].score)) << "at its cap EOS is allowed even before min_len";
+  EXPECT_EQ(max_length(reqs[1], o), 4);
+  o.min_len = 0;
+  o.first_request = 41;
+  reqs[1].context = {5, 99};
+  try {
+    check_search(*dec, reqs, o);
+    FAIL() << "id 99 accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("input 43: token id 99"), std::string::npos) << e.what();
+  }
+}
+
+// --slide: past the block, each token is the arg max of the full forward
+// over the last block_size tokens (nanoGPT's crop), here recomputed by brute force.
+TEST(Greedy, SlidingWindowEqualsTheCroppedFullForward) {
+  Config c = small_gpt();
+  c.set("block_size", ConfigValue(int64_t{6}));
+  auto m = random_model("gpt", c, 5, 0.6f);
+  auto dec = m->decoder();
+  SearchOptions o;
+  o.eos = 0;
+  o.min_len = 20;  // no EOS: 20 tokens, well past the 6 positions
+  o.max_len = 20;
+  std::vector<Request> reqs = {{{}, {3, 4}, {}}, {{}, {5, 6}, {}}};
+  EXPECT_THROW(decode(*dec, reqs, o), UsageError);
+  o.slide = true;
+  auto out = decode(*dec, reqs, o);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    std::vector<int32_t> seq = reqs[i].context;
+    for (int g = 0; g < 20; ++g) {
+      const int64_t T = std::min<int64_t>(6, static_cast<int64_t>(seq.size()));
+      std::vector<int32_t> win(seq.end() - T, seq.end());
+      m->forward(Batch::lm(1, T, win, {}), false);
+      const float* z = m->logits() + (T - 1) * 9;  // (1, T, V): the last position
+      int32_t best = 1;  // EOS (0) is barred before min_len
+      for (int32_t v = 2; v < 9; ++v)
+        if (z[v] > z[best]) best = v;
+      seq.push_back(best);
+    }
+    EXPECT_EQ(out[i][0].ids, std::vector<int32_t>(seq.begin() + 2, seq.end())) << "request " << i;
+  }
+  o.beam = 2;
+  EXPECT_THROW(decode(*dec, reqs, o), UsageError);
+}
+
 TEST(Search, AttentionOfTheChosenHypotheses) {
   auto m = random_model("transformer", small_transformer(), 9, 0.5f);
   auto dec = m->decoder();

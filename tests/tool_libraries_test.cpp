@@ -29,7 +29,7 @@ TEST(ToolLibraries, TextToolsLoadNeitherOpenBlasNorOpenCv) {
 }
 
 TEST(ToolLibraries, ModelToolsLoadOpenBlasButNotOpenCv) {
-  for (std::string tool : {"qkv-model", "qkv-attend"}) {
+  for (std::string tool : {"qkv-model", "qkv-attend", "qkv-decode"}) {
     std::string ldd = loaded_libraries(tool);
     EXPECT_TRUE(has(ldd, "libqkvnn")) << tool << "\n" << ldd;
     EXPECT_TRUE(has(ldd, "libopenblas")) << tool << "\n" << ldd;

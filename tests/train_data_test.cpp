@@ -25,6 +25,21 @@ std::string tokens_file(const test::TempDir& d, const std::string& name, const s
   return test::write_tokens(d.file(name), s, vocab);
 }
 
+// Sequences of the ids 0, 1, 2, ... in turn, of the given lengths (a stream to cut into windows).
+Sequences counting(const std::vector<int64_t>& lengths) {
+  Sequences s;
+  s.path = "t.h5";
+  s.vocab.vocab_size = 100;
+  int32_t next = 0;
+  for (int64_t n : lengths) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    std::iota(ids.begin(), ids.end(), next);
+    next += static_cast<int32_t>(n);
+    s.push(ids.data(), n);
+  }
+  return s;
+}
+
 }  // namespace
 
 TEST(TrainData, ReadsTokensAndChecksThem) {
@@ -157,13 +172,9 @@ TEST(TrainOrder, BucketingGroupsSimilarLengths) {
 }
 
 TEST(TrainExamples, LmStreamWindows) {
-  Sequences s;
-  s.path = "t.h5";
-  s.vocab.vocab_size = 100;
+  Sequences s = counting({20, 21});
   std::vector<int32_t> all(41);
   std::iota(all.begin(), all.end(), 0);
-  s.push(all.data(), 20);
-  s.push(all.data() + 20, 21);
   LmStream fixed(s, 8, false);
   EXPECT_EQ(fixed.size(), 5);  // (41 - 1) / 8
   Batch b = fixed.batch({0, 4});
@@ -240,6 +251,44 @@ TEST(TrainExamples, PairsTeacherForcing) {
   EXPECT_EQ(b.src, (std::vector<int32_t>{7, 8, 9, 7, 0, 0}));
   EXPECT_EQ(b.tgt_in, (std::vector<int32_t>{1, 20, 21, 1, 22, 0}));
   EXPECT_EQ(b.tgt_out, (std::vector<int32_t>{20, 21, 2, 22, 2, 0}));
+}
+
+// docs/FORMATS.md, "How qkv-train makes examples": with the default stride
+// (the context T) window k is tokens [kT, kT + T] of the stream, so window
+// k's last target is window k+1's first input; the tail that fills no window is unused.
+TEST(TrainExamples, LmStreamDefaultWindowsShareOneToken) {
+  Sequences s = counting({27});
+  LmStream ex(s, 4, false);
+  ASSERT_EQ(ex.size(), 6);  // (27 - 1 - 4) / 4 + 1: tokens 25 and 26 fill no window
+  for (int32_t k = 0; k < ex.size(); ++k) {
+    Batch b = ex.batch({k});
+    EXPECT_EQ(b.inp, (std::vector<int32_t>{4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3}));
+    EXPECT_EQ(b.tgt, (std::vector<int32_t>{4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 4}));
+    if (k + 1 < ex.size()) EXPECT_EQ(b.tgt.back(), ex.batch({k + 1}).inp.front());
+  }
+}
+
+// tgt_in = bos + y, tgt_out = y + eos, where y is the stored target without a
+// leading bos and a trailing eos; both cut to --max-tgt-len; pad after.
+TEST(TrainExamples, Seq2seqTargetsAsDocumented) {
+  Pairs p;
+  p.src.vocab.vocab_size = p.tgt.vocab.vocab_size = 50;
+  std::vector<int32_t> s{7, 8, 9, 10}, only_bos{1, 20, 21}, only_eos{22, 23, 2}, bare{24, 25, 26};
+  for (const auto* t : {&only_bos, &only_eos, &bare}) {
+    p.src.push(s.data(), 4);
+    p.tgt.push(t->data(), static_cast<int64_t>(t->size()));
+  }
+  PairExamples full(p, 0, 0);
+  Batch b = full.batch({0, 1, 2});
+  EXPECT_EQ(b.T, 4);
+  EXPECT_EQ(b.tgt_in, (std::vector<int32_t>{1, 20, 21, 0, 1, 22, 23, 0, 1, 24, 25, 26}));
+  EXPECT_EQ(b.tgt_out, (std::vector<int32_t>{20, 21, 2, 0, 22, 23, 2, 0, 24, 25, 26, 2}));
+  // --max-src-len 2 --max-tgt-len 3: the target loses its end (and eos) first.
+  PairExamples cut(p, 2, 3);
+  Batch c = cut.batch({2});
+  EXPECT_EQ(c.src, (std::vector<int32_t>{7, 8}));
+  EXPECT_EQ(c.tgt_in, (std::vector<int32_t>{1, 24, 25}));
+  EXPECT_EQ(c.tgt_out, (std::vector<int32_t>{24, 25, 26}));
 }
 
 TEST(G2pPrepare, ParsesCmudictAndSplitsByWord) {

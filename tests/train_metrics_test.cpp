@@ -60,6 +60,41 @@ TEST(TrainMetrics, JsonLines) {
   EXPECT_THROW(MetricsLog("/nonexistent-dir/m.jsonl", false), DataError);
 }
 
+// What format() writes, parse() reads back; truncate() cuts a file at a step
+// (a resumed run), keeping every other line byte for byte.
+TEST(TrainMetrics, JsonLinesReadBack) {
+  MetricsLog::Record rec = {{"step", int64_t{40}}, {"epoch", 2.105263}, {"split", "val"}, {"loss", 0.1234567},
+                            {"ppl", INFINITY}, {"note", "a\"b\\c\td"}, {"neg", -1.5e-07}};
+  const std::string line = MetricsLog::format(rec);
+  MetricsLog::Record back;
+  ASSERT_TRUE(MetricsLog::parse(line, back)) << line;
+  ASSERT_EQ(back.size(), rec.size());
+  EXPECT_EQ(MetricsLog::format(back), line);
+  EXPECT_EQ(MetricsLog::find(back, "step")->num, 40);
+  EXPECT_EQ(MetricsLog::find(back, "note")->str, "a\"b\\c\td");
+  EXPECT_TRUE(MetricsLog::find(back, "split")->is_str);
+  EXPECT_TRUE(std::isnan(MetricsLog::find(back, "ppl")->num));
+  EXPECT_EQ(MetricsLog::find(back, "none"), nullptr);
+  for (const char* bad : {"", "{", "{\"a\": }", "{\"a\" 1}", "{\"a\": 1", "[1]", "{\"a\": \"x}"})
+    EXPECT_FALSE(MetricsLog::parse(bad, back)) << bad;
+  EXPECT_TRUE(MetricsLog::parse("{}", back));
+  EXPECT_TRUE(back.empty());
+
+  test::TempDir d;
+  const std::string path = d.file("m.jsonl");
+  {
+    MetricsLog log(path, false);
+    for (int step = 5; step <= 20; step += 5) log.write({{"step", step}, {"split", "train"}, {"loss", 1.0 / step}});
+  }
+  test::write_file(path, test::read_file(path) + "not json\n{\"note\": \"no step\"}\n");
+  EXPECT_EQ(MetricsLog::read(path).size(), 5u);  // the line that is not a record is skipped
+  EXPECT_TRUE(MetricsLog::read(d.file("absent.jsonl")).empty());
+  MetricsLog::truncate(path, 10);
+  EXPECT_EQ(test::read_file(path),
+            "{\"step\": 5, \"split\": \"train\", \"loss\": 0.2}\n{\"step\": 10, \"split\": \"train\", \"loss\": 0.1}\n"
+            "not json\n{\"note\": \"no step\"}\n");
+}
+
 TEST(TrainPlot, WritesAPngWithBothCurves) {
   test::TempDir d;
   Curve train{"train", {}, {}}, val{"val", {100, 200, 300}, {2.0, 1.8, NAN}};

@@ -25,13 +25,14 @@ struct Partial {
 
 // What the attention maps of each fed position looked like (names, heads, keys).
 struct AttentionLog {
-  std::vector<std::string> names;
-  std::vector<int64_t> heads;
+  std::vector<std::string> names, kinds;
+  std::vector<int64_t> heads, layers;
   std::vector<std::vector<int64_t>> keys;  // [position][map]
 
   void record(int64_t t, const std::vector<AttentionMap>& maps) {
     if (names.empty())
-      for (const auto& m : maps) names.push_back(m.name), heads.push_back(m.shape[1]);
+      for (const auto& m : maps)
+        names.push_back(m.name), kinds.push_back(m.kind), heads.push_back(m.shape[1]), layers.push_back(m.layer);
     keys.resize(static_cast<size_t>(t + 1));
     keys[t].clear();
     for (const auto& m : maps) keys[t].push_back(m.shape[3]);
@@ -73,7 +74,7 @@ void process(float* lp, const float* logits, int64_t V, const Partial& p, int64_
     for (int64_t i = 0; i + N <= n; ++i)
       if (std::equal(tail, tail + N - 1, p.tokens.data() + i)) lp[p.tokens[i + N - 1]] = kNegInf;
   }
-  if (g < o.min_len) lp[o.eos] = kNegInf;
+  if (g < o.min_len && g < max_len) lp[o.eos] = kNegInf;  // a request capped below min_len still ends
   int32_t only = -1;
   if (g >= max_len) only = o.eos;
   else if (g < static_cast<int64_t>(r.prefix.size())) only = r.prefix[g];
@@ -94,6 +95,8 @@ Hypothesis finish(const Partial& p, int64_t context, double alpha, const Attenti
   for (size_t m = 0; m < log.names.size(); ++m) {
     AttentionTrace tr;
     tr.name = log.names[m];
+    tr.kind = log.kinds[m];
+    tr.layer = log.layers[m];
     tr.heads = log.heads[m];
     for (int64_t g = 0; g < steps; ++g) tr.keys = std::max(tr.keys, log.keys[context - 1 + g][m]);
     tr.weights.assign(static_cast<size_t>(steps * tr.heads * tr.keys), 0.0f);
@@ -157,13 +160,14 @@ int32_t draw(const float* lp, int64_t V, const SearchOptions& o, Rng& rng) {
 std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vector<Request>& reqs,
                                                    const SearchOptions& o) {
   const int64_t V = dec.vocab_size(), B = static_cast<int64_t>(reqs.size());
-  auto st = dec.start(sources_of(reqs), capacity_of(reqs, o));
+  const int64_t cap = o.slide ? std::min(capacity_of(reqs, o), dec.max_positions()) : capacity_of(reqs, o);
+  auto st = dec.start(sources_of(reqs), cap);
   std::vector<Partial> rows(static_cast<size_t>(B));
   std::vector<Rng> rngs;
   for (int64_t i = 0; i < B; ++i) {
     rows[i].req = i;
     rows[i].tokens = {reqs[i].context[0]};  // the rest is appended as it is fed
-    rngs.emplace_back(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(i));
+    rngs.emplace_back(o.seed * 0x9E3779B97F4A7C15ull + o.first_request + static_cast<uint64_t>(i));
   }
   std::vector<std::vector<Hypothesis>> out(static_cast<size_t>(B));
   std::vector<int32_t> ids(static_cast<size_t>(B));
@@ -174,6 +178,17 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
   for (int64_t t = 0; !rows.empty(); ++t) {
     const int64_t R = static_cast<int64_t>(rows.size());
     logits.resize(static_cast<size_t>(R * V));
+    if (o.slide && st->length() == cap) {
+      // --slide: the window is full. Every row (all at the same position)
+      // starts over from its last cap - 1 tokens, so the token fed now is
+      // predicted from the last cap tokens, as nanoGPT crops its context.
+      st = dec.start(std::vector<std::vector<int32_t>>(static_cast<size_t>(R)), cap);
+      std::vector<int32_t> win(static_cast<size_t>(R));
+      for (int64_t j = cap - 1; j >= 1; --j) {
+        for (int64_t i = 0; i < R; ++i) win[i] = rows[i].tokens[rows[i].tokens.size() - 1 - j];
+        dec.step(*st, win.data(), logits.data());
+      }
+    }
     dec.step(*st, ids.data(), logits.data(), o.attention ? &maps : nullptr);
     if (o.attention) log.record(t, maps);
     std::vector<int64_t> keep;
@@ -198,6 +213,7 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
           out[p.req].push_back(finish(p, c, o.length_penalty, log));
           continue;
         }
+        if (o.on_token) o.on_token(p.req, tok);
       }
       p.tokens.push_back(tok);
       keep.push_back(i);
@@ -316,10 +332,11 @@ int64_t max_length(const Request& r, const SearchOptions& o) {
   if (o.max_len_b >= 0)
     m = std::min<int64_t>(m, static_cast<int64_t>(std::floor(o.max_len_a * static_cast<double>(r.source.size()))) +
                                  o.max_len_b);
+  if (r.max_len >= 0) m = std::min(m, r.max_len);
   return std::max<int64_t>(m, 0);
 }
 
-void check_search(const Decoder& dec, const std::vector<Request>& reqs, const SearchOptions& o) {
+void check_options(const Decoder& dec, const SearchOptions& o) {
   const int64_t V = dec.vocab_size();
   if (o.eos < 0 || o.eos >= V)
     throw UsageError("decoding: eos id " + std::to_string(o.eos) + " is outside the vocabulary [0, " +
@@ -342,10 +359,19 @@ void check_search(const Decoder& dec, const std::vector<Request>& reqs, const Se
   if (!(o.repetition_penalty >= 1.0f))
     throw UsageError("--repetition-penalty must be >= 1 (got " + std::to_string(o.repetition_penalty) + ")");
   if (o.no_repeat_ngram < 0) throw UsageError("--no-repeat-ngram must be >= 0");
+  if (o.slide && dec.has_source())
+    throw UsageError("--slide is for language models (a seq2seq model's target cannot outgrow its positions)");
+  if (o.slide && (o.beam > 1 || o.attention))
+    throw UsageError("--slide works with greedy search and sampling, without attention (beam > 1 or attention given)");
+}
+
+void check_search(const Decoder& dec, const std::vector<Request>& reqs, const SearchOptions& o) {
+  check_options(dec, o);
+  const int64_t V = dec.vocab_size();
   if (reqs.empty()) throw UsageError("decoding: no inputs");
   for (size_t i = 0; i < reqs.size(); ++i) {
     const Request& r = reqs[i];
-    const std::string where = "input " + std::to_string(i + 1);
+    const std::string where = "input " + std::to_string(o.first_request + i + 1);
     if (r.context.empty()) throw DataError(where + ": nothing to start from (empty context)");
     for (const auto* part : {&r.context, &r.prefix})
       for (int32_t id : *part)
@@ -354,10 +380,11 @@ void check_search(const Decoder& dec, const std::vector<Request>& reqs, const Se
                           std::to_string(V) + ")");
     if (!dec.has_source() && !r.source.empty()) throw DataError(where + ": a language model takes no source");
     const int64_t need = static_cast<int64_t>(r.context.size()) + max_length(r, o);
-    if (need > dec.max_positions())
+    if (need > dec.max_positions() && !o.slide)
       throw UsageError(where + ": " + std::to_string(r.context.size()) + " context tokens + max length " +
                        std::to_string(max_length(r, o)) + " exceed the model's " +
-                       std::to_string(dec.max_positions()) + " positions (lower --max-len)");
+                       std::to_string(dec.max_positions()) + " positions (lower --max-len" +
+                       (dec.has_source() ? ")" : ", or --slide)"));
   }
 }
 

@@ -22,7 +22,7 @@
 //   2. temperature T: logits / T
 //   3. log-softmax
 //   4. no-repeat-ngram N: a token completing an N-gram already in the row is -inf
-//   5. before min_len generated tokens EOS is -inf; at max_len all but EOS are -inf
+//   5. at max_len all but EOS are -inf; before that, before min_len generated tokens, EOS is -inf
 //   6. forced prefix: at generated step t < |prefix| all but prefix[t] are -inf
 // Greedy takes the arg max (the lowest id on ties). Sampling keeps, in order
 // of probability (lower id first on ties), the top_k tokens (0 = all), then
@@ -34,6 +34,7 @@
 // Beam search follows fairseq's SequenceGenerator (docs/DECODING.md).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,7 @@ struct Request {
   std::vector<int32_t> source;   // seq2seq: source ids; language model: empty
   std::vector<int32_t> context;  // fed before generating, >= 1 token: seq2seq {bos}; language model: the prompt
   std::vector<int32_t> prefix;   // forced first generated tokens (part of the hypothesis and its score)
+  int64_t max_len = -1;          // >= 0: this request's own cap on max_length() (e.g. what the model holds)
 };
 
 struct SearchOptions {
@@ -63,7 +65,19 @@ struct SearchOptions {
   float repetition_penalty = 1.0f;  // >= 1 (1 = off)
   int64_t no_repeat_ngram = 0;   // N (0 = off)
   uint64_t seed = 0;             // sampling
+  // Request i's sampling generator is seeded from (seed, first_request + i):
+  // a caller decoding a long input in batches passes each batch's first index,
+  // so the samples do not depend on the batch size.
+  uint64_t first_request = 0;
+  // Greedy and sampling: called with (request index, token) as each generated
+  // token is chosen (EOS excluded), e.g. to print text as it is generated.
+  std::function<void(int64_t, int32_t)> on_token;
   bool attention = false;        // keep the attention of the returned hypotheses
+  // Language models, greedy and sampling: generate past the model's
+  // positions P. Once P tokens are fed, each further token is predicted from
+  // the last P tokens (nanoGPT's crop), by starting the state over from
+  // them: P steps per token from then on.
+  bool slide = false;
 };
 
 // Attention of one layer over a hypothesis: weights (L, H, Tk), row t the
@@ -72,6 +86,8 @@ struct SearchOptions {
 // batch's longest source, zero beyond this request's own).
 struct AttentionTrace {
   std::string name;  // the layer (e.g. "transformer.decoder.layers.0.multihead_attn")
+  std::string kind;  // AttentionMap::kind: "self" (gpt), "decoder_self", "cross", "additive" (rnn)
+  int64_t layer = 0;  // index among the maps of the same kind
   int64_t heads = 0, keys = 0;
   std::vector<float> weights;  // (L, heads, keys)
 };
@@ -84,8 +100,11 @@ struct Hypothesis {
   std::vector<AttentionTrace> attention;  // with SearchOptions::attention
 };
 
-// Checks the options (UsageError naming the option) and the requests
-// (DataError: ids outside the vocabulary, empty context).
+// Checks the options (UsageError naming the option).
+void check_options(const Decoder& dec, const SearchOptions& o);
+// check_options, then the requests (DataError: ids outside the vocabulary,
+// empty context; UsageError: more positions than the model holds), each
+// named "input N", N = first_request + its index + 1.
 void check_search(const Decoder& dec, const std::vector<Request>& requests, const SearchOptions& o);
 
 // n-best per request (n_best hypotheses, best first): beam search when
@@ -94,7 +113,7 @@ void check_search(const Decoder& dec, const std::vector<Request>& requests, cons
 std::vector<std::vector<Hypothesis>> decode(Decoder& dec, const std::vector<Request>& requests,
                                             const SearchOptions& o);
 
-// The maximum generated length of a request (max_len, max_len_a/b).
+// The maximum generated length of a request (max_len, max_len_a/b, the request's max_len).
 int64_t max_length(const Request& r, const SearchOptions& o);
 
 }  // namespace qkv::nn

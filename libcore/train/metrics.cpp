@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "core/error.h"
+#include "io/file_io.h"
 #include "score/error_rate.h"
 
 namespace qkv::train {
@@ -46,7 +49,7 @@ MetricsLog::~MetricsLog() {
   if (f_) std::fclose(f_);
 }
 
-std::string MetricsLog::format(const std::vector<Field>& fields) {
+std::string MetricsLog::format(const Record& fields) {
   std::string s = "{";
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i) s += ", ";
@@ -72,11 +75,118 @@ std::string MetricsLog::format(const std::vector<Field>& fields) {
   return s + "}";
 }
 
-void MetricsLog::write(const std::vector<Field>& fields) {
+void MetricsLog::write(const Record& fields) {
   if (!f_) return;
   std::string line = format(fields) + "\n";
   if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0)
     throw DataError(path_ + ": write failed: " + std::strerror(errno));
+}
+
+}  // namespace qkv::train
+
+namespace qkv::train {
+namespace {
+
+// A JSON string as format() writes it, from s[i] == '"'; i ends past the closing quote.
+bool parse_string(const std::string& s, size_t& i, std::string& out) {
+  if (i >= s.size() || s[i] != '"') return false;
+  for (++i; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '"') {
+      ++i;
+      return true;
+    }
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    if (++i >= s.size()) return false;
+    switch (s[i]) {
+      case 'u':  // format() writes \u00XX for control characters only
+        if (i + 4 >= s.size()) return false;
+        out += static_cast<char>(std::strtol(s.substr(i + 1, 4).c_str(), nullptr, 16));
+        i += 4;
+        break;
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      default: out += s[i];  // \" \\ \/
+    }
+  }
+  return false;
+}
+
+void skip_space(const std::string& s, size_t& i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) ++i;
+}
+
+}  // namespace
+
+bool MetricsLog::parse(const std::string& line, Record& out) {
+  out.clear();
+  size_t i = 0;
+  skip_space(line, i);
+  if (i >= line.size() || line[i++] != '{') return false;
+  skip_space(line, i);
+  if (i < line.size() && line[i] == '}') return true;
+  for (;;) {
+    std::string key, text;
+    skip_space(line, i);
+    if (!parse_string(line, i, key)) return false;
+    skip_space(line, i);
+    if (i >= line.size() || line[i++] != ':') return false;
+    skip_space(line, i);
+    if (i < line.size() && line[i] == '"') {
+      if (!parse_string(line, i, text)) return false;
+      out.emplace_back(key, text);
+    } else if (line.compare(i, 4, "null") == 0) {
+      i += 4;
+      out.emplace_back(key, NAN);
+    } else {
+      const char* begin = line.c_str() + i;
+      char* end = nullptr;
+      double v = std::strtod(begin, &end);
+      if (end == begin) return false;
+      i += static_cast<size_t>(end - begin);
+      out.emplace_back(key, v);
+    }
+    skip_space(line, i);
+    if (i >= line.size()) return false;
+    if (line[i] == '}') return true;
+    if (line[i++] != ',') return false;
+  }
+}
+
+std::vector<MetricsLog::Record> MetricsLog::read(const std::string& path) {
+  std::vector<Record> records;
+  if (path.empty() || io::file_size(path) < 0) return records;
+  std::ifstream in(path);
+  std::string line;
+  Record r;
+  while (std::getline(in, line))
+    if (parse(line, r)) records.push_back(r);
+  return records;
+}
+
+void MetricsLog::truncate(const std::string& path, int64_t step) {
+  if (io::file_size(path) < 0) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  Record r;
+  while (std::getline(in, line)) {
+    const Field* s = parse(line, r) ? find(r, "step") : nullptr;
+    if (s && !s->is_str && s->num > static_cast<double>(step)) continue;
+    kept += line + "\n";
+  }
+  io::write_atomically(path, kept.data(), kept.size());
+}
+
+const MetricsLog::Field* MetricsLog::find(const Record& r, const std::string& key) {
+  for (const auto& f : r)
+    if (f.key == key) return &f;
+  return nullptr;
 }
 
 }  // namespace qkv::train

@@ -49,6 +49,8 @@ class SequenceScorer {
 
 // One JSON object per line, flushed after each line so `tail -f` and a killed
 // run both see whole records. Appends (a resumed run continues the file).
+// The same class reads the records back (parse, read) and cuts a file at a
+// step (truncate: a resumed run drops what came after its checkpoint).
 class MetricsLog {
  public:
   MetricsLog() = default;
@@ -70,8 +72,16 @@ class MetricsLog {
     Field(std::string k, std::string v) : key(std::move(k)), str(std::move(v)), is_str(true) {}
     Field(std::string k, const char* v) : key(std::move(k)), str(v), is_str(true) {}
   };
-  void write(const std::vector<Field>& fields);
-  static std::string format(const std::vector<Field>& fields);  // one line, no newline
+  using Record = std::vector<Field>;
+  void write(const Record& fields);
+  static std::string format(const Record& fields);  // one line, no newline
+  // A line format() wrote (null as NaN); false for anything else.
+  static bool parse(const std::string& line, Record& out);
+  // The records of a metrics file (none when it does not exist); lines that do not parse are skipped.
+  static std::vector<Record> read(const std::string& path);
+  // Drops the records whose "step" is beyond step, keeping every other line as it is (atomic rewrite).
+  static void truncate(const std::string& path, int64_t step);
+  static const Field* find(const Record& r, const std::string& key);
 
  private:
   std::FILE* f_ = nullptr;

@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -28,12 +26,6 @@
 
 namespace qkv::train {
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 // The data of a run, loaded and split.
 struct Data {
@@ -156,7 +148,7 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
       d.patches_val = all.subset(va);
     }
     auto train = std::make_unique<PatchExamples>(d.patches_train);
-    train->set_augment(o.augment, o.seed);
+    train->set_augment(parse_augment(o.augment), o.seed);
     d.train = std::move(train);
     if (d.has_val) d.val = std::make_unique<PatchExamples>(d.patches_val);
   }
@@ -212,10 +204,10 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
 }
 
 std::string describe_eval(const EvalResult& e, nn::Task task) {
-  std::string s = "loss " + fmt("%.4f", e.loss);
-  if (task == nn::Task::classify) s += " accuracy " + fmt("%.2f%%", 100 * e.accuracy);
-  else s += " ppl " + fmt("%.3f", e.perplexity) + " token-acc " + fmt("%.2f%%", 100 * e.accuracy);
-  if (e.wer >= 0) s += " WER " + fmt("%.2f%%", 100 * e.wer) + " TER " + fmt("%.2f%%", 100 * e.ter);
+  std::string s = fmt::format("loss {:.4f}", e.loss);
+  if (task == nn::Task::classify) s += fmt::format(" accuracy {:.2f}%", 100 * e.accuracy);
+  else s += fmt::format(" ppl {:.3f} token-acc {:.2f}%", e.perplexity, 100 * e.accuracy);
+  if (e.wer >= 0) s += fmt::format(" WER {:.2f}% TER {:.2f}%", 100 * e.wer, 100 * e.ter);
   return s;
 }
 
@@ -231,30 +223,6 @@ std::vector<MetricsLog::Field> eval_fields(const EvalResult& e, nn::Task task) {
   return f;
 }
 
-// The trainer settings a checkpoint records (and a resume compares).
-nn::Config settings_of(const TrainOptions& o, int64_t total_steps, int64_t context) {
-  nn::Config c;
-  c.set("task", nn::ConfigValue(o.task));
-  c.set("lm_mode", nn::ConfigValue(o.lm_mode));
-  c.set("context", nn::ConfigValue(context));
-  c.set("window_stride", nn::ConfigValue(o.window_stride));
-  c.set("max_src_len", nn::ConfigValue(o.max_src_len));
-  c.set("max_tgt_len", nn::ConfigValue(o.max_tgt_len));
-  c.set("bucket", o.bucket);
-  c.set("shuffle", o.shuffle);
-  c.set("batch_size", nn::ConfigValue(o.batch_size));
-  c.set("total_steps", nn::ConfigValue(total_steps));
-  c.set("seed", nn::ConfigValue(static_cast<int64_t>(o.seed)));
-  c.set("lr", nn::ConfigValue(o.schedule.base_lr));
-  c.set("schedule", nn::ConfigValue(o.schedule.kind));
-  c.set("warmup", nn::ConfigValue(o.schedule.warmup));
-  c.set("min_lr", nn::ConfigValue(o.schedule.min_lr));
-  c.set("clip", nn::ConfigValue(o.clip));
-  c.set("val_fraction", nn::ConfigValue(o.val_fraction));
-  if (o.task == "vit") c.set("augment", nn::ConfigValue(str(o.augment)));
-  return c;
-}
-
 void warn_setting_changes(const nn::Config& saved, const nn::Config& now, const std::string& path) {
   for (const auto& kv : now.items()) {
     const nn::ConfigValue* s = saved.find(kv.first);
@@ -266,83 +234,161 @@ void warn_setting_changes(const nn::Config& saved, const nn::Config& now, const 
   }
 }
 
-// Metrics records of a resumed run: keep those up to the checkpoint's step.
-void truncate_metrics(const std::string& path, int64_t step) {
-  if (io::file_size(path) < 0) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    size_t p = line.find("\"step\": ");
-    if (p != std::string::npos && std::strtoll(line.c_str() + p + 8, nullptr, 10) > step) continue;
-    kept += line + "\n";
-  }
-  io::write_atomically(path, kept.data(), kept.size());
+// ---------------------------------------------------------------------------
+// Setup: options checked, checkpoint opened, data read, model and optimizer made.
+
+// Everything a run trains with, in its starting state.
+struct Run {
+  TrainOptions o;  // resolved: context and steps are the values the run uses
+  nn::Task task = nn::Task::language_model;
+  Data data;
+  std::unique_ptr<nn::Model> model;
+  std::unique_ptr<nn::Optimizer> opt;
+  nn::Schedule sched;
+  nn::TrainState ts;          // step, rng states and saved settings to start from
+  double best_val = INFINITY;
+  int64_t bpe = 0;            // batches per epoch
+  std::vector<int64_t> lengths;  // of the training examples, with --bucket
+};
+
+void check_options(const TrainOptions& o) {
+  if (o.output.empty() || o.output == "-") throw UsageError("--output must be a file path (checkpoints are rewritten during training)");
+  if (o.batch_size <= 0) throw UsageError("--batch-size must be positive");
+  if (!o.init_path.empty() && !o.resume_path.empty()) throw UsageError("give --init or --resume, not both");
+  if (o.eval_only && o.init_path.empty() && o.resume_path.empty())
+    throw UsageError("--eval-only needs the model to evaluate: --init CKPT (or --resume CKPT)");
 }
 
-// Curves from an existing metrics file (for the plot of a resumed run).
-void read_curves(const std::string& path, Curve& train, Curve& val) {
-  if (path.empty() || io::file_size(path) < 0) return;
-  std::ifstream in(path);
-  std::string line;
-  auto num = [&](const std::string& key, double& v) {
-    size_t p = line.find("\"" + key + "\": ");
-    if (p == std::string::npos) return false;
-    char* end = nullptr;
-    const char* s = line.c_str() + p + key.size() + 4;
-    v = std::strtod(s, &end);
-    return end != s;
-  };
-  while (std::getline(in, line)) {
-    double step, loss;
-    if (!num("step", step) || !num("loss", loss)) continue;
-    Curve& c = line.find("\"split\": \"val\"") != std::string::npos ? val : train;
-    c.x.push_back(step);
-    c.y.push_back(loss);
+// The checkpoint of --init / --resume, checked against the architecture; with
+// --resume, the settings the command line leaves out come from it.
+std::unique_ptr<io::H5In> open_checkpoint(TrainOptions& o, const std::string& arch) {
+  const std::string& path = !o.resume_path.empty() ? o.resume_path : o.init_path;
+  if (path.empty()) return nullptr;
+  auto ckpt = std::make_unique<io::H5In>(path);
+  std::string file_arch = nn::read_arch(*ckpt);
+  if (file_arch != arch)
+    throw DataError(path + ": is a '" + file_arch + "' checkpoint; qkv-train " + o.task + " trains '" + arch + "' models");
+  if (!o.resume_path.empty()) {
+    if (!nn::has_optimizer(*ckpt) || !nn::has_train_state(*ckpt))
+      throw DataError(o.resume_path + ": has no optimizer/train state to resume from (a final or exported model?); "
+                      "use --init to start a new run from its parameters");
+    restore_settings(o, nn::load_train_state(*ckpt).extra, nn::read_optimizer_config(*ckpt));
+  }
+  return ckpt;
+}
+
+// A new model sized by the data, or the checkpoint's (--init: with new training-only settings).
+std::unique_ptr<nn::Model> make_model(const TrainOptions& o, const std::string& arch, io::H5In* ckpt, const Data& data) {
+  const nn::Task task = nn::arch_spec(arch).task;
+  if (!ckpt) {
+    nn::Config cfg = o.model;
+    if (task == nn::Task::language_model)
+      set_data_dims_lm(arch, cfg, data.lm_train.vocab, o.context);
+    else if (task == nn::Task::seq2seq)
+      set_data_dims_seq2seq(arch, cfg, data.pairs_train.src.vocab, data.pairs_train.tgt.vocab);
+    else
+      set_data_dims_vit(arch, cfg, data.patches_train);
+    return nn::make_model(arch, cfg, o.seed);
+  }
+  const std::string& path = ckpt->path();
+  nn::Config file_cfg = nn::read_model_config(*ckpt);
+  if (o.init_path.empty()) {
+    check_flags_match_checkpoint(o.model, file_cfg, path);
+    return nn::load_model(*ckpt);
+  }
+  nn::Config shape_flags;
+  for (const auto& [k, v] : o.model.items()) {
+    if (is_training_only_key(k)) file_cfg.set(k, v);
+    else shape_flags.set(k, v);
+  }
+  check_flags_match_checkpoint(shape_flags, file_cfg, path);
+  std::unique_ptr<nn::Model> model;
+  try {
+    model = nn::make_model(arch, file_cfg, o.seed);
+  } catch (const UsageError& e) {
+    throw DataError(path + ": " + e.what());
+  }
+  nn::load_params(*ckpt, *model);
+  return model;
+}
+
+// --resume: the optimizer's moments, the step and the generators' states.
+void restore_state(Run& r, io::H5In& ckpt) {
+  const TrainOptions& o = r.o;
+  nn::OptimConfig saved = nn::read_optimizer_config(ckpt);
+  if (saved.kind != o.optim.kind)
+    throw UsageError(o.resume_path + ": was trained with --optimizer " + saved.kind + ", not " + o.optim.kind);
+  nn::load_optimizer(ckpt, *r.opt, r.model->params());
+  r.ts = nn::load_train_state(ckpt);
+  r.model->rng().set_state(r.ts.model_rng);
+  warn_setting_changes(r.ts.extra, saved_settings(o), o.resume_path);
+  if (const nn::ConfigValue* b = r.ts.extra.find("best_val_loss"))
+    if (auto* d = std::get_if<double>(b); d && *d >= 0) r.best_val = *d;  // -1: no validation yet
+  if (r.ts.step != r.opt->steps())
+    throw DataError(o.resume_path + ": train state step " + std::to_string(r.ts.step) +
+                    " disagrees with optimizer step " + std::to_string(r.opt->steps()));
+  spdlog::info("resuming {} at step {} of {}", o.resume_path, r.ts.step, o.steps);
+}
+
+void setup(Run& r, const TrainOptions& given) {
+  if (int n = dist::Comm::world().size(); n > 1)  // a build without MPI refuses to be one of several (dist/launch.h)
+    throw UsageError("started as one of " + std::to_string(n) +
+                     " processes, but qkv-train does not split a run across processes yet; run one process");
+  TrainOptions& o = r.o;
+  o = given;
+  o.train_paths = expand_list_files(o.train_paths.empty() ? std::vector<std::string>{"-"} : o.train_paths);
+  check_options(o);
+  const nn::ArchSpec& command = nn::command_arch(o.task);  // the subcommand's default architecture
+  const std::string arch = o.arch.empty() ? command.name : o.arch;
+  r.task = command.task;
+  if (nn::arch_spec(arch).task != r.task)
+    throw UsageError("--arch " + arch + " is a " + nn::task_name(nn::arch_spec(arch).task) + " model; qkv-train " +
+                     o.task + " trains " + nn::task_name(r.task) + " models");
+  std::unique_ptr<io::H5In> ckpt = open_checkpoint(o, arch);
+  resolve_settings(o);
+
+  // Data first (its dimensions size a new model), then the model.
+  read_data(o, r.task, r.data);
+  r.model = make_model(o, arch, ckpt.get(), r.data);
+  if (r.model->task() != r.task)
+    throw DataError((ckpt ? ckpt->path() : arch) + ": '" + r.model->arch() + "' is a " + nn::task_name(r.model->task()) +
+                    " model, qkv-train " + o.task + " needs a " + nn::task_name(r.task) + " model");
+  if (r.task == nn::Task::language_model) {
+    int64_t model_ctx = nn::dims(*r.model).max_len;
+    if (o.context == 0) o.context = model_ctx;
+    if (o.context > model_ctx)
+      throw UsageError("--context " + std::to_string(o.context) + " exceeds the model's maximum of " +
+                       std::to_string(model_ctx));
+  }
+  prepare_data(o, *r.model, o.context, r.data);
+  const Examples& train = *r.data.train;
+  r.bpe = batches_per_epoch(train.size(), o.batch_size);
+  if (o.steps <= 0)  // from --epochs (default 1)
+    o.steps = static_cast<int64_t>(std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe)));
+  if (o.bucket) r.lengths = train.lengths();
+
+  r.opt = std::make_unique<nn::Optimizer>(o.optim, r.model->params());
+  r.sched = o.schedule;
+  r.sched.total = o.steps;
+  r.sched.validate();
+  r.ts.data_rng = Rng(o.seed).state();
+  if (!o.resume_path.empty()) restore_state(r, *ckpt);
+  ckpt.reset();
+  if (o.eval_only) {
+    const Examples& ex = r.data.has_val ? *r.data.val : train;
+    spdlog::info("{} model: {} parameters; evaluating {} examples of {}", r.model->arch(),
+                 r.model->params().num_params(), ex.size(),
+                 r.data.has_val ? r.data.val_name : files_name(o.train_paths));
+  } else {
+    spdlog::info("{} model: {} parameters; {} training examples ({} batches/epoch){}", r.model->arch(),
+                 r.model->params().num_params(), train.size(), r.bpe,
+                 r.data.has_val ? ", " + std::to_string(r.data.val->size()) + " validation" : std::string());
   }
 }
 
-// --resume: every setting the command line leaves out comes from the
-// checkpoint, so `qkv-train lm data.h5 --resume ck.h5` continues the run as it
-// was started; a setting given anew wins (warn_setting_changes() says so).
-void apply_saved_settings(TrainOptions& o, const nn::Config& saved, const nn::OptimConfig& optim) {
-  auto is_given = [&](const std::string& k) {
-    return std::find(o.given.begin(), o.given.end(), k) != o.given.end();
-  };
-  auto num = [&](const char* k, auto& field) {
-    const nn::ConfigValue* v = saved.find(k);
-    if (!v || is_given(k)) return;
-    if (auto* i = std::get_if<int64_t>(v)) field = static_cast<std::decay_t<decltype(field)>>(*i);
-    else if (auto* d = std::get_if<double>(v)) field = static_cast<std::decay_t<decltype(field)>>(*d);
-  };
-  auto str = [&](const char* k, std::string& field) {
-    const nn::ConfigValue* v = saved.find(k);
-    if (v && !is_given(k))
-      if (auto* s = std::get_if<std::string>(v)) field = *s;
-  };
-  num("context", o.context);
-  num("window_stride", o.window_stride);
-  num("max_src_len", o.max_src_len);
-  num("max_tgt_len", o.max_tgt_len);
-  num("bucket", o.bucket);
-  num("shuffle", o.shuffle);
-  num("batch_size", o.batch_size);
-  num("seed", o.seed);
-  num("lr", o.schedule.base_lr);
-  num("warmup", o.schedule.warmup);
-  num("min_lr", o.schedule.min_lr);
-  num("clip", o.clip);
-  num("val_fraction", o.val_fraction);
-  str("lm_mode", o.lm_mode);
-  str("schedule", o.schedule.kind);
-  std::string augment = qkv::train::str(o.augment);
-  str("augment", augment);
-  o.augment = parse_augment(augment);
-  if (!is_given("total_steps")) {
-    num("total_steps", o.steps);
-    o.epochs = 0;
-  }
-  if (!is_given("optim")) o.optim = optim;
-}
+// ---------------------------------------------------------------------------
+// Checkpoint policy: periodic (held one step until the next loss proves the
+// parameters sound), best by validation loss, final, and on a stop signal.
 
 // A periodic checkpoint is held in memory for one step and written only once
 // the next forward pass gives a finite loss, so the file on disk is always a
@@ -396,6 +442,246 @@ class PendingCheckpoint {
   bool held_ = false;
 };
 
+class Checkpoints {
+ public:
+  Checkpoints(Run& r, nn::Config settings)
+      : r_(r), ts_(r.ts), last_saved_(r.ts.step), last_good_(r.o.resume_path) {
+    ts_.extra = std::move(settings);
+    const std::string& b = r.o.best_path;
+    best_path_ = b == "none" ? "" : b.empty() ? best_path_for(r.o.output) : b;
+  }
+  const std::string& best_path() const { return best_path_; }
+
+  // The step's loss was finite: a held periodic checkpoint is sound, written now.
+  void loss_was_finite() {
+    if (!pending_.held()) return;
+    int64_t at = pending_.step();
+    pending_.write(*r_.model, *r_.opt, [&] { save(r_.o.output, at); });
+    saved_good(at);
+  }
+  // After step `step`: the final checkpoint, or a periodic one held.
+  void step_done(int64_t step) {
+    if (step == r_.o.steps) {
+      save(r_.o.output, step);
+      saved_good(step);
+    } else if (r_.o.save_every > 0 && step % r_.o.save_every == 0) {
+      pending_.hold(*r_.model, *r_.opt, step);  // written once the next step's loss proves these parameters sound
+    }
+  }
+  // A validation loss: saved as the best when it is. Returns what to add to the log line.
+  std::string validated(int64_t step, double loss) {
+    if (!(loss < r_.best_val)) return "";
+    r_.best_val = loss;
+    if (best_path_.empty()) return "";
+    save(best_path_, step);
+    return " (best, saved " + best_path_ + ")";
+  }
+  // Stopped by a signal: the live state is saved (a held one is older).
+  void stopped(int64_t step) {
+    pending_.drop();
+    save(r_.o.output, step);
+  }
+  [[noreturn]] void diverged(const std::string& what, int64_t step) const {
+    throw DataError(what + " at step " + std::to_string(step) + "; training stopped. " +
+                    (last_good_.empty() ? std::string("No checkpoint was written yet (see --save-every).")
+                                        : "The last good checkpoint, step " + std::to_string(last_saved_) + ", is " +
+                                              last_good_ + " (left as it was).") +
+                    " Try a lower --lr, --clip 1 or a longer --warmup.");
+  }
+
+ private:
+  void saved_good(int64_t step) {
+    last_saved_ = step;
+    last_good_ = r_.o.output;
+  }
+  void save(const std::string& path, int64_t step) {
+    const float* p = r_.model->params().params();
+    for (int64_t i = 0, n = r_.model->params().size(); i < n; ++i)
+      if (!std::isfinite(p[i]))
+        throw DataError("parameters became non-finite at step " + std::to_string(step) + "; training stopped. " +
+                        (last_good_.empty() ? std::string("No checkpoint was written yet.")
+                                            : "The last good checkpoint, step " + std::to_string(last_saved_) +
+                                                  ", is " + last_good_ + " (left as it was).") +
+                        " Try a lower --lr, --clip 1 or a longer --warmup.");
+    ts_.step = step;
+    ts_.epoch = step / r_.bpe;
+    ts_.data_position = step % r_.bpe;
+    ts_.model_rng = r_.model->rng().state();
+    ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
+    nn::save_checkpoint(path, *r_.model, r_.opt.get(), &ts_);
+  }
+
+  Run& r_;
+  nn::TrainState ts_;  // what the next checkpoint records: the run's settings (saved_settings()) in extra
+  std::string best_path_;
+  PendingCheckpoint pending_;
+  int64_t last_saved_;
+  std::string last_good_;  // the newest checkpoint of this run on disk
+};
+
+// ---------------------------------------------------------------------------
+// Outputs: metrics records, loss curves and their plot, the progress line.
+
+class Outputs {
+ public:
+  explicit Outputs(const Run& r) : r_(r), start_(r.ts.step), progress_("train", r.o.steps - start_, "steps") {
+    const TrainOptions& o = r.o;
+    const bool resumed = !o.resume_path.empty();
+    if (resumed && !o.metrics_path.empty()) MetricsLog::truncate(o.metrics_path, r.ts.step);
+    if (!o.metrics_path.empty()) log_.open(o.metrics_path, resumed);
+    if (resumed)  // the curves so far, for the plot
+      for (const auto& rec : MetricsLog::read(o.metrics_path)) {
+        const MetricsLog::Field *step = MetricsLog::find(rec, "step"), *loss = MetricsLog::find(rec, "loss"),
+                                *split = MetricsLog::find(rec, "split");
+        if (!step || !loss || step->is_str || loss->is_str) continue;
+        Curve& c = split && split->is_str && split->str == "val" ? val_ : train_;
+        c.x.push_back(step->num);
+        c.y.push_back(loss->num);
+      }
+  }
+  double epoch(int64_t step) const { return static_cast<double>(step) / static_cast<double>(r_.bpe); }
+  // The mean over the steps since the last record.
+  void train_record(int64_t step, const LossMeter& m, double lr, double grad_norm, double per_s) {
+    const bool images = r_.task == nn::Task::classify;
+    log_.write({{"step", step}, {"epoch", epoch(step)}, {"split", "train"}, {"loss", m.mean_loss()},
+                {images ? "accuracy" : "token_accuracy", m.accuracy()}, {"lr", lr}, {"grad_norm", grad_norm},
+                {images ? "images_per_s" : "tokens_per_s", per_s}});
+    train_.x.push_back(static_cast<double>(step));
+    train_.y.push_back(m.mean_loss());
+  }
+  void val_record(int64_t step, const EvalResult& e) {
+    auto f = eval_fields(e, r_.task);
+    f.insert(f.begin(), {{"step", step}, {"epoch", epoch(step)}, {"split", "val"}});
+    log_.write(f);
+    val_.x.push_back(static_cast<double>(step));
+    val_.y.push_back(e.loss);
+  }
+  void redraw() {
+    if (!r_.o.plot_path.empty())
+      plot_curves(r_.o.plot_path, {train_, val_}, "step", "loss", "qkv-train " + r_.o.task + " (" + r_.model->arch() + ")");
+  }
+  void progress(int64_t step, const std::string& extra) {
+    progress_extra_ = extra;
+    progress_.update(step - start_, extra);
+  }
+  void progress_done() { progress_.finish(progress_extra_); }
+
+ private:
+  const Run& r_;
+  const int64_t start_;  // the step the run starts from
+  MetricsLog log_;
+  Curve train_{"train", {}, {}}, val_{"val", {}, {}};
+  Progress progress_;
+  std::string progress_extra_;
+};
+
+// ---------------------------------------------------------------------------
+// The loop.
+
+TrainResult evaluate_only(Run& r) {
+  const TrainOptions& o = r.o;
+  const Data& d = r.data;
+  const Examples& ex = d.has_val ? *d.val : *d.train;
+  EvalResult e = evaluate(*r.model, ex, o, r.task == nn::Task::seq2seq);
+  auto f = eval_fields(e, r.task);
+  // "val" for the --val / --val-fraction data, else "eval": the given file as a whole.
+  f.insert(f.begin(), MetricsLog::Field("split", d.has_val ? "val" : "eval"));
+  f.emplace_back("file", d.has_val ? d.val_name : files_name(o.train_paths));
+  std::printf("%s\n", MetricsLog::format(f).c_str());
+  spdlog::info("{}: {}", d.has_val ? d.val_name : files_name(o.train_paths), describe_eval(e, r.task));
+  TrainResult res;
+  res.val = e;
+  return res;
+}
+
+TrainResult train(Run& r, const GradientReduce& reduce) {
+  const TrainOptions& o = r.o;
+  const int64_t total = o.steps;
+  const int64_t eval_every = o.eval_every > 0 ? o.eval_every : std::max<int64_t>(1, total / 10);
+  const int64_t log_every = o.log_every > 0 ? o.log_every : std::max<int64_t>(1, total / 100);
+  const bool images = r.task == nn::Task::classify;
+  const bool decode_metrics = r.task == nn::Task::seq2seq && r.data.has_val;
+  Checkpoints ckpt(r, saved_settings(o));
+  Outputs out(r);
+  install_stop_handler();
+
+  TrainResult res;
+  int64_t step = r.ts.step, cur_epoch = -1;
+  std::vector<std::vector<int64_t>> plan;
+  LossMeter window;
+  int64_t window_tokens = 0, run_tokens = 0;
+  double window_time = 0, train_time = 0;  // throughput counts the training steps alone
+  while (step < total) {
+    const int64_t epoch = step / r.bpe, pos = step % r.bpe;
+    if (epoch != cur_epoch) {
+      r.data.train->set_epoch(o.seed, epoch);
+      plan = plan_epoch(r.data.train->size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &r.lengths : nullptr);
+      cur_epoch = epoch;
+    }
+    const double t_begin = now_s();
+    const nn::Batch batch = r.data.train->batch(plan[pos]);
+    const double lr = r.sched.lr(step);
+    StepResult s = train_step(*r.model, *r.opt, batch, lr, o.clip, reduce);
+    const double loss = s.stats.loss_sum, norm = s.grad_norm;
+    if (!std::isfinite(loss))
+      ckpt.diverged(std::string("loss is ") + (std::isnan(loss) ? "NaN" : "infinite"), step + 1);
+    const double t_write = now_s();
+    ckpt.loss_was_finite();
+    const double write_time = now_s() - t_write;
+    if (!std::isfinite(norm))
+      ckpt.diverged(std::string("gradient norm is ") + (std::isnan(norm) ? "NaN" : "infinite"), step + 1);
+    ++step;
+    window.add(s.stats.loss_sum, s.stats.count, s.stats.correct);
+    const int64_t tokens = images ? batch.B : s.stats.count;
+    window_tokens += tokens;
+    run_tokens += tokens;
+    res.last_train_loss = s.stats.mean_loss();
+    const double step_time = now_s() - t_begin - write_time;
+    window_time += step_time;
+    train_time += step_time;
+    out.progress(step, fmt::format("loss {:.4f} lr {:.2e} {} {}", s.stats.mean_loss(), lr,
+                                   format_rate(train_time > 0 ? run_tokens / train_time : 0), images ? "img/s" : "tok/s"));
+
+    if (step % log_every == 0 || step == total) {
+      out.train_record(step, window, lr, norm, window_time > 0 ? window_tokens / window_time : 0.0);
+      window = LossMeter();
+      window_tokens = 0;
+      window_time = 0;
+    }
+    const bool eval_now = r.data.has_val && (step % eval_every == 0 || step == total);
+    if (eval_now) {
+      const bool decode = decode_metrics && (!o.decode_final_only || step == total);
+      res.val = evaluate(*r.model, *r.data.val, o, decode);
+      out.val_record(step, res.val);
+      spdlog::info("step {}/{} val {}{}", step, total, describe_eval(res.val, r.task),
+                   ckpt.validated(step, res.val.loss));
+    }
+    if (step % log_every == 0 || eval_now || step == total) out.redraw();
+    ckpt.step_done(step);
+    if (int sig = stop_requested(); sig != 0 && step < total) {
+      ckpt.stopped(step);
+      spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved (exit status {}); continue with --resume {}",
+                   stop_signal_name(sig), step, total, o.output, 128 + sig, o.output);
+      res.stopped_by_signal = true;
+      res.stop_signal = sig;
+      break;
+    }
+  }
+  res.tokens_per_s = train_time > 0 ? run_tokens / train_time : 0;
+  res.steps_done = step;
+  res.best_val_loss = r.best_val;
+  if (res.stopped_by_signal) return res;
+  out.progress_done();
+  spdlog::info("done: {} steps, final train loss {:.4f}, {:.4g} {}/s; checkpoint {}", step, res.last_train_loss,
+               res.tokens_per_s, images ? "images" : "tokens", o.output);
+  if (r.data.has_val)
+    spdlog::info("validation: {}{}", describe_eval(res.val, r.task),
+                 ckpt.best_path().empty() ? "" : "; best checkpoint " + ckpt.best_path());
+  if (!o.plot_path.empty()) spdlog::info("plot: {}", o.plot_path);
+  if (!o.metrics_path.empty()) spdlog::info("metrics: {}", o.metrics_path);
+  return res;
+}
+
 }  // namespace
 
 std::string best_path_for(const std::string& output) {
@@ -405,301 +691,26 @@ std::string best_path_for(const std::string& output) {
   return output.substr(0, dot) + ".best" + output.substr(dot);
 }
 
-TrainResult run_training(const TrainOptions& given) {
-  // A build without MPI refuses to be one of several processes (dist/launch.h).
-  if (int n = dist::Comm::world().size(); n > 1)
-    throw UsageError("started as one of " + std::to_string(n) +
-                     " processes, but qkv-train does not split a run across processes yet; run one process");
-  TrainOptions o = given;
-  o.train_paths = expand_list_files(o.train_paths.empty() ? std::vector<std::string>{"-"} : o.train_paths);
-  if (o.output.empty() || o.output == "-") throw UsageError("--output must be a file path (checkpoints are rewritten during training)");
-  if (o.batch_size <= 0) throw UsageError("--batch-size must be positive");
-  if (!o.init_path.empty() && !o.resume_path.empty()) throw UsageError("give --init or --resume, not both");
-  const nn::ArchSpec& command = nn::command_arch(o.task);  // the subcommand's default architecture
-  const std::string arch = o.arch.empty() ? command.name : o.arch;
-  const nn::Task want_task = command.task;
-  if (nn::arch_spec(arch).task != want_task)
-    throw UsageError("--arch " + arch + " is a " + nn::task_name(nn::arch_spec(arch).task) + " model; qkv-train " +
-                     o.task + " trains " + nn::task_name(want_task) + " models");
+StepResult train_step(nn::Model& model, nn::Optimizer& opt, const nn::Batch& batch, double lr, double clip,
+                      const GradientReduce& reduce) {
+  StepResult r;
+  model.params().zero_grad();
+  r.stats = model.forward(batch, true);
+  r.grad_norm = NAN;
+  if (!std::isfinite(r.stats.loss_sum)) return r;
+  model.backward(1.0f);
+  if (reduce) reduce(model.params());
+  r.grad_norm = nn::clip_grad_norm(model.params(), clip);
+  if (!std::isfinite(r.grad_norm)) return r;
+  opt.step(lr);
+  r.stepped = true;
+  return r;
+}
 
-  std::unique_ptr<io::H5In> ckpt;
-  const std::string ckpt_path = !o.resume_path.empty() ? o.resume_path : o.init_path;
-  if (!ckpt_path.empty()) {
-    ckpt = std::make_unique<io::H5In>(ckpt_path);
-    std::string file_arch = nn::read_arch(*ckpt);
-    if (file_arch != arch)
-      throw DataError(ckpt_path + ": is a '" + file_arch + "' checkpoint; qkv-train " + o.task + " trains '" + arch +
-                      "' models");
-    if (!o.resume_path.empty()) {
-      if (!nn::has_optimizer(*ckpt) || !nn::has_train_state(*ckpt))
-        throw DataError(o.resume_path + ": has no optimizer/train state to resume from (a final or exported model?); "
-                        "use --init to start a new run from its parameters");
-      apply_saved_settings(o, nn::load_train_state(*ckpt).extra, nn::read_optimizer_config(*ckpt));
-    }
-  }
-
-  // ---- Data first (its dimensions size a new model), then the model.
-  Data data;
-  read_data(o, want_task, data);
-  std::unique_ptr<nn::Model> model;
-  if (ckpt) {
-    nn::Config file_cfg = nn::read_model_config(*ckpt);
-    if (!o.init_path.empty()) {
-      // Starting a new run from these weights: training-only settings may change.
-      nn::Config shape_flags;
-      for (const auto& [k, v] : o.model.items()) {
-        if (is_training_only_key(k)) file_cfg.set(k, v);
-        else shape_flags.set(k, v);
-      }
-      check_flags_match_checkpoint(shape_flags, file_cfg, ckpt_path);
-      try {
-        model = nn::make_model(arch, file_cfg, o.seed);
-      } catch (const UsageError& e) {
-        throw DataError(ckpt_path + ": " + e.what());
-      }
-      nn::load_params(*ckpt, *model);
-    } else {
-      check_flags_match_checkpoint(o.model, file_cfg, ckpt_path);
-      model = nn::load_model(*ckpt);
-    }
-  } else {
-    nn::Config cfg = o.model;
-    if (want_task == nn::Task::language_model)
-      set_data_dims_lm(arch, cfg, data.lm_train.vocab, o.context);
-    else if (want_task == nn::Task::seq2seq)
-      set_data_dims_seq2seq(arch, cfg, data.pairs_train.src.vocab, data.pairs_train.tgt.vocab);
-    else
-      set_data_dims_vit(arch, cfg, data.patches_train);
-    model = nn::make_model(arch, cfg, o.seed);
-  }
-  if (model->task() != want_task)
-    throw DataError(ckpt_path + ": '" + model->arch() + "' is a " + nn::task_name(model->task()) +
-                    " model, qkv-train " + o.task + " needs a " + nn::task_name(want_task) + " model");
-  const nn::Task task = model->task();
-  int64_t context = o.context;
-  if (task == nn::Task::language_model) {
-    int64_t model_ctx = nn::dims(*model).max_len;
-    if (context == 0) context = model_ctx;
-    if (context > model_ctx)
-      throw UsageError("--context " + std::to_string(context) + " exceeds the model's maximum of " +
-                       std::to_string(model_ctx));
-  }
-
-  prepare_data(o, *model, context, data);
-  const Examples& train_ex = *data.train;
-  const int64_t bpe = batches_per_epoch(train_ex.size(), o.batch_size);
-  int64_t total = o.steps > 0 ? o.steps
-                              : static_cast<int64_t>(std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(bpe)));
-  std::vector<int64_t> lengths;
-  if (o.bucket) lengths = train_ex.lengths();
-  bool decode_metrics = task == nn::Task::seq2seq && data.has_val;
-
-  // ---- Optimizer and state.
-  nn::Optimizer opt(o.optim, model->params());
-  nn::Schedule sched = o.schedule;
-  sched.total = total;
-  sched.validate();
-  nn::TrainState ts;
-  ts.data_rng = Rng(o.seed).state();
-  double best_val = INFINITY;
-  if (!o.resume_path.empty()) {
-    nn::OptimConfig saved = nn::read_optimizer_config(*ckpt);
-    if (saved.kind != o.optim.kind)
-      throw UsageError(o.resume_path + ": was trained with --optimizer " + saved.kind + ", not " + o.optim.kind);
-    nn::load_optimizer(*ckpt, opt, model->params());
-    ts = nn::load_train_state(*ckpt);
-    model->rng().set_state(ts.model_rng);
-    warn_setting_changes(ts.extra, settings_of(o, total, context), o.resume_path);
-    if (const nn::ConfigValue* b = ts.extra.find("best_val_loss"))
-      if (auto* d = std::get_if<double>(b); d && *d >= 0) best_val = *d;  // -1: no validation yet
-    if (ts.step != opt.steps())
-      throw DataError(o.resume_path + ": train state step " + std::to_string(ts.step) + " disagrees with optimizer step " +
-                      std::to_string(opt.steps()));
-    spdlog::info("resuming {} at step {} of {}", o.resume_path, ts.step, total);
-  }
-  ckpt.reset();
-
-  spdlog::info("{} model: {} parameters; {} training examples ({} batches/epoch){}", model->arch(),
-               model->params().num_params(), train_ex.size(), bpe,
-               data.has_val ? ", " + std::to_string(data.val->size()) + " validation" : std::string());
-
-  TrainResult res;
-  // ---- Evaluation only.
-  if (o.eval_only) {
-    const Examples& ex = data.has_val ? *data.val : train_ex;
-    EvalResult e = evaluate(*model, ex, o, task == nn::Task::seq2seq);
-    auto f = eval_fields(e, task);
-    // "val" for the --val / --val-fraction data, else "eval": the given file as a whole.
-    f.insert(f.begin(), MetricsLog::Field("split", data.has_val ? "val" : "eval"));
-    f.emplace_back("file", data.has_val ? data.val_name : files_name(o.train_paths));
-    std::printf("%s\n", MetricsLog::format(f).c_str());
-    spdlog::info("{}: {}", data.has_val ? data.val_name : files_name(o.train_paths), describe_eval(e, task));
-    res.val = e;
-    return res;
-  }
-
-  // ---- Outputs.
-  const std::string best_path = o.best_path == "none" ? "" : o.best_path.empty() ? best_path_for(o.output) : o.best_path;
-  if (!o.resume_path.empty() && !o.metrics_path.empty()) truncate_metrics(o.metrics_path, ts.step);
-  MetricsLog mlog;
-  if (!o.metrics_path.empty()) mlog.open(o.metrics_path, !o.resume_path.empty());
-  Curve train_curve{"train", {}, {}}, val_curve{"val", {}, {}};
-  if (!o.resume_path.empty()) read_curves(o.metrics_path, train_curve, val_curve);
-  const int64_t eval_every = o.eval_every > 0 ? o.eval_every : std::max<int64_t>(1, total / 10);
-  const int64_t log_every = o.log_every > 0 ? o.log_every : std::max<int64_t>(1, total / 100);
-
-  nn::Config settings = settings_of(o, total, context);
-  int64_t last_saved = ts.step;
-  std::string last_good = o.resume_path;  // the newest checkpoint of this run on disk
-  auto save = [&](const std::string& path, int64_t step) {
-    const float* p = model->params().params();
-    for (int64_t i = 0, n = model->params().size(); i < n; ++i)
-      if (!std::isfinite(p[i]))
-        throw DataError("parameters became non-finite at step " + std::to_string(step) + "; training stopped. " +
-                        (last_good.empty() ? std::string("No checkpoint was written yet.")
-                                           : "The last good checkpoint, step " + std::to_string(last_saved) + ", is " +
-                                                 last_good + " (left as it was).") +
-                        " Try a lower --lr, --clip 1 or a longer --warmup.");
-    ts.step = step;
-    ts.epoch = step / bpe;
-    ts.data_position = step % bpe;
-    ts.model_rng = model->rng().state();
-    ts.extra = settings;
-    ts.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(best_val) ? best_val : -1.0));
-    nn::save_checkpoint(path, *model, &opt, &ts);
-  };
-  auto redraw = [&] {
-    if (!o.plot_path.empty())
-      plot_curves(o.plot_path, {train_curve, val_curve}, "step", "loss",
-                  "qkv-train " + o.task + " (" + model->arch() + ")");
-  };
-
-  install_stop_handler();
-  PendingCheckpoint pending;
-  int64_t step = ts.step;
-  const int64_t start_step = step;
-  int64_t cur_epoch = -1;
-  auto stop_bad = [&](const std::string& what) {
-    throw DataError(what + " at step " + std::to_string(step + 1) + "; training stopped. " +
-                    (last_good.empty() ? std::string("No checkpoint was written yet (see --save-every).")
-                                       : "The last good checkpoint, step " + std::to_string(last_saved) + ", is " +
-                                             last_good + " (left as it was).") +
-                    " Try a lower --lr, --clip 1 or a longer --warmup.");
-  };
-  std::vector<std::vector<int64_t>> plan;
-  LossMeter window;
-  int64_t window_tokens = 0;
-  // Throughput counts the training steps alone (not validation or checkpoint writes).
-  double window_time = 0, train_time = 0;
-  int64_t run_tokens = 0;
-  double last_norm = 0;
-  Progress progress("train", total - start_step, "steps");
-  std::string progress_extra;
-
-  while (step < total) {
-    int64_t epoch = step / bpe, pos = step % bpe;
-    if (epoch != cur_epoch) {
-      data.train->set_epoch(o.seed, epoch);
-      plan = plan_epoch(train_ex.size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &lengths : nullptr);
-      cur_epoch = epoch;
-    }
-    const double t_begin = now_s();
-    double t_write = 0;
-    nn::Batch batch = train_ex.batch(plan[pos]);
-    model->params().zero_grad();
-    nn::Stats s = model->forward(batch, true);
-    if (!std::isfinite(s.loss_sum)) stop_bad(std::string("loss is ") + (std::isnan(s.loss_sum) ? "NaN" : "infinite"));
-    if (pending.held()) {
-      int64_t at = pending.step();
-      double tw0 = now_s();
-      pending.write(*model, opt, [&] { save(o.output, at); });
-      t_write = now_s() - tw0;
-      last_saved = at;
-      last_good = o.output;
-    }
-    model->backward(1.0f);
-    last_norm = nn::clip_grad_norm(model->params(), o.clip);
-    if (!std::isfinite(last_norm)) stop_bad(std::string("gradient norm is ") + (std::isnan(last_norm) ? "NaN" : "infinite"));
-    double lr = sched.lr(step);
-    opt.step(lr);
-    ++step;
-    window.add(s.loss_sum, s.count, s.correct);
-    int64_t tokens = task == nn::Task::classify ? batch.B : s.count;
-    window_tokens += tokens;
-    run_tokens += tokens;
-    res.last_train_loss = s.mean_loss();
-
-    double step_time = now_s() - t_begin - t_write;
-    window_time += step_time;
-    train_time += step_time;
-    double rate = train_time > 0 ? run_tokens / train_time : 0;
-    progress_extra = "loss " + fmt("%.4f", s.mean_loss()) + " lr " + fmt("%.2e", lr) + " " + format_rate(rate) +
-                     (task == nn::Task::classify ? " img/s" : " tok/s");
-    progress.update(step - start_step, progress_extra);
-
-    if (step % log_every == 0 || step == total) {
-      mlog.write({{"step", step}, {"epoch", static_cast<double>(step) / static_cast<double>(bpe)}, {"split", "train"},
-                  {"loss", window.mean_loss()}, {task == nn::Task::classify ? "accuracy" : "token_accuracy", window.accuracy()},
-                  {"lr", lr}, {"grad_norm", last_norm},
-                  {task == nn::Task::classify ? "images_per_s" : "tokens_per_s", window_time > 0 ? window_tokens / window_time : 0.0}});
-      train_curve.x.push_back(static_cast<double>(step));
-      train_curve.y.push_back(window.mean_loss());
-      window = LossMeter();
-      window_tokens = 0;
-      window_time = 0;
-    }
-    bool eval_now = data.has_val && (step % eval_every == 0 || step == total);
-    if (eval_now) {
-      bool decode = decode_metrics && (!o.decode_final_only || step == total);
-      EvalResult e = evaluate(*model, *data.val, o, decode);
-      res.val = e;
-      auto f = eval_fields(e, task);
-      f.insert(f.begin(), {{"step", step}, {"epoch", static_cast<double>(step) / static_cast<double>(bpe)}, {"split", "val"}});
-      mlog.write(f);
-      val_curve.x.push_back(static_cast<double>(step));
-      val_curve.y.push_back(e.loss);
-      std::string line = "step " + std::to_string(step) + "/" + std::to_string(total) + " val " + describe_eval(e, task);
-      if (e.loss < best_val) {
-        best_val = e.loss;
-        if (!best_path.empty()) {
-          save(best_path, step);
-          line += " (best, saved " + best_path + ")";
-        }
-      }
-      spdlog::info("{}", line);
-    }
-    if (step % log_every == 0 || eval_now || step == total) redraw();
-    if (step == total) {
-      save(o.output, step);
-      last_saved = step;
-      last_good = o.output;
-    } else if (o.save_every > 0 && step % o.save_every == 0) {
-      pending.hold(*model, opt, step);  // written once the next step's loss proves these parameters sound
-    }
-    if (int sig = stop_requested(); sig != 0 && step < total) {
-      pending.drop();
-      save(o.output, step);
-      spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved (exit status {}); continue with --resume {}",
-                   stop_signal_name(sig), step, total, o.output, 128 + sig, o.output);
-      res.stopped_by_signal = true;
-      res.stop_signal = sig;
-      break;
-    }
-  }
-  if (!res.stopped_by_signal) progress.finish(progress_extra);
-  res.tokens_per_s = train_time > 0 ? run_tokens / train_time : 0;
-  res.steps_done = step;
-  res.best_val_loss = best_val;
-  if (!res.stopped_by_signal) {
-    spdlog::info("done: {} steps, final train loss {:.4f}, {:.4g} {}/s; checkpoint {}", step, res.last_train_loss,
-                 res.tokens_per_s, task == nn::Task::classify ? "images" : "tokens", o.output);
-    if (data.has_val)
-      spdlog::info("validation: {}{}", describe_eval(res.val, task),
-                   best_path.empty() ? "" : "; best checkpoint " + best_path);
-    if (!o.plot_path.empty()) spdlog::info("plot: {}", o.plot_path);
-    if (!o.metrics_path.empty()) spdlog::info("metrics: {}", o.metrics_path);
-  }
-  return res;
+TrainResult run_training(const TrainOptions& o, const GradientReduce& reduce) {
+  Run r;
+  setup(r, o);
+  return r.o.eval_only ? evaluate_only(r) : train(r, reduce);
 }
 
 }  // namespace qkv::train

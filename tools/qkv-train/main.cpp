@@ -3,7 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
-#include <optional>
+#include <type_traits>
+#include <variant>
 
 #include "cli/tool.h"
 #include "core/error.h"
@@ -14,6 +15,8 @@
 
 namespace {
 
+using qkv::train::Group;
+using qkv::train::RunSetting;
 using qkv::train::TrainOptions;
 
 // A model hyperparameter flag of the subcommand's architecture (nn::ArchFlag) and its value, if given.
@@ -27,154 +30,62 @@ struct Command {
   TrainOptions o;
   std::vector<ModelFlag> flags;
   std::vector<std::string> sets;
-  std::string optimizer = "adamw";
-  double lr = 0, weight_decay = -1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, momentum = 0.9;
-  bool nesterov = false, no_shuffle = false;
-  std::string augment = "none";
+  std::vector<std::pair<const RunSetting*, CLI::Option*>> settings;  // their flags, to see which were given
 };
 
-void add_train_command(CLI::App& app, const std::string& task, const std::string& what, Command& c) {
+// The flags of the run settings (train/settings.h) in one --help group.
+void add_settings(Command& c, qkv::nn::Task kind, Group group, const char* group_name) {
+  for (const RunSetting& r : qkv::train::run_settings()) {
+    if (r.group != group || !r.flag[0] || !r.applies(kind)) continue;
+    const std::string help = r.help_for(kind);
+    CLI::Option* opt = std::visit(
+        [&](auto* field) -> CLI::Option* {
+          if constexpr (std::is_same_v<decltype(field), bool*>) {
+            if (r.inverted) return c.app->add_flag_callback(r.flag, [field] { *field = false; }, help);
+            return c.app->add_flag(r.flag, *field, help);
+          } else {
+            return c.app->add_option(r.flag, *field, help);
+          }
+        },
+        r.field(c.o));
+    if (!r.choices.empty()) opt->check(CLI::IsMember(r.choices));
+    if (r.non_negative) opt->check(CLI::NonNegativeNumber);
+    if (r.show_default) opt->capture_default_str();
+    opt->group(group_name);
+    c.settings.emplace_back(&r, opt);
+  }
+}
+
+void add_train_command(CLI::App& app, const std::string& task, Command& c) {
   using qkv::nn::Task;
   const qkv::nn::ArchSpec& spec = qkv::nn::command_arch(task);
   const Task kind = spec.task;
   c.o.task = task;
-  CLI::App* s = c.app = app.add_subcommand(task, what);
-  TrainOptions& o = c.o;
-  s->add_option("train", o.train_paths,
+  CLI::App* s = c.app = app.add_subcommand(task, spec.command_help);
+  s->add_option("train", c.o.train_paths,
                 std::string(kind == Task::classify ? "training patches file (qkv-patchify)"
                             : kind == Task::language_model ? "training tokens file (qkv-tokenize encode)"
                                            : "training token_pairs file (qkv-tokenize encode --tsv)") +
                     "; - or none for stdin; several: the shards 0..N-1 of --shard K/N in order, read as one "
                     "dataset; @LIST: a file listing them, one per line");
-  // Data.
-  s->add_option("--val", o.val_path, "validation file (same kind as the training file)")->group("Data");
-  s->add_option("--val-fraction", o.val_fraction,
-                kind == Task::language_model ? "hold out this share of the training file: its last tokens (stream mode) or a "
-                               "seeded random choice of sequences"
-                             : "hold out a seeded random share of the training examples")
-      ->group("Data");
-  s->add_flag("--no-shuffle", c.no_shuffle, "visit examples in file order (default: seeded shuffle each epoch)")
-      ->group("Data");
-  if (kind == Task::classify)
-    s->add_option("--augment", c.augment,
-                  "training-image augmentation, a comma list: flip (left-right, p 1/2), shift=N (random translation "
-                  "by up to N pixels, black border: crop with padding), erase=P (random erasing of one rectangle "
-                  "with probability P); e.g. flip,shift=2,erase=0.25 (default none; validation images untouched)")
-        ->group("Data");
-  if (kind == Task::language_model) {
-    s->add_option("--context", o.context, "tokens per training example (default: the model's block size)")
-        ->group("Data");
-    s->add_option("--window-stride", o.window_stride,
-                  "stream mode: training windows start every S tokens (default: the context, no overlap; "
-                  "1: every position, as nanoGPT's random windows)")
-        ->check(CLI::NonNegativeNumber)
-        ->group("Data");
-    s->add_option("--lm-mode", o.lm_mode, "stream: windows over the concatenated sequences; sequence: one per example")
-        ->check(CLI::IsMember({"stream", "sequence"}))
-        ->capture_default_str()
-        ->group("Data");
-  }
-  if (kind == Task::seq2seq) {
-    s->add_option("--max-src-len", o.max_src_len, "truncate source sequences (0 = no limit)")->group("Data");
-    s->add_option("--max-tgt-len", o.max_tgt_len, "truncate target sequences (0 = no limit)")->group("Data");
-    s->add_flag("--bucket", o.bucket, "batch examples of similar length together (less padding)")->group("Data");
-  }
-  // Model.
+  add_settings(c, kind, Group::data, "Data");
   for (const auto& f : spec.flags) c.flags.push_back({f, {}});
   for (auto& f : c.flags) s->add_option(f.flag.flag, f.value, qkv::nn::flag_help(spec, f.flag))->group("Model");
-  s->add_option("--arch", o.arch, "architecture (default: " + spec.name + ")")->group("Model");
+  s->add_option("--arch", c.o.arch, "architecture (default: " + spec.name + ")")->group("Model");
   s->add_option("--set", c.sets, "any model hyperparameter as KEY=VALUE (repeatable)")->group("Model");
-  s->add_option("--init", o.init_path, "start from this checkpoint's parameters (new optimizer, step 0)")->group("Model");
-  s->add_option("--resume", o.resume_path, "continue the run saved in this checkpoint exactly")->group("Model");
-  // Optimization.
-  s->add_option("--optimizer", c.optimizer, "adamw | sgd")->check(CLI::IsMember({"adamw", "sgd"}))->capture_default_str()
-      ->group("Optimization");
-  s->add_option("--lr", c.lr, "peak learning rate (default 1e-3 adamw, 0.1 sgd)")->group("Optimization");
-  s->add_option("--schedule", o.schedule.kind, "constant | cosine | noam (inverse square root)")
-      ->check(CLI::IsMember({"constant", "cosine", "noam"}))
-      ->capture_default_str()
-      ->group("Optimization");
-  s->add_option("--warmup", o.schedule.warmup, "linear warmup steps")->capture_default_str()->group("Optimization");
-  s->add_option("--min-lr", o.schedule.min_lr, "cosine: final learning rate")->capture_default_str()->group("Optimization");
-  s->add_option("--weight-decay", c.weight_decay, "weight decay (adamw: decoupled; default 0.01 adamw, 0 sgd)")
-      ->group("Optimization");
-  s->add_option("--beta1", c.beta1, "adamw beta1")->capture_default_str()->group("Optimization");
-  s->add_option("--beta2", c.beta2, "adamw beta2")->capture_default_str()->group("Optimization");
-  s->add_option("--eps", c.eps, "adamw epsilon")->capture_default_str()->group("Optimization");
-  s->add_option("--momentum", c.momentum, "sgd momentum (0 = plain SGD)")->capture_default_str()->group("Optimization");
-  s->add_flag("--nesterov", c.nesterov, "sgd: Nesterov momentum")->group("Optimization");
-  s->add_option("--clip", o.clip, "clip the global gradient norm to this (0 = off)")->capture_default_str()
-      ->group("Optimization");
-  s->add_option("-b,--batch-size", o.batch_size, "examples per step")->capture_default_str()->group("Optimization");
-  s->add_option("--steps", o.steps, "optimizer steps (default: --epochs)")->group("Optimization");
-  s->add_option("--epochs", o.epochs, "passes over the training data when --steps is not given (default 1)")
-      ->group("Optimization");
-  s->add_option("--seed", o.seed, "seed of initialization, dropout and data order")->capture_default_str()
-      ->group("Optimization");
-  // Output.
-  s->add_option("-o,--output", o.output, "checkpoint, rewritten atomically every --save-every steps and at the end")
-      ->capture_default_str()
-      ->group("Output");
-  s->add_option("--best", o.best_path, "checkpoint of the best validation loss (default OUTPUT.best.h5; none = off)")
-      ->group("Output");
-  s->add_option("--save-every", o.save_every, "steps between checkpoints (0: only at the end)")->group("Output");
-  s->add_option("--eval-every", o.eval_every, "steps between validations (default: 10 per run)")->group("Output");
-  s->add_option("--log-every", o.log_every, "steps between training metric records (default: 100 per run)")
-      ->group("Output");
-  s->add_option("--val-batches", o.val_batches, "validate on at most this many batches (0 = all)")->group("Output");
-  if (kind == Task::seq2seq) {
-    s->add_option("--decode-limit", o.decode_limit, "greedy-decode at most this many validation sources (0 = all)")
-        ->group("Output");
-    s->add_flag("--decode-final-only", o.decode_final_only, "word/token error rates only at the end of training")
-        ->group("Output");
-  }
-  s->add_option("--metrics", o.metrics_path, "append metrics as JSON lines to this file")->group("Output");
-  s->add_option("--plot", o.plot_path, "draw train/validation loss curves to this PNG")->group("Output");
-  s->add_flag("--eval-only", o.eval_only,
-              "evaluate the --init/--resume checkpoint on the validation data, else on the given file as a whole; one JSON line on stdout")
-      ->group("Output");
+  add_settings(c, kind, Group::model, "Model");
+  add_settings(c, kind, Group::optimization, "Optimization");
+  add_settings(c, kind, Group::output, "Output");
 }
 
+// The model hyperparameters and which settings the command line gives (a
+// resumed run takes the others from its checkpoint).
 void finish_options(Command& c) {
-  TrainOptions& o = c.o;
   for (const auto& f : c.flags)
-    if (!f.value.empty()) qkv::nn::set_flag(o.model, f.flag, f.value);
-  for (const auto& s : c.sets) o.model.parse_assignment(s);
-  o.shuffle = !c.no_shuffle;
-  o.augment = qkv::train::parse_augment(c.augment);
-  o.optim.kind = c.optimizer;
-  o.optim.beta1 = c.beta1;
-  o.optim.beta2 = c.beta2;
-  o.optim.eps = c.eps;
-  o.optim.momentum = c.momentum;
-  o.optim.nesterov = c.nesterov;
-  bool sgd = c.optimizer == "sgd";
-  o.optim.weight_decay = c.weight_decay >= 0 ? c.weight_decay : sgd ? 0.0 : 0.01;
-  o.schedule.base_lr = c.lr > 0 ? c.lr : sgd ? 0.1 : 1e-3;
-  if (c.app->count("--lr") && c.lr <= 0) throw qkv::UsageError("--lr must be positive");
-  if (o.schedule.kind == "noam") o.schedule.kind = "inv_sqrt";
-  // Which settings the command line gives (a resumed run takes the others from its checkpoint).
-  static const std::pair<const char*, const char*> setting_flags[] = {
-      {"--context", "context"},       {"--lm-mode", "lm_mode"},  {"--window-stride", "window_stride"},         {"--max-src-len", "max_src_len"},
-      {"--max-tgt-len", "max_tgt_len"}, {"--bucket", "bucket"},         {"--no-shuffle", "shuffle"},
-      {"--batch-size", "batch_size"}, {"--steps", "total_steps"},       {"--epochs", "total_steps"},
-      {"--seed", "seed"},             {"--lr", "lr"},                   {"--schedule", "schedule"},
-      {"--warmup", "warmup"},         {"--min-lr", "min_lr"},           {"--clip", "clip"},
-      {"--val-fraction", "val_fraction"}, {"--optimizer", "optim"},     {"--beta1", "optim"},
-      {"--beta2", "optim"},           {"--eps", "optim"},               {"--momentum", "optim"},
-      {"--nesterov", "optim"},        {"--weight-decay", "optim"},
-      {"--augment", "augment"}};
-  for (const auto& [flag, key] : setting_flags) {
-    CLI::Option* opt = nullptr;
-    try {
-      opt = c.app->get_option(flag);
-    } catch (const CLI::OptionNotFound&) {
-      continue;  // not a flag of this task
-    }
-    if (opt->count() > 0) o.given.emplace_back(key);
-  }
-  if (o.eval_only && o.init_path.empty() && o.resume_path.empty())
-    throw qkv::UsageError("--eval-only needs the model to evaluate: --init CKPT (or --resume CKPT)");
+    if (!f.value.empty()) qkv::nn::set_flag(c.o.model, f.flag, f.value);
+  for (const auto& s : c.sets) c.o.model.parse_assignment(s);
+  for (const auto& [setting, opt] : c.settings)
+    if (opt->count() > 0) c.o.given.emplace_back(setting->key);
 }
 
 }  // namespace
@@ -192,7 +103,7 @@ int main(int argc, char** argv) {
       "  qkv-train prepare-g2p /usr/share/festival/dicts/cmu/cmudict-0.4.out -o data/g2p");
   std::map<std::string, Command> cmds;
   for (const auto& task : qkv::nn::train_commands())
-    add_train_command(tool.app(), task, qkv::nn::command_arch(task).command_help, cmds[task]);
+    add_train_command(tool.app(), task, cmds[task]);
 
   CLI::App* prep = tool.app().add_subcommand(
       "prepare-g2p", "CMUdict (Festival format) to grapheme-to-phoneme train.tsv / val.tsv, split by a hash of the word");

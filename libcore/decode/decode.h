@@ -1,0 +1,62 @@
+// qkv-decode's decoding run: a checkpoint, inputs (a tokens file, text lines
+// with a tokenizer, or one prompt), the search of nn/decoding.h, and the
+// hypotheses out (a tokens file with scores, text lines, fairseq-style
+// columns, or text streamed token by token). tools/qkv-decode only parses
+// options into DecodeOptions.
+//
+//   decode::DecodeOptions o;
+//   o.model = "g2p.h5";  o.input = "words.txt";  o.src_tokenizer = "letters.h5";
+//   o.tgt_tokenizer = "phones.h5";  o.format = decode::Format::text;  o.search.beam = 5;
+//   decode::run_decode(o, std::cout, std::cerr);
+//
+// Inputs are read and decoded `batch` at a time and each batch's hypotheses
+// are written before the next is read, so memory stays bounded by the batch.
+// The output is committed (renamed into place) only when everything
+// succeeded: an error leaves no output file. docs/DECODING.md ("qkv-decode")
+// and docs/FORMATS.md ("hypotheses in a tokens file") describe the results.
+#pragma once
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "nn/decoding.h"
+#include "score/score.h"
+
+namespace qkv::decode {
+
+enum class Format {
+  tokens,   // HDF5 "tokens" file: ids, offsets, scores, per-token log-probabilities
+  text,     // one hypothesis per line (n_best lines per input)
+  fairseq,  // S-i / H-i / P-i lines as fairseq-generate prints them
+};
+Format format_from_name(const std::string& name);  // "tokens", "text", "fairseq"; UsageError otherwise
+
+struct DecodeOptions {
+  std::string model;             // checkpoint (qkv_format "model") of gpt, transformer or rnn
+  std::string input;             // tokens file, or text lines with src_tokenizer; "-" = stdin; "" with prompt
+  std::string src_tokenizer;     // -t: the inputs are text lines
+  std::string tgt_tokenizer;     // text of the hypotheses ("" = src_tokenizer)
+  bool prompt_given = false;     // --prompt: one language-model prompt instead of INPUT
+  std::string prompt;
+  bool src_bos = false, src_eos = false;  // put <bos>/<eos> around each text source (as encode --bos --eos)
+  std::string prefix;            // forced target prefix: text (target tokenizer) or ids "5 17 3" without one
+  std::string output = "-";
+  Format format = Format::tokens;
+  int64_t batch = 32;            // inputs decoded together
+  int64_t num_samples = 1;       // hypotheses drawn per input (each its own row)
+  nn::SearchOptions search;      // eos is set from the vocabulary
+  // search.max_len was given: more positions than the model holds is an
+  // error. Otherwise each input's max length is also capped to what the
+  // model holds after its context (as fairseq caps max_len_b).
+  bool max_len_given = false;
+  std::string attention;         // --attention FILE: the hypotheses' attention (qkv-attend's layout)
+  std::vector<std::string> refs;  // --ref: score the best hypotheses against these
+  score::ScoreOptions score;
+};
+
+// Runs the decoding: hypotheses to o.output; with refs, the scores to
+// `report` (the caller passes stderr when the hypotheses go to stdout).
+void run_decode(const DecodeOptions& o, std::ostream& report);
+
+}  // namespace qkv::decode

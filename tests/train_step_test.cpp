@@ -1,0 +1,208 @@
+// The training step's seam (train_step and its gradient-reduction hook) and
+// the table of run settings: defaults, what /train_state records and in which
+// order, and what --resume restores.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "nn/model.h"
+#include "train/settings.h"
+#include "train/trainer.h"
+
+using namespace qkv;
+using namespace qkv::train;
+
+namespace {
+
+std::unique_ptr<nn::Model> tiny_gpt() {
+  nn::Config c;
+  c.set("vocab_size", 11);
+  c.set("block_size", 8);
+  c.set("n_layer", 1);
+  c.set("n_head", 2);
+  c.set("d_model", 8);
+  return nn::make_model("gpt", c, 3);
+}
+
+nn::Batch tiny_batch() {
+  std::vector<int32_t> inp(2 * 6), tgt(2 * 6);  // (B, T)
+  for (int i = 0; i < 12; ++i) {
+    inp[i] = (3 * i + 1) % 11;
+    tgt[i] = (3 * i + 4) % 11;
+  }
+  return nn::Batch::lm(2, 6, std::move(inp), std::move(tgt));
+}
+
+std::vector<float> params_of(nn::Model& m) {
+  return std::vector<float>(m.params().params(), m.params().params() + m.params().size());
+}
+
+std::vector<std::string> keys(const nn::Config& c) {
+  std::vector<std::string> k;
+  for (const auto& kv : c.items()) k.push_back(kv.first);
+  return k;
+}
+
+}  // namespace
+
+TEST(TrainStep, ReductionHookSeesTheGradientsBeforeClipping) {
+  nn::OptimConfig sgd;
+  sgd.kind = "sgd";
+  sgd.momentum = 0;
+  auto plain = tiny_gpt(), hooked = tiny_gpt();
+  nn::Optimizer opt_plain(sgd, plain->params()), opt_hooked(sgd, hooked->params());
+  const std::vector<float> before = params_of(*plain);
+  nn::Batch b = tiny_batch();
+
+  StepResult a = train_step(*plain, opt_plain, b, 0.1, 0.0);
+  int calls = 0;
+  double grad_sum = 0;
+  // As a data-parallel run sums over 2 ranks that computed the same gradients: twice the gradients.
+  StepResult h = train_step(*hooked, opt_hooked, b, 0.1, 0.0, [&](nn::ParamStore& ps) {
+    ++calls;
+    EXPECT_EQ(&ps, &hooked->params());
+    for (int64_t i = 0; i < ps.size(); ++i) {
+      grad_sum += std::fabs(ps.grads()[i]);
+      ps.grads()[i] *= 2;
+    }
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_GT(grad_sum, 0);  // after backward
+  ASSERT_TRUE(a.stepped && h.stepped);
+  EXPECT_EQ(a.stats.loss_sum, h.stats.loss_sum);
+  EXPECT_DOUBLE_EQ(h.grad_norm, 2 * a.grad_norm);  // the norm (and clipping) sees the reduced gradients
+  const std::vector<float> pa = params_of(*plain), ph = params_of(*hooked);
+  for (size_t i = 0; i < before.size(); ++i)  // to a few float ulps at |p| ~ 1
+    EXPECT_NEAR(ph[i] - before[i], 2 * (pa[i] - before[i]), 4e-7) << i;
+
+  // Clipped: the reduced gradients are scaled down to the clip norm.
+  auto clipped = tiny_gpt();
+  nn::Optimizer opt_clipped(sgd, clipped->params());
+  StepResult c = train_step(*clipped, opt_clipped, b, 0.1, a.grad_norm / 2,
+                            [](nn::ParamStore& ps) { for (int64_t i = 0; i < ps.size(); ++i) ps.grads()[i] *= 2; });
+  EXPECT_DOUBLE_EQ(c.grad_norm, 2 * a.grad_norm);
+  const std::vector<float> pc = params_of(*clipped);
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(pc[i] - before[i], 0.5 * (pa[i] - before[i]), 4e-7) << i;
+}
+
+TEST(TrainStep, NonFiniteStopsBeforeTheUpdate) {
+  nn::OptimConfig adamw;
+  auto m = tiny_gpt();
+  nn::Optimizer opt(adamw, m->params());
+  const std::vector<float> before = params_of(*m);
+  StepResult r = train_step(*m, opt, tiny_batch(), 1e-3, 1.0, [](nn::ParamStore& ps) { ps.grads()[0] = NAN; });
+  EXPECT_FALSE(r.stepped);
+  EXPECT_TRUE(std::isnan(r.grad_norm));
+  EXPECT_EQ(opt.steps(), 0);
+  EXPECT_EQ(params_of(*m), before);
+}
+
+TEST(RunSettings, DefaultsComeFromTheTable) {
+  TrainOptions o;
+  EXPECT_EQ(o.batch_size, 32);
+  EXPECT_EQ(o.seed, 1u);
+  EXPECT_EQ(o.clip, 1.0);
+  EXPECT_EQ(o.output, "model.h5");
+  EXPECT_EQ(o.lm_mode, "stream");
+  EXPECT_EQ(o.augment, "none");
+  EXPECT_TRUE(o.shuffle);
+  EXPECT_EQ(o.optim.kind, "adamw");
+  EXPECT_EQ(o.optim.eps, 1e-8);
+  EXPECT_EQ(o.schedule.kind, "constant");
+  EXPECT_EQ(o.steps, 0);
+  EXPECT_FALSE(o.eval_only);
+  // Flags are unique within every task; saved places are 1, 2, ... once each.
+  std::set<int> places;
+  for (nn::Task t : {nn::Task::language_model, nn::Task::seq2seq, nn::Task::classify}) {
+    std::set<std::string> flags;
+    for (const auto& s : run_settings())
+      if (s.flag[0] && s.applies(t)) EXPECT_TRUE(flags.insert(s.flag).second) << s.flag;
+  }
+  for (const auto& s : run_settings())
+    if (s.saved) EXPECT_TRUE(places.insert(s.saved).second) << s.key;
+  EXPECT_EQ(*places.rbegin(), static_cast<int>(places.size()));
+}
+
+TEST(RunSettings, ResolvedByOptimizer) {
+  TrainOptions a;
+  resolve_settings(a);
+  EXPECT_EQ(a.schedule.base_lr, 1e-3);
+  EXPECT_EQ(a.optim.weight_decay, 0.01);
+  TrainOptions s;
+  s.optim.kind = "sgd";
+  s.schedule.kind = "noam";
+  s.augment = "erase=0.25,flip";
+  resolve_settings(s);
+  EXPECT_EQ(s.schedule.base_lr, 0.1);
+  EXPECT_EQ(s.optim.weight_decay, 0.0);
+  EXPECT_EQ(s.schedule.kind, "inv_sqrt");
+  EXPECT_EQ(s.augment, "flip,erase=0.25");
+  TrainOptions zero;
+  zero.given = {"lr"};
+  EXPECT_THROW(resolve_settings(zero), UsageError);  // --lr 0
+  TrainOptions bad;
+  bad.augment = "flop";
+  EXPECT_THROW(resolve_settings(bad), UsageError);
+}
+
+TEST(RunSettings, SavedInTheDocumentedOrderAndRestoredByResume) {
+  TrainOptions o;
+  o.task = "vit";
+  o.context = 16;
+  o.window_stride = 8;
+  o.bucket = true;
+  o.shuffle = false;
+  o.batch_size = 7;
+  o.steps = 50;
+  o.seed = 9;
+  o.schedule.base_lr = 0.25;
+  o.schedule.kind = "cosine";
+  o.schedule.warmup = 3;
+  o.schedule.min_lr = 1e-5;
+  o.clip = 0.5;
+  o.val_fraction = 0.2;
+  o.augment = "flip";
+  o.optim.kind = "sgd";
+  o.optim.momentum = 0.5;
+  const nn::Config saved = saved_settings(o);
+  // docs/FORMATS.md, /train_state: checkpoints keep this order, byte for byte.
+  EXPECT_EQ(keys(saved), (std::vector<std::string>{"task", "lm_mode", "context", "window_stride", "max_src_len",
+                                                   "max_tgt_len", "bucket", "shuffle", "batch_size", "total_steps",
+                                                   "seed", "lr", "schedule", "warmup", "min_lr", "clip",
+                                                   "val_fraction", "augment"}));
+  EXPECT_EQ(nn::config_value_str(*saved.find("shuffle")), "0");
+  EXPECT_EQ(nn::config_value_str(*saved.find("seed")), "9");
+  o.task = "lm";
+  EXPECT_FALSE(saved_settings(o).has("augment"));  // only the tasks having it save it
+  o.task = "vit";
+
+  // --resume with nothing given: every saved setting and the optimizer come back.
+  TrainOptions r;
+  r.task = "vit";
+  r.epochs = 3;
+  restore_settings(r, saved, o.optim);
+  EXPECT_EQ(keys(saved_settings(r)), keys(saved));
+  for (const auto& [k, v] : saved.items())
+    EXPECT_EQ(nn::config_value_str(*saved_settings(r).find(k)), nn::config_value_str(v)) << k;
+  EXPECT_EQ(r.epochs, 0);
+  EXPECT_EQ(r.optim.kind, "sgd");
+  EXPECT_EQ(r.optim.momentum, 0.5);
+
+  // Given anew: those win (--epochs counts as total_steps, any optimizer flag as optim).
+  TrainOptions g;
+  g.task = "vit";
+  g.batch_size = 64;
+  g.epochs = 2;
+  g.optim.beta1 = 0.8;
+  g.given = {"batch_size", "total_steps", "optim"};
+  restore_settings(g, saved, o.optim);
+  EXPECT_EQ(g.batch_size, 64);
+  EXPECT_EQ(g.steps, 0);
+  EXPECT_EQ(g.epochs, 2);
+  EXPECT_EQ(g.optim.kind, "adamw");
+  EXPECT_EQ(g.optim.beta1, 0.8);
+  EXPECT_EQ(g.seed, 9u);
+  EXPECT_EQ(g.augment, "flip");
+}
