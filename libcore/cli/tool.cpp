@@ -99,10 +99,23 @@ Tool::Tool(std::string name, std::string description) : name_(std::move(name)), 
 
 void Tool::examples(const std::string& text) { app_.footer("Examples:\n  " + text); }
 
+CLI::Validator writable() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        try {
+          io::check_writable(path);
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return "";
+      },
+      "");
+}
+
 CLI::Option* Tool::add_output(CLI::App& cmd, std::string& path, const std::string& help) {
   path = "-";
   outputs_.emplace_back(&cmd, &path);
-  return cmd.add_option("-o,--output", path, help)->capture_default_str();
+  return cmd.add_option("-o,--output", path, help)->capture_default_str()->check(writable());
 }
 
 int Tool::run(int argc, char** argv, const std::function<void()>& body) {
