@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 13 item 7: two builds of qkv train bitwise alike. A 40-step qkv-train run of each task (lm, seq2seq,
-# rnn, vit; dropout, label smoothing, augmentation (vit), validation, periodic saves, metrics), a run resumed
-# from its checkpoint with the saved settings (--resume, 10 steps more, plot redrawn from the metrics file)
-# and an --eval-only run, each made by the tools of OLD_BIN_DIR and of NEW_BIN_DIR on the same data; every
+# Issue 13 item 7: two builds of qkv train bitwise alike. A 40-step qkv-train run of each task (lm in stream
+# and sequence mode, seq2seq, rnn, vit; dropout, label smoothing, augmentation (vit), validation, periodic
+# saves, metrics), a run resumed from its checkpoint with the saved settings (--resume, 10 steps more, plot
+# redrawn from the metrics file), a 10-step --init run with another dropout and an --eval-only run, each
+# made by the tools of OLD_BIN_DIR and of NEW_BIN_DIR on the same data; every
 # checkpoint is compared with cmp, the metrics files and --eval-only lines without their throughput fields.
 #   scripts/check-bitwise.sh OLD_BIN_DIR [NEW_BIN_DIR]      NEW_BIN_DIR default: build/bin of this tree
 # Self-contained: the data are generated here (awk, fixed seeds) and made into tokens, token_pairs and
@@ -72,10 +73,14 @@ for split in train val; do
 done
 q qkv-patchify "$data/images" --patch 4 -o "$data/images.h5"
 
-# ---- The runs, with each set of tools.
+# ---- The runs, with each set of tools. A job: a qkv-train subcommand, its data (the training file and
+# the validation data) and its flags.
 common=(--steps 40 --save-every 10 --eval-every 10 --log-every 5 --seed 7)
-declare -A data_args=(  # the data of a task: the training file and the validation data
+jobs=(lm lmseq seq2seq rnn vit)
+declare -A command=([lm]=lm [lmseq]=lm [seq2seq]=seq2seq [rnn]=rnn [vit]=vit)
+declare -A data_args=(
   [lm]="$data/lm.h5 --val-fraction 0.1"
+  [lmseq]="$data/lm.h5 --val-fraction 0.1"
   [seq2seq]="$data/train.h5 --val $data/val.h5"
   [rnn]="$data/train.h5 --val $data/val.h5"
   [vit]="$data/images.h5 --val-fraction 0.2"
@@ -83,6 +88,8 @@ declare -A data_args=(  # the data of a task: the training file and the validati
 declare -A train_args=(
   [lm]="--layers 2 --heads 2 --d-model 32 --d-ff 64 --context 16 --window-stride 8 --dropout 0.1
         --label-smoothing 0.1 -b 8 --lr 3e-3 --schedule cosine --warmup 5 --min-lr 1e-4"
+  [lmseq]="--lm-mode sequence --layers 1 --heads 2 --d-model 16 --max-context 48 --dropout 0.1 --pos sinusoidal
+        -b 8 --epochs 2 --no-shuffle --lr 2e-3"
   [seq2seq]="--layers 1 --heads 2 --d-model 32 --d-ff 64 --dropout 0.1 --label-smoothing 0.1 -b 16 --bucket
         --lr 2e-3 --schedule noam --warmup 10 --decode-limit 20"
   [rnn]="--cell lstm --d-emb 16 --hidden 32 --dropout 0.1 --label-smoothing 0.1 -b 16 --optimizer sgd --lr 0.2
@@ -91,17 +98,19 @@ declare -A train_args=(
         --augment flip,shift=1,erase=0.25 -b 16 --lr 2e-3 --weight-decay 0.05 --schedule cosine"
 )
 run() {  # run BIN_DIR OUT_DIR
-  local bin=$1 out=$2 task
-  for task in lm seq2seq rnn vit; do
-    local t=("$bin/qkv-train" -q --threads "$threads" --no-provenance "$task")
+  local bin=$1 out=$2 job
+  for job in "${jobs[@]}"; do
+    local t=("$bin/qkv-train" -q --threads "$threads" --no-provenance "${command[$job]}")
     # shellcheck disable=SC2206  # the argument lists above split on white space
-    local d=(${data_args[$task]}) a=(${train_args[$task]})
-    "${t[@]}" "${d[@]}" "${a[@]}" "${common[@]}" -o "$out/$task.h5" --metrics "$out/$task.jsonl"
+    local d=(${data_args[$job]}) a=(${train_args[$job]})
+    "${t[@]}" "${d[@]}" "${a[@]}" "${common[@]}" -o "$out/$job.h5" --metrics "$out/$job.jsonl"
     # Resumed with every setting but the steps from the checkpoint; its metrics file continued, its plot redrawn.
-    cp "$out/$task.jsonl" "$out/$task.resumed.jsonl"
-    "${t[@]}" "${d[@]}" --resume "$out/$task.h5" --steps 50 --save-every 10 --eval-every 10 --log-every 5 \
-      -o "$out/$task.resumed.h5" --metrics "$out/$task.resumed.jsonl" --plot "$out/$task.resumed.png"
-    "${t[@]}" "${d[@]}" --init "$out/$task.h5" --eval-only > "$out/$task.eval.json"
+    cp "$out/$job.jsonl" "$out/$job.resumed.jsonl"
+    "${t[@]}" "${d[@]}" --resume "$out/$job.h5" --steps 50 --save-every 10 --eval-every 10 --log-every 5 \
+      -o "$out/$job.resumed.h5" --metrics "$out/$job.resumed.jsonl" --plot "$out/$job.resumed.png"
+    # A new run from its parameters, with a training-only setting changed; then evaluated.
+    "${t[@]}" "${d[@]}" --init "$out/$job.h5" --dropout 0.2 --steps 10 --best none -o "$out/$job.init.h5"
+    "${t[@]}" "${d[@]}" --init "$out/$job.h5" --eval-only > "$out/$job.eval.json"
   done
 }
 run "$old" "$work/old"

@@ -5,6 +5,8 @@
 #   2. qkv-tokenize (letters: char, phones: word) and qkv-patchify (7x7 patches)
 #   3. qkv-train: a small transformer G2P model and a small ViT
 #   4. their validation metrics, and where the checkpoints, metrics and plots are
+#   5. qkv-decode: ten held-out words with beam search, beside their references
+#   6. qkv-attend: pictures of the G2P cross-attention and of the ViT's attention rollout
 #   scripts/demo.sh BUILD_DIR            outputs under <repo>/data/demo (QKV_DEMO_DIR to change)
 # QKV_DEMO_PERCENT=200 doubles the training steps (better models, twice the time); 10 is a quick smoke run.
 set -euo pipefail
@@ -57,9 +59,32 @@ echo "  loss $(field "$out/g2p.jsonl" loss), token accuracy $(pcent "$(field "$o
      "over $(field "$out/g2p.jsonl" decoded) decoded words"
 echo "ViT on the Fashion-MNIST test set (10000 images):"
 echo "  loss $(field "$out/vit.jsonl" loss), accuracy $(pcent "$(field "$out/vit.jsonl" accuracy)")"
+
+say "decode: ten held-out words, beam 5 (qkv-decode)"
+g2p="$root/data/g2p"
+# every 1000th held-out pronunciation (val.tsv is sorted by word); all of a word's pronunciations are its references
+awk -F'\t' 'NR % 1000 == 1 && n++ < 10 { print $1 }' "$g2p/val.tsv" > "$out/words10.txt"
+"$bin/qkv-decode" -q --threads "$threads" -m "$out/g2p.h5" -t "$g2p/letters.h5" --tgt-tokenizer "$g2p/phones.h5" \
+  --bos --eos --beam 5 --text "$out/words10.txt" -o "$out/words10.hyp"
+awk -F'\t' 'FNR == NR { if ($1 in ref) ref[$1] = ref[$1] " | " $2; else ref[$1] = $2; next }
+  { getline hyp < HYP; mark = (index(" | " ref[$1] " | ", " | " hyp " | ") ? "  " : "x ")
+    printf "%s%-14s %-28s reference: %s\n", mark, $1, hyp, ref[$1] }' HYP="$out/words10.hyp" \
+  "$g2p/val.tsv" "$out/words10.txt"
+echo "(x: differs from every reference pronunciation)"
+
+say "attention pictures (qkv-attend --png)"
+"$bin/qkv-attend" -q --threads "$threads" -m "$out/g2p.h5" "$g2p/val.h5" --examples 0,1000,2000 \
+  -t "$g2p/letters.h5" --tgt-tokenizer "$g2p/phones.h5" --png "$out/attention/g2p" -o "$out/attention/g2p.h5"
+"$bin/qkv-attend" -q --threads "$threads" -m "$out/vit.h5" "$root/data/fashion-mnist/t10k.h5" --examples 0-3 \
+  --rollout --png "$out/attention/vit" -o "$out/attention/vit.h5"
+echo "G2P cross-attention (letters across, phones down; the last decoder layer, mean of its heads):"
+ls "$out"/attention/g2p/ex*-cross.png | sed 's/^/  /'
+echo "ViT attention rollout over test images (image | overlay):"
+ls "$out"/attention/vit/ex*-image.png | sed 's/^/  /'
+
 echo
 echo "checkpoints: $out/g2p.h5 $out/vit.h5 (best by validation loss: $out/g2p.best.h5 $out/vit.best.h5)"
 echo "metrics (JSON lines): $out/g2p.jsonl $out/vit.jsonl"
 echo "loss plots: $out/g2p.png $out/vit.png"
-echo "look inside: $bin/qkv-inspect $out/vit.h5"
+echo "look inside: $bin/qkv-inspect $out/vit.h5; every layer and head: $out/attention/*.h5 (docs/FORMATS.md, attention)"
 echo "total time: $(( $(date +%s) - start ))s"

@@ -15,24 +15,16 @@
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "support/bad_input.h"
+#include "support/model_files.h"
 #include "support/test_support.h"
+#include "train_fixtures.h"
 #include "tensor/ops.h"
 
 using namespace qkv;
 using qkv::test::run;
+using qkv::test::write_model;
 
 namespace {
-
-std::unique_ptr<nn::Model> write_model(const std::string& path, const std::string& arch,
-                                       const std::vector<std::string>& sets) {
-  nn::Config c;
-  for (const auto& s : sets) c.parse_assignment(s);
-  auto m = nn::make_model(arch, c, 7);
-  io::H5Out out(path, "model");
-  nn::write_model(out, *m);
-  out.commit();
-  return m;
-}
 
 void write_tokens(const std::string& path, const std::vector<int32_t>& ids, const std::vector<int64_t>& offsets,
                   int64_t vocab) {
@@ -156,17 +148,110 @@ TEST(AttendExport, VitImagesWithClsToken) {
                tmp.file("att.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   io::H5In att(tmp.file("att.h5"));
-  EXPECT_EQ(att.attr_strings("/", "kinds"), (std::vector<std::string>{"encoder_self"}));
+  EXPECT_EQ(att.attr_strings("/", "kinds"), (std::vector<std::string>{"self"}));
   EXPECT_EQ(att.attr_int("/", "first_patch"), 1);
-  EXPECT_EQ(read_i(att, "encoder_self/tq"), std::vector<int64_t>(N, P + 1));
-  EXPECT_EQ(read_i(att, "encoder_self/offsets").back(), N * L * H * (P + 1) * (P + 1));
-  EXPECT_EQ(att.shape("encoder_self/flow"), (Shape{N * (P + 1) * (P + 1)}));
+  EXPECT_EQ(read_i(att, "self/tq"), std::vector<int64_t>(N, P + 1));
+  EXPECT_EQ(read_i(att, "self/offsets").back(), N * L * H * (P + 1) * (P + 1));
+  EXPECT_EQ(att.shape("self/flow"), (Shape{N * (P + 1) * (P + 1)}));
   Tensor labels = att.read("labels", DType::i32);
   EXPECT_EQ(labels.data<int32_t>()[4], 1);
-  const std::vector<float> stats = read_f(att, "encoder_self/head_stats");  // (N, L, H, 8)
+  const std::vector<float> stats = read_f(att, "self/head_stats");  // (N, L, H, 8)
   EXPECT_GT(stats[attend::kSpecial], 0.0f);  // [CLS] is the special token
 }
 
+
+// seq2seq (transformer and rnn): each pair teacher-forced as qkv-train does (the stored target's bos/eos
+// stripped, the decoder reads [bos] y): every kind's weights equal the model's maps for the pair run alone,
+// shapes (S,S) encoder_self, (T,T) decoder_self (causal: exactly 0 above the diagonal), (T,S) cross/additive.
+TEST(AttendExport, Seq2seqPairsEveryKindEqualsThePairRunAlone) {
+  test::TempDir tmp;
+  // pair 0: 3 source tokens, target stored with bos+eos (y = 7 8); pair 1: 5 source tokens, bare target
+  // (y = 9 10 11 5); pair 2: 1 source token, target only eos (y empty, T = 1).
+  const std::vector<std::vector<int32_t>> srcs = {{4, 5, 6}, {7, 8, 9, 10, 4}, {11}};
+  const std::vector<std::vector<int32_t>> tgts = {{1, 7, 8, 2}, {9, 10, 11, 5}, {2}};
+  const std::vector<std::vector<int32_t>> ys = {{7, 8}, {9, 10, 11, 5}, {}};
+  {
+    io::H5Out out(tmp.file("pairs.h5"), "token_pairs");
+    test::write_sequences(out, "src", srcs, 12);
+    test::write_sequences(out, "tgt", tgts, 12);
+    out.commit();
+  }
+  struct Arch {
+    const char* name;
+    std::vector<std::string> sets;
+    std::vector<std::string> kinds;
+  };
+  const std::vector<Arch> archs = {
+      {"transformer",
+       {"n_encoder_layers=2", "n_decoder_layers=1", "n_head=2", "d_model=8", "d_ff=12", "src_vocab_size=12",
+        "tgt_vocab_size=12", "dropout=0"},
+       {"encoder_self", "decoder_self", "cross"}},
+      {"rnn",
+       {"src_vocab_size=12", "tgt_vocab_size=12", "d_emb=5", "d_hidden=6", "d_attn=3", "cell=gru", "dropout=0"},
+       {"additive"}},
+  };
+  for (const Arch& a : archs) {
+    SCOPED_TRACE(a.name);
+    const std::string mp = tmp.file(std::string(a.name) + ".h5"), op = tmp.file(std::string(a.name) + "-att.h5");
+    auto m = write_model(mp, a.name, a.sets);
+    auto r = run("qkv-attend -m " + mp + " " + tmp.file("pairs.h5") + " -b 2 --stats --rollout -o " + op);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    io::H5In att(op);
+    EXPECT_EQ(att.attr_strings("/", "kinds"), a.kinds);
+    EXPECT_EQ(att.attr_int("/", "truncated_examples"), 0);
+    EXPECT_EQ(read_i(att, "source_tokens/offsets"), (std::vector<int64_t>{0, 3, 8, 9}));
+    EXPECT_EQ(read_i(att, "tokens/offsets"), (std::vector<int64_t>{0, 4, 10, 12}));  // [bos] y [eos]
+    const Tensor tgt_ids = att.read("tokens/ids", DType::i32);
+    EXPECT_EQ(std::vector<int32_t>(tgt_ids.data<int32_t>(), tgt_ids.data<int32_t>() + 4), (std::vector<int32_t>{1, 7, 8, 2}));
+    for (size_t e = 0; e < srcs.size(); ++e) {
+      const int64_t S = static_cast<int64_t>(srcs[e].size()), T = static_cast<int64_t>(ys[e].size()) + 1;
+      std::vector<int32_t> tin = {1}, tout = ys[e];
+      tin.insert(tin.end(), ys[e].begin(), ys[e].end());
+      tout.push_back(2);
+      m->forward(nn::Batch::seq2seq(1, S, T, srcs[e], tin, tout), false);
+      const auto maps = m->attention_maps();
+      for (const std::string& kind : a.kinds) {
+        SCOPED_TRACE(kind + " example " + std::to_string(e));
+        const int64_t tq = kind == "encoder_self" ? S : T, tk = kind == "decoder_self" ? T : S;
+        EXPECT_EQ(read_i(att, kind + "/tq")[e], tq);
+        EXPECT_EQ(read_i(att, kind + "/tk")[e], tk);
+        std::vector<const nn::AttentionMap*> mine;
+        for (const auto& mp2 : maps)
+          if (mp2.kind == kind) mine.push_back(&mp2);
+        const int64_t L = static_cast<int64_t>(mine.size()), H = mine[0]->shape[1];
+        const std::vector<int64_t> off = read_i(att, kind + "/offsets");
+        ASSERT_EQ(off[e + 1] - off[e], L * H * tq * tk);
+        const std::vector<float> w = read_f(att, kind + "/weights");
+        for (int64_t l = 0; l < L; ++l) {
+          const float* ours = w.data() + off[e] + l * H * tq * tk;  // (H, tq, tk)
+          EXPECT_LE(ops::rel_error(ours, mine[l]->weights, H * tq * tk), 1e-5);
+          for (int64_t row = 0; row < H * tq; ++row) {
+            double sum = 0;
+            for (int64_t j = 0; j < tk; ++j) {
+              sum += ours[row * tk + j];
+              if (kind == "decoder_self" && j > row % tq) EXPECT_EQ(ours[row * tk + j], 0.0f);
+            }
+            EXPECT_NEAR(sum, 1.0, 1e-5);
+          }
+        }
+      }
+    }
+    // rollout for the self-attention stacks only
+    EXPECT_EQ(att.has("cross/rollout"), false);
+    EXPECT_EQ(att.has("additive/rollout"), false);
+    if (std::string(a.name) == "transformer") {
+      EXPECT_EQ(read_i(att, "encoder_self/rollout_offsets").back(), 9 + 25 + 1);
+      EXPECT_EQ(read_i(att, "decoder_self/rollout_offsets").back(), 9 + 25 + 1);
+    }
+  }
+  // --layers 1 exists in the encoder only: the decoder (1 layer) exports none of its own.
+  auto r = run("qkv-attend -m " + tmp.file("transformer.h5") + " " + tmp.file("pairs.h5") + " --layers 1 -o " +
+               tmp.file("l1.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  io::H5In l1(tmp.file("l1.h5"));
+  EXPECT_EQ(l1.attr_ints("encoder_self", "layers"), (std::vector<int64_t>{1}));
+  EXPECT_TRUE(l1.attr_ints("cross", "layers").empty());
+}
 
 TEST(AttendExport, BadInputOneLineNoOutput) {
   test::TempDir tmp;
@@ -176,6 +261,21 @@ TEST(AttendExport, BadInputOneLineNoOutput) {
   write_tokens(tmp.file("big.h5"), {4, 12}, {0, 2}, 13);
   write_patches(tmp.file("p.h5"), 2, 6, 5);
   write_patches(tmp.file("p4.h5"), 2, 4, 5);
+  write_model(tmp.file("s2s.h5"), "transformer",
+              {"n_encoder_layers=1", "n_decoder_layers=1", "n_head=1", "d_model=4", "d_ff=4", "src_vocab_size=12",
+               "tgt_vocab_size=12"});
+  {
+    io::H5Out out(tmp.file("pairs.h5"), "token_pairs");
+    test::write_sequences(out, "src", {{4}}, 12);
+    test::write_sequences(out, "tgt", {{5}}, 30);
+    out.commit();
+  }
+  {
+    io::H5Out out(tmp.file("pairs_ok.h5"), "token_pairs");
+    test::write_sequences(out, "src", {{4}}, 12);
+    test::write_sequences(out, "tgt", {{5}}, 12);
+    out.commit();
+  }
   const std::string lm = "-m " + tmp.file("lm.h5") + " ", vit = "-m " + tmp.file("vit.h5") + " ";
   const std::vector<test::BadCase> cases = {
       {lm + tmp.file("p.h5"), 1, "reads 'tokens' files"},
@@ -189,6 +289,9 @@ TEST(AttendExport, BadInputOneLineNoOutput) {
       {lm + tmp.file("tok.h5") + " --flow", 2, "example 0 has 200 tokens over 1 layers"},
       {lm + tmp.file("tok.h5") + " --rollout --head-fusion median", 2, "expected mean, min or max"},
       {lm + tmp.file("missing.h5"), 1, "missing.h5"},
+      {"-m " + tmp.file("s2s.h5") + " " + tmp.file("tok.h5"), 1, "reads 'token_pairs' files"},
+      {"-m " + tmp.file("s2s.h5") + " " + tmp.file("pairs.h5"), 1, "target vocabulary of 30 ids"},
+      {"-m " + tmp.file("s2s.h5") + " " + tmp.file("pairs_ok.h5") + " --layers 2", 2, "--layers 2: the model has 1 layers"},
   };
   test::expect_refused("qkv-attend", cases, tmp);
 }

@@ -260,6 +260,19 @@ TEST_F(DecodeCli, PromptStreamsSamples) {
   EXPECT_EQ("low" + back.out, st.out);
 }
 
+// Text to a FIFO (or a device such as /dev/null) is written into it: the
+// path stays what it was, never replaced by a renamed temporary file.
+TEST_F(DecodeCli, TextIntoAFifoKeepsTheFifo) {
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(run("mkfifo " + fifo).exit_code, 0);
+  const std::string base = "qkv-decode -m " + model("rnn") + " -t " + tok() + " --max-len 6 --text " + words();
+  auto r = run("timeout 60 cat " + fifo + " > " + dir.file("got.txt") + " & " + base + " -o " + fifo + "; s=$?; wait; exit $s");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(dir.file("got.txt")), run(base).out);
+  EXPECT_EQ(run("test -p " + fifo).exit_code, 0) << "the FIFO was replaced";
+  for (const auto& e : dir.entries()) EXPECT_EQ(e.find(".tmp."), std::string::npos) << e;
+}
+
 // --ref on a decode run: the scores of `qkv-decode score` on the written hypotheses.
 TEST_F(DecodeCli, RefScoresTheBestHypotheses) {
   write_file(dir.file("refs.txt"), "h e l l o\nw o r l d\n\na b c\nh o l l o w\nd e w\nl o w\nb e a d\nc o l d\n");

@@ -466,21 +466,29 @@ TEST(Greedy, SlidingWindowEqualsTheCroppedFullForward) {
   std::vector<Request> reqs = {{{}, {3, 4}, {}}, {{}, {5, 6}, {}}};
   EXPECT_THROW(decode(*dec, reqs, o), UsageError);
   o.slide = true;
-  auto out = decode(*dec, reqs, o);
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    std::vector<int32_t> seq = reqs[i].context;
-    for (int g = 0; g < 20; ++g) {
-      const int64_t T = std::min<int64_t>(6, static_cast<int64_t>(seq.size()));
-      std::vector<int32_t> win(seq.end() - T, seq.end());
-      m->forward(Batch::lm(1, T, win, {}), false);
-      const float* z = m->logits() + (T - 1) * 9;  // (1, T, V): the last position
-      int32_t best = 1;  // EOS (0) is barred before min_len
-      for (int32_t v = 2; v < 9; ++v)
-        if (z[v] > z[best]) best = v;
-      seq.push_back(best);
+  for (int64_t stride : {1, 2, 5}) {
+    o.slide_stride = stride;
+    auto out = decode(*dec, reqs, o);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      std::vector<int32_t> seq = reqs[i].context;
+      int64_t start = 0;  // the window: seq[start, end); full at 6, then it starts over from the last 6 - stride
+      for (int g = 0; g < 20; ++g) {
+        if (static_cast<int64_t>(seq.size()) - 1 - start == 6) start = static_cast<int64_t>(seq.size()) - 1 - (6 - stride);
+        const int64_t T = static_cast<int64_t>(seq.size()) - start;
+        std::vector<int32_t> win(seq.begin() + start, seq.end());
+        m->forward(Batch::lm(1, T, win, {}), false);
+        const float* z = m->logits() + (T - 1) * 9;  // (1, T, V): the last position
+        int32_t best = 1;  // EOS (0) is barred before min_len
+        for (int32_t v = 2; v < 9; ++v)
+          if (z[v] > z[best]) best = v;
+        seq.push_back(best);
+      }
+      EXPECT_EQ(out[i][0].ids, std::vector<int32_t>(seq.begin() + 2, seq.end())) << "request " << i << " stride " << stride;
     }
-    EXPECT_EQ(out[i][0].ids, std::vector<int32_t>(seq.begin() + 2, seq.end())) << "request " << i;
   }
+  o.slide_stride = 6;  // nothing left to start from
+  EXPECT_THROW(decode(*dec, reqs, o), UsageError);
+  o.slide_stride = 1;
   o.beam = 2;
   EXPECT_THROW(decode(*dec, reqs, o), UsageError);
 }

@@ -309,6 +309,42 @@ TEST(ModelDropout, ActiveOnlyInTrainingAndReproducibleFromTheRng) {
   }
 }
 
+// An evaluation forward runs every layer in one layer's scratch (nothing kept
+// for a backward): the same logits and attention maps, bit for bit, as a
+// training forward without dropout, and backward() refused after it.
+TEST(ModelEvaluation, SameLogitsAndMapsAsTrainingFormAndNoBackward) {
+  for (auto [arch, c] : std::vector<std::pair<std::string, Config>>{
+           {"gpt", tiny_gpt()}, {"transformer", tiny_transformer()}, {"vit", tiny_vit()}}) {
+    SCOPED_TRACE(arch);
+    c.set("dropout", 0.0);
+    c.set(arch == "transformer" ? "n_encoder_layers" : "n_layer", int64_t{3});
+    auto m = make_model(arch, c, 4);
+    Rng rng(5);
+    Batch b = random_batch(*m, rng);
+    int64_t n = 1;
+    for (int64_t d : nn::dims(*m).output_shape(b.B, b.T)) n *= d;
+    const double train_loss = m->forward(b, true).loss_sum;
+    const std::vector<float> want(m->logits(), m->logits() + n);
+    std::vector<std::vector<float>> want_maps;
+    for (const auto& a : m->attention_maps()) {
+      int64_t k = 1;
+      for (int64_t d : a.shape) k *= d;
+      want_maps.emplace_back(a.weights, a.weights + k);
+    }
+    m->forward(b, false);  // twice: the second reuses the first's buffers
+    EXPECT_EQ(m->forward(b, false).loss_sum, train_loss);
+    EXPECT_EQ(std::memcmp(want.data(), m->logits(), static_cast<size_t>(n) * sizeof(float)), 0);
+    const auto maps = m->attention_maps();
+    ASSERT_EQ(maps.size(), want_maps.size());
+    for (size_t i = 0; i < maps.size(); ++i)
+      EXPECT_EQ(std::memcmp(want_maps[i].data(), maps[i].weights, want_maps[i].size() * sizeof(float)), 0)
+          << maps[i].name;
+    EXPECT_THROW(m->backward(), UsageError);
+    m->forward(b, true);
+    EXPECT_NO_THROW(m->backward());
+  }
+}
+
 TEST(ModelBatches, BadBatchesGetClearErrors) {
   auto g = make_model("gpt", tiny_gpt(), 1);
   Batch b = Batch::lm(1, 9, std::vector<int32_t>(9, 1), std::vector<int32_t>(9, 1));

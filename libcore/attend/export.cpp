@@ -11,7 +11,9 @@
 #include "formats/tokens.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
+#include "nn/arch.h"
 #include "nn/model.h"
+#include "nn/batch_rules.h"
 
 namespace qkv::attend {
 
@@ -53,28 +55,226 @@ int64_t cfg_int(const nn::Model& m, const std::string& key) {
   return std::get<int64_t>(*v);
 }
 
-// The kind of an attention map, from the layer's parameter prefix.
-std::string kind_of(const std::string& name) {
-  if (name.find("multihead_attn") != std::string::npos) return "cross";
-  if (name.find("decoder") != std::string::npos) return "decoder_self";
-  if (name.find("encoder") != std::string::npos) return "encoder_self";
-  return "self";
+// One example: lm: a window [start, start + S) of token sequence `source`; vit: image `source` (S tokens);
+// seq2seq: pair `source`, S source tokens and T target positions ([bos] y, teacher-forced).
+struct Example {
+  int64_t source = 0, start = 0, S = 0, T = 0;
+};
+
+// Queries and keys of a kind's maps for an example (S source / sequence tokens, T target positions).
+std::pair<int64_t, int64_t> query_key_lengths(const std::string& kind, int64_t S, int64_t T) {
+  if (kind == "decoder_self") return {T, T};
+  if (kind == "cross" || kind == "additive") return {T, S};
+  return {S, S};  // self, encoder_self
 }
 
-// One example: a window [start, start + len) of token sequence `source`, or image `source`.
-struct Example {
-  int64_t source = 0, start = 0, len = 0;
-};
+// Self-attention stacks: rollout and flow apply, and query i and key i are the same position.
+bool is_self(const std::string& kind) { return kind == "self" || kind == "encoder_self" || kind == "decoder_self"; }
 
 // Where one kind's tensors stream to (column handles of H5StreamOut).
 struct KindOut {
   std::string kind;
   std::vector<size_t> maps;  // indices into attention_maps() of this kind, by layer
+  int64_t H = 0;             // heads of this kind's maps
   std::vector<int64_t> layers, heads;
   int weights = -1, offsets = -1, tq = -1, tk = -1, stats = -1, rollout = -1, rollout_offsets = -1, flow = -1,
       flow_offsets = -1;
   int64_t weights_n = 0, rollout_n = 0, flow_n = 0;
 };
+
+// Rows for the columns of an H5StreamOut, gathered over a batch and written with one append per column
+// (one append per example and head made the export 3x slower than the forward).
+class BatchedAppends {
+ public:
+  explicit BatchedAppends(io::H5StreamOut& out) : out_(out) {}
+  template <class T>
+  void append(int column, const T* rows, size_t n, size_t values_per_row = 1) {
+    Pending& p = pending_[column];
+    const char* b = reinterpret_cast<const char*>(rows);
+    p.bytes.insert(p.bytes.end(), b, b + n * values_per_row * sizeof(T));
+    p.rows += n;
+  }
+  void flush() {
+    for (auto& [column, p] : pending_)
+      if (p.rows) out_.append(column, p.bytes.data(), p.rows), p.bytes.clear(), p.rows = 0;
+  }
+
+ private:
+  struct Pending {
+    std::vector<char> bytes;
+    size_t rows = 0;
+  };
+  io::H5StreamOut& out_;
+  std::map<int, Pending> pending_;
+};
+
+// A ragged int32 sequence column with its offsets (tokens/ids + tokens/offsets).
+struct RaggedOut {
+  int ids = -1, offsets = -1;
+  int64_t n = 0;
+  void open(io::H5StreamOut& out, const std::string& group) {
+    ids = out.add_column(group + "/ids", DType::i32);
+    offsets = out.add_column(group + "/offsets", DType::i64);
+    out.append(offsets, &n, 1);
+  }
+  void append(BatchedAppends& out, const int32_t* x, int64_t len) {
+    out.append(ids, x, static_cast<size_t>(len));
+    n += len;
+    out.append(offsets, &n, 1);
+  }
+};
+
+// The examples of INPUT for model m, and their batches.
+class Source {
+ public:
+  Source(const nn::Model& m, const io::H5In& in, const std::string& model_path) : task_(m.task()) {
+    const nn::ModelDims d = nn::dims(m);
+    const std::string want = task_ == nn::Task::language_model ? formats::kTokensKind
+                             : task_ == nn::Task::seq2seq      ? formats::kTokenPairsKind
+                                                               : formats::kPatchesKind;
+    if (in.kind() != want)
+      throw DataError(in.path() + ": is a qkv '" + in.kind() + "' file, but " + model_path + " (" + m.arch() +
+                      ") reads '" + want + "' files");
+    auto check_vocab = [&](const formats::TokensReader& r, int64_t V, const char* side) {
+      if (r.vocab().vocab_size > V)
+        throw DataError(in.path() + ": " + side + "vocabulary of " + std::to_string(r.vocab().vocab_size) +
+                        " ids, but " + model_path + " has " + std::to_string(V));
+    };
+    if (task_ == nn::Task::language_model) {
+      tokens_ = std::make_unique<formats::TokensReader>(in);
+      check_vocab(*tokens_, d.vocab, "");
+      const int64_t block = cfg_int(m, "block_size");
+      for (int64_t s = 0; s < tokens_->size(); ++s)
+        for (int64_t t = 0; t < tokens_->len(s); t += block)
+          all.push_back({s, t, std::min(block, tokens_->len(s) - t), 0});
+    } else if (task_ == nn::Task::seq2seq) {
+      pairs_ = std::make_unique<formats::TokenPairsReader>(in);
+      check_vocab(pairs_->src, d.src_vocab, "source ");
+      check_vocab(pairs_->tgt, d.tgt_vocab, "target ");
+      max_len_ = d.max_len;
+      // T here is a bound (the stored target + 1); the batch knows it exactly once bos/eos are stripped.
+      for (int64_t s = 0; s < pairs_->size(); ++s) all.push_back({s, 0, cap(pairs_->src.len(s)), cap(pairs_->tgt.len(s) + 1)});
+    } else {
+      patches_ = std::make_unique<formats::PatchesReader>(in);
+      const int64_t P = d.n_patches, D = d.patch_dim;
+      if (patches_->num_patches() != P || patches_->patch_dim() != D)
+        throw DataError(in.path() + ": " + std::to_string(patches_->num_patches()) + " patches of " +
+                        std::to_string(patches_->patch_dim()) + " values, but " + model_path + " takes " +
+                        std::to_string(P) + " of " + std::to_string(D));
+      first_patch = m.config().find("pool") && std::get<std::string>(*m.config().find("pool")) == "mean" ? 0 : 1;
+      for (int64_t i = 0; i < patches_->size(); ++i) all.push_back({i, 0, P + first_patch, 0});
+    }
+  }
+
+  bool lm() const { return task_ == nn::Task::language_model; }
+  bool seq2seq() const { return task_ == nn::Task::seq2seq; }
+  const formats::PatchesReader& patches() const { return *patches_; }
+  int64_t truncated() const { return truncated_; }
+
+  // The batch of examples `rows` (indices into all); fills each row's S, T (exact), its token ids
+  // (lm: the window; seq2seq: source and [bos] y) and specials (key side, per kind).
+  nn::Batch batch(const std::vector<int64_t>& rows, std::vector<Example>& ex, std::vector<std::vector<int32_t>>& src,
+                  std::vector<std::vector<int32_t>>& tgt) {
+    const int64_t B = static_cast<int64_t>(rows.size());
+    ex.resize(B), src.assign(B, {}), tgt.assign(B, {});
+    for (int64_t r = 0; r < B; ++r) ex[r] = all[rows[r]];
+    if (lm()) {
+      int64_t T = 0;
+      for (const Example& e : ex) T = std::max(T, e.S);
+      std::vector<int32_t> inp(B * T, 0), target(B * T, nn::kIgnoreIndex);  // (B, T) each
+      for (int64_t r = 0; r < B; ++r) {
+        const Example& e = ex[r];
+        if (e.source != cached_seq_) cached_ = tokens_->read(e.source, e.source + 1), cached_seq_ = e.source;
+        src[r].assign(cached_.seq(0) + e.start, cached_.seq(0) + e.start + e.S);
+        std::copy(src[r].begin(), src[r].end(), inp.begin() + r * T);
+      }
+      return nn::Batch::lm(B, T, std::move(inp), std::move(target));
+    }
+    if (seq2seq()) {
+      // The batch's pairs, read one by one (--examples may pick any), then the training rule (nn/batch_rules.h).
+      formats::Pairs p;
+      p.src.vocab = pairs_->src.vocab(), p.tgt.vocab = pairs_->tgt.vocab();
+      std::vector<int64_t> idx(B);
+      for (int64_t r = 0; r < B; ++r) {
+        const formats::Pairs one = pairs_->read(ex[r].source, ex[r].source + 1);
+        p.src.push(one.src.seq(0), one.src.len(0));
+        p.tgt.push(one.tgt.seq(0), one.tgt.len(0));
+        idx[r] = r;
+      }
+      nn::Batch b = nn::pair_batch(p, idx, max_len_, max_len_);
+      for (int64_t r = 0; r < B; ++r) {
+        const int64_t y = static_cast<int64_t>(nn::pair_reference(p.tgt.seq(r), p.tgt.len(r), p.tgt.vocab).size());
+        ex[r].S = nn::pair_source_length(p.src.len(r), max_len_);
+        ex[r].T = nn::pair_target_length(y, max_len_);
+        truncated_ += ex[r].S < p.src.len(r) || ex[r].T < y + 1;
+        src[r].assign(p.src.seq(r), p.src.seq(r) + ex[r].S);
+        tgt[r].assign(b.tgt_in.begin() + r * b.T, b.tgt_in.begin() + r * b.T + ex[r].T);
+      }
+      return b;
+    }
+    const int64_t P = patches_->num_patches(), D = patches_->patch_dim();
+    std::vector<float> px(B * P * D);  // (B, P, D)
+    std::vector<int32_t> lab(B, 0);    // (B)
+    // One read for a run of consecutive images (the usual case), else one per image.
+    bool consecutive = true;
+    for (int64_t r = 1; r < B; ++r) consecutive = consecutive && ex[r].source == ex[0].source + r;
+    if (consecutive) {
+      Tensor x = patches_->read(ex[0].source, ex[0].source + B);  // (B, P, D)
+      std::copy(x.data<float>(), x.data<float>() + B * P * D, px.begin());
+    }
+    for (int64_t r = 0; r < B; ++r) {
+      const int64_t s = ex[r].source;
+      if (!consecutive) {
+        Tensor x = patches_->read(s, s + 1);  // (1, P, D)
+        std::copy(x.data<float>(), x.data<float>() + P * D, px.begin() + r * P * D);
+      }
+      if (patches_->labelled()) lab[r] = patches_->labels()[s];
+    }
+    return nn::Batch::images(B, P, D, std::move(px), std::move(lab));
+  }
+
+  // A one-example batch of length 1 (2 patches for a vit): which kinds, layers and heads the model has.
+  nn::Batch probe() const {
+    if (lm()) return nn::Batch::lm(1, 1, {formats::kBosId}, {nn::kIgnoreIndex});
+    if (seq2seq()) return nn::Batch::seq2seq(1, 1, 1, {formats::kEosId}, {formats::kBosId}, {formats::kEosId});
+    const int64_t P = patches_->num_patches(), D = patches_->patch_dim();
+    return nn::Batch::images(1, P, D, std::vector<float>(P * D, 0.0f), {0});
+  }
+
+  std::vector<Example> all;
+  int64_t first_patch = 0;
+
+ private:
+  int64_t cap(int64_t n) const { return max_len_ > 0 ? std::min(n, max_len_) : n; }
+
+  nn::Task task_;
+  std::unique_ptr<formats::TokensReader> tokens_;
+  std::unique_ptr<formats::TokenPairsReader> pairs_;
+  std::unique_ptr<formats::PatchesReader> patches_;
+  formats::Sequences cached_;  // the last token sequence read (LM windows of one sequence share it)
+  int64_t cached_seq_ = -1, max_len_ = 0, truncated_ = 0;
+};
+
+// Checks a --layers / --heads index against every kind: each must exist in at least one kind.
+void check_indices(const std::vector<int64_t>& want, const std::vector<KindOut>& kinds, bool layers) {
+  int64_t most = 0;
+  for (const KindOut& k : kinds) most = std::max<int64_t>(most, layers ? static_cast<int64_t>(k.maps.size()) : k.H);
+  const char* what = layers ? "layers" : "heads";
+  for (int64_t i : want)
+    if (i < 0 || i >= most)
+      throw UsageError(std::string("--") + what + " " + std::to_string(i) + ": the model has " + std::to_string(most) +
+                       " " + what + " (0-" + std::to_string(most - 1) + ")");
+}
+
+// The selected indices that exist in a kind of n (all when none are selected).
+std::vector<int64_t> select(const std::vector<int64_t>& want, int64_t n) {
+  std::vector<int64_t> out;
+  if (want.empty())
+    for (int64_t i = 0; i < n; ++i) out.push_back(i);
+  for (int64_t i : want)
+    if (i < n) out.push_back(i);
+  return out;
+}
 
 }  // namespace
 
@@ -82,209 +282,159 @@ void run_export(const ExportOptions& o) {
   io::H5In min(o.model);
   std::unique_ptr<nn::Model> m = nn::load_model(min);
   io::H5In in(o.input);
-  const nn::Task task = m->task();
-  const bool lm = task == nn::Task::language_model;
-  if (task == nn::Task::seq2seq)
-    throw UsageError(o.model + ": " + m->arch() + " (seq2seq) export is not implemented yet; gpt and vit are");
-  const std::string want = lm ? formats::kTokensKind : formats::kPatchesKind;
-  if (in.kind() != want)
-    throw DataError(o.input + ": is a qkv '" + in.kind() + "' file, but " + o.model + " (" + m->arch() +
-                    ") reads '" + want + "' files");
+  Source data(*m, in, o.model);
+  const std::vector<int64_t> chosen =
+      parse_index_list(o.examples, static_cast<int64_t>(data.all.size()), "--examples");
 
-  // Examples: LM windows of block_size tokens, or images.
-  std::unique_ptr<formats::TokensReader> tokens;
-  std::unique_ptr<formats::PatchesReader> patches;
-  std::vector<Example> all;
-  int64_t first_patch = 0;
-  if (lm) {
-    tokens = std::make_unique<formats::TokensReader>(in);
-    const int64_t V = cfg_int(*m, "vocab_size"), block = cfg_int(*m, "block_size");
-    if (tokens->vocab().vocab_size > V)
-      throw DataError(o.input + ": vocabulary of " + std::to_string(tokens->vocab().vocab_size) + " ids, but " +
-                      o.model + " has " + std::to_string(V));
-    for (int64_t s = 0; s < tokens->size(); ++s)
-      for (int64_t t = 0; t < tokens->len(s); t += block) all.push_back({s, t, std::min(block, tokens->len(s) - t)});
-  } else {
-    patches = std::make_unique<formats::PatchesReader>(in);
-    const int64_t P = cfg_int(*m, "n_patches"), D = cfg_int(*m, "patch_dim");
-    if (patches->num_patches() != P || patches->patch_dim() != D)
-      throw DataError(o.input + ": " + std::to_string(patches->num_patches()) + " patches of " +
-                      std::to_string(patches->patch_dim()) + " values, but " + o.model + " takes " +
-                      std::to_string(P) + " of " + std::to_string(D));
-    first_patch = m->config().find("pool") && std::get<std::string>(*m->config().find("pool")) == "mean" ? 0 : 1;
-    for (int64_t i = 0; i < patches->size(); ++i) all.push_back({i, 0, P + first_patch});
+  // The kinds of attention the model has, from a one-token forward: layers (maps) and heads of each.
+  std::vector<KindOut> kinds;
+  {
+    m->forward(data.probe(), false);
+    const std::vector<nn::AttentionMap> maps = m->attention_maps();
+    std::map<std::string, size_t> at;
+    for (size_t i = 0; i < maps.size(); ++i) {
+      const std::string& k = maps[i].kind;
+      if (!at.count(k)) at[k] = kinds.size(), kinds.push_back({}), kinds.back().kind = k, kinds.back().H = maps[i].shape[1];
+      kinds[at[k]].maps.push_back(i);
+    }
   }
-  const std::vector<int64_t> chosen = parse_index_list(o.examples, static_cast<int64_t>(all.size()), "--examples");
-  const int64_t n_layer = cfg_int(*m, "n_layer"), n_head = cfg_int(*m, "n_head");
+  check_indices(o.layers, kinds, true);
+  check_indices(o.heads, kinds, false);
   if (o.flow)
-    for (int64_t e : chosen) check_flow_size(n_layer, all[e].len, "example " + std::to_string(e));
-  for (int64_t l : o.layers)
-    if (l < 0 || l >= n_layer)
-      throw UsageError("--layers " + std::to_string(l) + ": the model has " + std::to_string(n_layer) +
-                       " layers (0-" + std::to_string(n_layer - 1) + ")");
-  for (int64_t h : o.heads)
-    if (h < 0 || h >= n_head)
-      throw UsageError("--heads " + std::to_string(h) + ": the model has " + std::to_string(n_head) + " heads (0-" +
-                       std::to_string(n_head - 1) + ")");
-  std::vector<int64_t> sel_layers = o.layers, sel_heads = o.heads;
-  if (sel_layers.empty())
-    for (int64_t l = 0; l < n_layer; ++l) sel_layers.push_back(l);
-  if (sel_heads.empty())
-    for (int64_t h = 0; h < n_head; ++h) sel_heads.push_back(h);
+    for (const KindOut& k : kinds)
+      if (is_self(k.kind))
+        for (int64_t e : chosen) {
+          const auto [tq, tk] = query_key_lengths(k.kind, data.all[e].S, data.all[e].T);
+          (void)tk;
+          check_flow_size(static_cast<int64_t>(k.maps.size()), tq, "example " + std::to_string(e));
+        }
 
   io::H5StreamOut out(o.output, "attention");
   out.set_attr("/", "arch", m->arch());
-  out.set_attr("/", "task", std::string(nn::task_name(task)));
+  out.set_attr("/", "task", std::string(nn::task_name(m->task())));
   out.set_attr("/", "n_examples", static_cast<int64_t>(chosen.size()));
   const int ex_index = out.add_column("examples/index", DType::i64);
   const int ex_source = out.add_column("examples/source", DType::i64);
   const int ex_start = out.add_column("examples/start", DType::i64);
-  int tok_ids = -1, tok_off = -1, labels = -1;
-  int64_t tok_n = 0;
-  if (lm) {
-    tok_ids = out.add_column("tokens/ids", DType::i32);
-    tok_off = out.add_column("tokens/offsets", DType::i64);
-    out.append(tok_off, &tok_n, 1);
+  RaggedOut tokens_out, src_out;
+  int labels = -1;
+  if (data.lm()) {
+    tokens_out.open(out, "tokens");
+  } else if (data.seq2seq()) {
+    src_out.open(out, "source_tokens");
+    tokens_out.open(out, "tokens");  // [bos] y [eos], as qkv-decode --attention writes a hypothesis
   } else {
-    if (patches->labelled()) labels = out.add_column("labels", DType::i32);
-    out.set_attr("/", "first_patch", first_patch);
-    if (patches->has_meta()) {
-      const formats::Grid& g = patches->meta().grid;
+    if (data.patches().labelled()) labels = out.add_column("labels", DType::i32);
+    out.set_attr("/", "first_patch", data.first_patch);
+    if (data.patches().has_meta()) {
+      const formats::Grid& g = data.patches().meta().grid;
       out.set_attr("/", "grid", std::vector<int64_t>{g.rows, g.cols});
       out.set_attr("/", "patch", std::vector<int64_t>{g.patch.h, g.patch.w});
       out.set_attr("/", "stride", std::vector<int64_t>{g.stride.h, g.stride.w});
       out.set_attr("/", "image", std::vector<int64_t>{g.image.h, g.image.w});
     }
   }
+  std::vector<std::string> names;
+  for (KindOut& k : kinds) {
+    const std::vector<nn::AttentionMap> maps = m->attention_maps();
+    k.layers = select(o.layers, static_cast<int64_t>(k.maps.size()));
+    k.heads = select(o.heads, k.H);
+    std::vector<std::string> layer_names;
+    for (int64_t l : k.layers) layer_names.push_back(maps[k.maps[l]].name);
+    names.push_back(k.kind);
+    out.set_attr(k.kind, "layers", k.layers);
+    out.set_attr(k.kind, "heads", k.heads);
+    out.set_attr(k.kind, "layer_names", layer_names);
+    k.tq = out.add_column(k.kind + "/tq", DType::i64);
+    k.tk = out.add_column(k.kind + "/tk", DType::i64);
+    if (!o.stats_only) {
+      k.weights = out.add_column(k.kind + "/weights", DType::f32);
+      k.offsets = out.add_column(k.kind + "/offsets", DType::i64);
+      out.append(k.offsets, &k.weights_n, 1);
+    }
+    if (o.stats || o.stats_only) {
+      k.stats = out.add_array(
+          k.kind + "/head_stats", DType::f32,
+          {static_cast<int64_t>(k.layers.size()), static_cast<int64_t>(k.heads.size()), kNumHeadStats}, 256);
+      std::vector<std::string> sn;
+      for (const char* s : head_stat_names()) sn.push_back(s);
+      out.set_attr(k.kind, "head_stat_names", sn);
+    }
+    if (o.rollout && is_self(k.kind)) {
+      k.rollout = out.add_column(k.kind + "/rollout", DType::f32);
+      k.rollout_offsets = out.add_column(k.kind + "/rollout_offsets", DType::i64);
+      out.append(k.rollout_offsets, &k.rollout_n, 1);
+    }
+    if (o.flow && is_self(k.kind)) {
+      k.flow = out.add_column(k.kind + "/flow", DType::f32);
+      k.flow_offsets = out.add_column(k.kind + "/flow_offsets", DType::i64);
+      out.append(k.flow_offsets, &k.flow_n, 1);
+    }
+  }
+  out.set_attr("/", "kinds", names);
 
-  std::vector<KindOut> kinds;
-  std::vector<int32_t> window;  // (len) ids of one LM window
-  formats::Sequences cached;    // the last token sequence read (windows of one sequence share it)
-  int64_t cached_seq = -1;
-  std::vector<float> buf, stats_buf, hstats, stack, result;
+  PatchGrid grid;
+  if (!data.lm() && !data.seq2seq() && data.patches().has_meta()) {
+    const formats::Grid& g = data.patches().meta().grid;
+    grid = {data.first_patch, g.rows, g.cols, g.patch.h, g.patch.w, g.stride.h, g.stride.w};
+  }
+  std::vector<Example> ex;
+  std::vector<std::vector<int32_t>> src, tgt;  // per row: sequence/source ids, [bos] y (seq2seq)
+  std::vector<float> stats_buf, hstats, stack, result;
+  BatchedAppends bout(out);
   for (size_t b0 = 0; b0 < chosen.size(); b0 += static_cast<size_t>(o.batch)) {
     const size_t b1 = std::min(chosen.size(), b0 + static_cast<size_t>(o.batch));
-    const int64_t B = static_cast<int64_t>(b1 - b0);
-    int64_t T = 0;
-    for (size_t i = b0; i < b1; ++i) T = std::max(T, all[chosen[i]].len);
-    nn::Batch batch;
-    std::vector<std::vector<int32_t>> ids(B);
-    if (lm) {
-      std::vector<int32_t> inp(B * T, 0), tgt(B * T, nn::kIgnoreIndex);  // (B, T) each
-      for (int64_t r = 0; r < B; ++r) {
-        const Example& e = all[chosen[b0 + r]];
-        if (e.source != cached_seq) cached = tokens->read(e.source, e.source + 1), cached_seq = e.source;
-        ids[r].assign(cached.seq(0) + e.start, cached.seq(0) + e.start + e.len);
-        std::copy(ids[r].begin(), ids[r].end(), inp.begin() + r * T);
-      }
-      batch = nn::Batch::lm(B, T, std::move(inp), std::move(tgt));
-    } else {
-      const int64_t P = patches->num_patches(), D = patches->patch_dim();
-      std::vector<float> px(B * P * D);  // (B, P, D)
-      std::vector<int32_t> lab(B, 0);
-      for (int64_t r = 0; r < B; ++r) {
-        const int64_t s = all[chosen[b0 + r]].source;
-        Tensor x = patches->read(s, s + 1);  // (1, P, D)
-        std::copy(x.data<float>(), x.data<float>() + P * D, px.begin() + r * P * D);
-        if (patches->labelled()) lab[r] = patches->labels()[s];
-      }
-      batch = nn::Batch::images(B, P, D, std::move(px), std::move(lab));
-    }
+    const std::vector<int64_t> rows(chosen.begin() + static_cast<std::ptrdiff_t>(b0),
+                                    chosen.begin() + static_cast<std::ptrdiff_t>(b1));
+    const nn::Batch batch = data.batch(rows, ex, src, tgt);
     m->forward(batch, false);
     const std::vector<nn::AttentionMap> maps = m->attention_maps();
-    if (kinds.empty()) {  // the first batch names the kinds and opens their columns
-      std::map<std::string, size_t> at;
-      for (size_t i = 0; i < maps.size(); ++i) {
-        const std::string k = kind_of(maps[i].name);
-        if (!at.count(k)) at[k] = kinds.size(), kinds.push_back({}), kinds.back().kind = k;
-        kinds[at[k]].maps.push_back(i);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const Example& e = ex[r];
+      bout.append(ex_index, &rows[r], 1);
+      bout.append(ex_source, &e.source, 1);
+      bout.append(ex_start, &e.start, 1);
+      // Key-side special tokens (T): the tokenizer's specials, or the [CLS] token.
+      std::vector<uint8_t> src_special(e.S, 0), tgt_special(e.T, 0);
+      if (data.lm() || data.seq2seq()) {
+        for (int64_t t = 0; t < e.S; ++t) src_special[t] = src[r][t] < formats::kNumSpecialIds;
+        for (int64_t t = 0; t < e.T; ++t) tgt_special[t] = tgt[r][t] < formats::kNumSpecialIds;
+      } else if (data.first_patch) {
+        src_special[0] = 1;
       }
-      std::vector<std::string> names;
-      for (KindOut& k : kinds) {
-        k.layers = sel_layers, k.heads = sel_heads;
-        std::vector<std::string> layer_names;
-        for (int64_t l : k.layers) layer_names.push_back(maps[k.maps[l]].name);
-        names.push_back(k.kind);
-        out.set_attr(k.kind, "layers", k.layers);
-        out.set_attr(k.kind, "heads", k.heads);
-        out.set_attr(k.kind, "layer_names", layer_names);
-        k.tq = out.add_column(k.kind + "/tq", DType::i64);
-        k.tk = out.add_column(k.kind + "/tk", DType::i64);
-        if (!o.stats_only) {
-          k.weights = out.add_column(k.kind + "/weights", DType::f32);
-          k.offsets = out.add_column(k.kind + "/offsets", DType::i64);
-          out.append(k.offsets, &k.weights_n, 1);
-        }
-        if (o.stats || o.stats_only) {
-          k.stats = out.add_array(k.kind + "/head_stats", DType::f32,
-                                  {static_cast<int64_t>(k.layers.size()), static_cast<int64_t>(k.heads.size()),
-                                   kNumHeadStats},
-                                  256);
-          std::vector<std::string> sn;
-          for (const char* s : head_stat_names()) sn.push_back(s);
-          out.set_attr(k.kind, "head_stat_names", sn);
-        }
-        const bool self = k.kind != "cross";
-        if (o.rollout && self) {
-          k.rollout = out.add_column(k.kind + "/rollout", DType::f32);
-          k.rollout_offsets = out.add_column(k.kind + "/rollout_offsets", DType::i64);
-          out.append(k.rollout_offsets, &k.rollout_n, 1);
-        }
-        if (o.flow && self) {
-          k.flow = out.add_column(k.kind + "/flow", DType::f32);
-          k.flow_offsets = out.add_column(k.kind + "/flow_offsets", DType::i64);
-          out.append(k.flow_offsets, &k.flow_n, 1);
-        }
+      if (data.lm()) tokens_out.append(bout, src[r].data(), e.S);
+      if (data.seq2seq()) {
+        src_out.append(bout, src[r].data(), e.S);
+        tgt[r].push_back(formats::kEosId);
+        tokens_out.append(bout, tgt[r].data(), e.T + 1);
       }
-      out.set_attr("/", "kinds", names);
-    }
-    for (int64_t r = 0; r < B; ++r) {
-      const int64_t idx = chosen[b0 + r];
-      const Example& e = all[idx];
-      out.append(ex_index, &idx, 1);
-      out.append(ex_source, &e.source, 1);
-      out.append(ex_start, &e.start, 1);
-      std::vector<uint8_t> special(e.len, 0);  // (T): specials of the tokenizer, or [CLS]
-      if (lm) {
-        out.append(tok_ids, ids[r].data(), ids[r].size());
-        tok_n += e.len;
-        out.append(tok_off, &tok_n, 1);
-        for (int64_t t = 0; t < e.len; ++t) special[t] = ids[r][t] < formats::kNumSpecialIds;
-      } else {
-        if (labels >= 0) out.append(labels, &batch.labels[r], 1);
-        if (first_patch) special[0] = 1;
-      }
-      PatchGrid grid;
-      if (!lm && patches->has_meta()) {
-        const formats::Grid& g = patches->meta().grid;
-        grid = {first_patch, g.rows, g.cols, g.patch.h, g.patch.w, g.stride.h, g.stride.w};
-      }
+      if (labels >= 0) bout.append(labels, &batch.labels[r], 1);
       for (KindOut& k : kinds) {
         const nn::AttentionMap& m0 = maps[k.maps[0]];
         const int64_t H = m0.shape[1], Tq = m0.shape[2], Tk = m0.shape[3];  // padded sizes
-        const int64_t tq = e.len, tk = e.len;
-        out.append(k.tq, &tq, 1);
-        out.append(k.tk, &tk, 1);
+        const auto [tq, tk] = query_key_lengths(k.kind, e.S, e.T);
+        bout.append(k.tq, &tq, 1);
+        bout.append(k.tk, &tk, 1);
         // stack (L, H, tq, tk): every layer and head of this example, padding cut off
         const int64_t L = static_cast<int64_t>(k.maps.size()), TT = tq * tk;
         stack.assign(L * H * TT, 0.0f);
         for (int64_t l = 0; l < L; ++l)
           for (int64_t h = 0; h < H; ++h)
             for (int64_t i = 0; i < tq; ++i) {
-              const float* src = maps[k.maps[l]].weights + ((r * H + h) * Tq + i) * Tk;  // (Tk)
-              std::copy(src, src + tk, stack.begin() + ((l * H + h) * tq + i) * tk);
+              const float* row = maps[k.maps[l]].weights + ((static_cast<int64_t>(r) * H + h) * Tq + i) * Tk;  // (Tk)
+              std::copy(row, row + tk, stack.begin() + ((l * H + h) * tq + i) * tk);
             }
         if (k.weights >= 0) {
           for (int64_t l : k.layers)
-            for (int64_t h : k.heads) out.append(k.weights, stack.data() + (l * H + h) * TT, TT);
+            for (int64_t h : k.heads) bout.append(k.weights, stack.data() + (l * H + h) * TT, TT);
           k.weights_n += static_cast<int64_t>(k.layers.size() * k.heads.size()) * TT;
-          out.append(k.offsets, &k.weights_n, 1);
+          bout.append(k.offsets, &k.weights_n, 1);
         }
         if (k.stats >= 0) {
           HeadStatsInput hin;
-          hin.aligned = k.kind != "cross";
-          hin.special = special.data();
-          hin.grid = grid.rows > 0 ? &grid : nullptr;
+          hin.aligned = is_self(k.kind);
+          hin.special = k.kind == "decoder_self" ? tgt_special.data() : src_special.data();
+          hin.grid = grid.rows > 0 && hin.aligned ? &grid : nullptr;
           hstats.resize(H * kNumHeadStats);  // (H, 8)
           stats_buf.clear();                 // (layers, heads, 8)
           for (int64_t l : k.layers) {
@@ -293,28 +443,30 @@ void run_export(const ExportOptions& o) {
               stats_buf.insert(stats_buf.end(), hstats.begin() + h * kNumHeadStats,
                                hstats.begin() + (h + 1) * kNumHeadStats);
           }
-          out.append(k.stats, stats_buf.data(), 1);
+          bout.append(k.stats, stats_buf.data(), 1, stats_buf.size());
         }
         result.resize(TT);  // (T, T)
         if (k.rollout >= 0) {
           rollout(result.data(), stack.data(), L, H, tq, o.rollout_options);
-          out.append(k.rollout, result.data(), TT);
+          bout.append(k.rollout, result.data(), TT);
           k.rollout_n += TT;
-          out.append(k.rollout_offsets, &k.rollout_n, 1);
+          bout.append(k.rollout_offsets, &k.rollout_n, 1);
         }
         if (k.flow >= 0) {
           flow(result.data(), stack.data(), L, H, tq, o.rollout_options);
-          out.append(k.flow, result.data(), TT);
+          bout.append(k.flow, result.data(), TT);
           k.flow_n += TT;
-          out.append(k.flow_offsets, &k.flow_n, 1);
+          bout.append(k.flow_offsets, &k.flow_n, 1);
         }
       }
     }
+    bout.flush();
   }
   if (o.rollout || o.flow) {
     out.set_attr("/", "head_fusion", std::string(fusion_name(o.rollout_options.fusion)));
     out.set_attr("/", "discard_ratio", static_cast<double>(o.rollout_options.discard_ratio));
   }
+  if (data.seq2seq()) out.set_attr("/", "truncated_examples", data.truncated());
   out.commit();
 }
 

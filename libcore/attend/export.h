@@ -6,9 +6,11 @@
 //
 // Inputs: a "tokens" file for a language model (gpt): each sequence is cut
 // into consecutive windows of the model's block_size, one example each; a
-// "patches" file for a vit: one example per image. Attention comes out of
-// nn::Model::attention_maps(); maps are grouped by kind (self, encoder_self,
-// decoder_self, cross) and numbered by layer within their kind.
+// "token_pairs" file for a seq2seq model (transformer, rnn): one pair each,
+// teacher-forced by the training rule (nn/batch_rules.h: the decoder reads
+// [bos] y); a "patches" file for a vit: one example per image. Attention comes
+// out of nn::Model::attention_maps(); maps are grouped by their kind (self,
+// encoder_self, decoder_self, cross, additive) and numbered by layer within it.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,5 +1,6 @@
 #include "decode/decode.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -138,13 +139,21 @@ class PromptInput : public InputSource {
   bool done_ = false;
 };
 
-// Text out: straight to stdout, or to a temporary file beside the target
-// renamed into place by commit() (removed when never committed).
+// Text out: straight to stdout or to an existing device or FIFO (/dev/null
+// stays a device), else to a temporary file beside the target renamed into
+// place by commit() (removed when never committed).
 class TextOut {
  public:
   explicit TextOut(std::string path) : path_(std::move(path)) {
     if (path_ == "-") {
       f_ = stdout;
+      return;
+    }
+    struct stat st;
+    if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      device_ = true;
+      f_ = std::fopen(path_.c_str(), "wb");
+      if (!f_) throw DataError(path_ + ": cannot open for writing: " + std::strerror(errno));
       return;
     }
     int fd = io::create_temp_beside(path_, &tmp_);
@@ -159,7 +168,7 @@ class TextOut {
   ~TextOut() {
     if (path_ == "-" || committed_) return;
     std::fclose(f_);
-    ::unlink(tmp_.c_str());
+    if (!device_) ::unlink(tmp_.c_str());
   }
   void write(const std::string& s) {
     if (!s.empty() && std::fwrite(s.data(), 1, s.size(), f_) != s.size()) fail();
@@ -170,6 +179,11 @@ class TextOut {
   void commit() {
     flush();
     if (path_ == "-") return;
+    if (device_) {
+      committed_ = true;
+      if (std::fclose(f_) != 0) throw DataError(path_ + ": write failed: " + std::strerror(errno));
+      return;
+    }
     if (fsync(fileno(f_)) != 0) fail();
     if (std::fclose(f_) != 0) {
       f_ = nullptr;
@@ -190,7 +204,7 @@ class TextOut {
   std::string path_, tmp_;
   std::FILE* f_ = nullptr;
   std::unique_ptr<io::TempFileGuard> guard_;
-  bool committed_ = false;
+  bool committed_ = false, device_ = false;
 };
 
 // What every output gets: each input with its hypotheses (num_samples x n_best, in that order).

@@ -82,16 +82,21 @@ Sequences TokensReader::read(int64_t begin, int64_t end) const {
   s.vocab = vocab_;
   s.path = in_.path();
   const int64_t first = offsets_[begin];
-  Tensor ids = in_.read_rows(prefix_ + "ids", DType::i32, first, offsets_[end], 1);  // (offsets[end] - first,)
+  s.ids = read_ids(first, offsets_[end]);
+  s.offsets.resize(static_cast<size_t>(end - begin + 1));
+  for (int64_t i = begin; i <= end; ++i) s.offsets[i - begin] = offsets_[i] - first;
+  return s;
+}
+
+std::vector<int32_t> TokensReader::read_ids(int64_t first, int64_t last) const {
+  QKV_CHECK(0 <= first && first <= last && last <= num_tokens(), "token range");
+  Tensor ids = in_.read_rows(prefix_ + "ids", DType::i32, first, last, 1);  // (last - first,)
   const int32_t* p = ids.data<int32_t>();
   for (int64_t i = 0; i < ids.numel(); ++i)
     if (p[i] < 0 || p[i] >= vocab_.vocab_size)
       throw DataError(where_ + "token id " + std::to_string(p[i]) + " at position " + std::to_string(first + i) +
                       " is outside the vocabulary (vocab_size " + std::to_string(vocab_.vocab_size) + ")");
-  s.ids.assign(p, p + ids.numel());
-  s.offsets.resize(static_cast<size_t>(end - begin + 1));
-  for (int64_t i = begin; i <= end; ++i) s.offsets[i - begin] = offsets_[i] - first;
-  return s;
+  return std::vector<int32_t>(p, p + ids.numel());
 }
 
 TokenPairsReader::TokenPairsReader(const io::H5In& in)

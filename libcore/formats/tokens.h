@@ -76,6 +76,8 @@ class TokensReader {
   const std::string& where() const { return where_; }  // "FILE: " or "FILE: /src: ", for messages
 
   Sequences read(int64_t begin, int64_t end) const;  // sequences [begin, end)
+  // Ids [first, last) of all sequences as one token stream (LM windows), checked as read() checks them.
+  std::vector<int32_t> read_ids(int64_t first, int64_t last) const;
   Sequences read_all() const { return read(0, size()); }
 
  private:

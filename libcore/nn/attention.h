@@ -21,6 +21,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "core/memory.h"
 
 #include "core/rng.h"
 
@@ -37,12 +38,12 @@ struct AttentionOptions {
 
 // Scratch and saved state of one scaled-dot-product call (sized by the forward).
 struct SdpaCache {
-  std::vector<float> att;          // (B, H, Tq, Tk) softmax weights, before dropout
+  Buffer<float> att;          // (B, H, Tq, Tk) softmax weights, before dropout
   std::vector<uint8_t> drop_mask;  // (B, H, Tq, Tk) when dropout > 0, else empty
   std::vector<uint8_t> key_pad;    // (B, Tk) copy of the key padding mask, or empty
   bool causal = false;
   float dropout = 0.0f;
-  std::vector<float> scratch;      // backward work space
+  Buffer<float> scratch;      // backward work space
 };
 
 // out (B, H, Tq, hs) = attention of q (B, H, Tq, hs) over k, v (B, H, Tk, hs).
@@ -74,10 +75,10 @@ struct MhaGrads {  // same shapes; a null member is skipped
 struct MhaCache {
   int64_t B = 0, Tq = 0, Tk = 0, C = 0, H = 0;
   bool self = false;              // x_kv was x_q: fused (B, T, 3C) projection
-  std::vector<float> proj;        // self: (B, T, 3C) = [q | k | v]; cross: q (B, Tq, C) then kv (B, Tk, 2C)
-  std::vector<float> ctx;         // (B, Tq, C) heads side by side: out_proj's input
+  Buffer<float> proj;        // self: (B, T, 3C) = [q | k | v]; cross: q (B, Tq, C) then kv (B, Tk, 2C)
+  Buffer<float> ctx;         // (B, Tq, C) heads side by side: out_proj's input
   SdpaCache sdpa;                 // att (B, H, Tq, Tk) lives here
-  std::vector<float> dctx, dproj;  // backward scratch, shaped as ctx and proj
+  Buffer<float> dctx, dproj;  // backward scratch, shaped as ctx and proj
 
   const float* weights() const { return sdpa.att.data(); }  // (B, H, Tq, Tk)
 };
@@ -104,14 +105,14 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
 // allocated once for T_max positions; positions [0, len) are filled.
 struct KvCache {
   int64_t B = 0, H = 0, T_max = 0, hs = 0, len = 0;
-  std::vector<float> k, v;  // (B, H, T_max, hs)
+  Buffer<float> k, v;  // (B, H, T_max, hs)
 
   void reset(int64_t B, int64_t H, int64_t T_max, int64_t hs);  // len = 0
   // Row i becomes old row rows[i] (positions [0, len) copied); B = rows.size().
   void gather(const std::vector<int64_t>& rows);
 
  private:
-  std::vector<float> spare_k_, spare_v_;  // gather's destination, swapped in
+  Buffer<float> spare_k_, spare_v_;  // gather's destination, swapped in
 };
 
 // A memory's cross-attention keys and values, projected once: kv (Bm, S, 2C)
@@ -119,7 +120,7 @@ struct KvCache {
 // key padding (Bm, S), nonzero = padded (never attended).
 struct MemoryKv {
   int64_t Bm = 0, S = 0, C = 0;
-  std::vector<float> kv;         // (Bm, S, 2C)
+  Buffer<float> kv;         // (Bm, S, 2C)
   std::vector<uint8_t> key_pad;  // (Bm, S)
 };
 // memory (Bm, S, C); key_pad (Bm, S) or null (nothing padded).
@@ -128,9 +129,9 @@ void mha_memory_kv(MemoryKv& m, const float* memory, const uint8_t* key_pad, con
 
 // Scratch of one layer's steps; att holds the last step's weights (B, H, Tk).
 struct MhaStepScratch {
-  std::vector<float> proj;  // self: (B, 3C) [q | k | v]; cross: q (B, C)
-  std::vector<float> ctx;   // (B, C) heads side by side
-  std::vector<float> att;   // (B, H, Tk) softmax weights of the step
+  Buffer<float> proj;  // self: (B, 3C) [q | k | v]; cross: q (B, C)
+  Buffer<float> ctx;   // (B, C) heads side by side
+  Buffer<float> att;   // (B, H, Tk) softmax weights of the step
   int64_t Tk = 0;
 };
 

@@ -15,14 +15,38 @@
 
 namespace qkv::nn {
 
-// Reads the fields of `task` from a "batch" file. Targets are optional: when
-// the file has none, the batch has none (Batch::has_targets).
+// Reads the fields of `task` from a "batch" file, whole. Targets are optional:
+// when the file has none, the batch has none (Batch::has_targets).
 Batch read_batch(const io::H5In& in, Task task);
-// Writes the fields of `task` (targets when the batch has them).
-void write_batch(io::H5Out& out, const Batch& b, Task task);
 
-// Runs m in evaluation mode on b and writes the logits (and loss when the batch has targets).
-void write_model_output(io::H5Out& out, Model& m, const Batch& b);
+// qkv-model forward over a whole file, batch after batch, in bounded memory.
+struct ForwardOptions {
+  int64_t batch_size = 64;          // examples per forward
+  std::string lm_mode = "stream";   // tokens files: "stream" (windows) or "sequence" (one per example)
+  int64_t context = 0;              // LM: window / longest example (0 = the model's maximum)
+  int64_t window_stride = 0;        // LM stream: windows start every S tokens (0 = context)
+  int64_t max_src_len = 0, max_tgt_len = 0;  // pairs: cut longer sequences (0 = no limit)
+};
+struct ForwardResult {
+  std::string input_kind;  // qkv_format of the input
+  int64_t examples = 0;    // rows of /logits
+  bool has_targets = false;
+  Stats stats;             // summed over every batch (when has_targets)
+};
+
+// Runs m in evaluation mode over every example of `in` and writes them to out
+// (qkv_format "model_output") as they come: /logits (N, T, n_out) or
+// (N, n_out), and with targets the root attributes loss (mean over counted
+// targets), count and correct. `in` is
+//   batch        its rows, as stored (targets when present)
+//   tokens       language models: LM windows (lm_mode stream) or one example
+//                per sequence (sequence), T = context
+//   token_pairs  seq2seq models: src, tgt_in, tgt_out per pair
+//   patches      classifiers: the images (patch_values), labels when present
+// with the batches qkv-train makes (nn/batch_rules.h; seq2seq and sequence
+// examples padded to the file's longest, so every batch has the same width).
+// Only one batch of examples and activations is in memory at a time.
+ForwardResult forward_file(const io::H5In& in, Model& m, const ForwardOptions& o, io::H5StreamOut& out);
 
 // Human-readable summary of a checkpoint: arch, hyperparameters, parameter table, optimizer / train state.
 std::string describe_checkpoint(const io::H5In& in);

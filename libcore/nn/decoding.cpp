@@ -180,11 +180,12 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
     logits.resize(static_cast<size_t>(R * V));
     if (o.slide && st->length() == cap) {
       // --slide: the window is full. Every row (all at the same position)
-      // starts over from its last cap - 1 tokens, so the token fed now is
-      // predicted from the last cap tokens, as nanoGPT crops its context.
+      // starts over from its last cap - stride tokens; with stride 1 the
+      // token fed now is predicted from the last cap tokens, as nanoGPT
+      // crops its context.
       st = dec.start(std::vector<std::vector<int32_t>>(static_cast<size_t>(R)), cap);
       std::vector<int32_t> win(static_cast<size_t>(R));
-      for (int64_t j = cap - 1; j >= 1; --j) {
+      for (int64_t j = cap - o.slide_stride; j >= 1; --j) {
         for (int64_t i = 0; i < R; ++i) win[i] = rows[i].tokens[rows[i].tokens.size() - 1 - j];
         dec.step(*st, win.data(), logits.data());
       }
@@ -361,6 +362,9 @@ void check_options(const Decoder& dec, const SearchOptions& o) {
   if (o.no_repeat_ngram < 0) throw UsageError("--no-repeat-ngram must be >= 0");
   if (o.slide && dec.has_source())
     throw UsageError("--slide is for language models (a seq2seq model's target cannot outgrow its positions)");
+  if (o.slide && (o.slide_stride < 1 || o.slide_stride >= dec.max_positions()))
+    throw UsageError("--slide-stride must be in [1, " + std::to_string(dec.max_positions()) + ") (got " +
+                     std::to_string(o.slide_stride) + ")");
   if (o.slide && (o.beam > 1 || o.attention))
     throw UsageError("--slide works with greedy search and sampling, without attention (beam > 1 or attention given)");
 }

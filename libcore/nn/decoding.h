@@ -74,10 +74,12 @@ struct SearchOptions {
   std::function<void(int64_t, int32_t)> on_token;
   bool attention = false;        // keep the attention of the returned hypotheses
   // Language models, greedy and sampling: generate past the model's
-  // positions P. Once P tokens are fed, each further token is predicted from
-  // the last P tokens (nanoGPT's crop), by starting the state over from
-  // them: P steps per token from then on.
+  // positions P. Once P tokens are fed, the state starts over from the last
+  // P - slide_stride of them: with stride 1 each further token is predicted
+  // from the last P tokens (nanoGPT's crop), at P steps per token; a stride s
+  // costs (P - s) / s steps per token, contexts between P - s + 1 and P.
   bool slide = false;
+  int64_t slide_stride = 1;
 };
 
 // Attention of one layer over a hypothesis: weights (L, H, Tk), row t the

@@ -23,10 +23,18 @@ void scale_by_mask_and(float* y, const uint8_t* mask, float keep_scale, const fl
 }  // namespace
 
 void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int64_t C, int64_t F, Activation act,
-                 float dropout, Rng* rng, FfnCache& c) {
+                 float dropout, Rng* rng, FfnCache& c, bool for_backward) {
   if (dropout > 0.0f && !rng) throw DataError("feed-forward dropout needs a random generator");
   c.N = N, c.C = C, c.F = F, c.act = act, c.dropout = dropout;
+  c.for_backward = for_backward;
   c.pre.resize(N * F);
+  if (!for_backward) {
+    QKV_CHECK(dropout == 0.0f, "feed-forward dropout in an inference forward");
+    linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F);            // (N, F)
+    activation_forward(act, c.pre.data(), c.pre.data(), N * F);      // in place: the same values as the training form
+    linear_forward(out, c.pre.data(), w.w2, w.b2, N, F, C);          // (N, C)
+    return;
+  }
   c.hidden.resize(N * F);
   linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F);  // (N, F)
   c.dact.resize(N * F);
@@ -42,6 +50,7 @@ void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int
 
 void ffn_backward(float* dx, const FfnGrads& g, const float* dout, const float* x, const FfnWeights& w,
                   FfnCache& c) {
+  if (!c.for_backward) throw UsageError("feed-forward backward after an inference forward (nothing was kept)");
   const int64_t N = c.N, C = c.C, F = c.F;
   c.dhidden.resize(N * F);  // (N, F), overwritten
   linear_backward(c.dhidden.data(), g.w2, g.b2, dout, c.hidden.data(), w.w2, N, F, C, /*accumulate_dinp=*/false);

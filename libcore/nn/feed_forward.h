@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "core/memory.h"
 
 #include "core/rng.h"
 #include "nn/activation.h"
@@ -29,16 +30,20 @@ struct FfnCache {
   int64_t N = 0, C = 0, F = 0;
   Activation act = Activation::relu;
   float dropout = 0.0f;
-  std::vector<float> pre;          // (N, F) linear1 output (activation input)
-  std::vector<float> dact;         // (N, F) act'(pre), computed by the forward for the backward
-  std::vector<float> hidden;       // (N, F) after activation and dropout: linear2's input
+  Buffer<float> pre;          // (N, F) linear1 output (activation input)
+  Buffer<float> dact;         // (N, F) act'(pre), computed by the forward for the backward
+  Buffer<float> hidden;       // (N, F) after activation and dropout: linear2's input
   std::vector<uint8_t> drop_mask;  // (N, F) when dropout > 0
-  std::vector<float> dhidden;      // (N, F) backward scratch
+  Buffer<float> dhidden;      // (N, F) backward scratch
+  bool for_backward = false;       // the last forward kept pre/dact/hidden
 };
 
 // out (N, C) from x (N, C). dropout > 0 needs rng (training).
+// for_backward = false (inference): nothing is kept for a backward, the
+// activation runs in place in `pre` (one (N, F) buffer instead of three) and
+// ffn_backward refuses; dropout must then be 0.
 void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int64_t C, int64_t F, Activation act,
-                 float dropout, Rng* rng, FfnCache& cache);
+                 float dropout, Rng* rng, FfnCache& cache, bool for_backward = true);
 // dx (N, C) +=, g += ; dout (N, C); x as given to the forward.
 void ffn_backward(float* dx, const FfnGrads& g, const float* dout, const float* x, const FfnWeights& w,
                   FfnCache& cache);

@@ -124,6 +124,7 @@ class Gpt : public Model {
     const int64_t N = B_ * T_;
     dlogits_.resize(static_cast<size_t>(N * V_));
     head_.backward(dlogits_.data(), scale);
+    stack_.check_backward();
     float* dstack = stack_.output_grad();  // d of the last block's output (N, C)
     if (pre_norm_) {
       dtop_.assign(static_cast<size_t>(N * C_), 0.0f);
@@ -250,11 +251,11 @@ class Gpt : public Model {
   int64_t B_ = 0, T_ = 0;
   bool training_ = false;
   std::vector<int32_t> inp_;
-  std::vector<float> emb_;
+  Buffer<float> emb_;
   std::vector<uint8_t> emb_mask_;
-  std::vector<float> xf_, lnf_mean_, lnf_rstd_, logits_;
+  Buffer<float> xf_, lnf_mean_, lnf_rstd_, logits_;
   LossHead head_;
-  std::vector<float> dlogits_, dtop_, demb_;
+  Buffer<float> dlogits_, dtop_, demb_;
 };
 
 ArchSpec gpt_spec() {

@@ -128,18 +128,37 @@ TransformerLayerConfig layer_config(int64_t C, int64_t H, int64_t F, Activation 
 float* EncoderStack::input(int64_t B, int64_t T) {
   B_ = B;
   T_ = T;
-  const size_t n = static_cast<size_t>(B * T * cfg.d_model);
-  xs_.resize(ids.size() + 1);
-  for (auto& x : xs_) x.resize(n);
-  caches_.resize(ids.size());
+  if (xs_.empty()) xs_.resize(1);
+  xs_[0].resize(static_cast<size_t>(B * T * cfg.d_model));
   return xs_[0].data();
 }
 
 const float* EncoderStack::forward(const ParamStore& ps, const uint8_t* key_padding_mask, bool training, Rng* rng) {
-  for (size_t l = 0; l < ids.size(); ++l)
-    encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), key_padding_mask, encoder_weights(ps, ids[l]), cfg, B_, T_,
-                          training, rng, caches_[l]);
-  return xs_.back().data();
+  const size_t n = static_cast<size_t>(B_ * T_ * cfg.d_model), L = ids.size();
+  inference_ = !training;
+  if (training) {
+    xs_.resize(L + 1);
+    caches_.resize(L);
+    for (size_t l = 1; l <= L; ++l) xs_[l].resize(n);
+    for (size_t l = 0; l < L; ++l)
+      encoder_layer_forward(xs_[l + 1].data(), xs_[l].data(), key_padding_mask, encoder_weights(ps, ids[l]), cfg, B_,
+                            T_, training, rng, caches_[l]);
+    top_ = xs_[L].data();
+    return top_;
+  }
+  eval_cache_.inference = true;
+  eval_att_.resize(L);
+  const float* in = xs_[0].data();
+  for (size_t l = 0; l < L; ++l) {
+    Buffer<float>& out = eval_x_[l % 2];  // (B*T, C)
+    out.resize(n);
+    encoder_layer_forward(out.data(), in, key_padding_mask, encoder_weights(ps, ids[l]), cfg, B_, T_, false, rng,
+                          eval_cache_);
+    std::swap(eval_att_[l], eval_cache_.attn.sdpa.att);  // keep layer l's weights, reuse the previous buffer
+    in = out.data();
+  }
+  top_ = in;
+  return top_;
 }
 
 float* EncoderStack::output_grad() {
@@ -147,7 +166,12 @@ float* EncoderStack::output_grad() {
   return dx_.data();
 }
 
+void EncoderStack::check_backward() const {
+  if (inference_) throw UsageError("backward() after an evaluation forward (training = false): nothing was kept for it");
+}
+
 const float* EncoderStack::backward(ParamStore& ps) {
+  check_backward();
   for (size_t l = ids.size(); l-- > 0;) {
     dprev_.assign(dx_.size(), 0.0f);
     encoder_layer_backward(dprev_.data(), encoder_grads(ps, ids[l]), dx_.data(), xs_[l].data(),
@@ -159,9 +183,10 @@ const float* EncoderStack::backward(ParamStore& ps) {
 
 void EncoderStack::attention_maps(const std::string& prefix, const std::string& suffix, const std::string& kind,
                                   std::vector<AttentionMap>& out) const {
-  for (size_t l = 0; l < caches_.size(); ++l)
-    out.push_back({prefix + std::to_string(l) + suffix, {B_, cfg.n_head, T_, T_}, caches_[l].attn.weights(), kind,
-                   static_cast<int64_t>(l)});
+  const size_t L = inference_ ? eval_att_.size() : caches_.size();
+  for (size_t l = 0; l < L; ++l)
+    out.push_back({prefix + std::to_string(l) + suffix, {B_, cfg.n_head, T_, T_},
+                   inference_ ? eval_att_[l].data() : caches_[l].attn.weights(), kind, static_cast<int64_t>(l)});
 }
 
 void init_params(ParamStore& ps, const std::function<void(ParamId)>& matrix) {

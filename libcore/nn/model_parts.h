@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <vector>
+#include "core/memory.h"
 
 #include "nn/cross_entropy.h"
 #include "nn/model.h"
@@ -62,24 +63,37 @@ float* grad_or_null(ParamStore& ps, ParamId id);
 //   const float* top = s.forward(ps, mask, training, &rng);     // (B*T, C)
 //   float* dtop = s.output_grad();  ...accumulate d top...
 //   const float* dx0 = s.backward(ps);                          // (B*T, C)
+// An evaluation forward (training = false) keeps nothing for a backward: every
+// layer runs in one layer's scratch and two activation buffers, and only each
+// layer's attention weights stay (attention_maps); backward() then refuses.
+// (Sizing every layer's training buffers made a one-shot gpt forward of a
+// 64x64 batch touch 241 MB, most of its time in page faults and zero fills.)
 struct EncoderStack {
   std::vector<EncoderLayerIds> ids;  // one per layer (add_encoder_layer)
   TransformerLayerConfig cfg;
 
   float* input(int64_t B, int64_t T);
   const float* forward(const ParamStore& ps, const uint8_t* key_padding_mask, bool training, Rng* rng);
-  const float* output() const { return xs_.back().data(); }
+  const float* output() const { return top_; }
   float* output_grad();  // zero-filled (B*T, C)
   const float* backward(ParamStore& ps);
+  // UsageError when the last forward was an evaluation forward (a model's
+  // backward calls it before touching any gradient).
+  void check_backward() const;
   // Map "<prefix><l><suffix>" of `kind`, layer l, per layer: weights (B, H, T, T).
   void attention_maps(const std::string& prefix, const std::string& suffix, const std::string& kind,
                       std::vector<AttentionMap>& out) const;
 
  private:
   int64_t B_ = 0, T_ = 0;
+  bool inference_ = false;               // the last forward was an evaluation forward
+  const float* top_ = nullptr;           // the last forward's output (B*T, C)
   std::vector<EncoderLayerCache> caches_;
-  std::vector<std::vector<float>> xs_;  // (L+1) x (B*T, C): layer inputs, then the last output
-  std::vector<float> dx_, dprev_;
+  std::vector<Buffer<float>> xs_;  // training: (L+1) x (B*T, C): layer inputs, then the last output
+  EncoderLayerCache eval_cache_;         // evaluation: one layer's scratch for all layers
+  Buffer<float> eval_x_[2];         // evaluation: layer outputs, alternately
+  std::vector<Buffer<float>> eval_att_;  // evaluation: per layer (B, H, T, T)
+  Buffer<float> dx_, dprev_;
 };
 
 // Default init: rank-1 parameters named "*.weight" (LayerNorm gains) = 1,
@@ -99,7 +113,7 @@ class LossHead {
 
  private:
   bool has_loss_ = false;
-  std::vector<float> probs_;
+  Buffer<float> probs_;
   std::vector<int32_t> targets_;
   int64_t N_ = 0, V_ = 0, ignore_ = -1;
   float smoothing_ = 0.0f;

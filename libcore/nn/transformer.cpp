@@ -29,9 +29,9 @@ namespace {
 // Embedding * sqrt(d) + sinusoidal positions, then dropout; keeps what the backward needs.
 struct EmbedStage {
   std::vector<int32_t> ids;
-  std::vector<float> emb;        // (N, C) before dropout
+  Buffer<float> emb;        // (N, C) before dropout
   std::vector<uint8_t> mask;     // (N, C) dropout mask
-  std::vector<float> demb;       // backward scratch
+  Buffer<float> demb;       // backward scratch
   float p = 0.0f;
 };
 
@@ -120,6 +120,7 @@ class TransformerModel : public Model {
     const int64_t Nt = B_ * T_, Ns = B_ * S_;
     dlogits_.resize(static_cast<size_t>(Nt * Vt_));
     head_.backward(dlogits_.data(), scale);
+    enc_.check_backward();
     // generator and the decoder's final norm
     dtop_.assign(static_cast<size_t>(Nt * C_), 0.0f);
     linear_backward(dtop_.data(), ps_.grad(gen_w_), ps_.grad(gen_b_), dlogits_.data(), dec_out_.data(),
@@ -148,9 +149,11 @@ class TransformerModel : public Model {
     enc_.attention_maps("transformer.encoder.layers.", ".self_attn", "encoder_self", maps);
     for (int64_t l = 0; l < Ld_; ++l) {
       const std::string p = "transformer.decoder.layers." + std::to_string(l);
-      const DecoderLayerCache& c = dec_cache_[static_cast<size_t>(l)];
-      maps.push_back({p + ".self_attn", {B_, H_, T_, T_}, c.self_attn.weights(), "decoder_self", l});
-      maps.push_back({p + ".multihead_attn", {B_, H_, T_, S_}, c.cross_attn.weights(), "cross", l});
+      const size_t i = static_cast<size_t>(l);
+      const float* self = eval_ ? eval_self_att_[i].data() : dec_cache_[i].self_attn.weights();
+      const float* cross = eval_ ? eval_cross_att_[i].data() : dec_cache_[i].cross_attn.weights();
+      maps.push_back({p + ".self_attn", {B_, H_, T_, T_}, self, "decoder_self", l});
+      maps.push_back({p + ".multihead_attn", {B_, H_, T_, S_}, cross, "cross", l});
     }
     return maps;
   }
@@ -305,17 +308,40 @@ class TransformerModel : public Model {
   // Decoder over tgt_in (B_, T) against memory_ from encode(); fills logits_ (B_*T, Vt).
   void decode(const std::vector<int32_t>& tgt_in, int64_t T, bool training) {
     T_ = T;
+    eval_ = !training;
     const int64_t Nt = B_ * T_;
-    ys_.resize(static_cast<size_t>(Ld_ + 1));
-    for (auto& y : ys_) y.resize(static_cast<size_t>(Nt * C_));
+    const size_t n = static_cast<size_t>(Nt * C_);
+    if (ys_.empty()) ys_.resize(1);
+    ys_[0].resize(n);
     embed_forward(tgt_stage_, ys_[0].data(), tgt_in, tgt_emb_, Vt_, B_, T_, training);
-    for (int64_t l = 0; l < Ld_; ++l)
-      decoder_layer_forward(ys_[l + 1].data(), ys_[l].data(), memory_.data(), nullptr, src_pad_.data(),
-                            decoder_weights(ps_, dec_[l]), dcfg_, B_, T_, S_, training, &rng_, dec_cache_[l]);
-    dec_out_.resize(static_cast<size_t>(Nt * C_));
+    const float* top = ys_[0].data();
+    if (training) {
+      ys_.resize(static_cast<size_t>(Ld_ + 1));
+      for (auto& y : ys_) y.resize(n);
+      for (int64_t l = 0; l < Ld_; ++l)
+        decoder_layer_forward(ys_[l + 1].data(), ys_[l].data(), memory_.data(), nullptr, src_pad_.data(),
+                              decoder_weights(ps_, dec_[l]), dcfg_, B_, T_, S_, training, &rng_, dec_cache_[l]);
+      top = ys_[Ld_].data();
+    } else {
+      // Evaluation: as the encoder stack, one layer's scratch for every layer,
+      // keeping only each layer's attention weights (attention_maps).
+      eval_cache_.inference = true;
+      eval_self_att_.resize(static_cast<size_t>(Ld_));
+      eval_cross_att_.resize(static_cast<size_t>(Ld_));
+      for (int64_t l = 0; l < Ld_; ++l) {
+        Buffer<float>& out = eval_y_[l % 2];  // (B*T, C)
+        out.resize(n);
+        decoder_layer_forward(out.data(), top, memory_.data(), nullptr, src_pad_.data(), decoder_weights(ps_, dec_[l]),
+                              dcfg_, B_, T_, S_, false, &rng_, eval_cache_);
+        std::swap(eval_self_att_[static_cast<size_t>(l)], eval_cache_.self_attn.sdpa.att);
+        std::swap(eval_cross_att_[static_cast<size_t>(l)], eval_cache_.cross_attn.sdpa.att);
+        top = out.data();
+      }
+    }
+    dec_out_.resize(n);
     dec_mean_.resize(static_cast<size_t>(Nt));
     dec_rstd_.resize(static_cast<size_t>(Nt));
-    layernorm_forward(dec_out_.data(), dec_mean_.data(), dec_rstd_.data(), ys_[Ld_].data(), ps_.param(dec_norm_w_),
+    layernorm_forward(dec_out_.data(), dec_mean_.data(), dec_rstd_.data(), top, ps_.param(dec_norm_w_),
                       ps_.param(dec_norm_b_), Nt, C_, eps_);
     logits_.resize(static_cast<size_t>(Nt * Vt_));
     linear_forward(logits_.data(), dec_out_.data(), ps_.param(gen_w_), ps_.param(gen_b_), Nt, C_, Vt_);
@@ -336,10 +362,14 @@ class TransformerModel : public Model {
   int64_t B_ = 0, S_ = 0, T_ = 0;
   EmbedStage src_stage_, tgt_stage_;
   std::vector<uint8_t> src_pad_;             // (B, S) 1 = padding
-  std::vector<std::vector<float>> ys_;  // decoder layer inputs (+ last output)
-  std::vector<float> memory_, enc_mean_, enc_rstd_, dec_out_, dec_mean_, dec_rstd_, logits_;
+  std::vector<Buffer<float>> ys_;  // training: decoder layer inputs (+ last output); evaluation: ys_[0] only
+  bool eval_ = false;               // the last forward was an evaluation forward
+  DecoderLayerCache eval_cache_;    // evaluation: one layer's scratch for all layers
+  Buffer<float> eval_y_[2];         // evaluation: layer outputs, alternately
+  std::vector<Buffer<float>> eval_self_att_, eval_cross_att_;  // evaluation: per layer
+  Buffer<float> memory_, enc_mean_, enc_rstd_, dec_out_, dec_mean_, dec_rstd_, logits_;
   LossHead head_;
-  std::vector<float> dlogits_, dtop_, dx_, dprev_, dmemory_;
+  Buffer<float> dlogits_, dtop_, dx_, dprev_, dmemory_;
 };
 
 ArchSpec transformer_spec() {

@@ -98,15 +98,17 @@ void encoder_layer_forward(float* out, const float* x, const uint8_t* key_paddin
   c.x1.resize(N * C);
   sublayer_forward(c.x1.data(), x, w.norm1, cfg.norm_first, cfg.eps, cfg.resid_dropout, training, rng, N, C, c.s1,
                    [&](const float* in, float* o) { mha_forward(o, in, in, w.self_attn, B, T, T, C, cfg.n_head, opt, c.attn); });
-  sublayer_forward(out, c.x1.data(), w.norm2, cfg.norm_first, cfg.eps, cfg.resid_dropout, training, rng, N, C, c.s2,
-                   [&](const float* in, float* o) {
+  // inference: the first sub-layer's buffers are free again (nothing is kept for a backward)
+  sublayer_forward(out, c.x1.data(), w.norm2, cfg.norm_first, cfg.eps, cfg.resid_dropout, training, rng, N, C,
+                   c.inference ? c.s1 : c.s2, [&](const float* in, float* o) {
                      ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, training ? cfg.ffn_dropout : 0.0f, rng,
-                                 c.ff);
+                                 c.ff, !c.inference);
                    });
 }
 
 void encoder_layer_backward(float* dx, const EncoderLayerGrads& g, const float* dout, const float* x,
                             const EncoderLayerWeights& w, EncoderLayerCache& c) {
+  if (c.inference) throw UsageError("encoder layer backward after an inference forward (nothing was kept)");
   const TransformerLayerConfig& cfg = c.cfg;
   const int64_t C = cfg.d_model, N = c.B * c.T;
   c.dx1.assign(N * C, 0.0f);
@@ -146,13 +148,14 @@ void decoder_layer_forward(float* out, const float* x, const float* memory, cons
   sublayer_forward(out, c.x2.data(), w.norm3, cfg.norm_first, cfg.eps, cfg.resid_dropout, training, rng, N, C, c.s3,
                    [&](const float* in, float* o) {
                      ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, training ? cfg.ffn_dropout : 0.0f, rng,
-                                 c.ff);
+                                 c.ff, !c.inference);
                    });
 }
 
 void decoder_layer_backward(float* dx, float* dmemory, const DecoderLayerGrads& g, const float* dout,
                             const float* x, const float* memory, const DecoderLayerWeights& w,
                             DecoderLayerCache& c) {
+  if (c.inference) throw UsageError("decoder layer backward after an inference forward (nothing was kept)");
   const TransformerLayerConfig& cfg = c.cfg;
   const int64_t C = cfg.d_model, N = c.B * c.T;
   c.dx1.assign(N * C, 0.0f);
@@ -177,7 +180,7 @@ void encoder_layer_step(float* out, const float* x, const EncoderLayerWeights& w
                    [&](const float* in, float* o) { mha_step_self(o, in, w.self_attn, C, cfg.n_head, cache, s.self_attn); });
   sublayer_forward(out, s.x1.data(), w.norm2, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s2,
                    [&](const float* in, float* o) {
-                     ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, 0.0f, nullptr, s.ff);
+                     ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, 0.0f, nullptr, s.ff, false);
                    });
 }
 
@@ -194,7 +197,7 @@ void decoder_layer_step(float* out, const float* x, const DecoderLayerWeights& w
                    });
   sublayer_forward(out, s.x2.data(), w.norm3, cfg.norm_first, cfg.eps, 0.0f, false, nullptr, N, C, s.s3,
                    [&](const float* in, float* o) {
-                     ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, 0.0f, nullptr, s.ff);
+                     ffn_forward(o, in, w.ff, N, C, cfg.d_ff, cfg.activation, 0.0f, nullptr, s.ff, false);
                    });
 }
 

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "core/memory.h"
 
 #include "core/rng.h"
 #include "nn/activation.h"
@@ -57,12 +58,12 @@ struct LayerNormGrads {
 // One residual sub-layer's saved activations: LayerNorm stats, the branch
 // output and its dropout mask, and (post-norm) the residual sum.
 struct SublayerCache {
-  std::vector<float> normed;       // (N, C) pre-norm: LayerNorm(x), the branch input
-  std::vector<float> sum;          // (N, C) post-norm: x + branch, the LayerNorm input
-  std::vector<float> mean, rstd;   // (N)
-  std::vector<float> branch;       // (N, C) branch output after dropout
+  Buffer<float> normed;       // (N, C) pre-norm: LayerNorm(x), the branch input
+  Buffer<float> sum;          // (N, C) post-norm: x + branch, the LayerNorm input
+  Buffer<float> mean, rstd;   // (N)
+  Buffer<float> branch;       // (N, C) branch output after dropout
   std::vector<uint8_t> drop_mask;  // (N, C) when resid_dropout > 0
-  std::vector<float> dbranch, dtmp;  // (N, C) backward scratch
+  Buffer<float> dbranch, dtmp;  // (N, C) backward scratch
 };
 
 struct EncoderLayerWeights {
@@ -79,10 +80,14 @@ struct EncoderLayerCache {
   int64_t B = 0, T = 0;
   TransformerLayerConfig cfg;
   bool training = false;
+  // Set by the caller for inference: the forward keeps nothing a backward
+  // needs beyond what it computes anyway (the feed-forward runs in place) and
+  // the backward refuses. One such cache can serve every layer of a stack.
+  bool inference = false;
   SublayerCache s1, s2;
   MhaCache attn;  // attn.weights(): (B, H, T, T)
   FfnCache ff;
-  std::vector<float> x1, dx1;  // (B, T, C) between the sub-layers, and its gradient
+  Buffer<float> x1, dx1;  // (B, T, C) between the sub-layers, and its gradient
 };
 
 // out (B, T, C) from x (B, T, C). key_padding_mask (B, T), nonzero = pad, or null.
@@ -108,11 +113,12 @@ struct DecoderLayerCache {
   int64_t B = 0, T = 0, S = 0;
   TransformerLayerConfig cfg;
   bool training = false;
+  bool inference = false;  // as EncoderLayerCache::inference
   SublayerCache s1, s2, s3;
   MhaCache self_attn;   // weights (B, H, T, T)
   MhaCache cross_attn;  // weights (B, H, T, S)
   FfnCache ff;
-  std::vector<float> x1, x2, dx1, dx2;  // (B, T, C)
+  Buffer<float> x1, x2, dx1, dx2;  // (B, T, C)
 };
 
 // out (B, T, C) from x (B, T, C) and memory (B, S, C) (the encoder output).
@@ -136,7 +142,7 @@ struct LayerStepScratch {
   SublayerCache s1, s2, s3;
   MhaStepScratch self_attn, cross_attn;  // .att: this step's attention weights
   FfnCache ff;
-  std::vector<float> x1, x2;  // (B, C)
+  Buffer<float> x1, x2;  // (B, C)
 };
 
 // An encoder layer with causal self-attention (a GPT block).

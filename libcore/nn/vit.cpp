@@ -86,7 +86,7 @@ class Vit : public Model {
     check_batch(b);
     B_ = b.B;
     const int64_t T = tokens(), N = B_ * T, first = T - P_;  // first: 1 with a [CLS] row, else 0
-    patches_ = b.patches;
+    patches_.assign(b.patches.begin(), b.patches.end());
     training_ = training;
     // patch embedding (B*P, C), then x0 (B, T, C) = [cls ;] emb + pos
     emb_.resize(static_cast<size_t>(B_ * P_ * C_));
@@ -143,6 +143,7 @@ class Vit : public Model {
     const int64_t T = tokens(), N = B_ * T, first = T - P_;
     dlogits_.resize(static_cast<size_t>(B_ * K_));
     loss_.backward(dlogits_.data(), scale);
+    stack_.check_backward();
     dfeat_.assign(static_cast<size_t>(B_ * C_), 0.0f);  // (B, C)
     linear_backward(dfeat_.data(), ps_.grad(head_w_), ps_.grad(head_b_), dlogits_.data(),
                     mean_pool_ ? pooled_.data() : norm_out_.data(), ps_.param(head_w_), B_, C_, K_);
@@ -202,12 +203,12 @@ class Vit : public Model {
 
   int64_t B_ = 0;
   bool training_ = false;
-  std::vector<float> patches_, emb_, x0_;
+  Buffer<float> patches_, emb_, x0_;
   std::vector<uint8_t> mask_;
   const float* norm_in_ = nullptr;  // the final norm's input rows, (B, C) [CLS] rows or (B*T, C)
-  std::vector<float> cls_rows_, norm_out_, mean_, rstd_, pooled_, logits_;
+  Buffer<float> cls_rows_, norm_out_, mean_, rstd_, pooled_, logits_;
   LossHead loss_;
-  std::vector<float> dlogits_, dfeat_, dnorm_out_, dnorm_in_, dx0_, demb_;
+  Buffer<float> dlogits_, dfeat_, dnorm_out_, dnorm_in_, dx0_, demb_;
 };
 
 ArchSpec vit_spec() {

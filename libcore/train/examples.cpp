@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/batch_rules.h"
 #include "train/order.h"
 
 namespace qkv::train {
@@ -24,8 +25,7 @@ LmStream::LmStream(const Sequences& s, int64_t context, bool shift_windows, int6
   // overlap by one: the last target is the next window's first input). Keep
   // S - 1 tokens spare so any shift in [0, S) fits.
   int64_t len = static_cast<int64_t>(stream_.size());
-  int64_t usable = len - 1 - (shift_windows_ ? S_ - 1 : 0);  // window starts + T must stay <= usable
-  n_ = usable >= T_ ? (usable - T_) / S_ + 1 : 0;
+  n_ = nn::lm_window_count(len, T_, S_, shift_windows_ ? S_ - 1 : 0);
   if (n_ == 0)
     throw DataError(s.path + ": " + std::to_string(len) + " tokens are too few for one window of context " +
                     std::to_string(T_) + " (+1 target)");
@@ -36,14 +36,9 @@ void LmStream::set_epoch(uint64_t seed, int64_t epoch) {
 }
 
 Batch LmStream::batch(const std::vector<int64_t>& idx) const {
-  int64_t B = static_cast<int64_t>(idx.size());
-  std::vector<int32_t> inp(B * T_), tgt(B * T_);  // (B, T) each
-  for (int64_t r = 0; r < B; ++r) {
-    const int32_t* w = stream_.data() + shift_ + idx[r] * S_;
-    std::copy(w, w + T_, inp.begin() + r * T_);
-    std::copy(w + 1, w + 1 + T_, tgt.begin() + r * T_);
-  }
-  return Batch::lm(B, T_, std::move(inp), std::move(tgt));
+  std::vector<int64_t> starts(idx.size());
+  for (size_t r = 0; r < idx.size(); ++r) starts[r] = shift_ + idx[r] * S_;
+  return nn::lm_window_batch(stream_.data(), starts, T_);
 }
 
 // ---------------------------------------------------------------------------
@@ -56,20 +51,9 @@ LmSequences::LmSequences(const Sequences& s, int64_t context) : s_(s), T_(contex
                       " token(s); one-sequence-per-example LM training needs at least 2 (encode with --bos/--eos?)");
 }
 
-int64_t LmSequences::length(int64_t i) const { return std::min(s_.len(i) - 1, T_); }
+int64_t LmSequences::length(int64_t i) const { return nn::lm_sequence_length(s_.len(i), T_); }
 
-Batch LmSequences::batch(const std::vector<int64_t>& idx) const {
-  int64_t B = static_cast<int64_t>(idx.size()), T = 1;
-  for (int64_t i : idx) T = std::max(T, length(i));
-  std::vector<int32_t> inp(B * T, s_.vocab.pad_id), tgt(B * T, nn::kIgnoreIndex);  // (B, T) each
-  for (int64_t r = 0; r < B; ++r) {
-    const int32_t* w = s_.seq(idx[r]);
-    int64_t L = length(idx[r]);
-    std::copy(w, w + L, inp.begin() + r * T);
-    std::copy(w + 1, w + 1 + L, tgt.begin() + r * T);
-  }
-  return Batch::lm(B, T, std::move(inp), std::move(tgt));
-}
+Batch LmSequences::batch(const std::vector<int64_t>& idx) const { return nn::lm_sequence_batch(s_, idx, T_); }
 
 // ---------------------------------------------------------------------------
 
@@ -82,54 +66,20 @@ PairExamples::PairExamples(const Pairs& p, int64_t max_src, int64_t max_tgt)
 }
 
 std::vector<int32_t> PairExamples::reference(int64_t i) const {
-  const int32_t* y = p_.tgt.seq(i);
-  int64_t a = 0, b = p_.tgt.len(i);
-  if (b > a && y[a] == p_.tgt.vocab.bos_id) ++a;
-  if (b > a && y[b - 1] == p_.tgt.vocab.eos_id) --b;
-  return std::vector<int32_t>(y + a, y + b);
+  return nn::pair_reference(p_.tgt.seq(i), p_.tgt.len(i), p_.tgt.vocab);
 }
 
 std::vector<int32_t> PairExamples::source(int64_t i) const {
-  int64_t L = p_.src.len(i);
-  if (max_src_ > 0) L = std::min(L, max_src_);
-  return std::vector<int32_t>(p_.src.seq(i), p_.src.seq(i) + L);
+  return std::vector<int32_t>(p_.src.seq(i), p_.src.seq(i) + nn::pair_source_length(p_.src.len(i), max_src_));
 }
 
 int64_t PairExamples::length(int64_t i) const {
-  int64_t s = p_.src.len(i), t = p_.tgt.len(i) + 1;
-  if (max_src_ > 0) s = std::min(s, max_src_);
-  if (max_tgt_ > 0) t = std::min(t, max_tgt_);
-  return std::max(s, t);
+  // a bucketing estimate: the stored target length (bos / eos not yet stripped) + 1
+  return std::max(nn::pair_source_length(p_.src.len(i), max_src_), nn::pair_target_length(p_.tgt.len(i), max_tgt_));
 }
 
 Batch PairExamples::batch(const std::vector<int64_t>& idx) const {
-  int64_t B = static_cast<int64_t>(idx.size()), S = 1, T = 1;
-  std::vector<std::vector<int32_t>> ys;
-  for (int64_t i : idx) {
-    S = std::max<int64_t>(S, static_cast<int64_t>(source(i).size()));
-    ys.push_back(reference(i));
-    int64_t t = static_cast<int64_t>(ys.back().size()) + 1;
-    if (max_tgt_ > 0) t = std::min(t, max_tgt_);
-    T = std::max(T, t);
-  }
-  const Vocab& sv = p_.src.vocab;
-  const Vocab& tv = p_.tgt.vocab;
-  std::vector<int32_t> src(B * S, sv.pad_id);                                   // (B, S)
-  std::vector<int32_t> tgt_in(B * T, tv.pad_id), tgt_out(B * T, tv.pad_id);    // (B, T) each
-  for (int64_t r = 0; r < B; ++r) {
-    std::vector<int32_t> x = source(idx[r]);
-    std::copy(x.begin(), x.end(), src.begin() + r * S);
-    // tgt_in = bos y, tgt_out = y eos, both cut to T.
-    const std::vector<int32_t>& y = ys[r];
-    int32_t* ti = tgt_in.data() + r * T;
-    int32_t* to = tgt_out.data() + r * T;
-    int64_t L = std::min<int64_t>(static_cast<int64_t>(y.size()) + 1, T);
-    for (int64_t t = 0; t < L; ++t) {
-      ti[t] = t == 0 ? tv.bos_id : y[t - 1];
-      to[t] = t < static_cast<int64_t>(y.size()) ? y[t] : tv.eos_id;
-    }
-  }
-  return Batch::seq2seq(B, S, T, std::move(src), std::move(tgt_in), std::move(tgt_out));
+  return nn::pair_batch(p_, idx, max_src_, max_tgt_);
 }
 
 // ---------------------------------------------------------------------------

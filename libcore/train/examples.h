@@ -12,6 +12,8 @@
 // Batches are pad-filled to the longest example in the batch; LM targets past
 // a sequence's end are nn::kIgnoreIndex, seq2seq targets there are pad_id,
 // and neither is counted by the models' losses.
+// The batch rules themselves live in nn/batch_rules.h, shared with
+// qkv-model forward (which reads the same files without libqkvtrain).
 #pragma once
 #include <cstdint>
 #include <vector>

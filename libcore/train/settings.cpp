@@ -27,6 +27,7 @@ struct Row {
   Row& only(unsigned tasks) { s.tasks = tasks; return *this; }
   Row& saved(int place) { s.saved = place; return *this; }
   Row& saved_by_own_tasks(int place) { s.saved = place; s.saved_by_own_tasks = true; return *this; }
+  Row& saved_when_set(int place) { s.saved = place; s.saved_when_set = true; return *this; }
   Row& inverted() { s.inverted = true; return *this; }
   Row& shown() { s.show_default = true; return *this; }
   Row& non_negative() { s.non_negative = true; return *this; }
@@ -125,6 +126,13 @@ std::vector<RunSetting> make_table() {
       Row("decode_final_only", "--decode-final-only", output, QKV_FIELD(decode_final_only),
           "word/token error rates only at the end of training")
           .only(kSeq2seq),
+      Row("keep_last", "--keep-last", output, QKV_FIELD(keep_last),
+          "also keep the last N periodic checkpoints (--save-every) and the final one, named by step: "
+          "OUTPUT-step<S>.h5, the older ones deleted (for qkv-model average; 0 = none)")
+          .non_negative().saved_when_set(19),
+      Row("early_stopping", "--early-stopping", output, QKV_FIELD(early_stopping),
+          "stop after N validations in a row without a lower validation loss (0 = off)")
+          .non_negative().saved_when_set(20),
       Row("metrics", "--metrics", output, QKV_FIELD(metrics_path), "append metrics as JSON lines to this file")
           .output_file(),
       Row("plot", "--plot", output, QKV_FIELD(plot_path), "draw train/validation loss curves to this PNG")
@@ -188,6 +196,10 @@ void resolve_settings(TrainOptions& o) {
   if (o.optim.weight_decay < 0) o.optim.weight_decay = sgd ? 0.0 : 0.01;
   if (o.schedule.kind == "noam") o.schedule.kind = "inv_sqrt";
   o.augment = str(parse_augment(o.augment));
+  if (o.keep_last > 0 && o.save_every <= 0 && o.is_given("keep_last"))  // a resume may leave --save-every out
+    throw UsageError("--keep-last " + std::to_string(o.keep_last) + " keeps periodic checkpoints: give --save-every too");
+  if (o.early_stopping > 0 && !o.eval_only && o.val_path.empty() && o.val_fraction <= 0)
+    throw UsageError("--early-stopping watches the validation loss: give --val FILE or --val-fraction");
 }
 
 nn::Config saved_settings(const TrainOptions& given) {
@@ -198,6 +210,8 @@ nn::Config saved_settings(const TrainOptions& given) {
     std::visit(
         [&](auto* p) {
           using T = std::decay_t<decltype(*p)>;
+          if constexpr (std::is_arithmetic_v<T>)
+            if (s->saved_when_set && *p == T{}) return;
           if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>) c.set(s->key, *p);
           else if constexpr (std::is_same_v<T, double>) c.set(s->key, nn::ConfigValue(*p));
           else c.set(s->key, nn::ConfigValue(static_cast<int64_t>(*p)));

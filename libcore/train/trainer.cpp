@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -247,6 +248,7 @@ struct Run {
   nn::Schedule sched;
   nn::TrainState ts;          // step, rng states and saved settings to start from
   double best_val = INFINITY;
+  int64_t validations_since_best = 0;  // --early-stopping's count
   int64_t bpe = 0;            // batches per epoch
   std::vector<int64_t> lengths;  // of the training examples, with --bucket
 };
@@ -324,6 +326,8 @@ void restore_state(Run& r, io::H5In& ckpt) {
   warn_setting_changes(r.ts.extra, saved_settings(o), o.resume_path);
   if (const nn::ConfigValue* b = r.ts.extra.find("best_val_loss"))
     if (auto* d = std::get_if<double>(b); d && *d >= 0) r.best_val = *d;  // -1: no validation yet
+  if (const nn::ConfigValue* n = r.ts.extra.find("validations_since_best"))
+    if (auto* i = std::get_if<int64_t>(n)) r.validations_since_best = *i;
   if (r.ts.step != r.opt->steps())
     throw DataError(o.resume_path + ": train state step " + std::to_string(r.ts.step) +
                     " disagrees with optimizer step " + std::to_string(r.opt->steps()));
@@ -456,22 +460,35 @@ class Checkpoints {
   void loss_was_finite() {
     if (!pending_.held()) return;
     int64_t at = pending_.step();
-    pending_.write(*r_.model, *r_.opt, [&] { save(r_.o.output, at); });
+    pending_.write(*r_.model, *r_.opt, [&] {
+      save(r_.o.output, at);
+      keep(at);
+    });
     saved_good(at);
   }
   // After step `step`: the final checkpoint, or a periodic one held.
   void step_done(int64_t step) {
     if (step == r_.o.steps) {
-      save(r_.o.output, step);
-      saved_good(step);
+      final(step);
     } else if (r_.o.save_every > 0 && step % r_.o.save_every == 0) {
       pending_.hold(*r_.model, *r_.opt, step);  // written once the next step's loss proves these parameters sound
     }
   }
+  // The last checkpoint of a run (its last step, or where early stopping ended it).
+  void final(int64_t step) {
+    pending_.drop();
+    save(r_.o.output, step);
+    keep(step);
+    saved_good(step);
+  }
   // A validation loss: saved as the best when it is. Returns what to add to the log line.
   std::string validated(int64_t step, double loss) {
-    if (!(loss < r_.best_val)) return "";
+    if (!(loss < r_.best_val)) {
+      ++r_.validations_since_best;
+      return "";
+    }
     r_.best_val = loss;
+    r_.validations_since_best = 0;
     if (best_path_.empty()) return "";
     save(best_path_, step);
     return " (best, saved " + best_path_ + ")";
@@ -494,6 +511,12 @@ class Checkpoints {
     last_saved_ = step;
     last_good_ = r_.o.output;
   }
+  // --keep-last N: the checkpoint also as OUTPUT-step<S>.h5; of those, the N of the highest steps stay.
+  void keep(int64_t step) {
+    if (r_.o.keep_last <= 0) return;
+    save(stepped_path(r_.o.output, step), step);
+    prune_stepped(r_.o.output, r_.o.keep_last);
+  }
   void save(const std::string& path, int64_t step) {
     const float* p = r_.model->params().params();
     for (int64_t i = 0, n = r_.model->params().size(); i < n; ++i)
@@ -508,6 +531,7 @@ class Checkpoints {
     ts_.data_position = step % r_.bpe;
     ts_.model_rng = r_.model->rng().state();
     ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
+    if (r_.o.early_stopping > 0) ts_.extra.set("validations_since_best", nn::ConfigValue(r_.validations_since_best));
     nn::save_checkpoint(path, *r_.model, r_.opt.get(), &ts_);
   }
 
@@ -655,6 +679,14 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
       out.val_record(step, res.val);
       spdlog::info("step {}/{} val {}{}", step, total, describe_eval(res.val, r.task),
                    ckpt.validated(step, res.val.loss));
+      if (o.early_stopping > 0 && r.validations_since_best >= o.early_stopping && step < total) {
+        spdlog::info("early stopping at step {}: {} validations without a lower loss than {:.4f}", step,
+                     r.validations_since_best, r.best_val);
+        out.redraw();
+        ckpt.final(step);
+        res.stopped_early = true;
+        break;
+      }
     }
     if (step % log_every == 0 || eval_now || step == total) out.redraw();
     ckpt.step_done(step);
@@ -683,6 +715,31 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
 }
 
 }  // namespace
+
+std::string stepped_path(const std::string& output, int64_t step) {
+  const std::filesystem::path p(output);
+  return (p.parent_path() / (p.stem().string() + "-step" + std::to_string(step) + p.extension().string())).string();
+}
+
+void prune_stepped(const std::string& output, int64_t keep) {
+  namespace fs = std::filesystem;
+  const fs::path p(output);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  const std::string head = p.stem().string() + "-step", ext = p.extension().string();
+  std::vector<std::pair<int64_t, fs::path>> found;  // (step, file)
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= head.size() + ext.size() || name.compare(0, head.size(), head) != 0 ||
+        name.compare(name.size() - ext.size(), ext.size(), ext) != 0)
+      continue;
+    const std::string digits = name.substr(head.size(), name.size() - head.size() - ext.size());
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 18) continue;
+    found.emplace_back(std::stoll(digits), e.path());
+  }
+  std::sort(found.begin(), found.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < found.size(); ++i) fs::remove(found[i].second, ec);
+}
 
 std::string best_path_for(const std::string& output) {
   size_t slash = output.find_last_of('/');

@@ -41,6 +41,7 @@ struct TrainResult {
   EvalResult val;        // last validation (targets == 0 when none)
   double best_val_loss = 0;
   bool stopped_by_signal = false;
+  bool stopped_early = false;  // --early-stopping ended the run before its last step
   int stop_signal = 0;   // SIGTERM / SIGINT / SIGUSR1 when stopped_by_signal
   double tokens_per_s = 0;
 };
@@ -70,5 +71,9 @@ TrainResult run_training(const TrainOptions& o, const GradientReduce& reduce = n
 
 // "model.h5" -> "model.best.h5".
 std::string best_path_for(const std::string& output);
+// --keep-last: "run/model.h5", 1200 -> "run/model-step1200.h5"; prune_stepped deletes all but the `keep`
+// of the highest steps among OUTPUT's stepped checkpoints in its folder.
+std::string stepped_path(const std::string& output, int64_t step);
+void prune_stepped(const std::string& output, int64_t keep);
 
 }  // namespace qkv::train

@@ -75,7 +75,9 @@ class CausalSelfAttention(nn.Module):
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
         mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         att = att.masked_fill(~mask, float("-inf"))
-        att = self.attn_dropout(F.softmax(att, dim=-1))
+        p = F.softmax(att, dim=-1)
+        self.last_att = p.detach()  # (B, h, T, T) before dropout: what qkv's attention_maps() gives
+        att = self.attn_dropout(p)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -189,6 +191,8 @@ class Seq2SeqTransformer(nn.Module):
         # decoder layers silently keep ReLU), so set every layer's activation explicitly.
         for layer in list(self.transformer.encoder.layers) + list(self.transformer.decoder.layers):
             layer.activation = _act(c["activation"])
+        # No nested tensors in eval mode (a prototype in 1.13 that warns; padded positions as qkv computes them).
+        self.transformer.encoder.enable_nested_tensor = False
         self.generator = nn.Linear(d, c["tgt_vocab_size"])
         if c["tie_output"]:
             self.generator.weight = self._tgt_embed().weight

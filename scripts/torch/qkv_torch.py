@@ -1,12 +1,17 @@
 """qkv checkpoints <-> PyTorch (twins in qkv_models.py).
 
     /usr/bin/python3 scripts/torch/qkv_torch.py to-torch model.h5 model.pt
-        load a qkv checkpoint into its PyTorch twin; save the twin's state_dict (torch.save)
+        load a qkv checkpoint into its PyTorch twin; save (torch.save) a dict carrying the
+        architecture with it: {"format": "qkv_torch", "format_version": 1, "arch": "gpt",
+        "hyperparameters": {every hyperparameter, as in the checkpoint}, "model": state_dict}
+        (rebuild: Q.build(d["arch"], **d["hyperparameters"]).load_state_dict(d["model"]))
+    /usr/bin/python3 scripts/torch/qkv_torch.py from-torch model.pt -o model.h5
+        the reverse: a to-torch file needs no flags (--set KEY=VALUE overrides a stored value)
     /usr/bin/python3 scripts/torch/qkv_torch.py from-torch state.pt --arch gpt --set n_layer=6 ... -o model.h5
     /usr/bin/python3 scripts/torch/qkv_torch.py from-torch state.pt --arch rnn --set cell=lstm ... -o model.h5
-        build the twin from hyperparameters, load a state_dict (also a nanoGPT checkpoint: its
-        'model' entry, '_orig_mod.' prefixes and attn.bias mask buffers are handled) and write
-        a qkv checkpoint
+        a bare state_dict (older to-torch files, other code) needs the architecture and its
+        hyperparameters on the command line; a nanoGPT checkpoint too (its 'model' entry,
+        '_orig_mod.' prefixes and attn.bias mask buffers are handled)
     /usr/bin/python3 scripts/torch/qkv_torch.py check model.h5 [--qkv-model build/bin/qkv-model]
         run the checkpoint in PyTorch and in qkv (qkv-model forward) on the same random batch
         and print how far apart the logits and losses are (exit 1 when the relative error of the
@@ -42,9 +47,13 @@ def parse_value(v):
     return v
 
 
+PT_FORMAT, PT_FORMAT_VERSION = "qkv_torch", 1  # what to-torch writes (module docstring)
+
+
 def to_torch(a):
     arch, model = Q.load_qkv(a.checkpoint)
-    torch.save(model.state_dict(), a.output)
+    torch.save({"format": PT_FORMAT, "format_version": PT_FORMAT_VERSION, "arch": arch,
+                "hyperparameters": dict(model.c), "model": model.state_dict()}, a.output)
     print(f"{a.checkpoint}: {arch} -> {a.output} ({type(model).__name__} in scripts/torch/qkv_models.py, "
           f"hyperparameters {model.c})")
 
@@ -56,10 +65,23 @@ def from_torch(a):
         if not _:
             raise SystemExit(f"--set {s!r}: expected KEY=VALUE")
         hp[k] = parse_value(v)
-    model = Q.build(a.arch, **hp)
     state = torch.load(a.state_dict, map_location="cpu")
+    arch = a.arch
+    if isinstance(state, dict) and state.get("format") == PT_FORMAT:
+        if state.get("format_version") != PT_FORMAT_VERSION:
+            raise SystemExit(f"{a.state_dict}: {PT_FORMAT} format version {state.get('format_version')!r}, "
+                             f"this script reads {PT_FORMAT_VERSION}")
+        if arch and arch != state["arch"]:
+            raise SystemExit(f"{a.state_dict}: holds a {state['arch']} model, not --arch {arch}")
+        arch = state["arch"]
+        hp = dict(state["hyperparameters"], **hp)  # --set overrides a stored value
+        state = state["model"]
+    elif not arch:
+        raise SystemExit(f"{a.state_dict}: a bare state_dict (no architecture stored with it): "
+                         f"pass --arch and its hyperparameters with --set")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # nanoGPT's ckpt.pt
+    model = Q.build(arch, **hp)
     state = {k[len("_orig_mod."):] if k.startswith("_orig_mod.") else k: v for k, v in state.items()}
     # nanoGPT without flash attention keeps its causal mask as a buffer named attn.bias (1, 1, T, T)
     state = {k: v for k, v in state.items() if not (k.endswith("attn.bias") and v.dim() == 4)}
@@ -70,16 +92,16 @@ def from_torch(a):
     wrong = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})" for k, v in state.items()
              if k in own and v.shape != own[k].shape]
     if wrong:
-        raise SystemExit(f"{a.state_dict}: does not fit {a.arch} with {hp}: shapes differ: {', '.join(wrong)}")
+        raise SystemExit(f"{a.state_dict}: does not fit {arch} with {hp}: shapes differ: {', '.join(wrong)}")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise SystemExit(f"{a.state_dict}: does not fit {a.arch} with {hp}: missing {missing}, unexpected {unexpected}")
+        raise SystemExit(f"{a.state_dict}: does not fit {arch} with {hp}: missing {missing}, unexpected {unexpected}")
     for t in Q.tied_names(model):
         if not torch.equal(state[t], model.state_dict()[t]):
             raise SystemExit(f"{a.state_dict}: {t} differs from the weight it is tied to; set the tie "
                              f"hyperparameter to 0 for untied weights")
-    Q.save_qkv(a.output, a.arch, model)
-    print(f"{a.state_dict} -> {a.output}: {a.arch}, {sum(v.size for v in Q.qkv_state(model).values())} parameters")
+    Q.save_qkv(a.output, arch, model)
+    print(f"{a.state_dict} -> {a.output}: {arch}, {sum(v.size for v in Q.qkv_state(model).values())} parameters")
 
 
 def random_batch(arch, c, g):
@@ -112,17 +134,15 @@ def random_batch(arch, c, g):
 
 def check(a):
     arch, model = Q.load_qkv(a.checkpoint)
+    # Evaluation mode, as qkv-model forward runs: every dropout off, nn.MultiheadAttention's own
+    # attention dropout included (a float, not an nn.Dropout module: zeroing the modules' p in
+    # train() mode left it on and made the check fail at random on any dropout > 0).
     model.eval()
     batch = random_batch(arch, model.c, torch.Generator().manual_seed(a.seed))
     with torch.no_grad():
         if arch == "gpt":
             want = model(batch["inp"])
         elif arch == "transformer":
-            # train() with dropout off avoids PyTorch's eval fast path (nested tensors), same math
-            model.train()
-            for mod in model.modules():
-                if isinstance(mod, torch.nn.Dropout):
-                    mod.p = 0.0
             want = model(batch["src"], batch["tgt_in"])
         elif arch == "rnn":
             want = model(batch["src"], batch["tgt_in"])
@@ -158,8 +178,8 @@ def main():
     p.add_argument("output")
     p = sub.add_parser("from-torch")
     p.add_argument("state_dict")
-    p.add_argument("--arch", required=True, choices=sorted(Q.MODELS))
-    p.add_argument("--set", action="append", help="hyperparameter KEY=VALUE (repeatable)")
+    p.add_argument("--arch", choices=sorted(Q.MODELS), help="architecture (needed for a bare state_dict)")
+    p.add_argument("--set", action="append", help="hyperparameter KEY=VALUE (repeatable; overrides a stored value)")
     p.add_argument("-o", "--output", required=True)
     p = sub.add_parser("check")
     p.add_argument("checkpoint")

@@ -4,6 +4,7 @@
 // work is in libcore/attend.
 #include "attend/export.h"
 #include "attend/sdpa.h"
+#include "attend/pictures.h"
 #include "cli/tool.h"
 #include "core/error.h"
 
@@ -15,15 +16,17 @@ int main(int argc, char** argv) {
   tool.examples(
       "qkv-attend -m lm.h5 tokens.h5 --examples 0-99 --stats --rollout -o att.h5\n"
       "  qkv-attend -m vit.h5 fm_test.h5 --stats-only -o stats.h5\n"
+      "  qkv-attend -m g2p.h5 val.h5 -t letters.h5 --tgt-tokenizer phones.h5 --examples 0-4 --png maps/ -o att.h5\n"
+      "  qkv-attend draw att.h5 --images fm_test.h5 --png maps/\n"
       "  qkv-attend sdpa --q x.h5 --k x.h5 --v x.h5 --heads 4 --causal -o att.h5\n"
       "  qkv-attend sdpa --q dec.h5:h --k enc.h5:h --v enc.h5:h --heads 4 --proj mha.h5 -o att.h5");
   tool.subcommand_optional();
 
   attend::ExportOptions eo;
   std::string fusion = "mean";
-  tool.app().add_option("-m,--model", eo.model, "model checkpoint (gpt or vit)");
-  tool.app().add_option("input", eo.input, "tokens file (gpt: windows of block_size) or patches file (vit)");
-  tool.app().add_option("--layers", eo.layers, "layers to export, e.g. --layers 0 --layers 3 (default all)");
+  tool.app().add_option("-m,--model", eo.model, "model checkpoint (gpt, transformer, rnn or vit)");
+  tool.app().add_option("input", eo.input, "tokens file (gpt: windows of block_size), token pairs file (transformer, rnn: teacher-forced) or patches file (vit)");
+  tool.app().add_option("--layers", eo.layers, "layers to export, e.g. --layers 0 --layers 3 (default all; each kind exports those it has)");
   tool.app().add_option("--heads", eo.heads, "heads to export (default all)");
   tool.app().add_option("--examples", eo.examples, "examples to export: indices and ranges, e.g. 0-9,15 (default all)");
   tool.app().add_flag("--stats", eo.stats, "per-head statistics (entropy, distance, confidence, shares)");
@@ -38,6 +41,20 @@ int main(int argc, char** argv) {
   tool.app().add_option("-b,--batch", eo.batch, "examples per forward pass")->capture_default_str()->check(
       CLI::PositiveNumber);
   tool.add_output(tool.app(), eo.output);
+  draw::DrawOptions dro;
+  auto picture_options = [&](CLI::App& app) {
+    app.add_option("--png", dro.dir, "also draw pictures into this folder (created)");
+    app.add_option("-t,--tokenizer", dro.tokenizer, "label tokens with this tokenizer's pieces (ids otherwise)");
+    app.add_option("--tgt-tokenizer", dro.tgt_tokenizer, "seq2seq: the target side's tokenizer (default: -t)");
+    app.add_option("--png-examples", dro.examples, "draw the first N examples")->capture_default_str()->check(
+        CLI::PositiveNumber);
+  };
+  picture_options(tool.app());
+
+  CLI::App* draw = tool.app().add_subcommand("draw", "pictures of an attention file (qkv-attend's output) as PNGs");
+  draw->add_option("attention", dro.attention, "qkv-attend's output file")->required();
+  picture_options(*draw);
+  draw->add_option("--images", dro.images, "vit: the patches file the attention came from (image overlays)");
 
   attend::SdpaFiles sf;
   CLI::App* sdpa = tool.app().add_subcommand(
@@ -58,8 +75,22 @@ int main(int argc, char** argv) {
 
   return tool.run(argc, argv, [&] {
     if (sdpa->parsed()) return attend::run_sdpa(sf);
-    if (eo.model.empty() || eo.input.empty()) throw UsageError("give -m MODEL and an INPUT file (or: sdpa ...)");
+    if (draw->parsed()) {
+      if (dro.dir.empty()) throw UsageError("draw: give --png FOLDER");
+      attend::check_png_dir(dro.dir);
+      attend::draw_pictures(dro);
+      return;
+    }
+    if (eo.model.empty() || eo.input.empty()) throw UsageError("give -m MODEL and an INPUT file (or: sdpa ..., draw ...)");
     eo.rollout_options.fusion = attend::parse_fusion(fusion);
+    if (!dro.dir.empty()) {
+      if (eo.output == "-") throw UsageError("--png draws from the output file: give -o FILE, not stdout");
+      attend::check_png_dir(dro.dir);  // before the work, not after
+    }
     attend::run_export(eo);
+    if (!dro.dir.empty()) {
+      dro.attention = eo.output, dro.images = eo.input, dro.images_required = false;
+      attend::draw_pictures(dro);
+    }
   });
 }

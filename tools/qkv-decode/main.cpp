@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
   app.add_flag("--slide", s.slide,
                "language model: generate past the model's positions P, each token from the last P tokens "
                "(nanoGPT's crop; P steps per token once the window is full)");
+  app.add_option("--slide-stride", s.slide_stride,
+                 "with --slide: start over from the last P - N tokens when the window is full (1: nanoGPT's crop, "
+                 "P steps per token; N: (P - N) / N steps per token, contexts of P - N + 1 to P tokens)")
+      ->capture_default_str();
   app.add_option("--prefix", o.prefix,
                  "forced first generated tokens: text (target tokenizer), or ids \"5 17 3\" without one");
   app.add_option("-b,--batch", o.batch, "inputs decoded together (memory grows with it)")->capture_default_str();

@@ -5,6 +5,7 @@
 #include "cli/tool.h"
 #include "core/error.h"
 #include "io/h5.h"
+#include "nn/average.h"
 #include "nn/batch_io.h"
 #include "nn/checkpoint.h"
 
@@ -16,7 +17,10 @@ int main(int argc, char** argv) {
       "qkv-model archs\n"
       "  qkv-model init gpt --set n_layer=2 --set d_model=64 --seed 1 -o gpt.h5\n"
       "  qkv-model info gpt.h5\n"
-      "  qkv-model forward gpt.h5 batch.h5 -o logits.h5");
+      "  qkv-model forward gpt.h5 batch.h5 -o logits.h5\n"
+      "  qkv-model forward vit.h5 test-patches.h5 -b 256 -o logits.h5\n"
+      "  qkv-model forward gpt.h5 tokens.h5 --context 64 -o logits.h5\n"
+      "  qkv-model average run/model-step*.h5 -o avg.h5");
 
   CLI::App* archs = tool.app().add_subcommand("archs", "list the architectures and their hyperparameters");
 
@@ -34,10 +38,30 @@ int main(int argc, char** argv) {
   info->add_option("checkpoint", ckpt, "model checkpoint; - for stdin")->required();
 
   std::string batch_path, fwd_out;
-  CLI::App* fwd = tool.app().add_subcommand("forward", "run a checkpoint on a batch file (evaluation mode): logits and loss");
+  nn::ForwardOptions fo;
+  CLI::App* fwd = tool.app().add_subcommand(
+      "forward", "run a checkpoint over a file in evaluation mode, batch after batch: logits and loss");
   fwd->add_option("checkpoint", ckpt, "model checkpoint")->required();
-  fwd->add_option("batch", batch_path, "batch file (qkv_format \"batch\", see docs/FORMATS.md); - for stdin")->required();
+  fwd->add_option("input", batch_path,
+                  "a batch file, or the tokens (lm), token_pairs (seq2seq) or patches (vit) file the other tools write "
+                  "(docs/FORMATS.md); - for stdin")
+      ->required();
+  fwd->add_option("-b,--batch-size", fo.batch_size, "examples per forward")->capture_default_str();
+  fwd->add_option("--context", fo.context, "tokens files: tokens per example (default: the model's maximum)");
+  fwd->add_option("--window-stride", fo.window_stride,
+                  "tokens files, --lm-mode stream: windows start every N tokens (default: the context)");
+  fwd->add_option("--lm-mode", fo.lm_mode, "tokens files: stream (windows over the concatenated sequences) or sequence (one per example)")
+      ->capture_default_str();
+  fwd->add_option("--max-src-len", fo.max_src_len, "token_pairs files: truncate source sequences (0 = no limit)");
+  fwd->add_option("--max-tgt-len", fo.max_tgt_len, "token_pairs files: truncate target sequences (0 = no limit)");
   tool.add_output(*fwd, fwd_out);
+
+  std::vector<std::string> to_average;
+  std::string avg_out;
+  CLI::App* average = tool.app().add_subcommand(
+      "average", "the parameter mean of checkpoints of one model (fairseq's average_checkpoints; no optimizer state)");
+  average->add_option("checkpoints", to_average, "model checkpoints of one architecture and shape")->required();
+  tool.add_output(*average, avg_out);
   tool.app().require_subcommand(1);
 
   return tool.run(argc, argv, [&] {
@@ -53,6 +77,11 @@ int main(int argc, char** argv) {
       io::H5Out out(out_path, "model");
       nn::write_model(out, *m);
       out.commit();
+    } else if (average->parsed()) {
+      std::unique_ptr<nn::Model> m = nn::average_checkpoints(to_average);
+      io::H5Out out(avg_out, "model");
+      nn::write_model(out, *m);
+      out.commit();
     } else if (info->parsed()) {
       io::H5In in(ckpt);
       std::cout << nn::describe_checkpoint(in);
@@ -60,9 +89,8 @@ int main(int argc, char** argv) {
       io::H5In in(ckpt);
       auto m = nn::load_model(in);
       io::H5In bin(batch_path);
-      nn::Batch b = nn::read_batch(bin, m->task());
-      io::H5Out out(fwd_out, "model_output");
-      nn::write_model_output(out, *m, b);
+      io::H5StreamOut out(fwd_out, "model_output");
+      nn::forward_file(bin, *m, fo, out);
       out.commit();
     }
   });

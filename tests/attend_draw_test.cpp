@@ -1,0 +1,142 @@
+// qkv-attend --png / qkv-attend draw: the pictures have the sizes their
+// layout says, token labels are drawn (the label margin is not blank and
+// differs with the tokenizer's pieces from the ids), a vit overlay differs
+// from the plain image where attention is highest, and an unwritable --png
+// folder is refused before any work (no output file).
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/h5.h"
+#include "nn/checkpoint.h"
+#include "nn/model.h"
+#include "support/model_files.h"
+#include "support/test_support.h"
+#include "train_fixtures.h"
+
+using namespace qkv;
+using qkv::test::run;
+using qkv::test::write_model;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Non-white pixels in a rectangle of a BGR image.
+int ink(const cv::Mat& img, cv::Rect r) {
+  int n = 0;
+  for (int y = r.y; y < r.y + r.height; ++y)
+    for (int x = r.x; x < r.x + r.width; ++x) {
+      const cv::Vec3b p = img.at<cv::Vec3b>(y, x);
+      n += p[0] < 200 || p[1] < 200 || p[2] < 200;
+    }
+  return n;
+}
+
+}  // namespace
+
+TEST(AttendDraw, Seq2seqPicturesLabelledWithPieces) {
+  test::TempDir tmp;
+  // a char tokenizer over a few letters: pieces label the maps
+  {
+    std::ofstream f(tmp.file("words.txt"));
+    f << "abc\nbca\ncab\nabcabc\n";
+  }
+  ASSERT_EQ(run("qkv-tokenize learn --model char " + tmp.file("words.txt") + " -o " + tmp.file("tok.h5")).exit_code, 0);
+  {
+    io::H5Out out(tmp.file("pairs.h5"), "token_pairs");
+    test::write_sequences(out, "src", {{4, 5, 6, 4, 5}, {6, 5}}, 7);
+    test::write_sequences(out, "tgt", {{1, 5, 6, 4, 2}, {4}}, 7);
+    out.commit();
+  }
+  write_model(tmp.file("s2s.h5"), "transformer",
+              {"n_encoder_layers=2", "n_decoder_layers=2", "n_head=3", "d_model=6", "d_ff=8", "src_vocab_size=7",
+               "tgt_vocab_size=7", "dropout=0"});
+  const std::string base = "qkv-attend -m " + tmp.file("s2s.h5") + " " + tmp.file("pairs.h5") + " --rollout -o " +
+                           tmp.file("att.h5");
+  auto r = run(base + " -t " + tmp.file("tok.h5") + " --png " + tmp.file("maps"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"ex0-encoder_self-heads.png", "ex0-encoder_self.png", "ex0-encoder_self-rollout.png",
+                        "ex0-decoder_self.png", "ex0-cross.png", "ex0-cross-heads.png", "ex1-cross.png"})
+    EXPECT_TRUE(fs::exists(tmp.file("maps/") + f)) << f;
+  EXPECT_FALSE(fs::exists(tmp.file("maps/ex0-cross-rollout.png")));  // rollout: self-attention stacks only
+
+  // The model view: 2 layers x 3 heads of (T=4) x (S=5) cells of 160/5 = 32 -> 24 px (the largest cell).
+  const cv::Mat heads = cv::imread(tmp.file("maps/ex0-cross-heads.png"));
+  ASSERT_FALSE(heads.empty());
+  EXPECT_EQ(heads.cols, std::max(40 + 3 * (5 * 24 + 8), 320));
+  EXPECT_EQ(heads.rows, 50 + 2 * (4 * 24 + 8 + 14));
+
+  // Labels: the cross map's margins hold text; with ids instead of pieces, the same map's labels differ.
+  const cv::Mat pieces = cv::imread(tmp.file("maps/ex0-cross.png"));
+  r = run("qkv-attend draw " + tmp.file("att.h5") + " --png " + tmp.file("ids"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const cv::Mat ids = cv::imread(tmp.file("ids/ex0-cross.png"));
+  ASSERT_FALSE(pieces.empty());
+  ASSERT_FALSE(ids.empty());
+  // the heatmap is (4 x 24) x (5 x 24) in the bottom-right corner, 10 px from the right and bottom edges
+  const cv::Rect left_margin(0, pieces.rows - 10 - 4 * 24, pieces.cols - 10 - 5 * 24, 4 * 24);
+  EXPECT_GT(ink(pieces, left_margin), 10);
+  const cv::Mat heat_p = pieces(cv::Rect(pieces.cols - 10 - 120, pieces.rows - 10 - 96, 120, 96));
+  const cv::Mat heat_i = ids(cv::Rect(ids.cols - 10 - 120, ids.rows - 10 - 96, 120, 96));
+  EXPECT_EQ(cv::norm(heat_p, heat_i, cv::NORM_INF), 0.0);  // the same weights
+  EXPECT_NE(pieces.size(), ids.size());                    // "10" labels are wider than one letter
+}
+
+TEST(AttendDraw, VitOverlayDiffersWhereAttentionIsHigh) {
+  test::TempDir tmp;
+  fs::create_directories(tmp.file("img/a"));
+  for (int i = 0; i < 2; ++i) {
+    cv::Mat im(16, 16, CV_8UC1, cv::Scalar(40 + 60 * i));
+    cv::rectangle(im, {0, 0}, {7, 7}, cv::Scalar(250), cv::FILLED);
+    ASSERT_TRUE(cv::imwrite(tmp.file("img/a/" + std::to_string(i) + ".png"), im));
+  }
+  ASSERT_EQ(run("qkv-patchify " + tmp.file("img") + " --patch 4 -o " + tmp.file("p.h5")).exit_code, 0);
+  write_model(tmp.file("vit.h5"), "vit",
+              {"n_layer=2", "n_head=2", "d_model=8", "n_patches=16", "patch_dim=16", "n_classes=2"});
+  auto r = run("qkv-attend -m " + tmp.file("vit.h5") + " " + tmp.file("p.h5") + " --rollout --png " +
+               tmp.file("maps") + " -o " + tmp.file("att.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const cv::Mat img = cv::imread(tmp.file("maps/ex1-image.png"));
+  ASSERT_FALSE(img.empty());
+  // 16x16 scaled by 224/16 = 14: plain (224 x 224) | 10 px | overlay, under a 30 px title
+  ASSERT_EQ(img.rows, 30 + 224);
+  ASSERT_EQ(img.cols, 2 * 224 + 10);
+  // the rollout's [CLS] row over the patches, from the file: where it is highest, the overlay is far from plain
+  io::H5In att(tmp.file("att.h5"));
+  Tensor roll = att.read("self/rollout", DType::f32);  // 2 examples of (17, 17)
+  const float* row = roll.data<float>() + 17 * 17 + 1;  // example 1, [CLS] row, patches
+  int best = 0;
+  for (int p = 1; p < 16; ++p)
+    if (row[p] > row[best]) best = p;
+  const int y = 30 + (best / 4) * 56 + 28, x = (best % 4) * 56 + 28;  // the centre of that patch
+  const cv::Vec3b plain = img.at<cv::Vec3b>(y, x), over = img.at<cv::Vec3b>(y, x + 234);
+  EXPECT_GT(std::abs(plain[0] - over[0]) + std::abs(plain[1] - over[1]) + std::abs(plain[2] - over[2]), 40)
+      << "patch " << best;
+  // the plain half is the image itself: the bright square top-left, the background elsewhere
+  EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 20)[0], 240);
+  EXPECT_NEAR(img.at<cv::Vec3b>(30 + 200, 200)[0], 100, 2);
+}
+
+TEST(AttendDraw, UnwritablePngFolderRefusedBeforeWork) {
+  test::TempDir tmp;
+  write_model(tmp.file("lm.h5"), "gpt", {"n_layer=1", "n_head=1", "d_model=4", "block_size=8", "vocab_size=10"});
+  {
+    io::H5Out out(tmp.file("tok.h5"), "tokens");
+    test::write_sequences(out, "", {{4, 5, 6}}, 10);
+    out.commit();
+  }
+  { std::ofstream f(tmp.file("file")); }
+  auto r = run("qkv-attend -m " + tmp.file("lm.h5") + " " + tmp.file("tok.h5") + " --png " + tmp.file("file/maps") +
+               " -o " + tmp.file("att.h5"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--png " + tmp.file("file/maps") + ": cannot create the folder"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("att.h5")));
+  r = run("qkv-attend -m " + tmp.file("lm.h5") + " " + tmp.file("tok.h5") + " --png " + tmp.file("m") + " -o -");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--png draws from the output file"), std::string::npos) << r.err;
+}
