@@ -1,4 +1,4 @@
-// The training step's seam (train_step and its gradient-reduction hook) and
+// The training step's seam (train_step and its StepReduce) and
 // the table of run settings: defaults, what /train_state records and in which
 // order, and what --resume restores.
 #include <gtest/gtest.h>
@@ -47,44 +47,63 @@ std::vector<std::string> keys(const nn::Config& c) {
 
 }  // namespace
 
-TEST(TrainStep, ReductionHookSeesTheGradientsBeforeClipping) {
-  nn::OptimConfig sgd;
-  sgd.kind = "sgd";
-  sgd.momentum = 0;
-  auto plain = tiny_gpt(), hooked = tiny_gpt();
-  nn::Optimizer opt_plain(sgd, plain->params()), opt_hooked(sgd, hooked->params());
-  const std::vector<float> before = params_of(*plain);
-  nn::Batch b = tiny_batch();
-
-  StepResult a = train_step(*plain, opt_plain, b, 0.1, 0.0);
-  int calls = 0;
+// As in a data-parallel run of 2 ranks that computed the same rows: the whole
+// batch has twice the stats, this rank's share of the targets is `weight`,
+// and the gradients are summed (doubled).
+struct TwoRanks : StepReduce {
+  double weight = 0.5;
+  int stats_calls = 0, gradient_calls = 0;
   double grad_sum = 0;
-  // As a data-parallel run sums over 2 ranks that computed the same gradients: twice the gradients.
-  StepResult h = train_step(*hooked, opt_hooked, b, 0.1, 0.0, [&](nn::ParamStore& ps) {
-    ++calls;
-    EXPECT_EQ(&ps, &hooked->params());
+  bool poison = false;  // a rank sends a NaN
+  double whole_batch(nn::Stats& s) override {
+    ++stats_calls;
+    s.loss_sum *= 2;
+    s.count *= 2;
+    s.correct *= 2;
+    return weight;
+  }
+  void gradients(nn::ParamStore& ps) override {
+    ++gradient_calls;
     for (int64_t i = 0; i < ps.size(); ++i) {
       grad_sum += std::fabs(ps.grads()[i]);
       ps.grads()[i] *= 2;
     }
-  });
-  EXPECT_EQ(calls, 1);
-  EXPECT_GT(grad_sum, 0);  // after backward
-  ASSERT_TRUE(a.stepped && h.stepped);
-  EXPECT_EQ(a.stats.loss_sum, h.stats.loss_sum);
-  EXPECT_DOUBLE_EQ(h.grad_norm, 2 * a.grad_norm);  // the norm (and clipping) sees the reduced gradients
-  const std::vector<float> pa = params_of(*plain), ph = params_of(*hooked);
-  for (size_t i = 0; i < before.size(); ++i)  // to a few float ulps at |p| ~ 1
-    EXPECT_NEAR(ph[i] - before[i], 2 * (pa[i] - before[i]), 4e-7) << i;
+    if (poison) ps.grads()[0] = NAN;
+  }
+};
 
-  // Clipped: the reduced gradients are scaled down to the clip norm.
+TEST(TrainStep, ReductionSeesTheStatsBeforeBackwardAndTheGradientsBeforeClipping) {
+  nn::OptimConfig sgd;
+  sgd.kind = "sgd";
+  sgd.momentum = 0;
+  auto plain = tiny_gpt(), shared = tiny_gpt();
+  nn::Optimizer opt_plain(sgd, plain->params()), opt_shared(sgd, shared->params());
+  const std::vector<float> before = params_of(*plain);
+  nn::Batch b = tiny_batch();
+
+  StepResult a = train_step(*plain, opt_plain, b, 0.1, 0.0);
+  TwoRanks two;
+  StepResult h = train_step(*shared, opt_shared, b, 0.1, 0.0, &two);
+  EXPECT_EQ(two.stats_calls, 1);
+  EXPECT_EQ(two.gradient_calls, 1);
+  EXPECT_GT(two.grad_sum, 0);  // after backward
+  ASSERT_TRUE(a.stepped && h.stepped);
+  EXPECT_EQ(h.stats.loss_sum, 2 * a.stats.loss_sum);  // the whole batch's
+  EXPECT_EQ(h.stats.count, 2 * a.stats.count);
+  // Half the mean-loss gradient (backward's scale), summed over the two: exactly one process's.
+  EXPECT_EQ(h.grad_norm, a.grad_norm);
+  EXPECT_EQ(params_of(*shared), params_of(*plain));
+
+  // Weight 1: twice the gradients, which the norm and clipping see.
   auto clipped = tiny_gpt();
   nn::Optimizer opt_clipped(sgd, clipped->params());
-  StepResult c = train_step(*clipped, opt_clipped, b, 0.1, a.grad_norm / 2,
-                            [](nn::ParamStore& ps) { for (int64_t i = 0; i < ps.size(); ++i) ps.grads()[i] *= 2; });
+  TwoRanks doubled;
+  doubled.weight = 1;
+  StepResult c = train_step(*clipped, opt_clipped, b, 0.1, a.grad_norm / 2, &doubled);
   EXPECT_DOUBLE_EQ(c.grad_norm, 2 * a.grad_norm);
-  const std::vector<float> pc = params_of(*clipped);
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(pc[i] - before[i], 0.5 * (pa[i] - before[i]), 4e-7) << i;
+  const std::vector<float> pa = params_of(*plain), pc = params_of(*clipped);
+  for (size_t i = 0; i < before.size(); ++i)  // to a few float ulps at |p| ~ 1
+    EXPECT_NEAR(pc[i] - before[i], 0.5 * (pa[i] - before[i]), 4e-7) << i;
 }
 
 TEST(TrainStep, NonFiniteStopsBeforeTheUpdate) {
@@ -92,7 +111,9 @@ TEST(TrainStep, NonFiniteStopsBeforeTheUpdate) {
   auto m = tiny_gpt();
   nn::Optimizer opt(adamw, m->params());
   const std::vector<float> before = params_of(*m);
-  StepResult r = train_step(*m, opt, tiny_batch(), 1e-3, 1.0, [](nn::ParamStore& ps) { ps.grads()[0] = NAN; });
+  TwoRanks poisoned;
+  poisoned.poison = true;
+  StepResult r = train_step(*m, opt, tiny_batch(), 1e-3, 1.0, &poisoned);
   EXPECT_FALSE(r.stepped);
   EXPECT_TRUE(std::isnan(r.grad_norm));
   EXPECT_EQ(opt.steps(), 0);

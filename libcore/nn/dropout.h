@@ -20,4 +20,21 @@ void dropout_backward(float* dinp, const float* dout, const uint8_t* mask, int64
 // Draws only the mask (n) (for kernels that apply it themselves, like attention).
 void dropout_mask(uint8_t* mask, int64_t n, float p, Rng& rng);
 
+// Data-parallel training: a process computes rows [begin, begin + rows) of a
+// batch of `total` rows, yet draws its dropout masks as the whole batch would,
+// so a run's results do not depend on how many processes share it. While a
+// BatchSlice is alive (on this thread), a mask of n values (rows x values per
+// row: every tensor a model drops out is batch-major) is drawn as the total x
+// values-per-row mask of the whole batch, and this process's rows are kept.
+class BatchSlice {
+ public:
+  BatchSlice(int64_t begin, int64_t rows, int64_t total);
+  ~BatchSlice();
+  BatchSlice(const BatchSlice&) = delete;
+  BatchSlice& operator=(const BatchSlice&) = delete;
+
+ private:
+  int64_t saved_[3];
+};
+
 }  // namespace qkv::nn

@@ -1,5 +1,7 @@
 #include "nn/model.h"
 
+#include <type_traits>
+
 #include "core/error.h"
 #include "nn/decoder.h"
 
@@ -42,6 +44,30 @@ Batch Batch::images(int64_t B, int64_t P, int64_t D, std::vector<float> patches,
   b.D = D;
   b.patches = std::move(patches);
   b.labels = std::move(labels);
+  return b;
+}
+
+Batch Batch::rows(int64_t begin, int64_t end) const {
+  QKV_CHECK(0 <= begin && begin <= end && end <= B, "Batch::rows outside the batch");
+  auto cut = [&](const auto& v) {  // (B, ...) -> (end - begin, ...)
+    using V = std::decay_t<decltype(v)>;
+    if (v.empty()) return V();
+    const size_t per_row = v.size() / static_cast<size_t>(B);
+    return V(v.begin() + begin * per_row, v.begin() + end * per_row);
+  };
+  Batch b;
+  b.B = end - begin;
+  b.T = T;
+  b.S = S;
+  b.P = P;
+  b.D = D;
+  b.inp = cut(inp);
+  b.tgt = cut(tgt);
+  b.src = cut(src);
+  b.tgt_in = cut(tgt_in);
+  b.tgt_out = cut(tgt_out);
+  b.patches = cut(patches);
+  b.labels = cut(labels);
   return b;
 }
 

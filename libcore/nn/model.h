@@ -71,6 +71,9 @@ struct Batch {
   static Batch seq2seq(int64_t B, int64_t S, int64_t T, std::vector<int32_t> src, std::vector<int32_t> tgt_in,
                        std::vector<int32_t> tgt_out);
   static Batch images(int64_t B, int64_t P, int64_t D, std::vector<float> patches, std::vector<int32_t> labels);
+
+  // Rows [begin, end) of this batch, padded lengths kept (one data-parallel process's share).
+  Batch rows(int64_t begin, int64_t end) const;
 };
 
 // What one forward pass measured.

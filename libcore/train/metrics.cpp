@@ -38,6 +38,18 @@ void SequenceScorer::score(const std::vector<int32_t>& src, const std::vector<in
   ref_tokens_ += c.ref_len;
 }
 
+std::array<double, 4> SequenceScorer::totals() const {
+  return {static_cast<double>(scored_), static_cast<double>(wrong_), static_cast<double>(edits_),
+          static_cast<double>(ref_tokens_)};
+}
+
+void SequenceScorer::set_totals(const std::array<double, 4>& t) {
+  scored_ = static_cast<int64_t>(t[0]);
+  wrong_ = static_cast<int64_t>(t[1]);
+  edits_ = static_cast<int64_t>(t[2]);
+  ref_tokens_ = static_cast<int64_t>(t[3]);
+}
+
 void MetricsLog::open(const std::string& path, bool append) {
   if (f_) std::fclose(f_);
   path_ = path;

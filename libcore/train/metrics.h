@@ -8,6 +8,7 @@
 //   s.score(src, hypothesis);               // once per distinct source
 //   s.wer(); s.ter();
 #pragma once
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -40,6 +41,9 @@ class SequenceScorer {
   int64_t scored() const { return scored_; }
   double wer() const { return scored_ ? static_cast<double>(wrong_) / scored_ : 0.0; }
   double ter() const { return ref_tokens_ ? static_cast<double>(edits_) / ref_tokens_ : 0.0; }
+  // The running totals (scored, wrong, edits, reference tokens), e.g. to sum over processes.
+  std::array<double, 4> totals() const;
+  void set_totals(const std::array<double, 4>& t);
 
  private:
   std::map<std::vector<int32_t>, std::vector<std::vector<int32_t>>> refs_;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -18,6 +19,7 @@
 #include "nn/decoding.h"
 #include "nn/model.h"
 #include "train/data.h"
+#include "train/data_parallel.h"
 #include "train/examples.h"
 #include "train/metrics.h"
 #include "train/model_keys.h"
@@ -158,15 +160,28 @@ void prepare_data(const TrainOptions& o, const nn::Model& model, int64_t context
 }
 
 // Validation loss/accuracy over the whole set (or val_batches batches), in file order.
-EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o, bool decode) {
+// Data parallel (dp): each rank evaluates its share of every batch and decodes its share of the sources.
+EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o, bool decode, DataParallel* dp) {
   EvalResult r;
   LossMeter m;
   auto batches = plan_epoch(ex.size(), o.batch_size, o.seed, 0, false, nullptr);
   int64_t nb = static_cast<int64_t>(batches.size());
   if (o.val_batches > 0) nb = std::min(nb, o.val_batches);
   for (int64_t i = 0; i < nb; ++i) {
-    nn::Stats s = model.forward(ex.batch(batches[i]), false);
+    nn::Batch b = ex.batch(batches[i]);
+    if (dp) {
+      auto [begin, end] = dp->share(b.B);
+      if (begin == end) continue;
+      b = b.rows(begin, end);
+    }
+    nn::Stats s = model.forward(b, false);
     m.add(s.loss_sum, s.count, s.correct);
+  }
+  if (dp) {
+    double v[3] = {m.loss_sum, static_cast<double>(m.targets), static_cast<double>(m.correct)};
+    dp->sum(v, 3);
+    m = LossMeter();
+    m.add(v[0], static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2]));
   }
   r.loss = m.mean_loss();
   r.perplexity = m.perplexity();
@@ -190,12 +205,18 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
     nn::SearchOptions so;
     so.eos = tv.eos_id;
     so.max_len = std::min<int64_t>(max_ref + 10, dec->max_positions() - 1);
-    for (int64_t a = 0; a < n; a += o.batch_size) {
-      const int64_t B = std::min(o.batch_size, n - a);
+    auto [first, last] = dp ? dp->share(n) : std::pair<int64_t, int64_t>{0, n};
+    for (int64_t a = first; a < last; a += o.batch_size) {
+      const int64_t B = std::min(o.batch_size, last - a);
       std::vector<nn::Request> reqs;
       for (int64_t k = 0; k < B; ++k) reqs.push_back({sources[a + k], {tv.bos_id}, {}});
       auto hyps = nn::decode(*dec, reqs, so);
       for (int64_t k = 0; k < B; ++k) scorer.score(sources[a + k], hyps[k][0].ids);
+    }
+    if (dp) {
+      std::array<double, 4> t = scorer.totals();
+      dp->sum(t.data(), 4);
+      scorer.set_totals(t);
     }
     r.wer = scorer.wer();
     r.ter = scorer.ter();
@@ -251,6 +272,8 @@ struct Run {
   int64_t validations_since_best = 0;  // --early-stopping's count
   int64_t bpe = 0;            // batches per epoch
   std::vector<int64_t> lengths;  // of the training examples, with --bucket
+  std::unique_ptr<DataParallel> dp;  // under mpirun -np N > 1
+  bool root = true;                  // this process writes the outputs
 };
 
 void check_options(const TrainOptions& o) {
@@ -335,9 +358,12 @@ void restore_state(Run& r, io::H5In& ckpt) {
 }
 
 void setup(Run& r, const TrainOptions& given) {
-  if (int n = dist::Comm::world().size(); n > 1)  // a build without MPI refuses to be one of several (dist/launch.h)
-    throw UsageError("started as one of " + std::to_string(n) +
-                     " processes, but qkv-train does not split a run across processes yet; run one process");
+  dist::Comm& comm = dist::Comm::world();  // a build without MPI refuses to be one of several (dist/launch.h)
+  if (comm.size() > 1) {
+    r.dp = std::make_unique<DataParallel>(comm);
+    r.root = comm.is_root();
+    if (!r.root) spdlog::set_level(spdlog::level::warn);  // rank 0 logs and shows the progress
+  }
   TrainOptions& o = r.o;
   o = given;
   o.train_paths = expand_list_files(o.train_paths.empty() ? std::vector<std::string>{"-"} : o.train_paths);
@@ -378,6 +404,9 @@ void setup(Run& r, const TrainOptions& given) {
   r.ts.data_rng = Rng(o.seed).state();
   if (!o.resume_path.empty()) restore_state(r, *ckpt);
   ckpt.reset();
+  if (r.dp)  // every rank started with the same flags and data?
+    comm.check_same("run settings", saved_settings(o).to_string() + " " + files_name(o.train_paths) + " " +
+                                        std::to_string(train.size()) + " " + r.model->config().to_string());
   if (o.eval_only) {
     const Examples& ex = r.data.has_val ? *r.data.val : train;
     spdlog::info("{} model: {} parameters; evaluating {} examples of {}", r.model->arch(),
@@ -515,7 +544,7 @@ class Checkpoints {
   void keep(int64_t step) {
     if (r_.o.keep_last <= 0) return;
     save(stepped_path(r_.o.output, step), step);
-    prune_stepped(r_.o.output, r_.o.keep_last);
+    if (r_.root) prune_stepped(r_.o.output, r_.o.keep_last);
   }
   void save(const std::string& path, int64_t step) {
     const float* p = r_.model->params().params();
@@ -532,7 +561,10 @@ class Checkpoints {
     ts_.model_rng = r_.model->rng().state();
     ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
     if (r_.o.early_stopping > 0) ts_.extra.set("validations_since_best", nn::ConfigValue(r_.validations_since_best));
-    nn::save_checkpoint(path, *r_.model, r_.opt.get(), &ts_);
+    if (r_.dp)  // every rank holds the same parameters, bit for bit (checked at every checkpoint)
+      r_.dp->comm().check_same("parameters at step " + std::to_string(step),
+                               std::string(reinterpret_cast<const char*>(p), sizeof(float) * r_.model->params().size()));
+    if (r_.root) nn::save_checkpoint(path, *r_.model, r_.opt.get(), &ts_);
   }
 
   Run& r_;
@@ -551,6 +583,7 @@ class Outputs {
   explicit Outputs(const Run& r) : r_(r), start_(r.ts.step), progress_("train", r.o.steps - start_, "steps") {
     const TrainOptions& o = r.o;
     const bool resumed = !o.resume_path.empty();
+    if (!r.root) return;  // rank 0 writes
     if (resumed && !o.metrics_path.empty()) MetricsLog::truncate(o.metrics_path, r.ts.step);
     if (!o.metrics_path.empty()) log_.open(o.metrics_path, resumed);
     if (resumed)  // the curves so far, for the plot
@@ -581,7 +614,7 @@ class Outputs {
     val_.y.push_back(e.loss);
   }
   void redraw() {
-    if (!r_.o.plot_path.empty())
+    if (r_.root && !r_.o.plot_path.empty())
       plot_curves(r_.o.plot_path, {train_, val_}, "step", "loss", "qkv-train " + r_.o.task + " (" + r_.model->arch() + ")");
   }
   void progress(int64_t step, const std::string& extra) {
@@ -606,19 +639,19 @@ TrainResult evaluate_only(Run& r) {
   const TrainOptions& o = r.o;
   const Data& d = r.data;
   const Examples& ex = d.has_val ? *d.val : *d.train;
-  EvalResult e = evaluate(*r.model, ex, o, r.task == nn::Task::seq2seq);
+  EvalResult e = evaluate(*r.model, ex, o, r.task == nn::Task::seq2seq, r.dp.get());
   auto f = eval_fields(e, r.task);
   // "val" for the --val / --val-fraction data, else "eval": the given file as a whole.
   f.insert(f.begin(), MetricsLog::Field("split", d.has_val ? "val" : "eval"));
   f.emplace_back("file", d.has_val ? d.val_name : files_name(o.train_paths));
-  std::printf("%s\n", MetricsLog::format(f).c_str());
+  if (r.root) std::printf("%s\n", MetricsLog::format(f).c_str());
   spdlog::info("{}: {}", d.has_val ? d.val_name : files_name(o.train_paths), describe_eval(e, r.task));
   TrainResult res;
   res.val = e;
   return res;
 }
 
-TrainResult train(Run& r, const GradientReduce& reduce) {
+TrainResult train(Run& r) {
   const TrainOptions& o = r.o;
   const int64_t total = o.steps;
   const int64_t eval_every = o.eval_every > 0 ? o.eval_every : std::max<int64_t>(1, total / 10);
@@ -645,7 +678,14 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
     const double t_begin = now_s();
     const nn::Batch batch = r.data.train->batch(plan[pos]);
     const double lr = r.sched.lr(step);
-    StepResult s = train_step(*r.model, *r.opt, batch, lr, o.clip, reduce);
+    StepResult s;
+    if (r.dp) {  // this rank's share of the batch; dropout drawn as the whole batch's
+      std::optional<nn::BatchSlice> slice;
+      const nn::Batch mine = r.dp->part(batch, slice);
+      s = train_step(*r.model, *r.opt, mine, lr, o.clip, r.dp.get());
+    } else {
+      s = train_step(*r.model, *r.opt, batch, lr, o.clip);
+    }
     const double loss = s.stats.loss_sum, norm = s.grad_norm;
     if (!std::isfinite(loss))
       ckpt.diverged(std::string("loss is ") + (std::isnan(loss) ? "NaN" : "infinite"), step + 1);
@@ -675,7 +715,7 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
     const bool eval_now = r.data.has_val && (step % eval_every == 0 || step == total);
     if (eval_now) {
       const bool decode = decode_metrics && (!o.decode_final_only || step == total);
-      res.val = evaluate(*r.model, *r.data.val, o, decode);
+      res.val = evaluate(*r.model, *r.data.val, o, decode, r.dp.get());
       out.val_record(step, res.val);
       spdlog::info("step {}/{} val {}{}", step, total, describe_eval(res.val, r.task),
                    ckpt.validated(step, res.val.loss));
@@ -690,7 +730,9 @@ TrainResult train(Run& r, const GradientReduce& reduce) {
     }
     if (step % log_every == 0 || eval_now || step == total) out.redraw();
     ckpt.step_done(step);
-    if (int sig = stop_requested(); sig != 0 && step < total) {
+    int sig = stop_requested();
+    if (r.dp) sig = static_cast<int>(r.dp->comm().max(sig));  // a signal to any rank stops every rank
+    if (sig != 0 && step < total) {
       ckpt.stopped(step);
       spdlog::info("stopped by {} at step {} of {}; checkpoint {} saved (exit status {}); continue with --resume {}",
                    stop_signal_name(sig), step, total, o.output, 128 + sig, o.output);
@@ -749,14 +791,15 @@ std::string best_path_for(const std::string& output) {
 }
 
 StepResult train_step(nn::Model& model, nn::Optimizer& opt, const nn::Batch& batch, double lr, double clip,
-                      const GradientReduce& reduce) {
+                      StepReduce* reduce) {
   StepResult r;
   model.params().zero_grad();
   r.stats = model.forward(batch, true);
+  const float scale = reduce ? static_cast<float>(reduce->whole_batch(r.stats)) : 1.0f;
   r.grad_norm = NAN;
   if (!std::isfinite(r.stats.loss_sum)) return r;
-  model.backward(1.0f);
-  if (reduce) reduce(model.params());
+  model.backward(scale);
+  if (reduce) reduce->gradients(model.params());
   r.grad_norm = nn::clip_grad_norm(model.params(), clip);
   if (!std::isfinite(r.grad_norm)) return r;
   opt.step(lr);
@@ -764,10 +807,10 @@ StepResult train_step(nn::Model& model, nn::Optimizer& opt, const nn::Batch& bat
   return r;
 }
 
-TrainResult run_training(const TrainOptions& o, const GradientReduce& reduce) {
+TrainResult run_training(const TrainOptions& o) {
   Run r;
   setup(r, o);
-  return r.o.eval_only ? evaluate_only(r) : train(r, reduce);
+  return r.o.eval_only ? evaluate_only(r) : train(r);
 }
 
 }  // namespace qkv::train

@@ -8,8 +8,8 @@
 //
 // The run is setup (options, checkpoint, data, model, optimizer), then a loop
 // of train_step() with evaluation and the checkpoint policy between steps.
-// train_step() calls a gradient-reduction hook between backward and clipping:
-// the seam where data-parallel training sums gradients over processes.
+// train_step() calls a StepReduce between forward and backward and between
+// backward and clipping: the seam of data-parallel training.
 //
 // Determinism: the data order is a function of (seed, epoch), the model's
 // dropout generator and the optimizer state are saved in every checkpoint,
@@ -18,7 +18,6 @@
 // where an uninterrupted run would.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,10 +45,21 @@ struct TrainResult {
   double tokens_per_s = 0;
 };
 
-// Called with the model's parameters after backward, before clipping: the
-// flat gradients (ps.grads(), ps.size() floats) may be replaced, e.g. by
-// their sum over processes (dist::SumAllreduce).
-using GradientReduce = std::function<void(nn::ParamStore& ps)>;
+// The seam of data-parallel training: train_step() calls whole_batch() after
+// forward and gradients() after backward, before clipping. A process that
+// computed a share of the batch makes its stats those of the whole batch and
+// its gradients their sum over processes (dist::SumAllreduce); clipping and
+// the update then see the whole batch's gradients.
+class StepReduce {
+ public:
+  virtual ~StepReduce() = default;
+  // s: this process's forward stats, replaced by the whole batch's. Returns
+  // the weight of this process's mean-loss gradient in the whole batch's mean
+  // (its share of the counted targets): backward's scale.
+  virtual double whole_batch(nn::Stats& s) = 0;
+  // The flat gradients (ps.grads(), ps.size() floats), replaced by their sum.
+  virtual void gradients(nn::ParamStore& ps) = 0;
+};
 
 struct StepResult {
   nn::Stats stats;        // the forward's loss sum, counted targets and argmax hits
@@ -57,17 +67,19 @@ struct StepResult {
   bool stepped = false;   // the optimizer stepped (loss and gradient norm finite)
 };
 
-// One optimizer step on one batch: forward (training mode), backward,
-// reduce(params) if given, clipping to clip (0 = off), optimizer step at lr.
-// Stops before backward when the loss is not finite, and before the
+// One optimizer step on one batch: forward (training mode), reduce->whole_batch,
+// backward, reduce->gradients, clipping to clip (0 = off), optimizer step at
+// lr. Stops before backward when the loss is not finite, and before the
 // optimizer step when the gradient norm is not.
 StepResult train_step(nn::Model& model, nn::Optimizer& opt, const nn::Batch& batch, double lr, double clip,
-                      const GradientReduce& reduce = nullptr);
+                      StepReduce* reduce = nullptr);
 
-// Runs training (or evaluation with eval_only). Throws DataError / UsageError
-// with one clear line on bad input; a NaN loss throws DataError after
-// keeping the last good checkpoint.
-TrainResult run_training(const TrainOptions& o, const GradientReduce& reduce = nullptr);
+// Runs training (or evaluation with eval_only). Under `mpirun -np N` the
+// N processes are one run (data parallel: each computes a contiguous share of
+// every batch; only rank 0 writes). Throws DataError / UsageError with one
+// clear line on bad input; a NaN loss throws DataError after keeping the last
+// good checkpoint.
+TrainResult run_training(const TrainOptions& o);
 
 // "model.h5" -> "model.best.h5".
 std::string best_path_for(const std::string& output);
