@@ -90,7 +90,7 @@ Tool::Tool(std::string name, std::string description) : name_(std::move(name)), 
   app_.add_flag("-v,--verbose", globals_.verbose, "more log detail on stderr (repeat: -vv)");
   app_.add_flag("-q,--quiet", globals_.quiet, "errors only on stderr");
   app_.add_option("--threads", globals_.threads, "threads for BLAS and qkv's own loops (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kMaxThreads));
   app_.add_flag("--no-provenance", globals_.no_provenance,
                 "write no /provenance record (outputs become byte-identical run to run)");
   app_.fallthrough();
@@ -99,10 +99,23 @@ Tool::Tool(std::string name, std::string description) : name_(std::move(name)), 
 
 void Tool::examples(const std::string& text) { app_.footer("Examples:\n  " + text); }
 
+CLI::Validator writable() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        try {
+          io::check_writable(path);
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return "";
+      },
+      "");
+}
+
 CLI::Option* Tool::add_output(CLI::App& cmd, std::string& path, const std::string& help) {
   path = "-";
   outputs_.emplace_back(&cmd, &path);
-  return cmd.add_option("-o,--output", path, help)->capture_default_str();
+  return cmd.add_option("-o,--output", path, help)->capture_default_str()->check(writable());
 }
 
 int Tool::run(int argc, char** argv, const std::function<void()>& body) {

@@ -66,4 +66,8 @@ class Tool {
 // text with control bytes (newline, ESC, ...) shown as \xNN: safe to print on one line.
 std::string printable(const std::string& text);
 
+// The check of every output path option: io::check_writable when parsed,
+// before any work (a usage error, exit 2, naming the option and the path).
+CLI::Validator writable();
+
 }  // namespace qkv::cli

@@ -14,6 +14,9 @@
 namespace qkv {
 
 // Threads for qkv's own loops (and BLAS, when loaded). n <= 0 means all cores.
+// --threads at most this (more threads than any machine has cores only
+// multiplies per-thread buffers: 100000 made an encode take 12.8 GB).
+constexpr int kMaxThreads = 1024;
 void set_threads(int n);
 int threads();  // all cores until set_threads() was called
 

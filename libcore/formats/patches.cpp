@@ -153,6 +153,15 @@ PatchesReader::PatchesReader(const io::H5In& in) : in_(in) {
     const int32_t max_label = labels_.empty() ? -1 : *std::max_element(labels_.begin(), labels_.end());
     num_classes_ = in.has_attr("/", "num_classes") ? in.attr_int("/", "num_classes") : max_label + 1;
     if (num_classes_ <= 0) throw DataError(f + ": num_classes is " + std::to_string(num_classes_));
+    // A corrupt num_classes would size the model's classifier: checked against the data.
+    const int64_t named = static_cast<int64_t>(meta_.class_names.size());
+    if (named > 0 && num_classes_ != named)
+      throw DataError(f + ": num_classes " + std::to_string(num_classes_) + " but " + std::to_string(named) +
+                      " class_names");
+    if (num_classes_ > kMaxClasses)
+      throw DataError(f + ": num_classes " + std::to_string(num_classes_) + " is beyond qkv's limit of " +
+                      std::to_string(kMaxClasses) + " (corrupt attribute? the labels use " +
+                      std::to_string(max_label + 1) + ")");
     for (int64_t i = 0; i < N_; ++i)
       if (labels_[i] < 0 || labels_[i] >= num_classes_)
         throw DataError(f + ": label " + std::to_string(labels_[i]) + " of example " + std::to_string(i) +

@@ -78,6 +78,10 @@ Tensor patch_values(const Tensor& stored);
 Tensor read_patch_values(const io::H5In& in, const std::string& name);
 Tensor read_patch_values(const io::H5In& in, const std::string& name, int64_t begin, int64_t end);
 
+// The most classes a patches file may claim without naming them (1,048,576);
+// with class_names, num_classes must be their count.
+constexpr int64_t kMaxClasses = int64_t{1} << 20;
+
 class PatchesReader {
  public:
   // Checks the kind, /patches (N, L, D) against the geometry attributes when

@@ -59,8 +59,11 @@ TokensReader::TokensReader(const io::H5In& in, const std::string& group) : in_(i
   // Vocabulary: vocab_size is required, the special ids default to 0..3.
   if (!in.has_attr(g, "vocab_size")) throw DataError(where_ + "missing attribute vocab_size");
   vocab_.vocab_size = in.attr_int(g, "vocab_size");
-  if (vocab_.vocab_size <= 0 || vocab_.vocab_size > INT32_MAX)
+  if (vocab_.vocab_size <= 0)
     throw DataError(where_ + "vocab_size " + std::to_string(vocab_.vocab_size) + " is not a valid size");
+  if (vocab_.vocab_size > kMaxVocabSize)
+    throw DataError(where_ + "vocab_size " + std::to_string(vocab_.vocab_size) + " is beyond qkv's limit of " +
+                    std::to_string(kMaxVocabSize) + " (corrupt attribute?)");
   int32_t* special[kNumSpecialIds] = {&vocab_.pad_id, &vocab_.bos_id, &vocab_.eos_id, &vocab_.unk_id};
   for (int k = 0; k < kNumSpecialIds; ++k) {
     if (!in.has_attr(g, kIdAttrs[k])) continue;

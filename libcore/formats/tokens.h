@@ -23,6 +23,10 @@ constexpr const char* kTokensKind = "tokens";
 constexpr const char* kTokenPairsKind = "token_pairs";
 
 // Ids 0..3 of every tokenizer, in every tokens file.
+// The largest vocabulary a tokens file may claim (4,194,304: over ten times
+// the largest tokenizers in use); a corrupt vocab_size would otherwise size
+// the model's embedding.
+constexpr int64_t kMaxVocabSize = int64_t{1} << 22;
 constexpr int32_t kPadId = 0, kBosId = 1, kEosId = 2, kUnkId = 3, kNumSpecialIds = 4;
 extern const char* const kSpecialNames[kNumSpecialIds];  // "<pad>", "<bos>", "<eos>", "<unk>"
 

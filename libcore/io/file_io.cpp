@@ -181,6 +181,18 @@ int create_temp_beside(const std::string& target, std::string* name) {
   return fd;
 }
 
+void check_writable(const std::string& path) {
+  if (path.empty() || path == "-") return;
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) throw UsageError(path + ": is a directory, expected a file name");
+    if (!S_ISREG(st.st_mode)) return;
+  }
+  std::string tmp;
+  ::close(create_temp_beside(path, &tmp));
+  unlink(tmp.c_str());
+}
+
 void set_signal_cleanup(bool on) { g_signal_cleanup.store(on); }
 
 TempFileGuard::TempFileGuard(const std::string& path) : active_(g_signal_cleanup.load()) {

@@ -30,6 +30,13 @@ void sync_filesystem(const std::string& path);
 // never written to a terminal. Tools call it before doing any work.
 void refuse_binary_to_terminal(const std::string& path);
 
+// Throws (one line naming path) unless a file can be written at path: its
+// folder exists and takes a new file there (tried by creating and removing a
+// temporary beside it), and path is no folder. "-", devices and FIFOs pass
+// (opened at write time). Tools check every output this way before working,
+// so a run never ends by losing its work to an unwritable -o.
+void check_writable(const std::string& path);
+
 // Size of a regular file in bytes, or -1 when it is not a regular file.
 int64_t file_size(const std::string& path);
 

@@ -178,6 +178,12 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
   hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (rank < 0 || n < 0) throw DataError(w + ": unreadable dataspace");
   if (rank > 1) throw DataError(w + ": attributes of rank " + std::to_string(rank) + " are not supported");
+  // Its values are in the file: a count beyond the file's size is a corrupt header.
+  Hid file(H5Iget_file_id(obj));
+  hsize_t file_bytes = 0;
+  if (file.valid()) H5Fget_filesize(file.get(), &file_bytes);
+  if (static_cast<uint64_t>(n) > file_bytes)
+    throw DataError(w + ": claims " + std::to_string(n) + " values, more than the file holds (corrupt header?)");
   bool scalar = rank == 0;
   switch (H5Tget_class(type.get())) {
     case H5T_INTEGER: {

@@ -251,13 +251,12 @@ std::string describe_checkpoint(const io::H5In& in) {
   } catch (const UsageError& e) {
     throw DataError(in.path() + ": " + e.what());
   }
+  load_params(in, *m);  // every parameter present, of its shape, dtype and finite
   o << in.path() << ": " << arch << " (" << task_name(m->task()) << "), " << m->params().num_params()
     << " parameters\nhyperparameters: " << m->config().to_string() << "\n";
   o << "parameters (PyTorch name, shape, weight decay):\n";
   for (const ParamInfo& p : m->params().infos()) {
-    bool present = in.has("params/" + p.name);
-    o << "  " << p.name << " " << shape_str(p.shape) << (p.decay ? " decay" : "") << (present ? "" : "  MISSING")
-      << "\n";
+    o << "  " << p.name << " " << shape_str(p.shape) << (p.decay ? " decay" : "") << "\n";
   }
   if (has_optimizer(in)) {
     OptimConfig oc = read_optimizer_config(in);

@@ -1,6 +1,9 @@
 #include "nn/param_store.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -37,6 +40,20 @@ ParamId ParamStore::add(const std::string& name, Shape shape, Decay decay) {
 
 void ParamStore::finalize() {
   QKV_CHECK(!finalized_, "ParamStore::finalize() twice");
+  // Weights, gradients and Adam's two moments: 16 bytes a parameter. Refused
+  // before any allocation when beyond the machine's memory: a vocabulary or
+  // class count from a corrupt file, or an absurd width flag, sizes no buffer.
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const double ram = pages > 0 && page > 0 ? double(pages) * double(page) : 0.0, need = 16.0 * double(total_);
+  if (ram > 0 && need > ram) {
+    const ParamInfo* big = &infos_.front();
+    for (const auto& p : infos_) if (p.numel > big->numel) big = &p;
+    char msg[256];
+    std::snprintf(msg, sizeof msg, "%.1f GB for weights, gradients and optimizer state, more than this machine's %.1f GB",
+                  need / 1e9, ram / 1e9);
+    throw DataError("the model's " + std::to_string(num_params()) + " parameters (largest: " + big->name + " " +
+                    shape_str(big->shape) + ") need " + msg);
+  }
   params_ = alloc(total_);
   grads_ = alloc(total_);
   finalized_ = true;

@@ -31,6 +31,7 @@ struct Row {
   Row& inverted() { s.inverted = true; return *this; }
   Row& shown() { s.show_default = true; return *this; }
   Row& non_negative() { s.non_negative = true; return *this; }
+  Row& output_file() { s.output_file = true; return *this; }
   Row& one_of(std::vector<std::string> c) { s.choices = std::move(c); return *this; }
   Row& lm_help(const char* h) { s.help_lm = h; return *this; }
   operator RunSetting() const { return s; }
@@ -110,7 +111,7 @@ std::vector<RunSetting> make_table() {
       // Output.
       Row("output", "-o,--output", output, QKV_FIELD(output),
           "checkpoint, rewritten atomically every --save-every steps and at the end")
-          .def("model.h5").shown(),
+          .def("model.h5").shown().output_file(),
       Row("best", "--best", output, QKV_FIELD(best_path),
           "checkpoint of the best validation loss (default OUTPUT.best.h5; none = off)"),
       Row("save_every", "--save-every", output, QKV_FIELD(save_every), "steps between checkpoints (0: only at the end)"),
@@ -132,8 +133,10 @@ std::vector<RunSetting> make_table() {
       Row("early_stopping", "--early-stopping", output, QKV_FIELD(early_stopping),
           "stop after N validations in a row without a lower validation loss (0 = off)")
           .non_negative().saved_when_set(20),
-      Row("metrics", "--metrics", output, QKV_FIELD(metrics_path), "append metrics as JSON lines to this file"),
-      Row("plot", "--plot", output, QKV_FIELD(plot_path), "draw train/validation loss curves to this PNG"),
+      Row("metrics", "--metrics", output, QKV_FIELD(metrics_path), "append metrics as JSON lines to this file")
+          .output_file(),
+      Row("plot", "--plot", output, QKV_FIELD(plot_path), "draw train/validation loss curves to this PNG")
+          .output_file(),
       Row("eval_only", "--eval-only", output, QKV_FIELD(eval_only),
           "evaluate the --init/--resume checkpoint on the validation data, else on the given file as a whole; one "
           "JSON line on stdout"),

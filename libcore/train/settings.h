@@ -95,6 +95,7 @@ struct RunSetting {
   bool inverted = false;          // a flag that sets false ("--no-shuffle")
   bool show_default = false;      // --help shows =DEFAULT
   bool non_negative = false;      // the command line rejects a negative value
+  bool output_file = false;       // a file the run writes: checked writable before the run
   std::vector<std::string> choices;  // the command line accepts only these
 
   bool applies(nn::Task t) const { return (tasks >> static_cast<unsigned>(t)) & 1u; }

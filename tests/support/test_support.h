@@ -41,6 +41,15 @@ std::string mpi_missing_reason();
 // ../shared/data/<rel> when present, else "" (callers GTEST_SKIP() with a reason).
 std::string shared_data(const std::string& rel);
 
+// Small real qkv files made by the tools in folder dir (about 10 s on 2 busy
+// cores): tok.h5 (bpe), chars.h5 (char tokenizer), tokens.h5, pairs.h5
+// (token_pairs), patches.h5 (labelled, 3 classes), gpt.h5, vit.h5, s2s.h5
+// (tiny trained checkpoints), beside their sources c.txt, p.tsv and the IDX
+// files img-idx3-ubyte / lab-idx1-ubyte. Returns "" or the failing command
+// and its error.
+std::string make_real_files(const std::string& dir);
+extern const char* const kRealFiles[8];  // the eight .h5 names above
+
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& bytes);
 bool exists(const std::string& path);

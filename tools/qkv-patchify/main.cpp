@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   pf::SourceOptions src;
   int preview_count = 8, compress = 0;
   app.add_option("inputs", inputs, "image files, a folder, a list file (.txt .lst .csv .tsv) or an IDX images file");
-  app.add_option("-o,--output", out, "output patches file; - for stdout")->capture_default_str();
+  app.add_option("-o,--output", out, "output patches file; - for stdout")->capture_default_str()->check(
+      qkv::cli::writable());
   app.add_option("--size", size, "resize to HxW (or N for NxN); default: keep each image's size (all must agree)");
   app.add_option("--fit", fit, "how --size is reached: squash (ignore aspect), crop (cover, centre crop), "
                                "pad (fit inside, centre on --pad-value; also pads up to the patch grid)")
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
                  "qkv-train reads the N outputs, given in order, as the whole");
   app.add_flag("--skip-bad", opt.skip_bad, "warn about unreadable or corrupt images and leave them out "
                                            "(counted in the 'skipped' attribute) instead of failing");
-  app.add_option("--preview", preview, "also draw the first few images with their patch grid into this PNG/JPEG");
+  app.add_option("--preview", preview, "also draw the first few images with their patch grid into this PNG/JPEG")
+      ->check(qkv::cli::writable());
   app.add_option("--preview-count", preview_count, "images in --preview")->capture_default_str()->check(
       CLI::Range(1, 256));
   app.add_option("--compress", compress, "deflate level 1-9 for /patches (0 = none)")->capture_default_str()->check(

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   encode->add_option("files", eo.inputs, "text files; - or none for stdin");
   encode->add_option("-t,--tokenizer", eo.tokenizer, "tokenizer file from learn")->required();
   encode->add_option("--tgt-tokenizer", eo.tgt_tokenizer, "with --tsv: tokenizer for the target column");
-  encode->add_option("-o,--output", eo.output, "tokens file to write; - for stdout")->capture_default_str();
+  encode->add_option("-o,--output", eo.output, "tokens file to write; - for stdout")->capture_default_str()->check(
+      qkv::cli::writable());
   encode->add_flag("--document", eo.document, "one sequence per input file instead of per line");
   encode->add_flag("--tsv", eo.tsv, "source<TAB>target lines -> a token_pairs file (/src, /tgt)");
   encode->add_flag("--bos", eo.bos, "start each sequence with <bos> (id 1)");
@@ -75,7 +76,8 @@ int main(int argc, char** argv) {
   decode->add_option("file", dec_in, "tokens or token_pairs file; - for stdin")->capture_default_str();
   decode->add_option("-t,--tokenizer", dec_tok, "tokenizer file")->required();
   decode->add_option("--tgt-tokenizer", dec_tgt, "token_pairs: tokenizer of /tgt (default: -t)");
-  decode->add_option("-o,--output", dec_out, "text file to write; - for stdout")->capture_default_str();
+  decode->add_option("-o,--output", dec_out, "text file to write; - for stdout")->capture_default_str()->check(
+      qkv::cli::writable());
 
   // vocab
   CLI::App* vocab = app.add_subcommand("vocab", "list the vocabulary: id, piece, kind, count, merge rank");

@@ -50,6 +50,7 @@ void add_settings(Command& c, qkv::nn::Task kind, Group group, const char* group
         r.field(c.o));
     if (!r.choices.empty()) opt->check(CLI::IsMember(r.choices));
     if (r.non_negative) opt->check(CLI::NonNegativeNumber);
+    if (r.output_file) opt->check(qkv::cli::writable());
     if (r.show_default) opt->capture_default_str();
     opt->group(group_name);
     c.settings.emplace_back(&r, opt);

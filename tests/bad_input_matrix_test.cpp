@@ -1,0 +1,207 @@
+// The bad-input matrix of issue 18 as one table: every input slot of the five
+// tools (qkv-inspect, qkv-tokenize, qkv-train, qkv-model, qkv-patchify) fed a
+// missing, empty, folder, non-HDF5, truncated, other-kind and
+// global-heap-corrupted file, plus a row for each defect the issue found
+// (libhdf5 crash reproducers, header-sized allocations, absurd flags). Each
+// row: its exit code, one stderr line naming the file or flag and the
+// problem, no output file and no temporary file left behind.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "support/test_support.h"
+
+using namespace qkv;
+
+namespace {
+
+struct Row {
+  std::string cmd;   // run in the corpus folder; output (if any) to out.h5
+  int exit_code;
+  std::string says;  // a piece of the one error line
+  std::string names; // the file or flag the line must name ("" = says is enough)
+};
+
+// Edits an attribute of a copy of a real file in place (HDF5 C API: the test
+// plays a corrupt writer). value < 0 with del: deletes it.
+void set_int_attr(const std::string& path, const char* object, const char* name, int64_t value, bool del = false) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0) << path;
+  hid_t o = H5Oopen(f, object, H5P_DEFAULT);
+  if (H5Aexists(o, name) > 0) H5Adelete(o, name);
+  if (!del) {
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &value);
+    H5Aclose(a);
+    H5Sclose(s);
+  }
+  H5Oclose(o);
+  H5Fclose(f);
+}
+
+// Replaces dataset name of path by a float32 one of shape dims (empty: removes it).
+void replace_dataset(const std::string& path, const char* name, std::vector<hsize_t> dims) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0) << path;
+  H5Ldelete(f, name, H5P_DEFAULT);
+  if (!dims.empty()) {
+    hid_t s = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(s);
+  }
+  H5Fclose(f);
+}
+
+// The first object of the file's first global heap collection (where its
+// variable-length strings live) claims 2^40 bytes: libhdf5 1.10 copies that
+// many (SIGSEGV) unless something stops it first.
+std::string corrupt_global_heap(std::string bytes) {
+  size_t at = bytes.find("GCOL");
+  if (at == std::string::npos || at + 32 > bytes.size()) return "";
+  const uint64_t huge = uint64_t{1} << 40;
+  std::memcpy(&bytes[at + 24], &huge, 8);  // little-endian, as on every machine this runs on
+  return bytes;
+}
+
+class BadInputMatrix : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    failed_ = test::make_real_files(dir_->path());
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string file(const std::string& name) { return dir_->file(name); }
+  static test::TempDir* dir_;
+  static std::string failed_;
+};
+test::TempDir* BadInputMatrix::dir_ = nullptr;
+std::string BadInputMatrix::failed_;
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
+  ASSERT_EQ(failed_, "");
+  const std::string d = dir_->path() + "/";
+  const std::string tiny = " --layers 1 --heads 2 --d-model 16 --d-ff 16 --steps 1 -b 4 ";
+
+  // Input slots: the command with {F} for the file, the right kind of file, another kind.
+  struct Slot {
+    std::string cmd, right, other;
+  };
+  const std::vector<Slot> slots = {
+      {"qkv-inspect {F}", "tokens.h5", ""},
+      {"qkv-tokenize encode -t {F} c.txt -o out.h5", "tok.h5", "tokens.h5"},
+      {"qkv-tokenize decode -t {F} tokens.h5", "tok.h5", "patches.h5"},
+      {"qkv-tokenize decode -t tok.h5 {F}", "tokens.h5", "tok.h5"},
+      {"qkv-train lm {F} --context 16" + tiny + "-o out.h5", "tokens.h5", "pairs.h5"},
+      {"qkv-train seq2seq {F}" + tiny + "-o out.h5", "pairs.h5", "tokens.h5"},
+      {"qkv-train vit {F}" + tiny + "-o out.h5", "patches.h5", "tokens.h5"},
+      {"qkv-train lm tokens.h5 --init {F} --eval-only", "gpt.h5", "vit.h5"},
+      {"qkv-model info {F}", "vit.h5", "patches.h5"},
+      {"qkv-patchify unpatchify {F} -o out.h5", "patches.h5", "tok.h5"},
+  };
+  test::write_file(d + "empty.h5", "");
+  test::run("mkdir " + d + "folder.h5");
+  std::vector<Row> rows;
+  for (const auto& s : slots) {
+    auto with = [&](const std::string& f) { return replace_all(s.cmd, "{F}", f); };
+    const std::string right = test::read_file(d + s.right);
+    const std::string stem = s.right.substr(0, s.right.size() - 3);
+    // Truncations: inside the superblock, halfway, just before the end.
+    for (size_t cut : {size_t{100}, right.size() / 2, right.size() - 64}) {
+      std::string name = stem + "-cut" + std::to_string(cut) + ".h5";
+      test::write_file(d + name, right.substr(0, cut));
+      rows.push_back({with(name), 1, "", name});
+    }
+    std::string heap = corrupt_global_heap(right);
+    ASSERT_NE(heap, "") << s.right << " has no global heap";
+    test::write_file(d + stem + "-heap.h5", heap);
+    rows.push_back({with(stem + "-heap.h5"), 1, "corrupt HDF5 file", stem + "-heap.h5"});
+    rows.push_back({with("missing.h5"), 1, "", "missing.h5"});
+    rows.push_back({with("empty.h5"), 1, "empty", "empty.h5"});
+    rows.push_back({with("folder.h5"), 1, "", "folder.h5"});
+    rows.push_back({with("c.txt"), 1, "not an HDF5 file", "c.txt"});
+    if (!s.other.empty()) rows.push_back({with(s.other), 1, "", s.other});
+  }
+
+  // The defects of issue 18, one row each.
+  // libhdf5 crash and hang reproducers found by fuzzing (tests/data/fuzz/README.md).
+  for (const char* r : {"chars-heap-segv", "tokens-segv", "tokens-vlen-huge-alloc", "tokens-loop", "patches-loop"}) {
+    test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + r + ".h5.gz > " + d + r + ".h5");
+    rows.push_back({std::string("qkv-inspect ") + r + ".h5", 1, "corrupt HDF5 file", std::string(r) + ".h5"});
+  }
+  rows.push_back({"qkv-tokenize encode -t chars-heap-segv.h5 c.txt -o out.h5", 1, "corrupt HDF5 file", "chars-heap-segv.h5"});
+  rows.push_back({"qkv-tokenize decode -t tok.h5 tokens-vlen-huge-alloc.h5", 1, "corrupt HDF5 file",
+                  "tokens-vlen-huge-alloc.h5"});
+  // Allocations sized by attributes: vocab_size 5e7 with ids < 300, num_classes 1.6e7 with labels < 3.
+  test::run("cp " + d + "tokens.h5 " + d + "vocab5e7.h5 && cp " + d + "patches.h5 " + d + "classes16e6.h5 && cp " + d +
+            "patches.h5 " + d + "classes16e6-unnamed.h5");
+  set_int_attr(d + "vocab5e7.h5", "/", "vocab_size", 50000000);
+  set_int_attr(d + "classes16e6.h5", "/", "num_classes", 16000000);
+  set_int_attr(d + "classes16e6-unnamed.h5", "/", "num_classes", 16000000);
+  set_int_attr(d + "classes16e6-unnamed.h5", "/", "class_names", 0, /*del=*/true);
+  rows.push_back({"qkv-train lm vocab5e7.h5 --context 16" + tiny + "-o out.h5", 1, "vocab_size 50000000 is beyond",
+                  "vocab5e7.h5"});
+  rows.push_back({"qkv-tokenize decode -t tok.h5 vocab5e7.h5", 1, "vocab_size 50000000 is beyond", "vocab5e7.h5"});
+  rows.push_back({"qkv-train vit classes16e6.h5" + tiny + "-o out.h5", 1, "num_classes 16000000 but 3 class_names",
+                  "classes16e6.h5"});
+  rows.push_back({"qkv-train vit classes16e6-unnamed.h5" + tiny + "-o out.h5", 1, "num_classes 16000000 is beyond",
+                  "classes16e6-unnamed.h5"});
+  // A model too big for the machine, whatever sized it: refused before allocating.
+  rows.push_back({"qkv-train lm tokens.h5 --context 16 --layers 1 --heads 2 --d-model 1000000 --steps 1 -o out.h5", 1,
+                  "more than this machine's", ""});
+  // Absurd --threads, in every tool.
+  for (const char* t : {"qkv-inspect --threads 100000 tokens.h5", "qkv-tokenize --threads 100000 encode -t tok.h5 c.txt -o out.h5",
+                        "qkv-train --threads 100000 lm tokens.h5 -o out.h5", "qkv-model --threads 100000 info gpt.h5",
+                        "qkv-patchify --threads 100000 img-idx3-ubyte -o out.h5"})
+    rows.push_back({t, 2, "not in range", "--threads"});
+  // qkv-model info reads /params: a parameter of the wrong shape, or missing.
+  test::run("cp " + d + "gpt.h5 " + d + "gpt-shape.h5 && cp " + d + "gpt.h5 " + d + "gpt-missing.h5");
+  replace_dataset(d + "gpt-shape.h5", "/params/transformer.wte.weight", {2, 2});
+  replace_dataset(d + "gpt-missing.h5", "/params/transformer.wte.weight", {});
+  rows.push_back({"qkv-model info gpt-shape.h5", 1, "transformer.wte.weight", "gpt-shape.h5"});
+  rows.push_back({"qkv-model info gpt-missing.h5", 1, "transformer.wte.weight", "gpt-missing.h5"});
+
+  // Unusable outputs are refused before the work (a usage error, exit 2), not after it.
+  rows.push_back({"qkv-train lm tokens.h5 --context 16 --layers 1 --heads 2 --d-model 16 --steps 500 -o nodir/x.h5", 2,
+                  "cannot create", "nodir/x.h5"});
+  rows.push_back({"qkv-train lm tokens.h5 --context 16" + tiny + "--metrics nodir/m.jsonl -o out.h5", 2, "cannot create",
+                  "nodir/m.jsonl"});
+  rows.push_back({"qkv-tokenize learn c.txt -o nodir/t.h5", 2, "cannot create", "nodir/t.h5"});
+  rows.push_back({"qkv-tokenize encode -t tok.h5 c.txt -o folder.h5", 2, "is a directory", "folder.h5"});
+  rows.push_back({"qkv-patchify img-idx3-ubyte --labels lab-idx1-ubyte --patch 4 --preview nodir/p.png -o out.h5", 2,
+                  "cannot create", "nodir/p.png"});
+  rows.push_back({"qkv-model init gpt --set n_layer=1 -o nodir/m.h5", 2, "cannot create", "nodir/m.h5"});
+  // A full disk: the streaming and whole-file writers exit 1 with one line.
+  rows.push_back({"qkv-tokenize encode -t tok.h5 c.txt -o /dev/full", 1, "No space left", "/dev/full"});
+  rows.push_back({"qkv-patchify -q img-idx3-ubyte --labels lab-idx1-ubyte --patch 4 -o /dev/full", 1, "No space left",
+                  "/dev/full"});
+  rows.push_back({"qkv-train -q lm tokens.h5 --context 16" + tiny + "-o /dev/full", 1, "No space left", "/dev/full"});
+
+  for (const Row& r : rows) {
+    auto res = test::run("cd " + d + " && timeout -s KILL 120 " + r.cmd + " >/dev/null");
+    const std::string& e = res.err;
+    EXPECT_EQ(res.exit_code, r.exit_code) << r.cmd << "\n" << e;
+    EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << r.cmd << "\n" << e;
+    EXPECT_NE(e.find(r.says), std::string::npos) << r.cmd << "\n" << e;
+    EXPECT_NE(e.find(r.names), std::string::npos) << r.cmd << "\n" << e;
+    EXPECT_FALSE(test::exists(d + "out.h5")) << r.cmd;
+    for (const auto& n : dir_->entries()) EXPECT_EQ(n.find(".tmp."), std::string::npos) << r.cmd << ": left " << n;
+  }
+  std::printf("%zu rows\n", rows.size());
+}
