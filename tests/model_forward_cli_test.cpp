@@ -89,14 +89,21 @@ double train_eval_loss(const std::string& cmd, const std::string& ckpt, const st
   return p == std::string::npos ? -1 : std::stod(r.out.substr(p + 8));
 }
 
+// qkv-model init ARGS -o TMP/NAME; the checkpoint's path, or "" (and a failed test) when init fails.
+std::string init_model(const qkv::test::TempDir& tmp, const std::string& name, const std::string& args) {
+  const std::string path = tmp.file(name);
+  auto r = run("qkv-model init " + args + " -o " + path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? path : "";
+}
+
 }  // namespace
 
 TEST(ModelForwardCli, TokensAsLmWindowsStreamed) {
   qkv::test::TempDir tmp;
-  std::string g = tmp.file("g.h5");
-  auto r = run("qkv-model init gpt --set n_layer=2 --set d_model=16 --set n_head=2 --set block_size=8 "
-               "--set vocab_size=20 --seed 3 -o " + g);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string g = init_model(tmp, "g.h5", "gpt --set n_layer=2 --set d_model=16 --set n_head=2 --set block_size=8 "
+               "--set vocab_size=20 --seed 3");
+  if (g.empty()) return;
   // 61 tokens in 5 sequences: one stream, 7 windows of 8 (+1) every 8 tokens
   std::vector<std::vector<int32_t>> seqs;
   std::vector<int32_t> stream;
@@ -131,7 +138,7 @@ TEST(ModelForwardCli, TokensAsLmWindowsStreamed) {
   EXPECT_EQ(strided.shape, (Shape{18, 8, 20}));  // (61 - 1 - 8) / 3 + 1
   Output ctx = forward(g, tokens, "--context 5 -b 5", tmp.file("ctx.h5"));
   EXPECT_EQ(ctx.shape, (Shape{12, 5, 20}));  // (61 - 1 - 5) / 5 + 1
-  r = run("qkv-model forward " + g + " " + tokens + " --context 9 -o " + tmp.file("x.h5"));
+  auto r = run("qkv-model forward " + g + " " + tokens + " --context 9 -o " + tmp.file("x.h5"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--context 9 exceeds the model's maximum of 8"), std::string::npos) << r.err;
   EXPECT_FALSE(qkv::test::exists(tmp.file("x.h5")));
@@ -139,17 +146,16 @@ TEST(ModelForwardCli, TokensAsLmWindowsStreamed) {
 
 TEST(ModelForwardCli, TokensAsLmSequencesStreamed) {
   qkv::test::TempDir tmp;
-  std::string g = tmp.file("g.h5");
-  auto r = run("qkv-model init gpt --set n_layer=1 --set d_model=8 --set n_head=2 --set block_size=8 "
-               "--set vocab_size=12 --seed 5 -o " + g);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string g = init_model(tmp, "g.h5", "gpt --set n_layer=1 --set d_model=8 --set n_head=2 --set block_size=8 "
+               "--set vocab_size=12 --seed 5");
+  if (g.empty()) return;
   std::string tokens =
       write_tokens(tmp.file("t.h5"), {{1, 5, 6, 7, 2}, {1, 8, 2}, {1, 4, 5, 6, 7, 8, 9, 10, 11, 2}, {4, 5}}, 12);
   Output one = forward(g, tokens, "--lm-mode sequence -b 4", tmp.file("one.h5"));
   EXPECT_EQ(one.shape, (Shape{4, 8, 12}));  // the longest example: min(10 - 1, 8)
   EXPECT_EQ(one.count, 4 + 2 + 8 + 1);
   expect_same(one, forward(g, tokens, "--lm-mode sequence -b 3", tmp.file("small.h5")));
-  r = run("qkv-model forward " + g + " " + write_tokens(tmp.file("short.h5"), {{1, 2}, {5}}, 12) +
+  auto r = run("qkv-model forward " + g + " " + write_tokens(tmp.file("short.h5"), {{1, 2}, {5}}, 12) +
           " --lm-mode sequence -o " + tmp.file("x.h5"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(tmp.file("short.h5") + ": sequence 1 has 1 token(s)"), std::string::npos) << r.err;
@@ -157,11 +163,10 @@ TEST(ModelForwardCli, TokensAsLmSequencesStreamed) {
 
 TEST(ModelForwardCli, TokenPairsStreamedAsQkvTrainFormsThem) {
   qkv::test::TempDir tmp;
-  std::string m = tmp.file("s2s.h5");
-  auto r = run("qkv-model init transformer --set src_vocab_size=14 --set tgt_vocab_size=15 --set d_model=16 "
+  std::string m = init_model(tmp, "s2s.h5", "transformer --set src_vocab_size=14 --set tgt_vocab_size=15 --set d_model=16 "
                "--set n_head=2 --set n_encoder_layers=1 --set n_decoder_layers=2 --set d_ff=24 --set max_len=16 "
-               "--set dropout=0.1 --seed 2 -o " + m);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+               "--set dropout=0.1 --seed 2");
+  if (m.empty()) return;
   // targets with and without bos / eos: tgt_in = bos y, tgt_out = y eos either way
   const std::vector<std::vector<int32_t>> src = {{5, 6, 7}, {8}, {9, 10, 11, 12, 13}, {4, 4}, {7, 6, 5, 4}};
   const std::vector<std::vector<int32_t>> tgt = {{1, 5, 6, 2}, {7, 8, 9}, {1, 10, 2}, {11, 12, 13, 14, 5}, {6, 2}};
@@ -196,10 +201,9 @@ TEST(ModelForwardCli, TokenPairsStreamedAsQkvTrainFormsThem) {
 
 TEST(ModelForwardCli, PatchesStreamedAsEvalOnly) {
   qkv::test::TempDir tmp;
-  std::string v = tmp.file("vit.h5");
-  auto r = run("qkv-model init vit --set n_layer=2 --set d_model=16 --set n_head=2 --set d_ff=24 --set n_patches=4 "
-               "--set patch_dim=3 --set n_classes=3 --seed 6 -o " + v);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string v = init_model(tmp, "vit.h5", "vit --set n_layer=2 --set d_model=16 --set n_head=2 --set d_ff=24 --set n_patches=4 "
+               "--set patch_dim=3 --set n_classes=3 --seed 6");
+  if (v.empty()) return;
   const int64_t N = 7;
   Tensor px({N, 4, 3}, DType::u8);  // uint8 pixels: the model sees pixel / 255
   qkv::Rng rng(8);
@@ -228,7 +232,7 @@ TEST(ModelForwardCli, PatchesStreamedAsEvalOnly) {
   }
   expect_same(one, forward(v, tmp.file("batch.h5"), "-b 2", tmp.file("rows.h5")));
   // A file for another kind of model: one line, no output.
-  r = run("qkv-model forward " + v + " " + write_tokens(tmp.file("t.h5"), {{4, 5, 6}}, 9) + " -o " + tmp.file("x.h5"));
+  auto r = run("qkv-model forward " + v + " " + write_tokens(tmp.file("t.h5"), {{4, 5, 6}}, 9) + " -o " + tmp.file("x.h5"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(tmp.file("t.h5") + ": a 'tokens' file feeds a language_model model; the checkpoint is a "
                        "classify model (vit)"),
