@@ -8,6 +8,11 @@
 # must be equal (one decoding layer, nn/decoding.h, behind both). Checked on
 # a 250-step demo model (QKV_DEMO_PERCENT=10): qkv-decode + score WER 75.24%
 # PER 30.02% = qkv-train --eval-only's 75.24% / 30.02% over 10,745 words.
+# Measured 2026-12-07 on bench 53's recipe stopped at step 2,500 of 5,000
+# (the machine was too busy for the full 26,000; 1 thread, loaded machine):
+# greedy WER 44.50% PER 11.68% (111 words/s) = qkv-train --eval-only's
+# 44.50% / 11.68%; beam 5 WER 43.56% PER 11.28% (77 words/s).
+#   QKV_BENCH_G2P_MODEL=model.h5 QKV_BENCH_THREADS=1 scripts/bench.sh build g2p-decode
 # Model: bench 53's transformer (data/bench/g2p/transformer.h5), or
 # QKV_BENCH_G2P_MODEL=path (a seq2seq or rnn checkpoint on the bench 53 split).
 set -euo pipefail

@@ -8,6 +8,12 @@
 # The checkpoint is the demo's (data/demo/vit.h5) when `make demo` ran, else
 # a freshly initialized one of the same shape (speed does not depend on the
 # weights).
+# Measured 2026-12-07 (2 cores, one busy with a training run; 1 thread each,
+# best of 3): forward 1.56 s wall / 1.36 s CPU, export of all weights (189 MB)
+# 1.98 s / 1.36 s: 1.27x wall, 1.00x CPU; peak memory 82 MB for 10,000 images,
+# 83 MB for 1,000. Before patches were read a batch at a time (one HDF5 read
+# per image): 2.9x. At load average 5 the wall ratio was 2.3x (CPU 1.09x).
+#   QKV_BENCH_THREADS=1 scripts/bench.sh build attend
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
 threads=${QKV_BENCH_THREADS:-$(nproc)}
