@@ -73,6 +73,7 @@ awk -F'\t' 'FNR == NR { if ($1 in ref) ref[$1] = ref[$1] " | " $2; else ref[$1] 
 echo "(x: differs from every reference pronunciation)"
 
 say "attention pictures (qkv-attend --png)"
+mkdir -p "$out/attention"
 "$bin/qkv-attend" -q --threads "$threads" -m "$out/g2p.h5" "$g2p/val.h5" --examples 0,1000,2000 \
   -t "$g2p/letters.h5" --tgt-tokenizer "$g2p/phones.h5" --png "$out/attention/g2p" -o "$out/attention/g2p.h5"
 "$bin/qkv-attend" -q --threads "$threads" -m "$out/vit.h5" "$root/data/fashion-mnist/t10k.h5" --examples 0-3 \
