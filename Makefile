@@ -3,7 +3,8 @@
 #   make test       install missing Debian packages, build, run every test (ctest)
 #   make demo       install, build, run the main job on its default data
 #   make bench      benchmarks (side-by-side ratios; long)
-#   make fuzz       mutation fuzzing of every file reader through the tools (FUZZ_MUTANTS, FUZZ_SEED)
+#   make fuzz       libFuzzer targets (fuzz/), ASan+UBSan, each for FUZZ_SECONDS (clang-14, build-fuzz/)
+#   make fuzz-mutants  mutation fuzzing of every file reader through the tools (FUZZ_MUTANTS, FUZZ_SEED)
 #   make test-asan  the test suite built with AddressSanitizer + UBSan, in build-asan/
 #   make install PREFIX=/usr/local
 BUILD   ?= build
@@ -11,7 +12,7 @@ PREFIX  ?= /usr/local
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo bench install clean fuzz test-asan
+.PHONY: all deps build test demo bench install clean fuzz fuzz-targets fuzz-mutants test-asan
 
 all: build
 
@@ -30,16 +31,33 @@ test: build
 # Thousands of mutants of real qkv files through the tools, a fresh seed each
 # run (printed; FUZZ_SEED=N replays one). Findings: /tmp/qkv-fuzz-findings.
 FUZZ_MUTANTS ?= 5000
-fuzz: build
+fuzz-mutants: build
 	cd $(BUILD) && QKV_FUZZ_MUTANTS=$(FUZZ_MUTANTS) QKV_FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
 	  tests/fuzz_mutants_test --gtest_filter='FuzzMutants.*'
+
+# libFuzzer targets (fuzz/*_fuzz.cpp: every reader of outside bytes), built
+# with clang-14 (libFuzzer) + ASan + UBSan into $(FUZZ_BUILD), seeds made by
+# the release tools (scripts/fuzz/make-seeds.sh), then each target run
+# FUZZ_SECONDS (FUZZ_TARGETS: a subset) with -timeout=5 -rss_limit_mb=2048
+# -malloc_limit_mb=2048; a table of executions, coverage and findings.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz-targets: deps
+	@scripts/install-deps.sh --fuzz
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DQKV_FUZZ=ON -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+
+fuzz: build fuzz-targets
+	@test -d $(FUZZ_BUILD)/seeds/h5in || scripts/fuzz/make-seeds.sh $(BUILD)/bin $(FUZZ_BUILD)/seeds
+	scripts/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # ASan + UBSan build of everything, then the whole ctest suite under it.
 # Leaks reported only for qkv's own code (tests/asan/lsan.supp says which
 # third-party ones are suppressed and why).
 ASAN_BUILD ?= build-asan
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_BUILD_BENCH=OFF \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \

@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --demo   also the demo data packages
 #   scripts/install-deps.sh --bench  also what the benchmarks compare against
+#   scripts/install-deps.sh --fuzz   also clang and libFuzzer (make fuzz-targets)
 set -euo pipefail
 
 # OpenMPI is optional for building qkv (data-parallel qkv-train); installed so
@@ -16,6 +17,8 @@ for arg in "$@"; do
   case "$arg" in
     --demo) pkgs+=(festlex-cmu dataset-fashion-mnist) ;;
     --bench) pkgs+=(sentencepiece python3-torch festlex-cmu dataset-fashion-mnist time) ;;
+    # clang's -fsanitize=fuzzer links libclang_rt.fuzzer from libclang-rt-14-dev.
+    --fuzz) pkgs+=(clang-14 libclang-rt-14-dev) ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -7,7 +7,7 @@
 // and the mutant is saved for replay with the command that failed.
 //
 // Deterministic: seed QKV_FUZZ_SEED (default 1), QKV_FUZZ_MUTANTS mutants
-// (default 240, spread over the kinds). `make fuzz` runs thousands with a
+// (default 240, spread over the kinds). `make fuzz-mutants` runs thousands with a
 // fresh seed. Findings go to QKV_FUZZ_FINDINGS (default /tmp/qkv-fuzz-findings).
 #include <gtest/gtest.h>
 

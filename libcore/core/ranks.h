@@ -11,8 +11,10 @@ namespace qkv {
 
 struct RankHooks {
   // Prints the tool's one error line (when this rank is the one to print it)
-  // and ends every rank of the job with exit code `code`. Never returns.
-  [[noreturn]] void (*fail)(const std::string& line, int code);
+  // and ends every rank of the job with exit code `code`. Never returns
+  // (not declared [[noreturn]]: standard C++ allows it on functions only, not
+  // on a pointer to one; clang refuses it there).
+  void (*fail)(const std::string& line, int code);
 };
 // Called once by libcore/dist on joining a job of more than one process.
 void register_ranks(const RankHooks* hooks);

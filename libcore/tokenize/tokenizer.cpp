@@ -124,6 +124,10 @@ void Tokenizer::save(const std::string& path) const {
 
 Tokenizer Tokenizer::load(const std::string& path) {
   io::H5In in(path);
+  return load(in);
+}
+
+Tokenizer Tokenizer::load(const io::H5In& in) {
   in.expect_kind("tokenizer");
   Tokenizer t;
   t.source = in.path();

@@ -63,6 +63,7 @@ class Tokenizer {
   void validate() const;
 
   static Tokenizer load(const std::string& path);  // checks kind and invariants
+  static Tokenizer load(const io::H5In& in);        // the same, from an open file (fuzz/tokenizer_fuzz.cpp)
   // Writes the tokenizer file (atomically; "-" = stdout).
   void save(const std::string& path) const;
 

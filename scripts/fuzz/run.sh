@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets of fuzz/ for a while each and reports, per target,
+# executions, coverage (libFuzzer's cov: edges and ft: features), corpus size,
+# peak memory and findings (crash, timeout, leak, out-of-memory artifacts).
+#
+#   scripts/fuzz/run.sh FUZZ_BUILD SECONDS [TARGET...]     # default: every target
+#
+# Limits (issue 18): -timeout=5 (a run over 5 s is a finding), -rss_limit_mb=2048
+# and -malloc_limit_mb=2048 (no allocation over 2 GB). The corpus grows in
+# FUZZ_BUILD/corpus/<target> (seeds: FUZZ_BUILD/seeds/<target>, from
+# scripts/fuzz/make-seeds.sh); logs in FUZZ_BUILD/logs/<target>.log; findings
+# in FUZZ_BUILD/findings/<target>/. Replay one: FUZZ_BUILD/fuzz/<target>_fuzz FILE.
+# Minimize one: FUZZ_BUILD/fuzz/<target>_fuzz -minimize_crash=1 -runs=10000 FILE.
+# FUZZ_TIMEOUT (default 5) replaces -timeout: libFuzzer's timeout is wall-clock
+# time, so on a machine shared with nice-0 work a run can take far longer than
+# its CPU time; a timeout finding is checked by replaying it on a quiet machine.
+# Exit status: 1 when any target had a finding.
+set -uo pipefail
+FB=$(cd "$1" && pwd)
+SECONDS_EACH=$2
+shift 2
+src=$(cd "$(dirname "$0")/../.." && pwd)
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for f in "$FB"/fuzz/*_fuzz; do targets+=("$(basename "$f" _fuzz)"); done
+fi
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/scripts/fuzz/lsan.supp:print_suppressions=0}
+mkdir -p "$FB/logs"
+printf '%-12s %7s %10s %8s %6s %7s %6s %7s  %s\n' target seconds execs exec/s cov ft corpus rss_mb findings
+any=0
+for t in "${targets[@]}"; do
+  exe="$FB/fuzz/${t}_fuzz"
+  [ -x "$exe" ] || { echo "$t: no $exe (make fuzz-targets)"; any=1; continue; }
+  mkdir -p "$FB/corpus/$t" "$FB/findings/$t" "$FB/seeds/$t"
+  log="$FB/logs/$t.log"
+  before=$(ls "$FB/findings/$t" | wc -l)
+  start=$(date +%s)
+  "$exe" -max_total_time="$SECONDS_EACH" -timeout="${FUZZ_TIMEOUT:-5}" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$FB/findings/$t/" "$FB/corpus/$t" "$FB/seeds/$t" > "$log" 2>&1
+  rc=$?
+  took=$(( $(date +%s) - start ))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<< "$last")
+  # slow-unit-* (a run over 10 s) are libFuzzer's notes, not findings: kept, not counted.
+  new=$(ls -t "$FB/findings/$t" | head -n $(( $(ls "$FB/findings/$t" | wc -l) - before )) | grep -v '^slow-unit-' |
+    tr '\n' ' ')
+  if [ $rc -ne 0 ] || [ -n "$new" ]; then
+    any=1
+    what=$(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|deadly signal' "$log" | cut -c1-120)
+    new="${new:-exit $rc} ($what)"
+  fi
+  eps=$(( ${execs:-0} / (took > 0 ? took : 1) ))
+  printf '%-12s %7s %10s %8s %6s %7s %6s %7s  %s\n' "$t" "$took" "${execs:-?}" "$eps" "${cov:-?}" "${ft:-?}" \
+    "${corp:-?}" "${rss:-?}" "${new:-0}"
+done
+exit $any
