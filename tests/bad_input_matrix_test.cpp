@@ -176,6 +176,14 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
   replace_dataset(d + "gpt-missing.h5", "/params/transformer.wte.weight", {});
   rows.push_back({"qkv-model info gpt-shape.h5", 1, "transformer.wte.weight", "gpt-shape.h5"});
   rows.push_back({"qkv-model info gpt-missing.h5", 1, "transformer.wte.weight", "gpt-missing.h5"});
+  // Hyperparameters claiming a model far bigger than the file (d_model 4096 in a 1-layer gpt: 6.7e7
+  // parameters, 0.5 GB of weights and gradients, within the machine's memory, so allocated before /params
+  // was found too small): refused before allocating, wherever a checkpoint is read.
+  test::run("cp " + d + "gpt.h5 " + d + "gpt-wide.h5");
+  set_int_attr(d + "gpt-wide.h5", "/", "d_model", 4096);
+  for (const char* c : {"qkv-model info gpt-wide.h5", "qkv-model forward gpt-wide.h5 tokens.h5 -o out.h5",
+                        "qkv-train -q lm tokens.h5 --init gpt-wide.h5 --eval-only"})
+    rows.push_back({c, 1, "its hyperparameters make a model of", "gpt-wide.h5"});
 
   // Unusable outputs are refused before the work (a usage error, exit 2), not after it.
   rows.push_back({"qkv-train lm tokens.h5 --context 16 --layers 1 --heads 2 --d-model 16 --steps 500 -o nodir/x.h5", 2,

@@ -9,6 +9,7 @@
 #include "formats/tokens.h"
 #include "nn/batch_rules.h"
 #include "nn/checkpoint.h"
+#include "nn/model_budget.h"
 
 namespace qkv::nn {
 
@@ -245,12 +246,7 @@ std::string describe_checkpoint(const io::H5In& in) {
   std::string arch = read_arch(in);
   Config c = read_model_config(in);
   std::ostringstream o;
-  std::unique_ptr<Model> m;
-  try {
-    m = make_model(arch, c, 0);
-  } catch (const UsageError& e) {
-    throw DataError(in.path() + ": " + e.what());
-  }
+  std::unique_ptr<Model> m = make_model_from_file(in, arch, c, 0);
   load_params(in, *m);  // every parameter present, of its shape, dtype and finite
   o << in.path() << ": " << arch << " (" << task_name(m->task()) << "), " << m->params().num_params()
     << " parameters\nhyperparameters: " << m->config().to_string() << "\n";

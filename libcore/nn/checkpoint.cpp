@@ -1,9 +1,11 @@
 #include "nn/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
+#include "nn/model_budget.h"
 
 namespace qkv::nn {
 
@@ -140,14 +142,37 @@ Config read_model_config(const io::H5In& in) {
   return c;
 }
 
-std::unique_ptr<Model> load_model(const io::H5In& in) {
-  std::string arch = read_arch(in);
-  std::unique_ptr<Model> m;
+int64_t max_stored_params(const io::H5In& in) {
+  // A value takes at least a byte in the file when stored raw; compressed
+  // datasets count what they may decode to (H5In::max_decoded_bytes).
+  uint64_t raw = 0, decoded = 0;
+  if (in.has("params")) {
+    for (const std::string& name : in.list("params")) {
+      io::detail::Hid d(H5Dopen2(in.handle(), ("/params/" + name).c_str(), H5P_DEFAULT));
+      if (!d.valid()) continue;  // load_params names what is missing or wrong
+      io::detail::Hid dcpl(H5Dget_create_plist(d.get()));
+      if (dcpl.valid() && H5Pget_nfilters(dcpl.get()) > 0)
+        decoded += in.max_decoded_bytes(d.get(), name);
+      else
+        raw = in.size_bytes();
+    }
+  }
+  io::h5_error_text();  // a failed open leaves nothing on the HDF5 error stack
+  return static_cast<int64_t>(std::min<uint64_t>(raw + decoded, uint64_t{1} << 62));
+}
+
+std::unique_ptr<Model> make_model_from_file(const io::H5In& in, const std::string& arch, const Config& c,
+                                            uint64_t seed) {
+  ParamBudget budget(max_stored_params(in), in.path() + ": /params");
   try {
-    m = make_model(arch, read_model_config(in), 0);
+    return make_model(arch, c, seed);
   } catch (const UsageError& e) {  // bad hyperparameters in a file are a data problem
     throw DataError(in.path() + ": " + e.what());
   }
+}
+
+std::unique_ptr<Model> load_model(const io::H5In& in) {
+  std::unique_ptr<Model> m = make_model_from_file(in, read_arch(in), read_model_config(in), 0);
   load_params(in, *m);
   return m;
 }

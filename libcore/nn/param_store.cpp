@@ -10,8 +10,19 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "nn/fast_math.h"
+#include "nn/model_budget.h"
 
 namespace qkv::nn {
+
+namespace {
+thread_local const ParamBudget* g_budget = nullptr;
+}  // namespace
+
+ParamBudget::ParamBudget(int64_t max, std::string w) : max_params(max), what(std::move(w)), outer_(g_budget) {
+  g_budget = this;
+}
+ParamBudget::~ParamBudget() { g_budget = outer_; }
+const ParamBudget* ParamBudget::current() { return g_budget; }
 
 void ParamStore::FreeDeleter::operator()(float* p) const { std::free(p); }
 
@@ -54,6 +65,9 @@ void ParamStore::finalize() {
     throw DataError("the model's " + std::to_string(num_params()) + " parameters (largest: " + big->name + " " +
                     shape_str(big->shape) + ") need " + msg);
   }
+  if (const ParamBudget* b = ParamBudget::current(); b && num_params() > b->max_params)
+    throw DataError(b->what + ": its hyperparameters make a model of " + std::to_string(num_params()) +
+                    " parameters, more than it can hold");
   params_ = alloc(total_);
   grads_ = alloc(total_);
   finalized_ = true;

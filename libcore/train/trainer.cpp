@@ -16,6 +16,7 @@
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
+#include "nn/model_budget.h"
 #include "nn/decoding.h"
 #include "nn/model.h"
 #include "train/data.h"
@@ -327,12 +328,7 @@ std::unique_ptr<nn::Model> make_model(const TrainOptions& o, const std::string& 
     else shape_flags.set(k, v);
   }
   check_flags_match_checkpoint(shape_flags, file_cfg, path);
-  std::unique_ptr<nn::Model> model;
-  try {
-    model = nn::make_model(arch, file_cfg, o.seed);
-  } catch (const UsageError& e) {
-    throw DataError(path + ": " + e.what());
-  }
+  std::unique_ptr<nn::Model> model = nn::make_model_from_file(*ckpt, arch, file_cfg, o.seed);
   nn::load_params(*ckpt, *model);
   return model;
 }
