@@ -146,6 +146,13 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
     rows.push_back({std::string("qkv-inspect ") + r + ".h5", 1, "corrupt HDF5 file", std::string(r) + ".h5"});
   }
   rows.push_back({"qkv-tokenize encode -t chars-heap-segv.h5 c.txt -o out.h5", 1, "corrupt HDF5 file", "chars-heap-segv.h5"});
+  // Found by fuzz/patches_fuzz (libFuzzer): libhdf5's metadata cache asks malloc for 256 TB, a size read
+  // from the file; it fails (as in any build but one whose allocator aborts instead) and libhdf5 reports it.
+  test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + "patches-h5c-256tb.h5.gz > " + d +
+            "patches-h5c-256tb.h5");
+  for (const char* c : {"qkv-inspect patches-h5c-256tb.h5", "qkv-train vit patches-h5c-256tb.h5 --steps 1 -o out.h5",
+                        "qkv-patchify unpatchify patches-h5c-256tb.h5 -o out.h5"})
+    rows.push_back({c, 1, "corrupt or truncated HDF5 file", "patches-h5c-256tb.h5"});
   rows.push_back({"qkv-tokenize decode -t tok.h5 tokens-vlen-huge-alloc.h5", 1, "corrupt HDF5 file",
                   "tokens-vlen-huge-alloc.h5"});
   // Allocations sized by attributes: vocab_size 5e7 with ids < 300, num_classes 1.6e7 with labels < 3.
