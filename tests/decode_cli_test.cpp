@@ -12,6 +12,7 @@
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/decoding.h"
+#include "nn/head_mask.h"
 #include "support/bad_input.h"
 #include "support/test_support.h"
 #include "tokenize/tokenizer.h"
@@ -92,9 +93,11 @@ class DecodeCli : public ::testing::Test {
   std::string model(const std::string& arch) const { return dir.file(arch + ".h5"); }
 
   // What nn::decode gives for the sources of src() (as prompts for gpt).
-  std::vector<std::vector<nn::Hypothesis>> library(const std::string& arch, nn::SearchOptions so) {
+  std::vector<std::vector<nn::Hypothesis>> library(const std::string& arch, nn::SearchOptions so,
+                                                   const std::string& mask_heads = "") {
     io::H5In in(model(arch));
     auto m = nn::load_model(in);
+    nn::mask_heads(*m, mask_heads);
     auto dec = m->decoder();
     formats::Sequences s = formats::read_tokens(src());
     std::vector<nn::Request> reqs;
@@ -157,6 +160,29 @@ TEST_F(DecodeCli, EveryArchitectureTokensInTokensOutEqualsTheLibrary) {
       EXPECT_EQ(h2.seqs.offsets, h.seqs.offsets);
       EXPECT_EQ(h2.scores, h.scores);
     }
+  }
+}
+
+// --mask-heads: the hypotheses of the library decoding with those heads masked (and not those without).
+TEST_F(DecodeCli, MaskHeadsDecodesAsTheMaskedLibrary) {
+  for (std::string arch : {"transformer", "gpt"}) {
+    SCOPED_TRACE(arch);
+    const std::string mask = arch == "gpt" ? "1.1,0.0" : "enc.0.0,dec.1.0,cross.0.1";
+    const std::string out = dir.file("m.h5");
+    auto r = run("qkv-decode -m " + model(arch) + " " + src() + " --max-len 12 --mask-heads " + mask + " -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Hyps h = read_hyps(out);
+    nn::SearchOptions so;
+    so.max_len = 12;
+    const auto masked = library(arch, so, mask), plain = library(arch, so);
+    ASSERT_EQ(h.seqs.n(), static_cast<int64_t>(masked.size()));
+    int64_t differ = 0;
+    for (int64_t i = 0; i < h.seqs.n(); ++i) {
+      EXPECT_EQ(ids_of(h, i), masked[i][0].ids) << i;
+      EXPECT_NEAR(h.scores[i], masked[i][0].score, 1e-5) << i;
+      differ += std::fabs(masked[i][0].score - plain[i][0].score) > 1e-3;
+    }
+    EXPECT_GT(differ, 0);
   }
 }
 
@@ -336,6 +362,10 @@ TEST_F(DecodeCli, BadInputIsRefusedWithOneLineAndNoOutput) {
       {tr + "--prompt hi -t " + tok(), 2, "--prompt is for language models"},
       {tr + src() + " --format xml", 2, "unknown format 'xml'"},
       {src(), 2, "-m/--model is required"},
+      {tr + src() + " --mask-heads dec.2.0", 2, "'dec.2.0': layer 2 out of range"},
+      {tr + src() + " --mask-heads 0.0", 2, "'0.0' is not enc.LAYER.HEAD"},
+      {"-m " + model("gpt") + " " + src() + " --mask-heads 0.2", 2, "'0.2': head 2 out of range (2 heads, 0-1)"},
+      {"-m " + model("rnn") + " " + src() + " --mask-heads 0.0", 2, "'rnn' has no multi-head attention"},
       {tr + "-t " + tok() + " " + src(), 1, "src.h5: an HDF5 file, but -t reads text lines"},
       {tr + "-t " + tok() + " " + dir.file("long.txt"), 1, "long.txt: input 2: a source of 30 tokens, but"},
   };

@@ -16,6 +16,7 @@
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/decoder.h"
+#include "nn/head_mask.h"
 #include "tokenize/corpus.h"
 #include "tokenize/tokenizer.h"
 
@@ -492,6 +493,7 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
   // The model and what it takes.
   io::H5In model_in(o.model);
   auto model = nn::load_model(model_in);
+  nn::mask_heads(*model, o.mask_heads);
   std::unique_ptr<nn::Decoder> dec;
   try {
     dec = model->decoder();

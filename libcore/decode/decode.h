@@ -50,6 +50,7 @@ struct DecodeOptions {
   // error. Otherwise each input's max length is also capped to what the
   // model holds after its context (as fairseq caps max_len_b).
   bool max_len_given = false;
+  std::string mask_heads;        // --mask-heads: heads decoded with outputs zeroed (nn/head_mask.h)
   std::string attention;         // --attention FILE: the hypotheses' attention (qkv-attend's layout)
   std::vector<std::string> refs;  // --ref: score the best hypotheses against these
   score::ScoreOptions score;

@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
                  "tokens (HDF5: ids, scores, per-token log-probabilities; the default), text (one hypothesis per "
                  "line), fairseq (S-/H-/P- lines: source, normalized score and text, per-token log-probabilities); "
                  "default with --prompt: text");
+  app.add_option("--mask-heads", o.mask_heads,
+                 "decode with these heads' outputs zeroed: LAYER.HEAD,... counted from 0 (gpt: 2.3,1.0; transformer: "
+                 "dec.L.H decoder self, cross.L.H cross, enc.L.H encoder self-attention)");
   app.add_option("--attention", o.attention,
                  "also write every hypothesis's attention (each layer x head; self, cross) to this HDF5 file, in "
                  "qkv-attend's layout");
