@@ -46,7 +46,7 @@ t1=$(date +%s)
 mapfile -t last < <(ls "$work"/transformer-step*.h5 | sed 's/.*-step\([0-9]*\)\.h5$/\1 &/' | sort -n | tail -10 | cut -d' ' -f2-)
 "$QKV_BIN/qkv-model" average "${last[@]}" -o "$work/averaged.h5"
 cut -f2 "$work/test_2016_flickr.tsv" > "$work/test.ref.de"
-echo "multi30k en-de: ${#last[@]} checkpoints averaged; training $((t1 - t0)) s ($steps steps, $threads threads)"
+echo "multi30k en-de: ${#last[@]} checkpoints averaged; BPE, encoding and training $((t1 - t0)) s ($steps steps, $threads threads)"
 for model in transformer averaged; do
   for beam in 1 5; do
     "$QKV_BIN/qkv-decode" -q --threads "$threads" -m "$work/$model.h5" -t "$work/joint.h5" --tgt-tokenizer "$work/joint.h5" \

@@ -28,6 +28,13 @@ per_head = np.nanmean(s, axis=0)
 print(f"  {kind} {stat}, mean over {s.shape[0]} examples (rows: layers; columns: heads; last: layer mean)")
 for l, row in enumerate(per_head):
     print(f"  layer {l}: " + " ".join(f"{v:7.3f}" for v in row) + f"   | {np.nanmean(row):7.3f}")
+if stat == "distance_px":
+    f = h5py.File(path, "r")
+    rows, cols = (int(v) for v in f.attrs["grid"])
+    sh, sw = (int(v) for v in f.attrs["stride"])
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    d = np.sqrt(((r[:, None] - r[None, :]) * sh) ** 2 + ((c[:, None] - c[None, :]) * sw) ** 2)
+    print(f"  (uniform attention over the {rows}x{cols} patches would give {d.mean():.3f} px)")
 if stat == "monotone":
     whole = np.nanmean(s == 1, axis=0)
     print("  share of words whose whole alignment is monotone:")
@@ -42,6 +49,7 @@ if [ -s "$vit" ]; then
     "$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$vit" "$fm" --stats-only -o "$work/vit.h5"
     echo "ViT $vit on $(basename "$fm"):"
     table "$work/vit.h5" self distance_px
+    table "$work/vit.h5" self entropy  # ln(37) = 3.611 nats for uniform weights over [CLS] + 36 patches
   fi
 else
   echo "SKIP vit: $vit missing (run bench 51, or set QKV_BENCH_VIT_MODEL)"
