@@ -103,6 +103,11 @@ std::vector<RunSetting> make_table() {
           .def(1.0).shown().saved(16),
       Row("batch_size", "-b,--batch-size", optimization, QKV_FIELD(batch_size), "examples per step")
           .def(int64_t{32}).shown().saved(9),
+      Row("accum", "--accum", optimization, QKV_FIELD(accum),
+          "gradient accumulation (fairseq --update-freq): K batches per optimizer step, whose gradient is that of "
+          "their union (the loss averaged over the counted targets of all K); --steps, --warmup and the schedule "
+          "count optimizer steps")
+          .def(int64_t{1}).shown().saved_when_set(21),
       Row("total_steps", "--steps", optimization, QKV_FIELD(steps), "optimizer steps (default: --epochs)").saved(10),
       Row("total_steps", "--epochs", optimization, QKV_FIELD(epochs),
           "passes over the training data when --steps is not given (default 1)"),
@@ -198,20 +203,21 @@ void resolve_settings(TrainOptions& o) {
   o.augment = str(parse_augment(o.augment));
   if (o.keep_last > 0 && o.save_every <= 0 && o.is_given("keep_last"))  // a resume may leave --save-every out
     throw UsageError("--keep-last " + std::to_string(o.keep_last) + " keeps periodic checkpoints: give --save-every too");
+  if (o.accum < 1)
+    throw UsageError("--accum " + std::to_string(o.accum) + ": give at least 1 batch per optimizer step");
   if (o.early_stopping > 0 && !o.eval_only && o.val_path.empty() && o.val_fraction <= 0)
     throw UsageError("--early-stopping watches the validation loss: give --val FILE or --val-fraction");
 }
 
 nn::Config saved_settings(const TrainOptions& given) {
-  TrainOptions o = given;  // field() hands out pointers into its argument
+  TrainOptions o = given, defaults;  // field() hands out pointers into its argument
   nn::Config c;
   for (const RunSetting* s : saved_rows()) {
     if (!saved_by(*s, o)) continue;
     std::visit(
         [&](auto* p) {
           using T = std::decay_t<decltype(*p)>;
-          if constexpr (std::is_arithmetic_v<T>)
-            if (s->saved_when_set && *p == T{}) return;
+          if (s->saved_when_set && *p == *std::get<T*>(s->field(defaults))) return;
           if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>) c.set(s->key, *p);
           else if constexpr (std::is_same_v<T, double>) c.set(s->key, nn::ConfigValue(*p));
           else c.set(s->key, nn::ConfigValue(static_cast<int64_t>(*p)));

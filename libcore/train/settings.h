@@ -50,6 +50,7 @@ struct TrainOptions {
   nn::Schedule schedule;    // total is filled in from steps/epochs
   double clip;              // global-norm clipping (0 = off)
   int64_t batch_size;
+  int64_t accum;            // micro-batches per optimizer step (--accum; 1 = none)
   int64_t steps;            // total optimizer steps (0: from epochs)
   double epochs;            // used when steps == 0 (default 1 epoch)
   uint64_t seed;
@@ -91,7 +92,8 @@ struct RunSetting {
   unsigned tasks = ~0u;           // the tasks having it: bits 1 << nn::Task
   int saved = 0;                  // its place in /train_state's list of settings (1, 2, ...); 0: not saved there
   bool saved_by_own_tasks = false;  // saved only by the tasks having it (else by every task)
-  bool saved_when_set = false;      // saved only when not 0 (checkpoints of runs without it stay as they were)
+  bool saved_when_set = false;      // saved only when not at its default (checkpoints of runs without it stay
+                                    // as they were)
   bool inverted = false;          // a flag that sets false ("--no-shuffle")
   bool show_default = false;      // --help shows =DEFAULT
   bool non_negative = false;      // the command line rejects a negative value

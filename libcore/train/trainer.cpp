@@ -18,6 +18,7 @@
 #include "nn/checkpoint.h"
 #include "nn/decoding.h"
 #include "nn/model.h"
+#include "train/accumulate.h"
 #include "train/data.h"
 #include "train/data_parallel.h"
 #include "train/examples.h"
@@ -270,7 +271,7 @@ struct Run {
   nn::TrainState ts;          // step, rng states and saved settings to start from
   double best_val = INFINITY;
   int64_t validations_since_best = 0;  // --early-stopping's count
-  int64_t bpe = 0;            // batches per epoch
+  int64_t bpe = 0;            // batches per epoch (with --accum K, an optimizer step takes K of them)
   std::vector<int64_t> lengths;  // of the training examples, with --bucket
   std::unique_ptr<DataParallel> dp;  // under mpirun -np N > 1
   bool root = true;                  // this process writes the outputs
@@ -394,7 +395,8 @@ void setup(Run& r, const TrainOptions& given) {
   const Examples& train = *r.data.train;
   r.bpe = batches_per_epoch(train.size(), o.batch_size);
   if (o.steps <= 0)  // from --epochs (default 1)
-    o.steps = static_cast<int64_t>(std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe)));
+    o.steps = static_cast<int64_t>(
+        std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe) / static_cast<double>(o.accum)));
   if (o.bucket) r.lengths = train.lengths();
 
   r.opt = std::make_unique<nn::Optimizer>(o.optim, r.model->params());
@@ -556,8 +558,8 @@ class Checkpoints {
                                                   ", is " + last_good_ + " (left as it was).") +
                         " Try a lower --lr, --clip 1 or a longer --warmup.");
     ts_.step = step;
-    ts_.epoch = step / r_.bpe;
-    ts_.data_position = step % r_.bpe;
+    ts_.epoch = step * r_.o.accum / r_.bpe;  // the batch the next step starts with
+    ts_.data_position = step * r_.o.accum % r_.bpe;
     ts_.model_rng = r_.model->rng().state();
     ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
     if (r_.o.early_stopping > 0) ts_.extra.set("validations_since_best", nn::ConfigValue(r_.validations_since_best));
@@ -596,7 +598,9 @@ class Outputs {
         c.y.push_back(loss->num);
       }
   }
-  double epoch(int64_t step) const { return static_cast<double>(step) / static_cast<double>(r_.bpe); }
+  double epoch(int64_t step) const {
+    return static_cast<double>(step * r_.o.accum) / static_cast<double>(r_.bpe);
+  }
   // The mean over the steps since the last record.
   void train_record(int64_t step, const LossMeter& m, double lr, double grad_norm, double per_s) {
     const bool images = r_.task == nn::Task::classify;
@@ -656,7 +660,7 @@ TrainResult train(Run& r) {
   const int64_t total = o.steps;
   const int64_t eval_every = o.eval_every > 0 ? o.eval_every : std::max<int64_t>(1, total / 10);
   const int64_t log_every = o.log_every > 0 ? o.log_every : std::max<int64_t>(1, total / 100);
-  const bool images = r.task == nn::Task::classify;
+  const bool images_task = r.task == nn::Task::classify;
   const bool decode_metrics = r.task == nn::Task::seq2seq && r.data.has_val;
   Checkpoints ckpt(r, saved_settings(o));
   Outputs out(r);
@@ -668,23 +672,45 @@ TrainResult train(Run& r) {
   LossMeter window;
   int64_t window_tokens = 0, run_tokens = 0;
   double window_time = 0, train_time = 0;  // throughput counts the training steps alone
-  while (step < total) {
-    const int64_t epoch = step / r.bpe, pos = step % r.bpe;
+  // Batch m of the run (epoch m / bpe): optimizer step s takes batches s K .. s K + K - 1.
+  auto batch_at = [&](int64_t m) {
+    const int64_t epoch = m / r.bpe, pos = m % r.bpe;
     if (epoch != cur_epoch) {
       r.data.train->set_epoch(o.seed, epoch);
       plan = plan_epoch(r.data.train->size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &r.lengths : nullptr);
       cur_epoch = epoch;
     }
+    return r.data.train->batch(plan[pos]);
+  };
+  while (step < total) {
     const double t_begin = now_s();
-    const nn::Batch batch = r.data.train->batch(plan[pos]);
     const double lr = r.sched.lr(step);
     StepResult s;
-    if (r.dp) {  // this rank's share of the batch; dropout drawn as the whole batch's
-      std::optional<nn::BatchSlice> slice;
-      const nn::Batch mine = r.dp->part(batch, slice);
-      s = train_step(*r.model, *r.opt, mine, lr, o.clip, r.dp.get());
+    int64_t images = 0;  // in the step's batches
+    if (o.accum == 1) {
+      const nn::Batch batch = batch_at(step);
+      images = batch.B;
+      if (r.dp) {  // this rank's share of the batch; dropout drawn as the whole batch's
+        std::optional<nn::BatchSlice> slice;
+        const nn::Batch mine = r.dp->part(batch, slice);
+        s = train_step(*r.model, *r.opt, mine, lr, o.clip, r.dp.get());
+      } else {
+        s = train_step(*r.model, *r.opt, batch, lr, o.clip);
+      }
     } else {
-      s = train_step(*r.model, *r.opt, batch, lr, o.clip);
+      Accumulator acc(*r.model);
+      for (int64_t k = 0; k < o.accum; ++k) {
+        const nn::Batch batch = batch_at(step * o.accum + k);
+        images += batch.B;
+        if (r.dp) {
+          std::optional<nn::BatchSlice> slice;
+          const nn::Batch mine = r.dp->part(batch, slice);
+          acc.add(mine, !r.dp->stand_in());
+        } else {
+          acc.add(batch);
+        }
+      }
+      s = acc.step(*r.opt, lr, o.clip, r.dp.get());
     }
     const double loss = s.stats.loss_sum, norm = s.grad_norm;
     if (!std::isfinite(loss))
@@ -696,7 +722,7 @@ TrainResult train(Run& r) {
       ckpt.diverged(std::string("gradient norm is ") + (std::isnan(norm) ? "NaN" : "infinite"), step + 1);
     ++step;
     window.add(s.stats.loss_sum, s.stats.count, s.stats.correct);
-    const int64_t tokens = images ? batch.B : s.stats.count;
+    const int64_t tokens = images_task ? images : s.stats.count;
     window_tokens += tokens;
     run_tokens += tokens;
     res.last_train_loss = s.stats.mean_loss();
@@ -704,7 +730,7 @@ TrainResult train(Run& r) {
     window_time += step_time;
     train_time += step_time;
     out.progress(step, fmt::format("loss {:.4f} lr {:.2e} {} {}", s.stats.mean_loss(), lr,
-                                   format_rate(train_time > 0 ? run_tokens / train_time : 0), images ? "img/s" : "tok/s"));
+                                   format_rate(train_time > 0 ? run_tokens / train_time : 0), images_task ? "img/s" : "tok/s"));
 
     if (step % log_every == 0 || step == total) {
       out.train_record(step, window, lr, norm, window_time > 0 ? window_tokens / window_time : 0.0);
@@ -747,7 +773,7 @@ TrainResult train(Run& r) {
   if (res.stopped_by_signal) return res;
   out.progress_done();
   spdlog::info("done: {} steps, final train loss {:.4f}, {:.4g} {}/s; checkpoint {}", step, res.last_train_loss,
-               res.tokens_per_s, images ? "images" : "tokens", o.output);
+               res.tokens_per_s, images_task ? "images" : "tokens", o.output);
   if (r.data.has_val)
     spdlog::info("validation: {}{}", describe_eval(res.val, r.task),
                  ckpt.best_path().empty() ? "" : "; best checkpoint " + ckpt.best_path());

@@ -59,6 +59,11 @@ class StepReduce {
   virtual double whole_batch(nn::Stats& s) = 0;
   // The flat gradients (ps.grads(), ps.size() floats), replaced by their sum.
   virtual void gradients(nn::ParamStore& ps) = 0;
+  // Gradient accumulation (train/accumulate.h): stats and gradients a process
+  // summed over its micro-batches (stand-ins left out), replaced by their sums
+  // over processes.
+  virtual void sum_stats(nn::Stats& s) = 0;
+  virtual void sum_gradients(nn::ParamStore& ps) = 0;
 };
 
 struct StepResult {
