@@ -123,6 +123,7 @@ TEST(DistTrain, AccumulationOnTwoRanksMatchesOneProcess) {
   auto c = test::run(train(t, 1, "--steps 20 -o " + d.file("plain.h5")));
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_GT(max_difference(d.file("one.h5"), d.file("plain.h5")), 1e-4) << "the comparison could not fail";
+}
 
 // A run whose rank `victim` is SIGKILLed once its first checkpoint is out.
 // Returns the script's stdout: "rc SECONDS" (mpirun's exit code, seconds from
