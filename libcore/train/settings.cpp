@@ -108,6 +108,13 @@ std::vector<RunSetting> make_table() {
           "their union (the loss averaged over the counted targets of all K); --steps, --warmup and the schedule "
           "count optimizer steps")
           .def(int64_t{1}).shown().saved_when_set(21),
+      Row("batch_tokens", "--batch-tokens", optimization, QKV_FIELD(batch_tokens),
+          "training batches by token count (fairseq --max-tokens): examples sorted by length (ties in seeded "
+          "order) and cut into batches of at most N padded tokens, counted as batch size x its longest example, "
+          "an example's length being the longer of its source and target (pairs) or its window / sequence (lm); "
+          "formed once per run, visited in a seeded order each epoch; an example longer than N is an error; -b "
+          "then sizes only validation batches (0 = off)")
+          .only(kLm | kSeq2seq).non_negative().saved_when_set(22),
       Row("total_steps", "--steps", optimization, QKV_FIELD(steps), "optimizer steps (default: --epochs)").saved(10),
       Row("total_steps", "--epochs", optimization, QKV_FIELD(epochs),
           "passes over the training data when --steps is not given (default 1)"),

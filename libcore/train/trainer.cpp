@@ -273,6 +273,7 @@ struct Run {
   int64_t validations_since_best = 0;  // --early-stopping's count
   int64_t bpe = 0;            // batches per epoch (with --accum K, an optimizer step takes K of them)
   std::vector<int64_t> lengths;  // of the training examples, with --bucket
+  std::vector<std::vector<int64_t>> token_batches;  // --batch-tokens: the run's batches (order.h)
   std::unique_ptr<DataParallel> dp;  // under mpirun -np N > 1
   bool root = true;                  // this process writes the outputs
 };
@@ -358,6 +359,25 @@ void restore_state(Run& r, io::H5In& ckpt) {
   spdlog::info("resuming {} at step {} of {}", o.resume_path, r.ts.step, o.steps);
 }
 
+// --batch-tokens N: the run's batches; an example longer than N is refused, naming it.
+void plan_by_tokens(Run& r) {
+  const TrainOptions& o = r.o;
+  const Examples& train = *r.data.train;
+  std::vector<int64_t> padded(static_cast<size_t>(train.size()));
+  for (int64_t i = 0; i < train.size(); ++i) padded[i] = train.padded_length(i);
+  const auto longest = std::max_element(padded.begin(), padded.end());
+  if (*longest > o.batch_tokens) {
+    const bool split = o.val_path.empty() && o.val_fraction > 0;  // indices of the training split, not the file
+    throw UsageError("--batch-tokens " + std::to_string(o.batch_tokens) + " is smaller than " +
+                     (split ? "a training example" : "example " + std::to_string(longest - padded.begin())) + " of " +
+                     files_name(o.train_paths) + ": it fills " + std::to_string(*longest) +
+                     " padded positions (" + (r.task == nn::Task::seq2seq ? "the longer of source and target" : "its tokens") +
+                     "); give --batch-tokens " + std::to_string(*longest) + " or more" +
+                     (r.task == nn::Task::seq2seq ? ", or cut examples with --max-src-len / --max-tgt-len" : ""));
+  }
+  r.token_batches = plan_token_batches(padded, o.batch_tokens, o.seed, o.shuffle);
+}
+
 void setup(Run& r, const TrainOptions& given) {
   dist::Comm& comm = dist::Comm::world();  // a build without MPI refuses to be one of several (dist/launch.h)
   if (comm.size() > 1) {
@@ -393,11 +413,16 @@ void setup(Run& r, const TrainOptions& given) {
   }
   prepare_data(o, *r.model, o.context, r.data);
   const Examples& train = *r.data.train;
-  r.bpe = batches_per_epoch(train.size(), o.batch_size);
+  if (o.batch_tokens > 0 && !o.eval_only) {
+    plan_by_tokens(r);
+    r.bpe = static_cast<int64_t>(r.token_batches.size());
+  } else {
+    r.bpe = batches_per_epoch(train.size(), o.batch_size);
+  }
   if (o.steps <= 0)  // from --epochs (default 1)
     o.steps = static_cast<int64_t>(
         std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe) / static_cast<double>(o.accum)));
-  if (o.bucket) r.lengths = train.lengths();
+  if (o.bucket && o.batch_tokens == 0) r.lengths = train.lengths();
 
   r.opt = std::make_unique<nn::Optimizer>(o.optim, r.model->params());
   r.sched = o.schedule;
@@ -677,7 +702,9 @@ TrainResult train(Run& r) {
     const int64_t epoch = m / r.bpe, pos = m % r.bpe;
     if (epoch != cur_epoch) {
       r.data.train->set_epoch(o.seed, epoch);
-      plan = plan_epoch(r.data.train->size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &r.lengths : nullptr);
+      plan = o.batch_tokens > 0
+                 ? token_epoch(r.token_batches, o.seed, epoch, o.shuffle)
+                 : plan_epoch(r.data.train->size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &r.lengths : nullptr);
       cur_epoch = epoch;
     }
     return r.data.train->batch(plan[pos]);
