@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "train/augment.h"
+#include "train/valid_metric.h"
 
 namespace qkv::train {
 namespace {
@@ -138,12 +139,21 @@ std::vector<RunSetting> make_table() {
       Row("decode_final_only", "--decode-final-only", output, QKV_FIELD(decode_final_only),
           "word/token error rates only at the end of training")
           .only(kSeq2seq),
+      Row("valid_metric", "--valid-metric", output, QKV_FIELD(valid_metric),
+          "what chooses the --best checkpoint and --early-stopping: loss (lowest), wer (lowest: share of decoded "
+          "sequences equal to no reference), bleu or chrf (highest: corpus BLEU / chrF2 of the decoded token ids "
+          "against the references, as qkv-decode score --tokenize none on ids written as numbers); bleu, chrf and "
+          "wer decode the validation sources at every validation (seq2seq, rnn)")
+          .def("loss").one_of({"loss", "bleu", "chrf", "wer"}).shown().saved_when_set(23),
+      Row("valid_beam", "--valid-beam", output, QKV_FIELD(valid_beam),
+          "beam size of validation decoding (1 = greedy; as qkv-decode --beam)")
+          .def(int64_t{1}).only(kSeq2seq).shown().saved_when_set(24),
       Row("keep_last", "--keep-last", output, QKV_FIELD(keep_last),
           "also keep the last N periodic checkpoints (--save-every) and the final one, named by step: "
           "OUTPUT-step<S>.h5, the older ones deleted (for qkv-model average; 0 = none)")
           .non_negative().saved_when_set(19),
       Row("early_stopping", "--early-stopping", output, QKV_FIELD(early_stopping),
-          "stop after N validations in a row without a lower validation loss (0 = off)")
+          "stop after N validations in a row without a better --valid-metric (0 = off)")
           .non_negative().saved_when_set(20),
       Row("metrics", "--metrics", output, QKV_FIELD(metrics_path), "append metrics as JSON lines to this file")
           .output_file(),
@@ -214,6 +224,14 @@ void resolve_settings(TrainOptions& o) {
     throw UsageError("--accum " + std::to_string(o.accum) + ": give at least 1 batch per optimizer step");
   if (o.early_stopping > 0 && !o.eval_only && o.val_path.empty() && o.val_fraction <= 0)
     throw UsageError("--early-stopping watches the validation loss: give --val FILE or --val-fraction");
+  if (o.valid_beam < 1)
+    throw UsageError("--valid-beam " + std::to_string(o.valid_beam) + ": give a beam of at least 1 (1 = greedy)");
+  const ValidMetric metric = valid_metric_from_name(o.valid_metric);
+  if (decodes(metric) && nn::command_arch(o.task).task != nn::Task::seq2seq)
+    throw UsageError("--valid-metric " + o.valid_metric + " scores decoded sequences: qkv-train seq2seq and rnn " +
+                     "only (" + o.task + " has --valid-metric loss)");
+  if (decodes(metric) && !o.eval_only && o.val_path.empty() && o.val_fraction <= 0)
+    throw UsageError("--valid-metric " + o.valid_metric + " scores validation data: give --val FILE or --val-fraction");
 }
 
 nn::Config saved_settings(const TrainOptions& given) {

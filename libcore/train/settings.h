@@ -62,7 +62,9 @@ struct TrainOptions {
   int64_t save_every;       // steps between checkpoints (0 = only at the end; the best at evaluations)
   int64_t val_batches;      // cap on validation batches (0 = the whole validation set)
   int64_t keep_last;        // keep the last N periodic checkpoints, OUTPUT-step<S>.h5 (0 = none)
-  int64_t early_stopping;   // stop after N validations in a row without a lower loss (0 = off)
+  int64_t early_stopping;   // stop after N validations in a row without a better --valid-metric (0 = off)
+  std::string valid_metric; // what chooses the best checkpoint: loss | bleu | chrf | wer (train/valid_metric.h)
+  int64_t valid_beam;       // seq2seq: beam of validation decoding (1 = greedy)
   int64_t decode_limit;     // seq2seq: sources greedily decoded per evaluation (0 = all)
   bool decode_final_only;   // seq2seq: WER/TER only at the end (faster runs)
   std::string output;

@@ -27,6 +27,7 @@
 #include "train/order.h"
 #include "train/plot.h"
 #include "train/signals.h"
+#include "train/valid_metric.h"
 
 namespace qkv::train {
 namespace {
@@ -205,6 +206,10 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
     auto dec = model.decoder();
     nn::SearchOptions so;
     so.eos = tv.eos_id;
+    so.beam = o.valid_beam;
+    const ValidMetric metric = valid_metric_from_name(o.valid_metric);
+    const bool id_scores = metric == ValidMetric::bleu || metric == ValidMetric::chrf;
+    IdScorer ids;
     so.max_len = std::min<int64_t>(max_ref + 10, dec->max_positions() - 1);
     auto [first, last] = dp ? dp->share(n) : std::pair<int64_t, int64_t>{0, n};
     for (int64_t a = first; a < last; a += o.batch_size) {
@@ -212,12 +217,24 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
       std::vector<nn::Request> reqs;
       for (int64_t k = 0; k < B; ++k) reqs.push_back({sources[a + k], {tv.bos_id}, {}});
       auto hyps = nn::decode(*dec, reqs, so);
-      for (int64_t k = 0; k < B; ++k) scorer.score(sources[a + k], hyps[k][0].ids);
+      for (int64_t k = 0; k < B; ++k) {
+        scorer.score(sources[a + k], hyps[k][0].ids);
+        if (id_scores) ids.add(hyps[k][0].ids, scorer.references(sources[a + k]));
+      }
     }
     if (dp) {
       std::array<double, 4> t = scorer.totals();
       dp->sum(t.data(), 4);
       scorer.set_totals(t);
+      if (id_scores) {
+        std::vector<double> s = ids.totals();
+        dp->sum(s.data(), static_cast<int64_t>(s.size()));
+        ids.set_totals(s);
+      }
+    }
+    if (id_scores) {
+      r.bleu = ids.bleu();
+      r.chrf = ids.chrf();
     }
     r.wer = scorer.wer();
     r.ter = scorer.ter();
@@ -231,6 +248,7 @@ std::string describe_eval(const EvalResult& e, nn::Task task) {
   if (task == nn::Task::classify) s += fmt::format(" accuracy {:.2f}%", 100 * e.accuracy);
   else s += fmt::format(" ppl {:.3f} token-acc {:.2f}%", e.perplexity, 100 * e.accuracy);
   if (e.wer >= 0) s += fmt::format(" WER {:.2f}% TER {:.2f}%", 100 * e.wer, 100 * e.ter);
+  if (e.bleu >= 0) s += fmt::format(" BLEU {:.2f} chrF2 {:.2f} (token ids)", e.bleu, e.chrf);
   return s;
 }
 
@@ -242,6 +260,10 @@ std::vector<MetricsLog::Field> eval_fields(const EvalResult& e, nn::Task task) {
     f.emplace_back("wer", e.wer);
     f.emplace_back("ter", e.ter);
     f.emplace_back("decoded", e.decoded);
+  }
+  if (e.bleu >= 0) {
+    f.emplace_back("bleu", e.bleu);
+    f.emplace_back("chrf", e.chrf);
   }
   return f;
 }
@@ -269,7 +291,8 @@ struct Run {
   std::unique_ptr<nn::Optimizer> opt;
   nn::Schedule sched;
   nn::TrainState ts;          // step, rng states and saved settings to start from
-  double best_val = INFINITY;
+  ValidMetric metric = ValidMetric::loss;  // --valid-metric
+  double best_val = INFINITY;  // the best metric value, negated for bleu / chrf (lower is better)
   int64_t validations_since_best = 0;  // --early-stopping's count
   int64_t bpe = 0;            // batches per epoch (with --accum K, an optimizer step takes K of them)
   std::vector<int64_t> lengths;  // of the training examples, with --bucket
@@ -349,8 +372,12 @@ void restore_state(Run& r, io::H5In& ckpt) {
   r.ts = nn::load_train_state(ckpt);
   r.model->rng().set_state(r.ts.model_rng);
   warn_setting_changes(r.ts.extra, saved_settings(o), o.resume_path);
-  if (const nn::ConfigValue* b = r.ts.extra.find("best_val_loss"))
-    if (auto* d = std::get_if<double>(b); d && *d >= 0) r.best_val = *d;  // -1: no validation yet
+  if (r.metric == ValidMetric::loss) {
+    if (const nn::ConfigValue* b = r.ts.extra.find("best_val_loss"))
+      if (auto* d = std::get_if<double>(b); d && *d >= 0) r.best_val = *d;  // -1: no validation yet
+  } else if (const nn::ConfigValue* b = r.ts.extra.find("best_val_metric")) {  // absent: no validation yet
+    if (auto* d = std::get_if<double>(b)) r.best_val = higher_is_better(r.metric) ? -*d : *d;
+  }
   if (const nn::ConfigValue* n = r.ts.extra.find("validations_since_best"))
     if (auto* i = std::get_if<int64_t>(n)) r.validations_since_best = *i;
   if (r.ts.step != r.opt->steps())
@@ -397,6 +424,7 @@ void setup(Run& r, const TrainOptions& given) {
                      o.task + " trains " + nn::task_name(r.task) + " models");
   std::unique_ptr<io::H5In> ckpt = open_checkpoint(o, arch);
   resolve_settings(o);
+  r.metric = valid_metric_from_name(o.valid_metric);
 
   // Data first (its dimensions size a new model), then the model.
   read_data(o, r.task, r.data);
@@ -537,13 +565,17 @@ class Checkpoints {
     keep(step);
     saved_good(step);
   }
-  // A validation loss: saved as the best when it is. Returns what to add to the log line.
-  std::string validated(int64_t step, double loss) {
-    if (!(loss < r_.best_val)) {
+  // A validation: saved as the best when its --valid-metric is. Returns what to add to the log line.
+  std::string validated(int64_t step, const EvalResult& e) {
+    const double v = r_.metric == ValidMetric::loss  ? e.loss
+                     : r_.metric == ValidMetric::wer ? e.wer
+                     : r_.metric == ValidMetric::bleu ? -e.bleu
+                                                      : -e.chrf;
+    if (!(v < r_.best_val)) {
       ++r_.validations_since_best;
       return "";
     }
-    r_.best_val = loss;
+    r_.best_val = v;
     r_.validations_since_best = 0;
     if (best_path_.empty()) return "";
     save(best_path_, step);
@@ -586,7 +618,10 @@ class Checkpoints {
     ts_.epoch = step * r_.o.accum / r_.bpe;  // the batch the next step starts with
     ts_.data_position = step * r_.o.accum % r_.bpe;
     ts_.model_rng = r_.model->rng().state();
-    ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
+    if (r_.metric == ValidMetric::loss)
+      ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
+    else if (std::isfinite(r_.best_val))
+      ts_.extra.set("best_val_metric", nn::ConfigValue(higher_is_better(r_.metric) ? -r_.best_val : r_.best_val));
     if (r_.o.early_stopping > 0) ts_.extra.set("validations_since_best", nn::ConfigValue(r_.validations_since_best));
     if (r_.dp)  // every rank holds the same parameters, bit for bit (checked at every checkpoint)
       r_.dp->comm().check_same("parameters at step " + std::to_string(step),
@@ -767,14 +802,15 @@ TrainResult train(Run& r) {
     }
     const bool eval_now = r.data.has_val && (step % eval_every == 0 || step == total);
     if (eval_now) {
-      const bool decode = decode_metrics && (!o.decode_final_only || step == total);
+      const bool decode = decode_metrics && (decodes(r.metric) || !o.decode_final_only || step == total);
       res.val = evaluate(*r.model, *r.data.val, o, decode, r.dp.get());
       out.val_record(step, res.val);
       spdlog::info("step {}/{} val {}{}", step, total, describe_eval(res.val, r.task),
-                   ckpt.validated(step, res.val.loss));
+                   ckpt.validated(step, res.val));
       if (o.early_stopping > 0 && r.validations_since_best >= o.early_stopping && step < total) {
-        spdlog::info("early stopping at step {}: {} validations without a lower loss than {:.4f}", step,
-                     r.validations_since_best, r.best_val);
+        spdlog::info("early stopping at step {}: {} validations without a better {} than {:.4f}", step,
+                     r.validations_since_best, o.valid_metric,
+                     higher_is_better(r.metric) ? -r.best_val : r.best_val);
         out.redraw();
         ckpt.final(step);
         res.stopped_early = true;
