@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "attend/gradients.h"
 #include "attend/head_stats.h"
 #include "attend/rollout.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
+#include "nn/head_mask.h"
 #include "nn/model.h"
 #include "support/bad_input.h"
 #include "support/model_files.h"
@@ -119,6 +121,62 @@ TEST(AttendExport, GptWindowsEqualTheModelRunAlone) {
     ASSERT_EQ(rollout_off[e + 1] - rollout_off[e], T * T);
     EXPECT_LE(ops::rel_error(roll.data() + rollout_off[e], ro.data(), T * T), 1e-6);
   }
+}
+
+// --mask-heads, --importance and --grad-rollout over gpt windows in batches of 2 equal the library
+// (attend/gradients.h) run on each window alone, its targets the next tokens of its sequence.
+TEST(AttendExport, MaskHeadsImportanceAndGradRolloutEqualEachWindowAlone) {
+  test::TempDir tmp;
+  write_model(tmp.file("lm.h5"), "gpt", {"n_layer=2", "n_head=2", "d_model=16", "block_size=6", "vocab_size=20"});
+  // sequence 0: 8 tokens -> windows [0, 6), [6, 8); sequence 1: 5 tokens -> [0, 5)
+  const std::vector<int32_t> ids = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 1, 2, 14};
+  write_tokens(tmp.file("tok.h5"), ids, {0, 8, 13}, 20);
+  const std::string mask = "1.0";
+  auto r = run("qkv-attend -m " + tmp.file("lm.h5") + " " + tmp.file("tok.h5") + " -b 2 --stats-only --mask-heads " +
+               mask + " --importance --grad-rollout -o " + tmp.file("att.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  io::H5In att(tmp.file("att.h5")), ck(tmp.file("lm.h5"));
+  auto m = attend::load_analysis_model(ck);
+  struct Window {
+    std::vector<int32_t> inp, tgt;
+  };
+  const std::vector<Window> windows = {{{4, 5, 6, 7, 8, 9}, {5, 6, 7, 8, 9, 10}},
+                                       {{10, 11}, {11, nn::kIgnoreIndex}},
+                                       {{12, 13, 1, 2, 14}, {13, 1, 2, 14, nn::kIgnoreIndex}}};
+  nn::Stats plain, masked;
+  std::vector<std::vector<double>> imp;
+  const std::vector<float> roll = read_f(att, "self/grad_rollout");
+  const std::vector<int64_t> roll_off = read_i(att, "self/grad_rollout_offsets"),
+                             pos = read_i(att, "grad_target/position"), id = read_i(att, "grad_target/id");
+  nn::mask_heads(*m, mask);
+  for (size_t e = 0; e < windows.size(); ++e) {
+    const int64_t T = static_cast<int64_t>(windows[e].inp.size());
+    const nn::Batch b = nn::Batch::lm(1, T, windows[e].inp, windows[e].tgt);
+    masked += m->forward(b, false);
+    attend::add_head_importance(*m, b, imp);
+    const auto t = attend::target_backward(*m, b, {T}, -1);
+    EXPECT_EQ(pos[e], T - 1);
+    EXPECT_EQ(id[e], t[0].id);
+    if (windows[e].tgt[T - 1] >= 0) EXPECT_EQ(t[0].id, windows[e].tgt[T - 1]);  // teacher-forced when known
+    const std::vector<float> want = attend::grad_rollouts(*m, 0, T, 0).at("self");
+    ASSERT_EQ(roll_off[e + 1] - roll_off[e], T * T);
+    EXPECT_LE(ops::rel_error(roll.data() + roll_off[e], want.data(), T * T), 1e-5) << "example " << e;
+  }
+  nn::mask_heads(*m, "");
+  for (const Window& w : windows)
+    plain += m->forward(nn::Batch::lm(1, static_cast<int64_t>(w.inp.size()), w.inp, w.tgt), false);
+  EXPECT_EQ(att.attr_string("/", "mask_heads"), mask);
+  EXPECT_EQ(att.attr_int("/", "loss_targets"), 6 + 1 + 4);
+  EXPECT_NEAR(att.attr_double("/", "loss"), plain.mean_loss(), 1e-5);
+  EXPECT_NEAR(att.attr_double("/", "loss_masked"), masked.mean_loss(), 1e-5);
+  EXPECT_GT(std::fabs(plain.mean_loss() - masked.mean_loss()), 1e-6);
+  std::vector<float> raw;  // (2, 2)
+  for (const auto& layer : imp)
+    for (double v : layer) raw.push_back(static_cast<float>(v));
+  ASSERT_EQ(att.shape("self/importance_raw"), (Shape{2, 2}));
+  EXPECT_LE(ops::rel_error(read_f(att, "self/importance_raw").data(), raw.data(), 4), 1e-5);
+  attend::normalize_per_layer(raw.data(), 2, 2);
+  EXPECT_LE(ops::rel_error(read_f(att, "self/importance").data(), raw.data(), 4), 1e-5);
 }
 
 TEST(AttendExport, SelectsLayersHeadsExamplesAndStatsOnly) {
@@ -276,6 +334,12 @@ TEST(AttendExport, BadInputOneLineNoOutput) {
     test::write_sequences(out, "tgt", {{5}}, 12);
     out.commit();
   }
+  write_model(tmp.file("rnn.h5"), "rnn", {"src_vocab_size=12", "tgt_vocab_size=12", "d_emb=3", "d_hidden=4"});
+  {
+    io::H5Out out(tmp.file("unlabelled.h5"), "patches");
+    out.write("patches", Tensor::from(std::vector<float>(2 * 6 * 5, 0.5f), {2, 6, 5}));
+    out.commit();
+  }
   const std::string lm = "-m " + tmp.file("lm.h5") + " ", vit = "-m " + tmp.file("vit.h5") + " ";
   const std::vector<test::BadCase> cases = {
       {lm + tmp.file("p.h5"), 1, "reads 'tokens' files"},
@@ -292,6 +356,23 @@ TEST(AttendExport, BadInputOneLineNoOutput) {
       {"-m " + tmp.file("s2s.h5") + " " + tmp.file("tok.h5"), 1, "reads 'token_pairs' files"},
       {"-m " + tmp.file("s2s.h5") + " " + tmp.file("pairs.h5"), 1, "target vocabulary of 30 ids"},
       {"-m " + tmp.file("s2s.h5") + " " + tmp.file("pairs_ok.h5") + " --layers 2", 2, "--layers 2: the model has 1 layers"},
+      {lm + tmp.file("tok.h5") + " --mask-heads 1.0", 2, "--mask-heads 1.0: '1.0': layer 1 out of range"},
+      {lm + tmp.file("tok.h5") + " --mask-heads 0.0,0.5", 2, "'0.5': head 5 out of range (2 heads, 0-1)"},
+      {lm + tmp.file("tok.h5") + " --mask-heads 0,0", 2, "'0' is not LAYER.HEAD"},
+      {lm + tmp.file("tok.h5") + " --mask-heads 0.x", 2, "layer and head are numbers counted from 0"},
+      {"-m " + tmp.file("s2s.h5") + " " + tmp.file("pairs_ok.h5") + " --mask-heads 0.0", 2,
+       "is not enc.LAYER.HEAD, dec.LAYER.HEAD or cross.LAYER.HEAD"},
+      {"-m " + tmp.file("s2s.h5") + " " + tmp.file("pairs_ok.h5") + " --mask-heads cross.1.0", 2,
+       "the model has 1 cross layers"},
+      {"-m " + tmp.file("rnn.h5") + " " + tmp.file("pairs_ok.h5") + " --mask-heads 0.0", 2,
+       "'rnn' has no multi-head attention"},
+      {"-m " + tmp.file("rnn.h5") + " " + tmp.file("pairs_ok.h5") + " --importance", 2,
+       "'rnn' has no multi-head attention"},
+      {vit + tmp.file("unlabelled.h5") + " --importance", 1, "unlabelled.h5: has no labels"},
+      {vit + tmp.file("p.h5") + " --grad-rollout --target-token 1", 2, "--target-token is for lm and seq2seq"},
+      {lm + tmp.file("tok.h5") + " --grad-rollout --target-class 1", 2, "--target-class is for a vit"},
+      {lm + tmp.file("tok.h5") + " --target-token 1", 2, "give --grad-rollout"},
+      {lm + tmp.file("tok.h5") + " --grad-rollout --target-token 10", 2, "--target-token 10 is out of range"},
   };
   test::expect_refused("qkv-attend", cases, tmp);
 }

@@ -12,6 +12,7 @@
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/decoding.h"
+#include "nn/head_mask.h"
 #include "support/bad_input.h"
 #include "support/test_support.h"
 #include "tokenize/tokenizer.h"
@@ -92,9 +93,11 @@ class DecodeCli : public ::testing::Test {
   std::string model(const std::string& arch) const { return dir.file(arch + ".h5"); }
 
   // What nn::decode gives for the sources of src() (as prompts for gpt).
-  std::vector<std::vector<nn::Hypothesis>> library(const std::string& arch, nn::SearchOptions so) {
+  std::vector<std::vector<nn::Hypothesis>> library(const std::string& arch, nn::SearchOptions so,
+                                                   const std::string& mask_heads = "") {
     io::H5In in(model(arch));
     auto m = nn::load_model(in);
+    nn::mask_heads(*m, mask_heads);
     auto dec = m->decoder();
     formats::Sequences s = formats::read_tokens(src());
     std::vector<nn::Request> reqs;
@@ -160,6 +163,29 @@ TEST_F(DecodeCli, EveryArchitectureTokensInTokensOutEqualsTheLibrary) {
   }
 }
 
+// --mask-heads: the hypotheses of the library decoding with those heads masked (and not those without).
+TEST_F(DecodeCli, MaskHeadsDecodesAsTheMaskedLibrary) {
+  for (std::string arch : {"transformer", "gpt"}) {
+    SCOPED_TRACE(arch);
+    const std::string mask = arch == "gpt" ? "1.1,0.0" : "enc.0.0,dec.1.0,cross.0.1";
+    const std::string out = dir.file("m.h5");
+    auto r = run("qkv-decode -m " + model(arch) + " " + src() + " --max-len 12 --mask-heads " + mask + " -o " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Hyps h = read_hyps(out);
+    nn::SearchOptions so;
+    so.max_len = 12;
+    const auto masked = library(arch, so, mask), plain = library(arch, so);
+    ASSERT_EQ(h.seqs.n(), static_cast<int64_t>(masked.size()));
+    int64_t differ = 0;
+    for (int64_t i = 0; i < h.seqs.n(); ++i) {
+      EXPECT_EQ(ids_of(h, i), masked[i][0].ids) << i;
+      EXPECT_NEAR(h.scores[i], masked[i][0].score, 1e-5) << i;
+      differ += std::fabs(masked[i][0].score - plain[i][0].score) > 1e-3;
+    }
+    EXPECT_GT(differ, 0);
+  }
+}
+
 // --text is qkv-tokenize decode of the tokens output; fairseq columns carry
 // the source, normalized score, text and per-token log-probabilities.
 TEST_F(DecodeCli, TextAndFairseqOutput) {
@@ -222,6 +248,41 @@ TEST_F(DecodeCli, SameOutputInAnyBatchAndThreadCount) {
   // Different seeds draw different samples.
   std::string base = "qkv-decode -m " + model("gpt") + " -t " + tok() + " --text --max-len 12 --top-k 5 " + words();
   EXPECT_NE(run(base + " --seed 1").out, run(base + " --seed 2").out);
+}
+
+// Several inputs as one (issue 16 item 3): the shards 0..N-1 of qkv-tokenize
+// encode --shard K/N, given in order or through @LIST, decode exactly as the
+// unsharded file; a missing or misplaced shard is refused naming the gap;
+// text files are read one after the other.
+TEST_F(DecodeCli, ShardsInOrderDecodeAsTheWholeFile) {
+  for (int k = 0; k < 3; ++k)
+    ASSERT_EQ(run("qkv-tokenize -q encode -t " + tok() + " --shard " + std::to_string(k) + "/3 " + words() + " -o " +
+                  dir.file("s" + std::to_string(k) + ".h5"))
+                  .exit_code,
+              0);
+  const std::string s0 = dir.file("s0.h5"), s1 = dir.file("s1.h5"), s2 = dir.file("s2.h5");
+  const std::string base = "qkv-decode -m " + model("transformer") + " --tgt-tokenizer " + tok() + " --text --beam 2 ";
+  auto whole = run(base + src());
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_EQ(std::count(whole.out.begin(), whole.out.end(), '\n'), 9);
+  auto shards = run(base + s0 + " " + s1 + " " + s2);
+  ASSERT_EQ(shards.exit_code, 0) << shards.err;
+  EXPECT_EQ(shards.out, whole.out);
+  write_file(dir.file("list.txt"), s0 + "\n" + s1 + "\n# a comment\n" + s2 + "\n");
+  auto listed = run(base + "@" + dir.file("list.txt"));
+  EXPECT_EQ(listed.out, whole.out) << listed.err;
+  auto gap = run(base + s0 + " " + s2 + " -o " + dir.file("gap.txt"));
+  EXPECT_NE(gap.exit_code, 0);
+  EXPECT_EQ(std::count(gap.err.begin(), gap.err.end(), '\n'), 1) << gap.err;
+  EXPECT_NE(gap.err.find(s2), std::string::npos) << gap.err;
+  EXPECT_FALSE(test::exists(dir.file("gap.txt")));
+  auto swapped = run(base + s1 + " " + s0 + " " + s2);
+  EXPECT_NE(swapped.exit_code, 0);
+  // Text: two files are their lines one after the other.
+  write_file(dir.file("a.txt"), "hello\nworld\n\n");
+  write_file(dir.file("b.txt"), "abc\nhollow\ndew\nlow\nbead\ncold\n");
+  auto texts = run(base + "-t " + tok() + " " + dir.file("a.txt") + " " + dir.file("b.txt"));
+  EXPECT_EQ(texts.out, whole.out) << texts.err;
 }
 
 // --prompt streams prompt + continuation; --num-samples draws several, the
@@ -336,6 +397,10 @@ TEST_F(DecodeCli, BadInputIsRefusedWithOneLineAndNoOutput) {
       {tr + "--prompt hi -t " + tok(), 2, "--prompt is for language models"},
       {tr + src() + " --format xml", 2, "unknown format 'xml'"},
       {src(), 2, "-m/--model is required"},
+      {tr + src() + " --mask-heads dec.2.0", 2, "'dec.2.0': layer 2 out of range"},
+      {tr + src() + " --mask-heads 0.0", 2, "'0.0' is not enc.LAYER.HEAD"},
+      {"-m " + model("gpt") + " " + src() + " --mask-heads 0.2", 2, "'0.2': head 2 out of range (2 heads, 0-1)"},
+      {"-m " + model("rnn") + " " + src() + " --mask-heads 0.0", 2, "'rnn' has no multi-head attention"},
       {tr + "-t " + tok() + " " + src(), 1, "src.h5: an HDF5 file, but -t reads text lines"},
       {tr + "-t " + tok() + " " + dir.file("long.txt"), 1, "long.txt: input 2: a source of 30 tokens, but"},
   };

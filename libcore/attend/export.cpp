@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "attend/flow.h"
+#include "attend/gradients.h"
 #include "attend/head_stats.h"
 #include "core/error.h"
 #include "formats/patches.h"
@@ -12,6 +13,7 @@
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/arch.h"
+#include "nn/head_mask.h"
 #include "nn/model.h"
 #include "nn/batch_rules.h"
 
@@ -78,8 +80,8 @@ struct KindOut {
   int64_t H = 0;             // heads of this kind's maps
   std::vector<int64_t> layers, heads;
   int weights = -1, offsets = -1, tq = -1, tk = -1, stats = -1, rollout = -1, rollout_offsets = -1, flow = -1,
-      flow_offsets = -1;
-  int64_t weights_n = 0, rollout_n = 0, flow_n = 0;
+      flow_offsets = -1, grad = -1, grad_offsets = -1;
+  int64_t weights_n = 0, rollout_n = 0, flow_n = 0, grad_n = 0;
 };
 
 // Rows for the columns of an H5StreamOut, gathered over a batch and written with one append per column
@@ -172,9 +174,10 @@ class Source {
   int64_t truncated() const { return truncated_; }
 
   // The batch of examples `rows` (indices into all); fills each row's S, T (exact), its token ids
-  // (lm: the window; seq2seq: source and [bos] y) and specials (key side, per kind).
+  // (lm: the window; seq2seq: source and [bos] y) and specials (key side, per kind). lm_targets:
+  // a window's targets are its next tokens (the last one's is the token after the window, if any).
   nn::Batch batch(const std::vector<int64_t>& rows, std::vector<Example>& ex, std::vector<std::vector<int32_t>>& src,
-                  std::vector<std::vector<int32_t>>& tgt) {
+                  std::vector<std::vector<int32_t>>& tgt, bool lm_targets) {
     const int64_t B = static_cast<int64_t>(rows.size());
     ex.resize(B), src.assign(B, {}), tgt.assign(B, {});
     for (int64_t r = 0; r < B; ++r) ex[r] = all[rows[r]];
@@ -187,6 +190,8 @@ class Source {
         if (e.source != cached_seq_) cached_ = tokens_->read(e.source, e.source + 1), cached_seq_ = e.source;
         src[r].assign(cached_.seq(0) + e.start, cached_.seq(0) + e.start + e.S);
         std::copy(src[r].begin(), src[r].end(), inp.begin() + r * T);
+        const int64_t next_end = std::min(e.start + e.S + 1, cached_.len(0));
+        if (lm_targets) std::copy(cached_.seq(0) + e.start + 1, cached_.seq(0) + next_end, target.begin() + r * T);
       }
       return nn::Batch::lm(B, T, std::move(inp), std::move(target));
     }
@@ -280,9 +285,26 @@ std::vector<int64_t> select(const std::vector<int64_t>& want, int64_t n) {
 
 void run_export(const ExportOptions& o) {
   io::H5In min(o.model);
-  std::unique_ptr<nn::Model> m = nn::load_model(min);
+  std::unique_ptr<nn::Model> m = load_analysis_model(min);
+  nn::mask_heads(*m, o.mask_heads);
   io::H5In in(o.input);
   Source data(*m, in, o.model);
+  const bool masked = !o.mask_heads.empty(), image = !data.lm() && !data.seq2seq();
+  const bool with_targets = masked || o.importance || o.grad_rollout;
+  if ((o.importance || o.grad_rollout) && m->head_probes().empty())
+    throw UsageError(o.model + ": '" + m->arch() + "' has no multi-head attention (--importance and --grad-rollout "
+                     "need its heads' gates and gradients)");
+  if ((o.target_class >= 0 || o.target_token >= 0) && !o.grad_rollout)
+    throw UsageError("--target-class and --target-token choose --grad-rollout's target: give --grad-rollout");
+  if (o.target_class >= 0 && !image) throw UsageError("--target-class is for a vit; give --target-token");
+  if (o.target_token >= 0 && image) throw UsageError("--target-token is for lm and seq2seq models; give --target-class");
+  const int64_t forced = image ? o.target_class : o.target_token;
+  if (forced >= nn::dims(*m).n_out)
+    throw UsageError(std::string(image ? "--target-class " : "--target-token ") + std::to_string(forced) +
+                     " is out of range: " + o.model + " has " + std::to_string(nn::dims(*m).n_out) +
+                     (image ? " classes" : " tokens"));
+  if (image && (masked || o.importance) && !data.patches().labelled())
+    throw DataError(o.input + ": has no labels: --mask-heads and --importance need the loss");
   const std::vector<int64_t> chosen =
       parse_index_list(o.examples, static_cast<int64_t>(data.all.size()), "--examples");
 
@@ -365,6 +387,11 @@ void run_export(const ExportOptions& o) {
       k.rollout_offsets = out.add_column(k.kind + "/rollout_offsets", DType::i64);
       out.append(k.rollout_offsets, &k.rollout_n, 1);
     }
+    if (o.grad_rollout && k.kind != "additive") {
+      k.grad = out.add_column(k.kind + "/grad_rollout", DType::f32);
+      k.grad_offsets = out.add_column(k.kind + "/grad_rollout_offsets", DType::i64);
+      out.append(k.grad_offsets, &k.grad_n, 1);
+    }
     if (o.flow && is_self(k.kind)) {
       k.flow = out.add_column(k.kind + "/flow", DType::f32);
       k.flow_offsets = out.add_column(k.kind + "/flow_offsets", DType::i64);
@@ -372,6 +399,8 @@ void run_export(const ExportOptions& o) {
     }
   }
   out.set_attr("/", "kinds", names);
+  const int grad_position = o.grad_rollout ? out.add_column("grad_target/position", DType::i64) : -1;
+  const int grad_id = o.grad_rollout ? out.add_column("grad_target/id", DType::i64) : -1;
 
   PatchGrid grid;
   if (!data.lm() && !data.seq2seq() && data.patches().has_meta()) {
@@ -382,12 +411,30 @@ void run_export(const ExportOptions& o) {
   std::vector<std::vector<int32_t>> src, tgt;  // per row: sequence/source ids, [bos] y (seq2seq)
   std::vector<float> stats_buf, hstats, stack, result;
   BatchedAppends bout(out);
+  nn::Stats loss, loss_masked;
+  std::vector<std::vector<double>> importance;  // per head probe (H)
   for (size_t b0 = 0; b0 < chosen.size(); b0 += static_cast<size_t>(o.batch)) {
     const size_t b1 = std::min(chosen.size(), b0 + static_cast<size_t>(o.batch));
     const std::vector<int64_t> rows(chosen.begin() + static_cast<std::ptrdiff_t>(b0),
                                     chosen.begin() + static_cast<std::ptrdiff_t>(b1));
-    const nn::Batch batch = data.batch(rows, ex, src, tgt);
-    m->forward(batch, false);
+    const nn::Batch batch = data.batch(rows, ex, src, tgt, with_targets);
+    if (o.importance) add_head_importance(*m, batch, importance);
+    std::vector<GradTarget> targets;
+    std::vector<std::map<std::string, std::vector<float>>> grads;  // [row][kind] (tq, tk)
+    if (o.grad_rollout) {
+      std::vector<int64_t> lengths;
+      for (const Example& e : ex) lengths.push_back(data.seq2seq() ? e.T : e.S);
+      targets = target_backward(*m, batch, lengths, forced);
+      for (size_t r = 0; r < rows.size(); ++r) grads.push_back(grad_rollouts(*m, static_cast<int64_t>(r), ex[r].S, ex[r].T));
+    }
+    if (masked) {  // the same batch without the mask, for the loss
+      std::vector<std::vector<float>> gates;
+      for (nn::HeadProbe& p : m->head_probes()) gates.push_back(std::move(p.gate)), p.gate.clear();
+      loss += m->forward(batch, false);
+      for (size_t p = 0; p < gates.size(); ++p) m->head_probes()[p].gate = std::move(gates[p]);
+    }
+    const nn::Stats s = m->forward(batch, false);
+    if (masked) loss_masked += s;
     const std::vector<nn::AttentionMap> maps = m->attention_maps();
     for (size_t r = 0; r < rows.size(); ++r) {
       const Example& e = ex[r];
@@ -409,6 +456,7 @@ void run_export(const ExportOptions& o) {
         tokens_out.append(bout, tgt[r].data(), e.T + 1);
       }
       if (labels >= 0) bout.append(labels, &batch.labels[r], 1);
+      if (o.grad_rollout) bout.append(grad_position, &targets[r].position, 1), bout.append(grad_id, &targets[r].id, 1);
       for (KindOut& k : kinds) {
         const nn::AttentionMap& m0 = maps[k.maps[0]];
         const int64_t H = m0.shape[1], Tq = m0.shape[2], Tk = m0.shape[3];  // padded sizes
@@ -452,6 +500,12 @@ void run_export(const ExportOptions& o) {
           k.rollout_n += TT;
           bout.append(k.rollout_offsets, &k.rollout_n, 1);
         }
+        if (k.grad >= 0) {
+          const std::vector<float>& g = grads[r].at(k.kind);
+          bout.append(k.grad, g.data(), g.size());
+          k.grad_n += static_cast<int64_t>(g.size());
+          bout.append(k.grad_offsets, &k.grad_n, 1);
+        }
         if (k.flow >= 0) {
           flow(result.data(), stack.data(), L, H, tq, o.rollout_options);
           bout.append(k.flow, result.data(), TT);
@@ -467,6 +521,24 @@ void run_export(const ExportOptions& o) {
     out.set_attr("/", "discard_ratio", static_cast<double>(o.rollout_options.discard_ratio));
   }
   if (data.seq2seq()) out.set_attr("/", "truncated_examples", data.truncated());
+  if (masked) {
+    out.set_attr("/", "mask_heads", o.mask_heads);
+    out.set_attr("/", "loss", loss.mean_loss());
+    out.set_attr("/", "loss_masked", loss_masked.mean_loss());
+    out.set_attr("/", "loss_targets", loss.count);
+  }
+  if (o.importance)
+    for (const KindOut& k : kinds) {
+      const int64_t L = static_cast<int64_t>(k.maps.size()), H = k.H;
+      std::vector<float> raw(L * H, 0.0f);  // (L, H)
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t h = 0; h < H && k.maps[l] < importance.size(); ++h)
+          raw[l * H + h] = static_cast<float>(importance[k.maps[l]][h]);
+      std::vector<float> norm = raw;
+      normalize_per_layer(norm.data(), L, H);
+      out.write(k.kind + "/importance_raw", Tensor::from(raw, {L, H}));
+      out.write(k.kind + "/importance", Tensor::from(norm, {L, H}));
+    }
   out.commit();
 }
 

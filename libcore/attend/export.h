@@ -11,6 +11,11 @@
 // [bos] y); a "patches" file for a vit: one example per image. Attention comes
 // out of nn::Model::attention_maps(); maps are grouped by their kind (self,
 // encoder_self, decoder_self, cross, additive) and numbered by layer within it.
+//
+// With --mask-heads (nn/head_mask.h) the export runs with those heads zeroed
+// and stores the mean loss with and without them; --importance and
+// --grad-rollout come from the model's backward (attend/gradients.h). The
+// model is loaded with dropout and label smoothing 0 (load_analysis_model).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,6 +31,9 @@ struct ExportOptions {
   std::string examples;                // "" = all, else "0-9,15"
   bool stats = false, stats_only = false, rollout = false, flow = false;
   RolloutOptions rollout_options;
+  std::string mask_heads;                         // "" = none
+  bool importance = false, grad_rollout = false;
+  int64_t target_class = -1, target_token = -1;  // --grad-rollout's target; -1 = the default (gradients.h)
   int64_t batch = 16;
 };
 

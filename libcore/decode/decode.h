@@ -34,7 +34,10 @@ Format format_from_name(const std::string& name);  // "tokens", "text", "fairseq
 
 struct DecodeOptions {
   std::string model;             // checkpoint (qkv_format "model") of gpt, transformer or rnn
-  std::string input;             // tokens file, or text lines with src_tokenizer; "-" = stdin; "" with prompt
+  // Tokens files (several: the shards 0..N-1 of one file, in order; "@LIST"
+  // names a file listing them), or text files with src_tokenizer (read one
+  // after the other); {"-"} = stdin; none with prompt.
+  std::vector<std::string> inputs;
   std::string src_tokenizer;     // -t: the inputs are text lines
   std::string tgt_tokenizer;     // text of the hypotheses ("" = src_tokenizer)
   bool prompt_given = false;     // --prompt: one language-model prompt instead of INPUT
@@ -50,6 +53,7 @@ struct DecodeOptions {
   // error. Otherwise each input's max length is also capped to what the
   // model holds after its context (as fairseq caps max_len_b).
   bool max_len_given = false;
+  std::string mask_heads;        // --mask-heads: heads decoded with outputs zeroed (nn/head_mask.h)
   std::string attention;         // --attention FILE: the hypotheses' attention (qkv-attend's layout)
   std::vector<std::string> refs;  // --ref: score the best hypotheses against these
   score::ScoreOptions score;

@@ -118,7 +118,7 @@ void sdpa_forward_core(float* out, HeadLayout lo, const float* q, HeadLayout lq,
 void sdpa_backward_core(float* dq, HeadLayout ldq, float* dk, HeadLayout ldk, float* dv, HeadLayout ldv,
                         const float* dout, HeadLayout ldo, const float* q, HeadLayout lq, const float* k,
                         HeadLayout lk, const float* v, HeadLayout lv, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
-                        int64_t hs, float beta, SdpaCache& cache) {
+                        int64_t hs, float beta, SdpaCache& cache, float* datt = nullptr) {
   const int64_t TT = Tq * Tk;
   const bool drop = cache.dropout > 0.0f;
   const float keep_scale = drop ? 1.0f / (1.0f - cache.dropout) : 1.0f;
@@ -143,6 +143,7 @@ void sdpa_backward_core(float* dq, HeadLayout ldq, float* dk, HeadLayout ldk, fl
       // dp (Tq, Tk) = dout (Tq, hs) @ v^T (hs, Tk)
       ops::sgemm_ld(false, true, Tq, Tk, hs, 1.0f, d, ldo.row, v + lv.at(b, h), lv.row, 0.0f, dp, Tk);
       if (drop) apply_drop(dp, dp, m, TT, keep_scale);
+      if (datt) std::copy(dp, dp + TT, datt + bh * TT);  // dL/d weights (Tq, Tk), before the softmax backward
       softmax_backward_rows(dp, a, Tq, Tk);  // dp := dscores
       // dq (Tq, hs) += scale * ds (Tq, Tk) @ k (Tk, hs);  dk (Tk, hs) += scale * ds^T @ q (Tq, hs)
       if (dq)
@@ -153,6 +154,14 @@ void sdpa_backward_core(float* dq, HeadLayout ldq, float* dk, HeadLayout ldk, fl
                       ldk.row);
     }
   });
+}
+
+// x (N, C) with H heads side by side: head h's slice of every row times gate[h].
+void scale_heads(float* out, const float* x, const float* gate, int64_t N, int64_t C, int64_t H) {
+  const int64_t hs = C / H;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t d = 0; d < hs; ++d) out[n * C + h * hs + d] = x[n * C + h * hs + d] * gate[h];
 }
 
 }  // namespace
@@ -200,15 +209,40 @@ void mha_forward(float* out, const float* x_q, const float* x_kv, const MhaWeigh
   }
   c.ctx.resize(B * Tq * C);  // (B, Tq, C): heads written side by side, out_proj's input
   sdpa_forward_core(c.ctx.data(), interleaved(Tq, C, hs), pq, lq, pk, lkv, pv, lkv, B, H, Tq, Tk, hs, opt, c.sdpa);
-  linear_forward(out, c.ctx.data(), w.out_proj_weight, w.out_proj_bias, B * Tq, C, C);  // (B, Tq, C)
+  const float* y = c.ctx.data();  // (B, Tq, C) out_proj's input
+  if (w.head_gate) {
+    c.gate.assign(w.head_gate, w.head_gate + H);
+    c.gated.resize(B * Tq * C);
+    scale_heads(c.gated.data(), y, w.head_gate, B * Tq, C, H);
+    y = c.gated.data();
+  } else {
+    c.gate.clear();
+  }
+  linear_forward(out, y, w.out_proj_weight, w.out_proj_bias, B * Tq, C, C);  // (B, Tq, C)
 }
 
 void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dout, const float* x_q,
                   const float* x_kv, const MhaWeights& w, MhaCache& c) {
   const int64_t B = c.B, Tq = c.Tq, Tk = c.Tk, C = c.C, H = c.H, hs = C / H;
   c.dctx.resize(B * Tq * C);  // (B, Tq, C), overwritten
-  linear_backward(c.dctx.data(), g.out_proj_weight, g.out_proj_bias, dout, c.ctx.data(), w.out_proj_weight,
-                  B * Tq, C, C, /*accumulate_dinp=*/false);
+  const bool gated = !c.gate.empty();
+  linear_backward(c.dctx.data(), g.out_proj_weight, g.out_proj_bias, dout, gated ? c.gated.data() : c.ctx.data(),
+                  w.out_proj_weight, B * Tq, C, C, /*accumulate_dinp=*/false);
+  if (g.gate_grad) {  // (B, H): per row, sum over queries of <y_h, d(gate_h y_h)>
+    g.gate_grad->assign(B * H, 0.0f);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        double s = 0;
+        for (int64_t t = 0; t < Tq; ++t) {
+          const int64_t at = (b * Tq + t) * C + h * hs;
+          for (int64_t d = 0; d < hs; ++d) s += static_cast<double>(c.ctx[at + d]) * c.dctx[at + d];
+        }
+        (*g.gate_grad)[b * H + h] = static_cast<float>(s);
+      }
+  }
+  if (gated) scale_heads(c.dctx.data(), c.dctx.data(), c.gate.data(), B * Tq, C, H);  // d y_h = gate_h d(gate_h y_h)
+  float* datt = nullptr;
+  if (g.att_grad) g.att_grad->resize(B * H * Tq * Tk), datt = g.att_grad->data();
   const HeadLayout lctx = interleaved(Tq, C, hs);
   if (c.self) {
     c.dproj.resize(B * Tq * 3 * C);  // (B, T, 3C), every element overwritten (beta 0)
@@ -216,7 +250,7 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
     const float* pq = c.proj.data();
     float* dq = c.dproj.data();
     sdpa_backward_core(dq, l, dq + C, l, dq + 2 * C, l, c.dctx.data(), lctx, pq, l, pq + C, l, pq + 2 * C, l, B, H,
-                       Tq, Tk, hs, 0.0f, c.sdpa);
+                       Tq, Tk, hs, 0.0f, c.sdpa, datt);
     linear_backward(dx_q, g.in_proj_weight, g.in_proj_bias, c.dproj.data(), x_q, w.in_proj_weight, B * Tq, C,
                     3 * C);
   } else {
@@ -227,7 +261,7 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
     float* dpq = c.dproj.data();               // (B, Tq, C)
     float* dpkv = c.dproj.data() + B * Tq * C;  // (B, Tk, 2C)
     sdpa_backward_core(dpq, lq, dpkv, lkv, dpkv + C, lkv, c.dctx.data(), lctx, pq, lq, pkv, lkv, pkv + C, lkv, B, H,
-                       Tq, Tk, hs, 0.0f, c.sdpa);
+                       Tq, Tk, hs, 0.0f, c.sdpa, datt);
     linear_backward(dx_q, g.in_proj_weight, g.in_proj_bias, dpq, x_q, w.in_proj_weight, B * Tq, C, C);
     linear_backward(dx_kv, g.in_proj_weight ? g.in_proj_weight + C * C : nullptr,
                     g.in_proj_bias ? g.in_proj_bias + C : nullptr, dpkv, x_kv, w.in_proj_weight + C * C, B * Tk, C,
@@ -324,6 +358,7 @@ void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, i
     attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * Tk, s.proj.data() + b * 3 * C + h * hs,
                cache.k.data() + head, hs, cache.v.data() + head, hs, Tk, hs, nullptr);
   });
+  if (w.head_gate) scale_heads(s.ctx.data(), s.ctx.data(), w.head_gate, B, C, H);
   linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
 }
 
@@ -341,6 +376,7 @@ void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, 
     attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * S, s.proj.data() + b * C + h * hs,
                kv + h * hs, 2 * C, kv + C + h * hs, 2 * C, S, hs, m.key_pad.data() + r * S);
   });
+  if (w.head_gate) scale_heads(s.ctx.data(), s.ctx.data(), w.head_gate, B, C, H);
   linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
 }
 

@@ -18,6 +18,15 @@
 // on the weights) draws its mask from the caller's Rng.
 //
 // Backward functions ACCUMULATE (+=) into every gradient; null = skip.
+//
+// Head gates (Michel et al. 2019, "Are Sixteen Heads Really Better than
+// One?"): MhaWeights::head_gate (H) multiplies head h's output y_h (its slice
+// of the context, before the output projection) by gate[h]; null = all ones,
+// and then nothing is computed or kept for it. MhaGrads::gate_grad and
+// att_grad (analysis outputs, OVERWRITTEN by each backward, unlike the
+// parameter gradients) give dL/dgate_h per batch row, sum over the row's
+// queries of <y_h, dL/d(gate_h y_h)>, and dL/d weights (the softmax output,
+// as Chefer et al. 2021 use it).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -60,12 +69,15 @@ struct MhaWeights {
   const float* in_proj_bias = nullptr;     // (3C) or null
   const float* out_proj_weight = nullptr;  // (C, C)
   const float* out_proj_bias = nullptr;    // (C) or null
+  const float* head_gate = nullptr;        // (H) or null (all ones): see the top of this file
 };
 struct MhaGrads {  // same shapes; a null member is skipped
   float* in_proj_weight = nullptr;
   float* in_proj_bias = nullptr;
   float* out_proj_weight = nullptr;
   float* out_proj_bias = nullptr;
+  Buffer<float>* gate_grad = nullptr;  // resized to (B, H), overwritten: dL/dgate_h per row
+  Buffer<float>* att_grad = nullptr;   // resized to (B, H, Tq, Tk), overwritten: dL/d weights
 };
 
 // Activations kept between forward and backward (buffers resized as needed,
@@ -76,7 +88,9 @@ struct MhaCache {
   int64_t B = 0, Tq = 0, Tk = 0, C = 0, H = 0;
   bool self = false;              // x_kv was x_q: fused (B, T, 3C) projection
   Buffer<float> proj;        // self: (B, T, 3C) = [q | k | v]; cross: q (B, Tq, C) then kv (B, Tk, 2C)
-  Buffer<float> ctx;         // (B, Tq, C) heads side by side: out_proj's input
+  Buffer<float> ctx;         // (B, Tq, C) heads side by side, ungated (y_h)
+  Buffer<float> gated;       // (B, Tq, C) with head gates: gate_h y_h, out_proj's input; else empty
+  std::vector<float> gate;   // (H) the forward's head gates, or empty
   SdpaCache sdpa;                 // att (B, H, Tq, Tk) lives here
   Buffer<float> dctx, dproj;  // backward scratch, shaped as ctx and proj
 

@@ -58,6 +58,7 @@ class Gpt : public Model {
     if (pre_norm_) add_layernorm(ps_, "transformer.ln_f.", C_, lnf_w_, lnf_b_, bias_);
     lm_head_ = tied_ ? wte_ : ps_.add("lm_head.weight", {V_, C_});
     ps_.finalize();
+    attach_head_probes(probes_, H_, stack_.ids, "self");
 
     // nanoGPT's init: N(0, 0.02) for matrices and embeddings, the residual
     // projections (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2 n_layer)).
@@ -121,9 +122,20 @@ class Gpt : public Model {
 
   void backward(float scale) override {
     QKV_CHECK(B_ > 0, "gpt backward() before forward()");
-    const int64_t N = B_ * T_;
-    dlogits_.resize(static_cast<size_t>(N * V_));
+    dlogits_.resize(static_cast<size_t>(B_ * T_ * V_));
     head_.backward(dlogits_.data(), scale);
+    backward_logits();
+  }
+
+  void backward_from_logits(const float* dlogits) override {
+    QKV_CHECK(B_ > 0, "gpt backward() before forward()");
+    dlogits_.assign(dlogits, dlogits + B_ * T_ * V_);
+    backward_logits();
+  }
+
+  // From dlogits_ (N, V) down to the embeddings.
+  void backward_logits() {
+    const int64_t N = B_ * T_;
     stack_.check_backward();
     float* dstack = stack_.output_grad();  // d of the last block's output (N, C)
     if (pre_norm_) {

@@ -75,4 +75,8 @@ std::unique_ptr<Decoder> Model::decoder() {
   throw UsageError("'" + arch_ + "' is a " + task_name(task()) + " model: it does not generate tokens");
 }
 
+void Model::backward_from_logits(const float*) {
+  throw UsageError("'" + arch_ + "' has no multi-head attention: no gradients of attention heads to take");
+}
+
 }  // namespace qkv::nn

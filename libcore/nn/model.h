@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory.h"
 #include "core/rng.h"
 #include "nn/arch.h"
 #include "tensor/tensor.h"
@@ -114,6 +115,20 @@ struct AttentionMap {
   int64_t layer = 0;  // index among the maps of the same kind
 };
 
+// Analysis hooks of one multi-head attention layer (nn/attention.h, "Head
+// gates"): Model::head_probes() lists one per layer in attention_maps()
+// order (a model without multi-head attention, the rnn, has none). Left
+// alone (gate empty, keep_grads false) they cost nothing: the training
+// paths never touch them.
+struct HeadProbe {
+  std::string kind;          // as AttentionMap::kind
+  int64_t layer = 0, H = 0;  // index among the maps of the same kind; heads
+  std::vector<float> gate;   // (H): head h's output times gate[h] in every forward and decoding step; empty = ones
+  bool keep_grads = false;   // a backward fills gate_grad and att_grad (it needs a training forward)
+  Buffer<float> gate_grad;   // (B, H) dL/dgate_h per batch row, of the last backward
+  Buffer<float> att_grad;    // (B, H, Tq, Tk) dL/d weights (AttentionMap::weights), of the last backward
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -139,6 +154,14 @@ class Model {
   virtual Stats forward(const Batch& b, bool training) = 0;
   // Gradients of the last forward's loss; UsageError if it had no targets.
   virtual void backward(float scale = 1.0f) = 0;
+  // Gradients of sum(dlogits * logits) (dlogits shaped as logits()) after a
+  // training forward, targets or not: the gradient of chosen outputs
+  // (gradient-weighted rollout). UsageError for a model without head probes.
+  virtual void backward_from_logits(const float* dlogits);
+
+  // One per multi-head attention layer, attention_maps() order (HeadProbe).
+  std::vector<HeadProbe>& head_probes() { return probes_; }
+  const std::vector<HeadProbe>& head_probes() const { return probes_; }
 
   // Logits of the last forward, (B, T, V) for LM/seq2seq, (B, n_classes) for
   // classify. Valid until the next forward.
@@ -160,6 +183,7 @@ class Model {
   Config config_;
   ParamStore ps_;
   Rng rng_;
+  std::vector<HeadProbe> probes_;  // sized once by the constructor: layers keep pointers into it
 };
 
 // Builds a registered architecture (nn/arch.h). Throws UsageError for an

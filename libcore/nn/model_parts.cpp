@@ -99,17 +99,52 @@ Out decoder_ptrs(const DecoderLayerIds& id, Get get) {
 
 }  // namespace
 
+namespace {
+// A probe's gates into the weights, its analysis outputs into the gradients (nothing when unused).
+void probe_weights(MhaWeights& w, const HeadProbe* p) {
+  if (p && !p->gate.empty()) w.head_gate = p->gate.data();
+}
+void probe_grads(MhaGrads& g, HeadProbe* p) {
+  if (p && p->keep_grads) g.gate_grad = &p->gate_grad, g.att_grad = &p->att_grad;
+}
+}  // namespace
+
 EncoderLayerWeights encoder_weights(const ParamStore& ps, const EncoderLayerIds& id) {
-  return encoder_ptrs<EncoderLayerWeights>(id, [&](ParamId i) { return param_or_null(ps, i); });
+  auto w = encoder_ptrs<EncoderLayerWeights>(id, [&](ParamId i) { return param_or_null(ps, i); });
+  probe_weights(w.self_attn, id.probe);
+  return w;
 }
 EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id) {
-  return encoder_ptrs<EncoderLayerGrads>(id, [&](ParamId i) { return grad_or_null(ps, i); });
+  auto g = encoder_ptrs<EncoderLayerGrads>(id, [&](ParamId i) { return grad_or_null(ps, i); });
+  probe_grads(g.self_attn, id.probe);
+  return g;
 }
 DecoderLayerWeights decoder_weights(const ParamStore& ps, const DecoderLayerIds& id) {
-  return decoder_ptrs<DecoderLayerWeights>(id, [&](ParamId i) { return param_or_null(ps, i); });
+  auto w = decoder_ptrs<DecoderLayerWeights>(id, [&](ParamId i) { return param_or_null(ps, i); });
+  probe_weights(w.self_attn, id.self_probe);
+  probe_weights(w.cross_attn, id.cross_probe);
+  return w;
 }
 DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id) {
-  return decoder_ptrs<DecoderLayerGrads>(id, [&](ParamId i) { return grad_or_null(ps, i); });
+  auto g = decoder_ptrs<DecoderLayerGrads>(id, [&](ParamId i) { return grad_or_null(ps, i); });
+  probe_grads(g.self_attn, id.self_probe);
+  probe_grads(g.cross_attn, id.cross_probe);
+  return g;
+}
+
+void attach_head_probes(std::vector<HeadProbe>& probes, int64_t H, std::vector<EncoderLayerIds>& enc,
+                        const std::string& enc_kind, std::vector<DecoderLayerIds>* dec) {
+  const size_t Le = enc.size(), Ld = dec ? dec->size() : 0;
+  probes.assign(Le + 2 * Ld, HeadProbe{});
+  for (size_t l = 0; l < Le; ++l) probes[l] = {enc_kind, static_cast<int64_t>(l), H}, enc[l].probe = &probes[l];
+  for (size_t l = 0; l < Ld; ++l) {
+    HeadProbe& s = probes[Le + 2 * l];
+    HeadProbe& c = probes[Le + 2 * l + 1];
+    s.kind = "decoder_self", c.kind = "cross";
+    s.layer = c.layer = static_cast<int64_t>(l);
+    s.H = c.H = H;
+    (*dec)[l].self_probe = &s, (*dec)[l].cross_probe = &c;
+  }
 }
 
 TransformerLayerConfig layer_config(int64_t C, int64_t H, int64_t F, Activation act, bool pre_norm, float dropout,

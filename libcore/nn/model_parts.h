@@ -21,12 +21,15 @@ struct EncoderLayerIds {
   ParamId in_w = -1, in_b = -1, out_w = -1, out_b = -1;
   ParamId ff1_w = -1, ff1_b = -1, ff2_w = -1, ff2_b = -1;
   ParamId n1_w = -1, n1_b = -1, n2_w = -1, n2_b = -1;
+  HeadProbe* probe = nullptr;  // self_attn's gates and analysis gradients (Model::head_probes()), or none
 };
 struct DecoderLayerIds {
   ParamId self_in_w = -1, self_in_b = -1, self_out_w = -1, self_out_b = -1;
   ParamId cross_in_w = -1, cross_in_b = -1, cross_out_w = -1, cross_out_b = -1;
   ParamId ff1_w = -1, ff1_b = -1, ff2_w = -1, ff2_b = -1;
   ParamId n1_w = -1, n1_b = -1, n2_w = -1, n2_b = -1, n3_w = -1, n3_b = -1;
+  HeadProbe* self_probe = nullptr;   // as EncoderLayerIds::probe
+  HeadProbe* cross_probe = nullptr;
 };
 
 // Names of an encoder layer's parameters.
@@ -47,6 +50,12 @@ EncoderLayerWeights encoder_weights(const ParamStore& ps, const EncoderLayerIds&
 EncoderLayerGrads encoder_grads(ParamStore& ps, const EncoderLayerIds& id);
 DecoderLayerWeights decoder_weights(const ParamStore& ps, const DecoderLayerIds& id);
 DecoderLayerGrads decoder_grads(ParamStore& ps, const DecoderLayerIds& id);
+
+// Sizes `probes` (a Model's head_probes(), in attention_maps() order: the
+// encoder layers (kind enc_kind), then each decoder layer's self and cross
+// attention) and points the layers' ids at them. Called once, after the layers are added.
+void attach_head_probes(std::vector<HeadProbe>& probes, int64_t H, std::vector<EncoderLayerIds>& enc,
+                        const std::string& enc_kind, std::vector<DecoderLayerIds>* dec = nullptr);
 
 // PyTorch's layer settings: one dropout for attention weights, residual
 // branches and the feed-forward inside; not causal.

@@ -84,6 +84,7 @@ class TransformerModel : public Model {
     gen_w_ = tied_ ? tgt_emb_ : ps_.add("generator.weight", {Vt_, C_});
     gen_b_ = ps_.add("generator.bias", {Vt_});
     ps_.finalize();
+    attach_head_probes(probes_, H_, enc_.ids, "encoder_self", &dec_);
 
     // The PyTorch translation tutorial's init: Xavier-uniform for every matrix and embedding.
     Rng init(seed);
@@ -117,9 +118,20 @@ class TransformerModel : public Model {
 
   void backward(float scale) override {
     QKV_CHECK(T_ > 0, "transformer backward() before forward()");
-    const int64_t Nt = B_ * T_, Ns = B_ * S_;
-    dlogits_.resize(static_cast<size_t>(Nt * Vt_));
+    dlogits_.resize(static_cast<size_t>(B_ * T_ * Vt_));
     head_.backward(dlogits_.data(), scale);
+    backward_logits();
+  }
+
+  void backward_from_logits(const float* dlogits) override {
+    QKV_CHECK(T_ > 0, "transformer backward() before forward()");
+    dlogits_.assign(dlogits, dlogits + B_ * T_ * Vt_);
+    backward_logits();
+  }
+
+  // From dlogits_ (Nt, Vt) down to both embeddings.
+  void backward_logits() {
+    const int64_t Nt = B_ * T_, Ns = B_ * S_;
     enc_.check_backward();
     // generator and the decoder's final norm
     dtop_.assign(static_cast<size_t>(Nt * C_), 0.0f);

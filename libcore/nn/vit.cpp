@@ -60,6 +60,7 @@ class Vit : public Model {
     head_w_ = ps_.add("head.weight", {K_, C_});
     head_b_ = ps_.add("head.bias", {K_});
     ps_.finalize();
+    attach_head_probes(probes_, H_, stack_.ids, "self");
 
     // [CLS] and positions ~ N(0, 0.02); matrices Xavier-uniform; biases 0; norms 1.
     Rng init(seed);
@@ -140,9 +141,20 @@ class Vit : public Model {
 
   void backward(float scale) override {
     QKV_CHECK(B_ > 0, "vit backward() before forward()");
-    const int64_t T = tokens(), N = B_ * T, first = T - P_;
     dlogits_.resize(static_cast<size_t>(B_ * K_));
     loss_.backward(dlogits_.data(), scale);
+    backward_logits();
+  }
+
+  void backward_from_logits(const float* dlogits) override {
+    QKV_CHECK(B_ > 0, "vit backward() before forward()");
+    dlogits_.assign(dlogits, dlogits + B_ * K_);
+    backward_logits();
+  }
+
+  // From dlogits_ (B, K) down to the patch embedding.
+  void backward_logits() {
+    const int64_t T = tokens(), N = B_ * T, first = T - P_;
     stack_.check_backward();
     dfeat_.assign(static_cast<size_t>(B_ * C_), 0.0f);  // (B, C)
     linear_backward(dfeat_.data(), ps_.grad(head_w_), ps_.grad(head_b_), dlogits_.data(),

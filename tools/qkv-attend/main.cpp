@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
                                "rollout, flow and head statistics; scaled dot-product attention on any Q, K, V.");
   tool.examples(
       "qkv-attend -m lm.h5 tokens.h5 --examples 0-99 --stats --rollout -o att.h5\n"
+      "  qkv-attend -m g2p.h5 val.h5 --importance --mask-heads cross.1.0,dec.0.2 --stats-only -o imp.h5\n"
+      "  qkv-attend -m vit.h5 fm_test.h5 --examples 0-9 --grad-rollout --target-class 3 -o rel.h5\n"
       "  qkv-attend -m vit.h5 fm_test.h5 --stats-only -o stats.h5\n"
       "  qkv-attend -m g2p.h5 val.h5 -t letters.h5 --tgt-tokenizer phones.h5 --examples 0-4 --png maps/ -o att.h5\n"
       "  qkv-attend draw att.h5 --images fm_test.h5 --png maps/\n"
@@ -38,6 +40,23 @@ int main(int argc, char** argv) {
   tool.app().add_option("--discard-ratio", eo.rollout_options.discard_ratio,
                         "rollout and flow: drop this share of the smallest fused weights")
       ->capture_default_str();
+  tool.app().add_option("--mask-heads", eo.mask_heads,
+                        "run with these heads' outputs zeroed and store the loss with and without them: "
+                        "LAYER.HEAD,... counted from 0 (gpt, vit: 2.3,1.0; transformer: enc.L.H encoder self, "
+                        "dec.L.H decoder self, cross.L.H cross-attention)");
+  tool.app().add_flag("--importance", eo.importance,
+                      "head importance (Michel et al. 2019): sum over examples of |dL/dgate_h|, per layer "
+                      "L2-normalised, (layers, heads) per kind");
+  tool.app().add_flag("--grad-rollout", eo.grad_rollout,
+                      "gradient-weighted rollout (Chefer et al. 2021) of each example's target output; encoder-"
+                      "decoders: encoder (S, S), decoder (T, T) and cross (T, S) relevance");
+  tool.app().add_option("--target-class", eo.target_class,
+                        "vit --grad-rollout: this class's logit (default: the predicted class)")
+      ->check(CLI::NonNegativeNumber);
+  tool.app().add_option("--target-token", eo.target_token,
+                        "lm, seq2seq --grad-rollout: this token's logit at the last position (default: the "
+                        "teacher-forced next token there, or the predicted one at the end of a sequence)")
+      ->check(CLI::NonNegativeNumber);
   tool.app().add_option("-b,--batch", eo.batch, "examples per forward pass")->capture_default_str()->check(
       CLI::PositiveNumber);
   tool.add_output(tool.app(), eo.output);

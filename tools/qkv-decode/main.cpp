@@ -30,9 +30,10 @@ int main(int argc, char** argv) {
   nn::SearchOptions& s = o.search;
   std::string format, metrics = "bleu,chrf,wer,ser", tokenize = "13a";
   bool text = false;
-  app.add_option("input", o.input,
+  app.add_option("input", o.inputs,
                  "sources (seq2seq, rnn) or prompts (gpt): a tokens file (qkv-tokenize encode), or text lines with "
-                 "-t (an empty line is an empty source); - for stdin");
+                 "-t (an empty line is an empty source); - for stdin; several: the shards 0..N-1 of qkv-tokenize "
+                 "encode --shard K/N in order (or text files, read one after the other); @LIST: the files LIST names");
   auto* model_opt = app.add_option("-m,--model", o.model, "checkpoint of a gpt, transformer or rnn model");
   app.add_option("-t,--tokenizer", o.src_tokenizer, "INPUT is text: encode each line with this tokenizer");
   app.add_option("--tgt-tokenizer", o.tgt_tokenizer,
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
                  "tokens (HDF5: ids, scores, per-token log-probabilities; the default), text (one hypothesis per "
                  "line), fairseq (S-/H-/P- lines: source, normalized score and text, per-token log-probabilities); "
                  "default with --prompt: text");
+  app.add_option("--mask-heads", o.mask_heads,
+                 "decode with these heads' outputs zeroed: LAYER.HEAD,... counted from 0 (gpt: 2.3,1.0; transformer: "
+                 "dec.L.H decoder self, cross.L.H cross, enc.L.H encoder self-attention)");
   app.add_option("--attention", o.attention,
                  "also write every hypothesis's attention (each layer x head; self, cross) to this HDF5 file, in "
                  "qkv-attend's layout");
