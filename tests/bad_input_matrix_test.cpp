@@ -192,6 +192,16 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
                         "qkv-train -q lm tokens.h5 --init gpt-wide.h5 --eval-only"})
     rows.push_back({c, 1, "its hyperparameters make a model of", "gpt-wide.h5"});
 
+  // Issue 17's training flags: impossible values refused before any work (a usage error, exit 2).
+  rows.push_back({"qkv-train seq2seq pairs.h5" + tiny + "--accum 0 -o out.h5", 2, "at least 1 batch", "--accum 0"});
+  rows.push_back({"qkv-train seq2seq pairs.h5" + tiny + "--batch-tokens 2 -o out.h5", 2, "is smaller than example",
+                  "pairs.h5"});
+  rows.push_back({"qkv-train lm tokens.h5 --context 16" + tiny + "--val-fraction 0.1 --valid-metric bleu -o out.h5", 2,
+                  "scores decoded sequences", "--valid-metric bleu"});
+  rows.push_back({"qkv-train vit patches.h5" + tiny + "--val-fraction 0.1 --valid-metric chrf -o out.h5", 2,
+                  "scores decoded sequences", "--valid-metric chrf"});
+  rows.push_back({"qkv-train seq2seq pairs.h5" + tiny + "--val-fraction 0.1 --valid-beam 0 -o out.h5", 2,
+                  "beam of at least 1", "--valid-beam 0"});
   // Unusable outputs are refused before the work (a usage error, exit 2), not after it.
   rows.push_back({"qkv-train lm tokens.h5 --context 16 --layers 1 --heads 2 --d-model 16 --steps 500 -o nodir/x.h5", 2,
                   "cannot create", "nodir/x.h5"});

@@ -109,6 +109,22 @@ TEST(DistTrain, ResumedOnAnotherNumberOfRanks) {
   EXPECT_EQ(train::MetricsLog::find(shared, "token_accuracy")->num, train::MetricsLog::find(alone, "token_accuracy")->num);
 }
 
+// --accum 2: each rank accumulates its share of both batches; the sums over ranks happen once per step. The
+// epoch's last batch of one leaves the second rank a stand-in in one of its two micro-batches.
+TEST(DistTrain, AccumulationOnTwoRanksMatchesOneProcess) {
+  if (test::mpirun(2).empty()) GTEST_SKIP() << test::mpi_missing_reason();
+  test::TempDir d;
+  const Task t = tasks(d)[1];  // seq2seq, dropout on
+  auto a = test::run(train(t, 1, "--accum 2 --steps 20 -o " + d.file("one.h5")));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = test::run(train(t, 2, "--accum 2 --steps 20 -o " + d.file("two.h5")));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_LE(max_difference(d.file("one.h5"), d.file("two.h5")), 1e-5);
+  auto c = test::run(train(t, 1, "--steps 20 -o " + d.file("plain.h5")));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_GT(max_difference(d.file("one.h5"), d.file("plain.h5")), 1e-4) << "the comparison could not fail";
+}
+
 // A run whose rank `victim` is SIGKILLed once its first checkpoint is out.
 // Returns the script's stdout: "rc SECONDS" (mpirun's exit code, seconds from
 // the kill to the end of every rank); mpirun's stderr goes to DIR/err.

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "nn/model.h"
+#include "train/accumulate.h"
 #include "train/settings.h"
 #include "train/trainer.h"
 
@@ -70,6 +71,8 @@ struct TwoRanks : StepReduce {
     }
     if (poison) ps.grads()[0] = NAN;
   }
+  void sum_stats(nn::Stats& s) override { whole_batch(s); }
+  void sum_gradients(nn::ParamStore& ps) override { gradients(ps); }
 };
 
 TEST(TrainStep, ReductionSeesTheStatsBeforeBackwardAndTheGradientsBeforeClipping) {
@@ -120,6 +123,101 @@ TEST(TrainStep, NonFiniteStopsBeforeTheUpdate) {
   EXPECT_EQ(params_of(*m), before);
 }
 
+namespace {
+
+// A (4, 6) LM batch whose rows count 6, 1, 2 and 5 targets (the rest kIgnoreIndex): micro-batches of
+// rows {0} and {1, 2, 3} count 6 and 8, so averaging their mean losses would weigh them wrongly.
+nn::Batch uneven_batch() {
+  const int counted[4] = {6, 1, 2, 5};
+  std::vector<int32_t> inp(4 * 6), tgt(4 * 6);  // (B, T)
+  for (int r = 0; r < 4; ++r)
+    for (int t = 0; t < 6; ++t) {
+      inp[r * 6 + t] = (5 * r + 3 * t + 1) % 11;
+      tgt[r * 6 + t] = t < counted[r] ? (7 * r + 3 * t + 4) % 11 : nn::kIgnoreIndex;
+    }
+  return nn::Batch::lm(4, 6, std::move(inp), std::move(tgt));
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return d;
+}
+
+}  // namespace
+
+// --accum: K micro-batches per optimizer step give the step of their union (issue 17: within 1e-6).
+TEST(Accumulate, MicroBatchesStepAsTheirUnion) {
+  const nn::Batch all = uneven_batch();
+  for (const char* kind : {"sgd", "adamw"}) {
+    nn::OptimConfig oc;
+    oc.kind = kind;
+    oc.momentum = 0;
+    oc.weight_decay = 0;
+    oc.eps = 1e-4;  // AdamW's g / (sqrt(v) + eps) turns float-order noise in near-zero gradients into steps of lr
+    auto one = tiny_gpt(), acc = tiny_gpt(), naive = tiny_gpt();
+    nn::Optimizer o1(oc, one->params()), o2(oc, acc->params()), o3(oc, naive->params());
+    const double lr = oc.kind == "sgd" ? 0.5 : 1e-2;
+    for (int step = 0; step < 3; ++step) {  // AdamW's moments carry over steps
+      StepResult u = train_step(*one, o1, all, lr, 0.0);
+      Accumulator a(*acc);
+      a.add(all.rows(0, 1));
+      a.add(all.rows(1, 4));
+      StepResult k = a.step(o2, lr, 0.0);
+      ASSERT_TRUE(u.stepped && k.stepped) << kind;
+      EXPECT_EQ(k.stats.count, 14);
+      EXPECT_EQ(u.stats.count, 14);
+      EXPECT_NEAR(k.stats.loss_sum, u.stats.loss_sum, 1e-4);
+      EXPECT_NEAR(k.grad_norm, u.grad_norm, 1e-6 * u.grad_norm);
+      // The mistake this guards against: the mean of the two micro-batches' mean losses.
+      naive->params().zero_grad();
+      naive->forward(all.rows(0, 1), true);
+      naive->backward(0.5f);
+      naive->forward(all.rows(1, 4), true);
+      naive->backward(0.5f);
+      nn::clip_grad_norm(naive->params(), 0.0);
+      o3.step(lr);
+    }
+    EXPECT_LE(max_diff(params_of(*acc), params_of(*one)), 1e-6) << kind;
+    if (oc.kind == "sgd")  // (AdamW's first steps are nearly sign(g) * lr: scale-blind)
+      EXPECT_GT(max_diff(params_of(*naive), params_of(*one)), 1e-4) << "the test could not tell them apart";
+  }
+}
+
+// Data parallel: stats and gradients summed over processes once per step, stand-ins left out.
+TEST(Accumulate, SumsOverProcessesOncePerStepAndSkipsStandIns) {
+  nn::OptimConfig sgd;
+  sgd.kind = "sgd";
+  sgd.momentum = 0;
+  auto plain = tiny_gpt(), shared = tiny_gpt();
+  nn::Optimizer op(sgd, plain->params()), os(sgd, shared->params());
+  const nn::Batch all = uneven_batch();
+  Accumulator a(*plain);
+  a.add(all.rows(0, 2));
+  a.add(all.rows(2, 4));
+  StepResult p = a.step(op, 0.1, 0.0);
+  Accumulator b(*shared);
+  b.add(all.rows(0, 2));
+  b.add(all.rows(0, 1), false);  // a stand-in: forward only
+  b.add(all.rows(2, 4));
+  TwoRanks two;  // both "ranks" computed the same rows: sums double, the division by the doubled count undoes it
+  StepResult s = b.step(os, 0.1, 0.0, &two);
+  EXPECT_EQ(two.stats_calls, 1);
+  EXPECT_EQ(two.gradient_calls, 1);
+  EXPECT_EQ(s.stats.count, 2 * p.stats.count);
+  EXPECT_LE(max_diff(params_of(*shared), params_of(*plain)), 1e-7);
+  // A non-finite sum stops every process before the update.
+  auto m = tiny_gpt();
+  nn::Optimizer om(sgd, m->params());
+  const std::vector<float> before = params_of(*m);
+  Accumulator c(*m);
+  c.add(all.rows(0, 2));
+  TwoRanks poisoned;
+  poisoned.poison = true;
+  EXPECT_FALSE(c.step(om, 0.1, 0.0, &poisoned).stepped);
+  EXPECT_EQ(params_of(*m), before);
+}
+
 TEST(RunSettings, DefaultsComeFromTheTable) {
   TrainOptions o;
   EXPECT_EQ(o.batch_size, 32);
@@ -133,6 +231,7 @@ TEST(RunSettings, DefaultsComeFromTheTable) {
   EXPECT_EQ(o.optim.eps, 1e-8);
   EXPECT_EQ(o.schedule.kind, "constant");
   EXPECT_EQ(o.steps, 0);
+  EXPECT_EQ(o.accum, 1);
   EXPECT_FALSE(o.eval_only);
   // Flags are unique within every task; saved places are 1, 2, ... once each.
   std::set<int> places;
@@ -166,6 +265,9 @@ TEST(RunSettings, ResolvedByOptimizer) {
   TrainOptions bad;
   bad.augment = "flop";
   EXPECT_THROW(resolve_settings(bad), UsageError);
+  TrainOptions no_batches;
+  no_batches.accum = 0;
+  EXPECT_THROW(resolve_settings(no_batches), UsageError);
 }
 
 TEST(RunSettings, SavedInTheDocumentedOrderAndRestoredByResume) {
@@ -198,6 +300,9 @@ TEST(RunSettings, SavedInTheDocumentedOrderAndRestoredByResume) {
   o.task = "lm";
   EXPECT_FALSE(saved_settings(o).has("augment"));  // only the tasks having it save it
   o.task = "vit";
+  TrainOptions with_accum = o;  // saved when not at its default (1)
+  with_accum.accum = 4;
+  EXPECT_EQ(keys(saved_settings(with_accum)).back(), "accum");
 
   // --resume with nothing given: every saved setting and the optimizer come back.
   TrainOptions r;

@@ -22,10 +22,12 @@ Batch lm_window_batch(const int32_t* stream, const std::vector<int64_t>& starts,
 
 int64_t lm_sequence_length(int64_t len, int64_t T) { return std::min(len - 1, T); }
 
+int64_t lm_sequence_padded_length(int64_t len, int64_t T) { return std::max<int64_t>(1, lm_sequence_length(len, T)); }
+
 Batch lm_sequence_batch(const formats::Sequences& s, const std::vector<int64_t>& idx, int64_t T, int64_t min_T) {
   const int64_t B = static_cast<int64_t>(idx.size());
   int64_t W = std::max<int64_t>(1, min_T);
-  for (int64_t i : idx) W = std::max(W, lm_sequence_length(s.len(i), T));
+  for (int64_t i : idx) W = std::max(W, lm_sequence_padded_length(s.len(i), T));
   std::vector<int32_t> inp(B * W, s.vocab.pad_id), tgt(B * W, kIgnoreIndex);  // (B, W) each
   for (int64_t r = 0; r < B; ++r) {
     const int32_t* w = s.seq(idx[r]);
@@ -49,6 +51,30 @@ int64_t pair_source_length(int64_t src_len, int64_t max_src) {
 
 int64_t pair_target_length(int64_t reference_len, int64_t max_tgt) {
   return max_tgt > 0 ? std::min(reference_len + 1, max_tgt) : reference_len + 1;
+}
+
+int64_t pair_padded_length(const formats::Pairs& p, int64_t i, int64_t max_src, int64_t max_tgt) {
+  const int64_t ref = static_cast<int64_t>(pair_reference(p.tgt.seq(i), p.tgt.len(i), p.tgt.vocab).size());
+  return std::max({int64_t{1}, pair_source_length(p.src.len(i), max_src), pair_target_length(ref, max_tgt)});
+}
+
+std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& order, const std::vector<int64_t>& lengths,
+                                                int64_t max_tokens) {
+  std::vector<std::vector<int64_t>> batches;
+  std::vector<int64_t> cur;
+  int64_t longest = 0;
+  for (int64_t i : order) {
+    const int64_t l = std::max(longest, lengths[i]);
+    if (!cur.empty() && l * static_cast<int64_t>(cur.size() + 1) > max_tokens) {
+      batches.push_back(std::move(cur));
+      cur.clear();
+      longest = 0;
+    }
+    cur.push_back(i);
+    longest = std::max(longest, lengths[i]);
+  }
+  if (!cur.empty()) batches.push_back(std::move(cur));
+  return batches;
 }
 
 Batch pair_batch(const formats::Pairs& p, const std::vector<int64_t>& idx, int64_t max_src, int64_t max_tgt,

@@ -16,6 +16,12 @@
 //
 // Batches are padded to the longest example in them, or to min_S / min_T when
 // larger (a fixed width for outputs written batch after batch).
+//
+// Batches by token count (qkv-train --batch-tokens N, fairseq's --max-tokens):
+// an example's padded length is the most positions it fills in any tensor of
+// its batch (pairs: max of its source and target length; LM: its window or
+// sequence length), and a batch of B examples costs B x its longest padded
+// length; token_batches cuts a sequence of examples into batches of at most N.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -42,5 +48,12 @@ int64_t pair_source_length(int64_t src_len, int64_t max_src);
 int64_t pair_target_length(int64_t reference_len, int64_t max_tgt);
 Batch pair_batch(const formats::Pairs& p, const std::vector<int64_t>& idx, int64_t max_src, int64_t max_tgt,
                  int64_t min_S = 1, int64_t min_T = 1);
+int64_t pair_padded_length(const formats::Pairs& p, int64_t i, int64_t max_src, int64_t max_tgt);
+int64_t lm_sequence_padded_length(int64_t len, int64_t T);
+
+// `order` cut, in order, into batches whose B x longest padded length (lengths[i]: example i's) stays <= max_tokens:
+// a batch closes when the next example would take it past. Every length must be <= max_tokens.
+std::vector<std::vector<int64_t>> token_batches(const std::vector<int64_t>& order, const std::vector<int64_t>& lengths,
+                                                int64_t max_tokens);
 
 }  // namespace qkv::nn

@@ -19,13 +19,18 @@ nn::Batch DataParallel::part(const nn::Batch& batch, std::optional<nn::BatchSlic
 }
 
 double DataParallel::whole_batch(nn::Stats& s) {
-  const double mine = stand_in_ ? 0.0 : static_cast<double>(s.count);
-  double v[3] = {stand_in_ ? 0.0 : s.loss_sum, mine, stand_in_ ? 0.0 : static_cast<double>(s.correct)};
+  if (stand_in_) s = nn::Stats();
+  const double mine = static_cast<double>(s.count);
+  sum_stats(s);
+  return s.count > 0 ? mine / static_cast<double>(s.count) : 0.0;
+}
+
+void DataParallel::sum_stats(nn::Stats& s) {
+  double v[3] = {s.loss_sum, static_cast<double>(s.count), static_cast<double>(s.correct)};
   sum(v, 3);
   s.loss_sum = v[0];
   s.count = static_cast<int64_t>(v[1]);
   s.correct = static_cast<int64_t>(v[2]);
-  return v[1] > 0 ? mine / v[1] : 0.0;
 }
 
 void DataParallel::sum(double* x, int64_t n) { dist::sum_over_ranks(comm_, x, n); }
@@ -35,6 +40,10 @@ DataParallel::~DataParallel() = default;
 
 void DataParallel::gradients(nn::ParamStore& ps) {
   if (stand_in_) ps.zero_grad();  // its row counts for nothing
+  sum_gradients(ps);
+}
+
+void DataParallel::sum_gradients(nn::ParamStore& ps) {
   if (comm_.size() == 1 || ps.size() == 0) return;
   if (!grad_sum_ || grad_sum_of_ != ps.grads()) {
     grad_sum_ = std::make_unique<dist::SumAllreduce<float>>(comm_, ps.grads(), ps.size(), std::vector<int64_t>{ps.size()});

@@ -39,8 +39,13 @@ class DataParallel : public StepReduce {
   // draws the masks every rank draws) that counts for nothing.
   nn::Batch part(const nn::Batch& batch, std::optional<nn::BatchSlice>& slice);
 
+  // The last part() was a stand-in (its forward counts for nothing).
+  bool stand_in() const { return stand_in_; }
+
   double whole_batch(nn::Stats& s) override;
   void gradients(nn::ParamStore& ps) override;
+  void sum_stats(nn::Stats& s) override;
+  void sum_gradients(nn::ParamStore& ps) override;
 
   // Sums over ranks, in place.
   void sum(double* x, int64_t n);

@@ -52,6 +52,7 @@ LmSequences::LmSequences(const Sequences& s, int64_t context) : s_(s), T_(contex
 }
 
 int64_t LmSequences::length(int64_t i) const { return nn::lm_sequence_length(s_.len(i), T_); }
+int64_t LmSequences::padded_length(int64_t i) const { return nn::lm_sequence_padded_length(s_.len(i), T_); }
 
 Batch LmSequences::batch(const std::vector<int64_t>& idx) const { return nn::lm_sequence_batch(s_, idx, T_); }
 
@@ -72,6 +73,8 @@ std::vector<int32_t> PairExamples::reference(int64_t i) const {
 std::vector<int32_t> PairExamples::source(int64_t i) const {
   return std::vector<int32_t>(p_.src.seq(i), p_.src.seq(i) + nn::pair_source_length(p_.src.len(i), max_src_));
 }
+
+int64_t PairExamples::padded_length(int64_t i) const { return nn::pair_padded_length(p_, i, max_src_, max_tgt_); }
 
 int64_t PairExamples::length(int64_t i) const {
   // a bucketing estimate: the stored target length (bos / eos not yet stripped) + 1

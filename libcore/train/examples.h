@@ -31,6 +31,8 @@ class Examples {
   virtual int64_t size() const = 0;
   // Tokens (or 1) the example adds to a batch, for length bucketing.
   virtual int64_t length(int64_t i) const { (void)i; return 1; }
+  // Positions the example fills in a padded batch (nn/batch_rules.h), for --batch-tokens; 0: not made of tokens.
+  virtual int64_t padded_length(int64_t i) const { (void)i; return 0; }
   // Called before each training epoch (LmStream shifts its windows).
   virtual void set_epoch(uint64_t seed, int64_t epoch) { (void)seed; (void)epoch; }
   virtual Batch batch(const std::vector<int64_t>& idx) const = 0;
@@ -44,6 +46,7 @@ class LmStream : public Examples {
   LmStream(const Sequences& s, int64_t context, bool shift_windows, int64_t stride = 0);
   int64_t size() const override { return n_; }
   void set_epoch(uint64_t seed, int64_t epoch) override;
+  int64_t padded_length(int64_t) const override { return T_; }
   Batch batch(const std::vector<int64_t>& idx) const override;
   int64_t stream_tokens() const { return static_cast<int64_t>(stream_.size()); }
 
@@ -58,6 +61,7 @@ class LmSequences : public Examples {
   LmSequences(const Sequences& s, int64_t context);
   int64_t size() const override { return s_.n(); }
   int64_t length(int64_t i) const override;
+  int64_t padded_length(int64_t i) const override;
   Batch batch(const std::vector<int64_t>& idx) const override;
 
  private:
@@ -71,6 +75,7 @@ class PairExamples : public Examples {
   PairExamples(const Pairs& p, int64_t max_src, int64_t max_tgt);
   int64_t size() const override { return p_.n(); }
   int64_t length(int64_t i) const override;
+  int64_t padded_length(int64_t i) const override;
   Batch batch(const std::vector<int64_t>& idx) const override;
   // The target of pair i without any leading bos / trailing eos (what a
   // greedy decode is compared with).

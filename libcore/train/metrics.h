@@ -37,6 +37,7 @@ class SequenceScorer {
   void add_reference(const std::vector<int32_t>& src, const std::vector<int32_t>& ref);
   // Distinct sources, in the order first seen.
   const std::vector<std::vector<int32_t>>& sources() const { return order_; }
+  const std::vector<std::vector<int32_t>>& references(const std::vector<int32_t>& src) const { return refs_.at(src); }
   void score(const std::vector<int32_t>& src, const std::vector<int32_t>& hyp);
   int64_t scored() const { return scored_; }
   double wer() const { return scored_ ? static_cast<double>(wrong_) / scored_ : 0.0; }

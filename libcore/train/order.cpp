@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "nn/batch_rules.h"
+
 namespace qkv::train {
 namespace {
 
@@ -67,6 +69,21 @@ std::vector<std::vector<int64_t>> plan_epoch(int64_t n, int64_t batch, uint64_t 
     for (size_t i = batches.size(); i > 1; --i) std::swap(batches[i - 1], batches[g.below(i)]);
   }
   return batches;
+}
+
+std::vector<std::vector<int64_t>> plan_token_batches(const std::vector<int64_t>& padded, int64_t max_tokens,
+                                                     uint64_t seed, bool shuffle_on) {
+  std::vector<int64_t> order = epoch_order(static_cast<int64_t>(padded.size()), mix_seed(seed, 0x70c5), 0, shuffle_on);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return padded[x] < padded[y]; });
+  return nn::token_batches(order, padded, max_tokens);
+}
+
+std::vector<std::vector<int64_t>> token_epoch(const std::vector<std::vector<int64_t>>& batches, uint64_t seed,
+                                              int64_t epoch, bool shuffle_on) {
+  std::vector<std::vector<int64_t>> out;
+  for (int64_t b : epoch_order(static_cast<int64_t>(batches.size()), mix_seed(seed, 0x70c6), epoch, shuffle_on))
+    out.push_back(batches[b]);
+  return out;
 }
 
 }  // namespace qkv::train

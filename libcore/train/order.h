@@ -23,6 +23,16 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
 std::vector<std::vector<int64_t>> plan_epoch(int64_t n, int64_t batch, uint64_t seed, int64_t epoch, bool shuffle,
                                              const std::vector<int64_t>* lengths);
 
+// --batch-tokens: the batches of a run, formed once: the examples in a seeded
+// permutation of (seed) (file order without shuffle), stable-sorted by padded
+// length, cut into batches of at most max_tokens padded tokens
+// (nn::token_batches). Every padded length must be <= max_tokens.
+std::vector<std::vector<int64_t>> plan_token_batches(const std::vector<int64_t>& padded, int64_t max_tokens,
+                                                     uint64_t seed, bool shuffle);
+// Those batches as epoch `epoch` visits them: a seeded permutation of (seed, epoch), in order without shuffle.
+std::vector<std::vector<int64_t>> token_epoch(const std::vector<std::vector<int64_t>>& batches, uint64_t seed,
+                                              int64_t epoch, bool shuffle);
+
 // Batches per epoch for n examples (ceil(n / batch)).
 inline int64_t batches_per_epoch(int64_t n, int64_t batch) { return (n + batch - 1) / batch; }
 

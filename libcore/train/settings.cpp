@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "train/augment.h"
+#include "train/valid_metric.h"
 
 namespace qkv::train {
 namespace {
@@ -103,6 +104,18 @@ std::vector<RunSetting> make_table() {
           .def(1.0).shown().saved(16),
       Row("batch_size", "-b,--batch-size", optimization, QKV_FIELD(batch_size), "examples per step")
           .def(int64_t{32}).shown().saved(9),
+      Row("accum", "--accum", optimization, QKV_FIELD(accum),
+          "gradient accumulation (fairseq --update-freq): K batches per optimizer step, whose gradient is that of "
+          "their union (the loss averaged over the counted targets of all K); --steps, --warmup and the schedule "
+          "count optimizer steps")
+          .def(int64_t{1}).shown().saved_when_set(21),
+      Row("batch_tokens", "--batch-tokens", optimization, QKV_FIELD(batch_tokens),
+          "training batches by token count (fairseq --max-tokens): examples sorted by length (ties in seeded "
+          "order) and cut into batches of at most N padded tokens, counted as batch size x its longest example, "
+          "an example's length being the longer of its source and target (pairs) or its window / sequence (lm); "
+          "formed once per run, visited in a seeded order each epoch; an example longer than N is an error; -b "
+          "then sizes only validation batches (0 = off)")
+          .only(kLm | kSeq2seq).non_negative().saved_when_set(22),
       Row("total_steps", "--steps", optimization, QKV_FIELD(steps), "optimizer steps (default: --epochs)").saved(10),
       Row("total_steps", "--epochs", optimization, QKV_FIELD(epochs),
           "passes over the training data when --steps is not given (default 1)"),
@@ -126,12 +139,21 @@ std::vector<RunSetting> make_table() {
       Row("decode_final_only", "--decode-final-only", output, QKV_FIELD(decode_final_only),
           "word/token error rates only at the end of training")
           .only(kSeq2seq),
+      Row("valid_metric", "--valid-metric", output, QKV_FIELD(valid_metric),
+          "what chooses the --best checkpoint and --early-stopping: loss (lowest), wer (lowest: share of decoded "
+          "sequences equal to no reference), bleu or chrf (highest: corpus BLEU / chrF2 of the decoded token ids "
+          "against the references, as qkv-decode score --tokenize none on ids written as numbers); bleu, chrf and "
+          "wer decode the validation sources at every validation (seq2seq, rnn)")
+          .def("loss").one_of({"loss", "bleu", "chrf", "wer"}).shown().saved_when_set(23),
+      Row("valid_beam", "--valid-beam", output, QKV_FIELD(valid_beam),
+          "beam size of validation decoding (1 = greedy; as qkv-decode --beam)")
+          .def(int64_t{1}).only(kSeq2seq).shown().saved_when_set(24),
       Row("keep_last", "--keep-last", output, QKV_FIELD(keep_last),
           "also keep the last N periodic checkpoints (--save-every) and the final one, named by step: "
           "OUTPUT-step<S>.h5, the older ones deleted (for qkv-model average; 0 = none)")
           .non_negative().saved_when_set(19),
       Row("early_stopping", "--early-stopping", output, QKV_FIELD(early_stopping),
-          "stop after N validations in a row without a lower validation loss (0 = off)")
+          "stop after N validations in a row without a better --valid-metric (0 = off)")
           .non_negative().saved_when_set(20),
       Row("metrics", "--metrics", output, QKV_FIELD(metrics_path), "append metrics as JSON lines to this file")
           .output_file(),
@@ -198,20 +220,29 @@ void resolve_settings(TrainOptions& o) {
   o.augment = str(parse_augment(o.augment));
   if (o.keep_last > 0 && o.save_every <= 0 && o.is_given("keep_last"))  // a resume may leave --save-every out
     throw UsageError("--keep-last " + std::to_string(o.keep_last) + " keeps periodic checkpoints: give --save-every too");
+  if (o.accum < 1)
+    throw UsageError("--accum " + std::to_string(o.accum) + ": give at least 1 batch per optimizer step");
   if (o.early_stopping > 0 && !o.eval_only && o.val_path.empty() && o.val_fraction <= 0)
     throw UsageError("--early-stopping watches the validation loss: give --val FILE or --val-fraction");
+  if (o.valid_beam < 1)
+    throw UsageError("--valid-beam " + std::to_string(o.valid_beam) + ": give a beam of at least 1 (1 = greedy)");
+  const ValidMetric metric = valid_metric_from_name(o.valid_metric);
+  if (decodes(metric) && nn::command_arch(o.task).task != nn::Task::seq2seq)
+    throw UsageError("--valid-metric " + o.valid_metric + " scores decoded sequences: qkv-train seq2seq and rnn " +
+                     "only (" + o.task + " has --valid-metric loss)");
+  if (decodes(metric) && !o.eval_only && o.val_path.empty() && o.val_fraction <= 0)
+    throw UsageError("--valid-metric " + o.valid_metric + " scores validation data: give --val FILE or --val-fraction");
 }
 
 nn::Config saved_settings(const TrainOptions& given) {
-  TrainOptions o = given;  // field() hands out pointers into its argument
+  TrainOptions o = given, defaults;  // field() hands out pointers into its argument
   nn::Config c;
   for (const RunSetting* s : saved_rows()) {
     if (!saved_by(*s, o)) continue;
     std::visit(
         [&](auto* p) {
           using T = std::decay_t<decltype(*p)>;
-          if constexpr (std::is_arithmetic_v<T>)
-            if (s->saved_when_set && *p == T{}) return;
+          if (s->saved_when_set && *p == *std::get<T*>(s->field(defaults))) return;
           if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool>) c.set(s->key, *p);
           else if constexpr (std::is_same_v<T, double>) c.set(s->key, nn::ConfigValue(*p));
           else c.set(s->key, nn::ConfigValue(static_cast<int64_t>(*p)));

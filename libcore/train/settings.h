@@ -50,6 +50,8 @@ struct TrainOptions {
   nn::Schedule schedule;    // total is filled in from steps/epochs
   double clip;              // global-norm clipping (0 = off)
   int64_t batch_size;
+  int64_t accum;            // micro-batches per optimizer step (--accum; 1 = none)
+  int64_t batch_tokens;     // lm, seq2seq: batches of at most this many padded tokens (0 = -b examples)
   int64_t steps;            // total optimizer steps (0: from epochs)
   double epochs;            // used when steps == 0 (default 1 epoch)
   uint64_t seed;
@@ -60,7 +62,9 @@ struct TrainOptions {
   int64_t save_every;       // steps between checkpoints (0 = only at the end; the best at evaluations)
   int64_t val_batches;      // cap on validation batches (0 = the whole validation set)
   int64_t keep_last;        // keep the last N periodic checkpoints, OUTPUT-step<S>.h5 (0 = none)
-  int64_t early_stopping;   // stop after N validations in a row without a lower loss (0 = off)
+  int64_t early_stopping;   // stop after N validations in a row without a better --valid-metric (0 = off)
+  std::string valid_metric; // what chooses the best checkpoint: loss | bleu | chrf | wer (train/valid_metric.h)
+  int64_t valid_beam;       // seq2seq: beam of validation decoding (1 = greedy)
   int64_t decode_limit;     // seq2seq: sources greedily decoded per evaluation (0 = all)
   bool decode_final_only;   // seq2seq: WER/TER only at the end (faster runs)
   std::string output;
@@ -91,7 +95,8 @@ struct RunSetting {
   unsigned tasks = ~0u;           // the tasks having it: bits 1 << nn::Task
   int saved = 0;                  // its place in /train_state's list of settings (1, 2, ...); 0: not saved there
   bool saved_by_own_tasks = false;  // saved only by the tasks having it (else by every task)
-  bool saved_when_set = false;      // saved only when not 0 (checkpoints of runs without it stay as they were)
+  bool saved_when_set = false;      // saved only when not at its default (checkpoints of runs without it stay
+                                    // as they were)
   bool inverted = false;          // a flag that sets false ("--no-shuffle")
   bool show_default = false;      // --help shows =DEFAULT
   bool non_negative = false;      // the command line rejects a negative value

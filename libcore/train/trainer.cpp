@@ -19,6 +19,7 @@
 #include "nn/model_budget.h"
 #include "nn/decoding.h"
 #include "nn/model.h"
+#include "train/accumulate.h"
 #include "train/data.h"
 #include "train/data_parallel.h"
 #include "train/examples.h"
@@ -27,6 +28,7 @@
 #include "train/order.h"
 #include "train/plot.h"
 #include "train/signals.h"
+#include "train/valid_metric.h"
 
 namespace qkv::train {
 namespace {
@@ -205,6 +207,10 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
     auto dec = model.decoder();
     nn::SearchOptions so;
     so.eos = tv.eos_id;
+    so.beam = o.valid_beam;
+    const ValidMetric metric = valid_metric_from_name(o.valid_metric);
+    const bool id_scores = metric == ValidMetric::bleu || metric == ValidMetric::chrf;
+    IdScorer ids;
     so.max_len = std::min<int64_t>(max_ref + 10, dec->max_positions() - 1);
     auto [first, last] = dp ? dp->share(n) : std::pair<int64_t, int64_t>{0, n};
     for (int64_t a = first; a < last; a += o.batch_size) {
@@ -212,12 +218,24 @@ EvalResult evaluate(nn::Model& model, const Examples& ex, const TrainOptions& o,
       std::vector<nn::Request> reqs;
       for (int64_t k = 0; k < B; ++k) reqs.push_back({sources[a + k], {tv.bos_id}, {}});
       auto hyps = nn::decode(*dec, reqs, so);
-      for (int64_t k = 0; k < B; ++k) scorer.score(sources[a + k], hyps[k][0].ids);
+      for (int64_t k = 0; k < B; ++k) {
+        scorer.score(sources[a + k], hyps[k][0].ids);
+        if (id_scores) ids.add(hyps[k][0].ids, scorer.references(sources[a + k]));
+      }
     }
     if (dp) {
       std::array<double, 4> t = scorer.totals();
       dp->sum(t.data(), 4);
       scorer.set_totals(t);
+      if (id_scores) {
+        std::vector<double> s = ids.totals();
+        dp->sum(s.data(), static_cast<int64_t>(s.size()));
+        ids.set_totals(s);
+      }
+    }
+    if (id_scores) {
+      r.bleu = ids.bleu();
+      r.chrf = ids.chrf();
     }
     r.wer = scorer.wer();
     r.ter = scorer.ter();
@@ -231,6 +249,7 @@ std::string describe_eval(const EvalResult& e, nn::Task task) {
   if (task == nn::Task::classify) s += fmt::format(" accuracy {:.2f}%", 100 * e.accuracy);
   else s += fmt::format(" ppl {:.3f} token-acc {:.2f}%", e.perplexity, 100 * e.accuracy);
   if (e.wer >= 0) s += fmt::format(" WER {:.2f}% TER {:.2f}%", 100 * e.wer, 100 * e.ter);
+  if (e.bleu >= 0) s += fmt::format(" BLEU {:.2f} chrF2 {:.2f} (token ids)", e.bleu, e.chrf);
   return s;
 }
 
@@ -242,6 +261,10 @@ std::vector<MetricsLog::Field> eval_fields(const EvalResult& e, nn::Task task) {
     f.emplace_back("wer", e.wer);
     f.emplace_back("ter", e.ter);
     f.emplace_back("decoded", e.decoded);
+  }
+  if (e.bleu >= 0) {
+    f.emplace_back("bleu", e.bleu);
+    f.emplace_back("chrf", e.chrf);
   }
   return f;
 }
@@ -269,10 +292,12 @@ struct Run {
   std::unique_ptr<nn::Optimizer> opt;
   nn::Schedule sched;
   nn::TrainState ts;          // step, rng states and saved settings to start from
-  double best_val = INFINITY;
+  ValidMetric metric = ValidMetric::loss;  // --valid-metric
+  double best_val = INFINITY;  // the best metric value, negated for bleu / chrf (lower is better)
   int64_t validations_since_best = 0;  // --early-stopping's count
-  int64_t bpe = 0;            // batches per epoch
+  int64_t bpe = 0;            // batches per epoch (with --accum K, an optimizer step takes K of them)
   std::vector<int64_t> lengths;  // of the training examples, with --bucket
+  std::vector<std::vector<int64_t>> token_batches;  // --batch-tokens: the run's batches (order.h)
   std::unique_ptr<DataParallel> dp;  // under mpirun -np N > 1
   bool root = true;                  // this process writes the outputs
 };
@@ -343,14 +368,37 @@ void restore_state(Run& r, io::H5In& ckpt) {
   r.ts = nn::load_train_state(ckpt);
   r.model->rng().set_state(r.ts.model_rng);
   warn_setting_changes(r.ts.extra, saved_settings(o), o.resume_path);
-  if (const nn::ConfigValue* b = r.ts.extra.find("best_val_loss"))
-    if (auto* d = std::get_if<double>(b); d && *d >= 0) r.best_val = *d;  // -1: no validation yet
+  if (r.metric == ValidMetric::loss) {
+    if (const nn::ConfigValue* b = r.ts.extra.find("best_val_loss"))
+      if (auto* d = std::get_if<double>(b); d && *d >= 0) r.best_val = *d;  // -1: no validation yet
+  } else if (const nn::ConfigValue* b = r.ts.extra.find("best_val_metric")) {  // absent: no validation yet
+    if (auto* d = std::get_if<double>(b)) r.best_val = higher_is_better(r.metric) ? -*d : *d;
+  }
   if (const nn::ConfigValue* n = r.ts.extra.find("validations_since_best"))
     if (auto* i = std::get_if<int64_t>(n)) r.validations_since_best = *i;
   if (r.ts.step != r.opt->steps())
     throw DataError(o.resume_path + ": train state step " + std::to_string(r.ts.step) +
                     " disagrees with optimizer step " + std::to_string(r.opt->steps()));
   spdlog::info("resuming {} at step {} of {}", o.resume_path, r.ts.step, o.steps);
+}
+
+// --batch-tokens N: the run's batches; an example longer than N is refused, naming it.
+void plan_by_tokens(Run& r) {
+  const TrainOptions& o = r.o;
+  const Examples& train = *r.data.train;
+  std::vector<int64_t> padded(static_cast<size_t>(train.size()));
+  for (int64_t i = 0; i < train.size(); ++i) padded[i] = train.padded_length(i);
+  const auto longest = std::max_element(padded.begin(), padded.end());
+  if (*longest > o.batch_tokens) {
+    const bool split = o.val_path.empty() && o.val_fraction > 0;  // indices of the training split, not the file
+    throw UsageError("--batch-tokens " + std::to_string(o.batch_tokens) + " is smaller than " +
+                     (split ? "a training example" : "example " + std::to_string(longest - padded.begin())) + " of " +
+                     files_name(o.train_paths) + ": it fills " + std::to_string(*longest) +
+                     " padded positions (" + (r.task == nn::Task::seq2seq ? "the longer of source and target" : "its tokens") +
+                     "); give --batch-tokens " + std::to_string(*longest) + " or more" +
+                     (r.task == nn::Task::seq2seq ? ", or cut examples with --max-src-len / --max-tgt-len" : ""));
+  }
+  r.token_batches = plan_token_batches(padded, o.batch_tokens, o.seed, o.shuffle);
 }
 
 void setup(Run& r, const TrainOptions& given) {
@@ -372,6 +420,7 @@ void setup(Run& r, const TrainOptions& given) {
                      o.task + " trains " + nn::task_name(r.task) + " models");
   std::unique_ptr<io::H5In> ckpt = open_checkpoint(o, arch);
   resolve_settings(o);
+  r.metric = valid_metric_from_name(o.valid_metric);
 
   // Data first (its dimensions size a new model), then the model.
   read_data(o, r.task, r.data);
@@ -388,10 +437,16 @@ void setup(Run& r, const TrainOptions& given) {
   }
   prepare_data(o, *r.model, o.context, r.data);
   const Examples& train = *r.data.train;
-  r.bpe = batches_per_epoch(train.size(), o.batch_size);
+  if (o.batch_tokens > 0 && !o.eval_only) {
+    plan_by_tokens(r);
+    r.bpe = static_cast<int64_t>(r.token_batches.size());
+  } else {
+    r.bpe = batches_per_epoch(train.size(), o.batch_size);
+  }
   if (o.steps <= 0)  // from --epochs (default 1)
-    o.steps = static_cast<int64_t>(std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe)));
-  if (o.bucket) r.lengths = train.lengths();
+    o.steps = static_cast<int64_t>(
+        std::ceil((o.epochs > 0 ? o.epochs : 1.0) * static_cast<double>(r.bpe) / static_cast<double>(o.accum)));
+  if (o.bucket && o.batch_tokens == 0) r.lengths = train.lengths();
 
   r.opt = std::make_unique<nn::Optimizer>(o.optim, r.model->params());
   r.sched = o.schedule;
@@ -506,13 +561,17 @@ class Checkpoints {
     keep(step);
     saved_good(step);
   }
-  // A validation loss: saved as the best when it is. Returns what to add to the log line.
-  std::string validated(int64_t step, double loss) {
-    if (!(loss < r_.best_val)) {
+  // A validation: saved as the best when its --valid-metric is. Returns what to add to the log line.
+  std::string validated(int64_t step, const EvalResult& e) {
+    const double v = r_.metric == ValidMetric::loss  ? e.loss
+                     : r_.metric == ValidMetric::wer ? e.wer
+                     : r_.metric == ValidMetric::bleu ? -e.bleu
+                                                      : -e.chrf;
+    if (!(v < r_.best_val)) {
       ++r_.validations_since_best;
       return "";
     }
-    r_.best_val = loss;
+    r_.best_val = v;
     r_.validations_since_best = 0;
     if (best_path_.empty()) return "";
     save(best_path_, step);
@@ -552,10 +611,13 @@ class Checkpoints {
                                                   ", is " + last_good_ + " (left as it was).") +
                         " Try a lower --lr, --clip 1 or a longer --warmup.");
     ts_.step = step;
-    ts_.epoch = step / r_.bpe;
-    ts_.data_position = step % r_.bpe;
+    ts_.epoch = step * r_.o.accum / r_.bpe;  // the batch the next step starts with
+    ts_.data_position = step * r_.o.accum % r_.bpe;
     ts_.model_rng = r_.model->rng().state();
-    ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
+    if (r_.metric == ValidMetric::loss)
+      ts_.extra.set("best_val_loss", nn::ConfigValue(std::isfinite(r_.best_val) ? r_.best_val : -1.0));
+    else if (std::isfinite(r_.best_val))
+      ts_.extra.set("best_val_metric", nn::ConfigValue(higher_is_better(r_.metric) ? -r_.best_val : r_.best_val));
     if (r_.o.early_stopping > 0) ts_.extra.set("validations_since_best", nn::ConfigValue(r_.validations_since_best));
     if (r_.dp)  // every rank holds the same parameters, bit for bit (checked at every checkpoint)
       r_.dp->comm().check_same("parameters at step " + std::to_string(step),
@@ -592,7 +654,9 @@ class Outputs {
         c.y.push_back(loss->num);
       }
   }
-  double epoch(int64_t step) const { return static_cast<double>(step) / static_cast<double>(r_.bpe); }
+  double epoch(int64_t step) const {
+    return static_cast<double>(step * r_.o.accum) / static_cast<double>(r_.bpe);
+  }
   // The mean over the steps since the last record.
   void train_record(int64_t step, const LossMeter& m, double lr, double grad_norm, double per_s) {
     const bool images = r_.task == nn::Task::classify;
@@ -654,7 +718,7 @@ TrainResult train(Run& r) {
   const int64_t total = o.steps;
   const int64_t eval_every = o.eval_every > 0 ? o.eval_every : std::max<int64_t>(1, total / 10);
   const int64_t log_every = o.log_every > 0 ? o.log_every : std::max<int64_t>(1, total / 100);
-  const bool images = r.task == nn::Task::classify;
+  const bool images_task = r.task == nn::Task::classify;
   const bool decode_metrics = r.task == nn::Task::seq2seq && r.data.has_val;
   Checkpoints ckpt(r, saved_settings(o));
   Outputs out(r);
@@ -666,23 +730,47 @@ TrainResult train(Run& r) {
   LossMeter window;
   int64_t window_tokens = 0, run_tokens = 0;
   double window_time = 0, train_time = 0;  // throughput counts the training steps alone
-  while (step < total) {
-    const int64_t epoch = step / r.bpe, pos = step % r.bpe;
+  // Batch m of the run (epoch m / bpe): optimizer step s takes batches s K .. s K + K - 1.
+  auto batch_at = [&](int64_t m) {
+    const int64_t epoch = m / r.bpe, pos = m % r.bpe;
     if (epoch != cur_epoch) {
       r.data.train->set_epoch(o.seed, epoch);
-      plan = plan_epoch(r.data.train->size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &r.lengths : nullptr);
+      plan = o.batch_tokens > 0
+                 ? token_epoch(r.token_batches, o.seed, epoch, o.shuffle)
+                 : plan_epoch(r.data.train->size(), o.batch_size, o.seed, epoch, o.shuffle, o.bucket ? &r.lengths : nullptr);
       cur_epoch = epoch;
     }
+    return r.data.train->batch(plan[pos]);
+  };
+  while (step < total) {
     const double t_begin = now_s();
-    const nn::Batch batch = r.data.train->batch(plan[pos]);
     const double lr = r.sched.lr(step);
     StepResult s;
-    if (r.dp) {  // this rank's share of the batch; dropout drawn as the whole batch's
-      std::optional<nn::BatchSlice> slice;
-      const nn::Batch mine = r.dp->part(batch, slice);
-      s = train_step(*r.model, *r.opt, mine, lr, o.clip, r.dp.get());
+    int64_t images = 0;  // in the step's batches
+    if (o.accum == 1) {
+      const nn::Batch batch = batch_at(step);
+      images = batch.B;
+      if (r.dp) {  // this rank's share of the batch; dropout drawn as the whole batch's
+        std::optional<nn::BatchSlice> slice;
+        const nn::Batch mine = r.dp->part(batch, slice);
+        s = train_step(*r.model, *r.opt, mine, lr, o.clip, r.dp.get());
+      } else {
+        s = train_step(*r.model, *r.opt, batch, lr, o.clip);
+      }
     } else {
-      s = train_step(*r.model, *r.opt, batch, lr, o.clip);
+      Accumulator acc(*r.model);
+      for (int64_t k = 0; k < o.accum; ++k) {
+        const nn::Batch batch = batch_at(step * o.accum + k);
+        images += batch.B;
+        if (r.dp) {
+          std::optional<nn::BatchSlice> slice;
+          const nn::Batch mine = r.dp->part(batch, slice);
+          acc.add(mine, !r.dp->stand_in());
+        } else {
+          acc.add(batch);
+        }
+      }
+      s = acc.step(*r.opt, lr, o.clip, r.dp.get());
     }
     const double loss = s.stats.loss_sum, norm = s.grad_norm;
     if (!std::isfinite(loss))
@@ -694,7 +782,7 @@ TrainResult train(Run& r) {
       ckpt.diverged(std::string("gradient norm is ") + (std::isnan(norm) ? "NaN" : "infinite"), step + 1);
     ++step;
     window.add(s.stats.loss_sum, s.stats.count, s.stats.correct);
-    const int64_t tokens = images ? batch.B : s.stats.count;
+    const int64_t tokens = images_task ? images : s.stats.count;
     window_tokens += tokens;
     run_tokens += tokens;
     res.last_train_loss = s.stats.mean_loss();
@@ -702,7 +790,7 @@ TrainResult train(Run& r) {
     window_time += step_time;
     train_time += step_time;
     out.progress(step, fmt::format("loss {:.4f} lr {:.2e} {} {}", s.stats.mean_loss(), lr,
-                                   format_rate(train_time > 0 ? run_tokens / train_time : 0), images ? "img/s" : "tok/s"));
+                                   format_rate(train_time > 0 ? run_tokens / train_time : 0), images_task ? "img/s" : "tok/s"));
 
     if (step % log_every == 0 || step == total) {
       out.train_record(step, window, lr, norm, window_time > 0 ? window_tokens / window_time : 0.0);
@@ -712,14 +800,15 @@ TrainResult train(Run& r) {
     }
     const bool eval_now = r.data.has_val && (step % eval_every == 0 || step == total);
     if (eval_now) {
-      const bool decode = decode_metrics && (!o.decode_final_only || step == total);
+      const bool decode = decode_metrics && (decodes(r.metric) || !o.decode_final_only || step == total);
       res.val = evaluate(*r.model, *r.data.val, o, decode, r.dp.get());
       out.val_record(step, res.val);
       spdlog::info("step {}/{} val {}{}", step, total, describe_eval(res.val, r.task),
-                   ckpt.validated(step, res.val.loss));
+                   ckpt.validated(step, res.val));
       if (o.early_stopping > 0 && r.validations_since_best >= o.early_stopping && step < total) {
-        spdlog::info("early stopping at step {}: {} validations without a lower loss than {:.4f}", step,
-                     r.validations_since_best, r.best_val);
+        spdlog::info("early stopping at step {}: {} validations without a better {} than {:.4f}", step,
+                     r.validations_since_best, o.valid_metric,
+                     higher_is_better(r.metric) ? -r.best_val : r.best_val);
         out.redraw();
         ckpt.final(step);
         res.stopped_early = true;
@@ -745,7 +834,7 @@ TrainResult train(Run& r) {
   if (res.stopped_by_signal) return res;
   out.progress_done();
   spdlog::info("done: {} steps, final train loss {:.4f}, {:.4g} {}/s; checkpoint {}", step, res.last_train_loss,
-               res.tokens_per_s, images ? "images" : "tokens", o.output);
+               res.tokens_per_s, images_task ? "images" : "tokens", o.output);
   if (r.data.has_val)
     spdlog::info("validation: {}{}", describe_eval(res.val, r.task),
                  ckpt.best_path().empty() ? "" : "; best checkpoint " + ckpt.best_path());

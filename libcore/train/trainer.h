@@ -30,7 +30,8 @@ namespace qkv::train {
 struct EvalResult {
   double loss = 0, perplexity = 0, accuracy = 0;  // accuracy: token (lm, seq2seq) or top-1 (vit)
   int64_t targets = 0;
-  double wer = -1, ter = -1;  // seq2seq greedy decoding (-1 = not measured)
+  double wer = -1, ter = -1;  // seq2seq decoding, greedy or --valid-beam (-1 = not measured)
+  double bleu = -1, chrf = -1;  // with --valid-metric bleu or chrf: percent, on token ids (train/valid_metric.h)
   int64_t decoded = 0;
 };
 
@@ -38,7 +39,7 @@ struct TrainResult {
   int64_t steps_done = 0;
   double last_train_loss = 0;
   EvalResult val;        // last validation (targets == 0 when none)
-  double best_val_loss = 0;
+  double best_val_loss = 0;  // the best --valid-metric value (bleu, chrf: negated, so lower is better)
   bool stopped_by_signal = false;
   bool stopped_early = false;  // --early-stopping ended the run before its last step
   int stop_signal = 0;   // SIGTERM / SIGINT / SIGUSR1 when stopped_by_signal
@@ -59,6 +60,11 @@ class StepReduce {
   virtual double whole_batch(nn::Stats& s) = 0;
   // The flat gradients (ps.grads(), ps.size() floats), replaced by their sum.
   virtual void gradients(nn::ParamStore& ps) = 0;
+  // Gradient accumulation (train/accumulate.h): stats and gradients a process
+  // summed over its micro-batches (stand-ins left out), replaced by their sums
+  // over processes.
+  virtual void sum_stats(nn::Stats& s) = 0;
+  virtual void sum_gradients(nn::ParamStore& ps) = 0;
 };
 
 struct StepResult {
