@@ -103,7 +103,7 @@ TEST(AttendFlow, RefusesTooLargeWithTheSizes) {
 class AttendHeadStats : public ::testing::TestWithParam<const char*> {};
 TEST_P(AttendHeadStats, MatchesNumpy) {
   const std::string g = GetParam();
-  Tensor att = ref(g, "att"), want = ref(g, "stats");  // (H, Tq, Tk), (H, 8)
+  Tensor att = ref(g, "att"), want = ref(g, "stats");  // (H, Tq, Tk), (H, kNumHeadStats)
   HeadStatsInput in;
   in.aligned = ref_file().attr_int(g, "aligned") != 0;
   Tensor special;
@@ -130,6 +130,26 @@ TEST_P(AttendHeadStats, MatchesNumpy) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(Cases, AttendHeadStats, ::testing::Values("stats_self", "stats_cross", "stats_vit"));
+
+TEST(AttendHeadStats, HandCheckedMonotoneCrossAttention) {
+  // 4 outputs over 3 source tokens; head 0 moves left to right (0, 1, 1, 2),
+  // head 1 goes back once (0, 2, 1, 2); a tie takes the first maximum.
+  const int64_t Tq = 4, Tk = 3;
+  std::vector<float> att(2 * Tq * Tk, 0.0f);
+  const int64_t args[2][Tq] = {{0, 1, 1, 2}, {0, 2, 1, 2}};
+  for (int h = 0; h < 2; ++h)
+    for (int64_t i = 0; i < Tq; ++i) att[(h * Tq + i) * Tk + args[h][i]] = 1;
+  att[(0 * Tq + 2) * Tk + 2] = 1;  // head 0 row 2: keys 1 and 2 tie, argmax 1
+  std::vector<float> s(2 * kNumHeadStats);
+  HeadStatsInput cross;
+  cross.aligned = false;
+  head_stats(s.data(), att.data(), 2, Tq, Tk, cross);
+  EXPECT_NEAR(s[kMonotone], 1.0, 1e-7);
+  EXPECT_NEAR(s[kNumHeadStats + kMonotone], 2.0 / 3.0, 1e-7);  // 0->2 yes, 2->1 no, 1->2 yes
+  std::vector<float> self(kNumHeadStats);
+  head_stats(self.data(), att.data(), 1, 3, 3, {});
+  EXPECT_TRUE(std::isnan(self[kMonotone])) << "self-attention has no monotone statistic";
+}
 
 TEST(AttendHeadStats, HandCheckedPreviousTokenHead) {
   // Every query attends fully to the previous token (the first to itself).

@@ -224,6 +224,41 @@ TEST_F(DecodeCli, SameOutputInAnyBatchAndThreadCount) {
   EXPECT_NE(run(base + " --seed 1").out, run(base + " --seed 2").out);
 }
 
+// Several inputs as one (issue 16 item 3): the shards 0..N-1 of qkv-tokenize
+// encode --shard K/N, given in order or through @LIST, decode exactly as the
+// unsharded file; a missing or misplaced shard is refused naming the gap;
+// text files are read one after the other.
+TEST_F(DecodeCli, ShardsInOrderDecodeAsTheWholeFile) {
+  for (int k = 0; k < 3; ++k)
+    ASSERT_EQ(run("qkv-tokenize -q encode -t " + tok() + " --shard " + std::to_string(k) + "/3 " + words() + " -o " +
+                  dir.file("s" + std::to_string(k) + ".h5"))
+                  .exit_code,
+              0);
+  const std::string s0 = dir.file("s0.h5"), s1 = dir.file("s1.h5"), s2 = dir.file("s2.h5");
+  const std::string base = "qkv-decode -m " + model("transformer") + " --tgt-tokenizer " + tok() + " --text --beam 2 ";
+  auto whole = run(base + src());
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_EQ(std::count(whole.out.begin(), whole.out.end(), '\n'), 9);
+  auto shards = run(base + s0 + " " + s1 + " " + s2);
+  ASSERT_EQ(shards.exit_code, 0) << shards.err;
+  EXPECT_EQ(shards.out, whole.out);
+  write_file(dir.file("list.txt"), s0 + "\n" + s1 + "\n# a comment\n" + s2 + "\n");
+  auto listed = run(base + "@" + dir.file("list.txt"));
+  EXPECT_EQ(listed.out, whole.out) << listed.err;
+  auto gap = run(base + s0 + " " + s2 + " -o " + dir.file("gap.txt"));
+  EXPECT_NE(gap.exit_code, 0);
+  EXPECT_EQ(std::count(gap.err.begin(), gap.err.end(), '\n'), 1) << gap.err;
+  EXPECT_NE(gap.err.find(s2), std::string::npos) << gap.err;
+  EXPECT_FALSE(test::exists(dir.file("gap.txt")));
+  auto swapped = run(base + s1 + " " + s0 + " " + s2);
+  EXPECT_NE(swapped.exit_code, 0);
+  // Text: two files are their lines one after the other.
+  write_file(dir.file("a.txt"), "hello\nworld\n\n");
+  write_file(dir.file("b.txt"), "abc\nhollow\ndew\nlow\nbead\ncold\n");
+  auto texts = run(base + "-t " + tok() + " " + dir.file("a.txt") + " " + dir.file("b.txt"));
+  EXPECT_EQ(texts.out, whole.out) << texts.err;
+}
+
 // --prompt streams prompt + continuation; --num-samples draws several, the
 // same as the text output of the same prompt read from a file.
 TEST_F(DecodeCli, PromptStreamsSamples) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,58 @@ TEST(DistTrain, ResumedOnAnotherNumberOfRanks) {
   ASSERT_TRUE(train::MetricsLog::parse(e1.out, alone)) << e1.out;
   EXPECT_NEAR(train::MetricsLog::find(shared, "loss")->num, train::MetricsLog::find(alone, "loss")->num, 1e-5);
   EXPECT_EQ(train::MetricsLog::find(shared, "token_accuracy")->num, train::MetricsLog::find(alone, "token_accuracy")->num);
+}
+
+// A run whose rank `victim` is SIGKILLed once its first checkpoint is out.
+// Returns the script's stdout: "rc SECONDS" (mpirun's exit code, seconds from
+// the kill to the end of every rank); mpirun's stderr goes to DIR/err.
+std::string kill_rank_mid_run(const test::TempDir& d, const Task& t, int victim) {
+  std::string run = train(t, 2, "--steps 1000000 --save-every 5 -o m.h5");
+  run.replace(run.find(" -q -np "), 8, " -np ");  // keep OpenMPI's notice: it names the rank that died
+  test::write_file(d.file("kill.sh"), "(" + run + " >out 2>err; echo $? >rc) &\n" + R"(
+for i in $(seq 1200); do [ -s m.h5 ] && break; sleep 0.1; done
+sleep 1
+for p in $(pgrep -f "qkv-train.* -o m.h5"); do
+  grep -qz "^OMPI_COMM_WORLD_RANK=$1\$" /proc/$p/environ 2>/dev/null && victim=$p
+done
+[ -n "$victim" ] || { echo no-rank; exit 1; }
+start=$(date +%s%N); kill -9 $victim
+for i in $(seq 1200); do [ -s rc ] && break; sleep 0.1; done
+end=$(date +%s%N)
+echo $(cat rc) $(( (end - start) / 1000000 ))
+)");
+  return test::run("cd " + d.path() + " && timeout 300 sh kill.sh " + std::to_string(victim)).out;
+}
+
+// A rank that dies ends the run: the other rank does not hang in its
+// allreduce (mpirun ends it and names the rank that died), mpirun exits
+// non-zero, the last checkpoint is intact and --resume continues from it.
+TEST(DistTrain, KilledRankEndsEveryRankAndKeepsTheCheckpoint) {
+  if (test::mpirun(2).empty()) GTEST_SKIP() << test::mpi_missing_reason();
+  for (int victim : {1, 0}) {
+    test::TempDir d;
+    const Task t = tasks(d)[1];  // seq2seq
+    const std::string res = kill_rank_mid_run(d, t, victim);
+    int rc = -1;
+    long ms = -1;
+    ASSERT_EQ(std::sscanf(res.c_str(), "%d %ld", &rc, &ms), 2) << "rank " << victim << ": " << res;
+    EXPECT_NE(rc, 0) << "rank " << victim;
+    // Within seconds (measured ~2 s; generous for a loaded machine).
+    EXPECT_LT(ms, 60000) << "rank " << victim;
+    std::printf("killed rank %d: every rank ended %ld ms later, mpirun exit %d\n", victim, ms, rc);
+    const std::string err = test::read_file(d.file("err"));
+    EXPECT_NE(err.find("rank " + std::to_string(victim)), std::string::npos) << err;
+    EXPECT_NE(err.find("signal 9"), std::string::npos) << err;
+    auto info = test::run(test::bin("qkv-model") + " info " + d.file("m.h5"));
+    EXPECT_EQ(info.exit_code, 0) << "checkpoint after killing rank " << victim << ": " << info.err;
+    const int64_t step = io::H5In(d.file("m.h5")).attr_int("/train_state", "step");
+    EXPECT_GE(step, 5);
+    auto more = test::run(train(t, 2, "--steps " + std::to_string(step + 3) + " --resume " + d.file("m.h5") + " -o " +
+                                          d.file("m.h5")));
+    EXPECT_EQ(more.exit_code, 0) << more.err;
+    // A SIGKILLed rank 0 may leave its checkpoint's temporary; the next run removes it.
+    EXPECT_EQ(test::run("ls " + d.path() + " | grep -c tmp").out, "0\n") << test::run("ls " + d.path()).out;
+  }
 }
 
 TEST(DistTrain, BadInputEndsEveryRankWithOneLine) {

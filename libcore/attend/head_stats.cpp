@@ -9,8 +9,8 @@
 namespace qkv::attend {
 
 namespace {
-constexpr const char* kNames[kNumHeadStats] = {"entropy", "distance", "distance_px", "confidence",
-                                               "first",   "special",  "prev",        "next"};
+constexpr const char* kNames[kNumHeadStats] = {"entropy", "distance", "distance_px", "confidence", "first",
+                                               "special", "prev",     "next",        "monotone"};
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Running means of the statistics over query rows (each with its own count).
@@ -36,6 +36,7 @@ void head_stats(float* out, const float* att, int64_t H, int64_t Tq, int64_t Tk,
   if (g) QKV_CHECK(g->first_patch + g->rows * g->cols == Tk && Tq == Tk, "patch grid does not match the map");
   for (int64_t h = 0; h < H; ++h) {
     Means m;
+    int64_t prev_arg = -1;  // argmax key of the previous row that attends
     for (int64_t i = 0; i < Tq; ++i) {
       const float* a = att + (h * Tq + i) * Tk;  // (Tk)
       double total = 0, entropy = 0, dist = 0, special = 0, dist_px = 0;
@@ -57,7 +58,12 @@ void head_stats(float* out, const float* att, int64_t H, int64_t Tq, int64_t Tk,
       m.add(kFirst, a[0]);
       if (in.special) m.add(kSpecial, special);
       if (g && i >= g->first_patch) m.add(kDistancePx, dist_px);
-      if (!in.aligned) continue;
+      if (!in.aligned) {
+        const int64_t arg = std::max_element(a, a + Tk) - a;  // the first of equal maxima
+        if (prev_arg >= 0) m.add(kMonotone, arg >= prev_arg ? 1.0 : 0.0);
+        prev_arg = arg;
+        continue;
+      }
       m.add(kDistance, dist);
       if (pos - 1 >= 0 && pos - 1 < Tk) m.add(kPrev, a[pos - 1]);
       if (pos + 1 < Tk) m.add(kNext, a[pos + 1]);

@@ -15,8 +15,13 @@
 //   special      sum over special keys j of a_ij (special: the caller's mask)
 //   prev, next   a_i,pos(i)-1 and a_i,pos(i)+1 (rows where that key exists);
 //                aligned maps only
+//   monotone     share of query rows whose argmax key (the first of equal
+//                maxima) is not left of the previous row's: 1 when the
+//                alignment moves left to right (G2P letters -> phones);
+//                cross-attention only (rows after the first)
 //
-// A statistic that does not apply (distance for cross-attention, distance_px
+// A statistic that does not apply (distance for cross-attention, monotone for
+// self-attention, distance_px
 // without a patch grid, special without a mask) is NaN.
 #pragma once
 #include <cstdint>
@@ -24,7 +29,9 @@
 
 namespace qkv::attend {
 
-enum HeadStat : int { kEntropy, kDistance, kDistancePx, kConfidence, kFirst, kSpecial, kPrev, kNext, kNumHeadStats };
+enum HeadStat : int {
+  kEntropy, kDistance, kDistancePx, kConfidence, kFirst, kSpecial, kPrev, kNext, kMonotone, kNumHeadStats
+};
 const char* head_stat_name(int s);
 std::vector<const char*> head_stat_names();  // in HeadStat order
 

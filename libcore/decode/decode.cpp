@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "formats/shard.h"
 #include "formats/tokens.h"
 #include "io/file_io.h"
 #include "io/h5.h"
@@ -53,20 +54,29 @@ class InputSource {
 };
 
 // A tokens file (qkv-tokenize encode), read `n` sequences at a time.
+// Tokens files read one after the other: one file, or the shards 0..N-1 of
+// one (formats::check_shards), each of the model's vocabulary.
 class TokensInput : public InputSource {
  public:
-  TokensInput(const std::string& path, int64_t model_vocab, const std::string& side, const Tokenizer* tok)
-      : in_(path), r_(in_), tok_(tok) {
-    if (r_.vocab().vocab_size != model_vocab)
-      throw DataError(r_.where() + "ids of a vocabulary of " + std::to_string(r_.vocab().vocab_size) +
-                      " tokens, but the model's " + side + " vocabulary has " + std::to_string(model_vocab) +
-                      " (encoded with another tokenizer?)");
+  TokensInput(const std::vector<std::string>& paths, int64_t model_vocab, const std::string& side,
+              const Tokenizer* tok)
+      : paths_(paths), model_vocab_(model_vocab), side_(side), tok_(tok) {
+    std::vector<std::pair<std::string, std::optional<formats::Shard>>> shards;
+    for (const std::string& p : paths_) {
+      open(p);
+      if (paths_.size() > 1) shards.emplace_back(p, formats::read_shard(*in_));
+    }
+    formats::check_shards(shards);
+    if (paths_.size() > 1) open(paths_[0]);
   }
   bool next(int64_t n, std::vector<Input>& out) override {
     out.clear();
-    if (pos_ >= r_.size()) return false;
-    const int64_t end = std::min(r_.size(), pos_ + n);
-    Sequences s = r_.read(pos_, end);
+    while (pos_ >= r_->size()) {  // this file is done (or empty): the next one
+      if (++file_ >= paths_.size()) return false;
+      open(paths_[file_]);
+    }
+    const int64_t end = std::min(r_->size(), pos_ + n);
+    Sequences s = r_->read(pos_, end);
     for (int64_t i = 0; i < s.n(); ++i) {
       Input x;
       x.ids.assign(s.seq(i), s.seq(i) + s.len(i));
@@ -78,17 +88,31 @@ class TokensInput : public InputSource {
   }
 
  private:
-  io::H5In in_;
-  formats::TokensReader r_;
+  void open(const std::string& path) {
+    r_.reset();
+    in_ = std::make_unique<io::H5In>(path);
+    r_ = std::make_unique<formats::TokensReader>(*in_);
+    pos_ = 0;
+    if (r_->vocab().vocab_size != model_vocab_)
+      throw DataError(r_->where() + "ids of a vocabulary of " + std::to_string(r_->vocab().vocab_size) +
+                      " tokens, but the model's " + side_ + " vocabulary has " + std::to_string(model_vocab_) +
+                      " (encoded with another tokenizer?)");
+  }
+  std::vector<std::string> paths_;
+  int64_t model_vocab_;
+  std::string side_;
   const Tokenizer* tok_;
+  std::unique_ptr<io::H5In> in_;
+  std::unique_ptr<formats::TokensReader> r_;
+  size_t file_ = 0;
   int64_t pos_ = 0;
 };
 
 // Text lines encoded with a tokenizer; an empty line is an empty input.
 class TextInput : public InputSource {
  public:
-  TextInput(const std::string& path, const Tokenizer& tok, bool bos, bool eos)
-      : lines_({path}, 1 << 20), enc_(tok), bos_(bos), eos_(eos) {}
+  TextInput(const std::vector<std::string>& paths, const Tokenizer& tok, bool bos, bool eos)
+      : lines_(paths, 1 << 20), enc_(tok), bos_(bos), eos_(eos) {}
   bool next(int64_t n, std::vector<Input>& out) override {
     out.clear();
     while (static_cast<int64_t>(out.size()) < n) {
@@ -484,8 +508,10 @@ Format format_from_name(const std::string& name) {
 void run_decode(const DecodeOptions& o, std::ostream& report) {
   if (o.batch < 1) throw UsageError("--batch must be >= 1 (got " + std::to_string(o.batch) + ")");
   if (o.num_samples < 1) throw UsageError("--num-samples must be >= 1 (got " + std::to_string(o.num_samples) + ")");
-  if (o.prompt_given && !o.input.empty()) throw UsageError("give either INPUT or --prompt, not both");
-  if (!o.prompt_given && o.input.empty()) throw UsageError("INPUT is required (a tokens file, or text with -t; - for stdin)");
+  if (o.prompt_given && !o.inputs.empty()) throw UsageError("give either INPUT or --prompt, not both");
+  if (!o.prompt_given && o.inputs.empty()) throw UsageError("INPUT is required (a tokens file, or text with -t; - for stdin)");
+  const std::vector<std::string> input_paths = formats::expand_list_files(o.inputs);
+  const std::string input_name = o.prompt_given ? std::string("--prompt") : formats::files_name(input_paths);
   if (o.format == Format::tokens) io::refuse_binary_to_terminal(o.output);
   const score::References refs = o.refs.empty() ? score::References{} : score::read_references(o.refs, o.score.tab_refs);
 
@@ -543,10 +569,10 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
     tokenize::Encoder(*src_tok).encode(o.prompt, x.ids);
     inputs = std::make_unique<PromptInput>(std::move(x));
   } else if (src_tok) {
-    inputs = std::make_unique<TextInput>(o.input, *src_tok, o.src_bos, o.src_eos);
+    inputs = std::make_unique<TextInput>(input_paths, *src_tok, o.src_bos, o.src_eos);
   } else {
     if (o.src_bos || o.src_eos) throw UsageError("--bos and --eos shape text sources: they need -t");
-    inputs = std::make_unique<TokensInput>(o.input, src_vocab, lm ? "" : "source", nullptr);
+    inputs = std::make_unique<TokensInput>(input_paths, src_vocab, lm ? "" : "source", nullptr);
   }
   auto request = [&](const Input& x) {
     nn::Request r;
@@ -585,7 +611,7 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
       for (int64_t s = 0; s < o.num_samples; ++s) reqs.push_back(each.back());
     }
     // Checked before anything of the batch is written; "INPUT: input N: ..."
-    const std::string where = o.prompt_given ? std::string("--prompt") : o.input;
+    const std::string& where = input_name;
     so.first_request = static_cast<uint64_t>(done);
     try {
       nn::check_search(*dec, each, so);
@@ -629,7 +655,7 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
   }
   std::string scores;
   if (!refs.empty())
-    scores = score::score_report(best, refs, o.score, (o.prompt_given ? std::string("--prompt") : o.input) +
+    scores = score::score_report(best, refs, o.score, input_name +
                                  " (decoded)", o.refs[0]);
   if (att) att->commit(tgt_vocab, src_vocab);
   if (sink) sink->commit();

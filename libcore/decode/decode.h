@@ -34,7 +34,10 @@ Format format_from_name(const std::string& name);  // "tokens", "text", "fairseq
 
 struct DecodeOptions {
   std::string model;             // checkpoint (qkv_format "model") of gpt, transformer or rnn
-  std::string input;             // tokens file, or text lines with src_tokenizer; "-" = stdin; "" with prompt
+  // Tokens files (several: the shards 0..N-1 of one file, in order; "@LIST"
+  // names a file listing them), or text files with src_tokenizer (read one
+  // after the other); {"-"} = stdin; none with prompt.
+  std::vector<std::string> inputs;
   std::string src_tokenizer;     // -t: the inputs are text lines
   std::string tgt_tokenizer;     // text of the hypotheses ("" = src_tokenizer)
   bool prompt_given = false;     // --prompt: one language-model prompt instead of INPUT

@@ -1,8 +1,10 @@
 #include "formats/shard.h"
 
 #include <cstdlib>
+#include <sstream>
 
 #include "core/error.h"
+#include "io/file_io.h"
 
 namespace qkv::formats {
 
@@ -67,6 +69,31 @@ void check_shards(const std::vector<std::pair<std::string, std::optional<Shard>>
   if (static_cast<int64_t>(files.size()) != n)
     throw DataError(files.back().first + ": is shard " + files.back().second->str() + ", but shard " +
                     std::to_string(files.size()) + "/" + std::to_string(n) + " is missing after it");
+}
+
+std::vector<std::string> expand_list_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    if (p.empty() || p[0] != '@') {
+      out.push_back(p);
+      continue;
+    }
+    std::string list = p.substr(1);
+    std::vector<uint8_t> bytes = io::read_all(list, 64 << 20);
+    std::istringstream lines(std::string(bytes.begin(), bytes.end()));
+    size_t before = out.size();
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty() && line[0] != '#') out.push_back(line);
+    if (out.size() == before) throw DataError(list + ": lists no files (one path per line)");
+  }
+  for (const auto& p : out)
+    if (p == "-" && out.size() > 1) throw UsageError("stdin (-) can only be the one input file");
+  return out;
+}
+
+std::string files_name(const std::vector<std::string>& paths) {
+  if (paths.size() == 1) return paths[0];
+  return paths.front() + " .. " + paths.back() + " (" + std::to_string(paths.size()) + " files)";
 }
 
 }  // namespace qkv::formats

@@ -47,4 +47,11 @@ std::optional<Shard> read_shard(const io::H5In& in);
 // out of order, a shard of another split) otherwise.
 void check_shards(const std::vector<std::pair<std::string, std::optional<Shard>>>& files);
 
+// The input files of a tool that reads several as one dataset: the paths as
+// given, each "@LIST" replaced by the files LIST names (one per line; empty
+// lines and lines starting with # skipped). "-" (stdin) only alone.
+std::vector<std::string> expand_list_files(const std::vector<std::string>& paths);
+// "a.h5", or "a.h5 .. d.h5 (4 files)" for messages.
+std::string files_name(const std::vector<std::string>& paths);
+
 }  // namespace qkv::formats

@@ -45,31 +45,6 @@ Patches load_patches(const std::string& path) {
   return x;
 }
 
-std::vector<std::string> expand_list_files(const std::vector<std::string>& paths) {
-  std::vector<std::string> out;
-  for (const auto& p : paths) {
-    if (p.empty() || p[0] != '@') {
-      out.push_back(p);
-      continue;
-    }
-    std::string list = p.substr(1);
-    std::vector<uint8_t> bytes = io::read_all(list, 64 << 20);
-    std::istringstream lines(std::string(bytes.begin(), bytes.end()));
-    size_t before = out.size();
-    for (std::string line; std::getline(lines, line);)
-      if (!line.empty() && line[0] != '#') out.push_back(line);
-    if (out.size() == before) throw DataError(list + ": lists no files (one path per line)");
-  }
-  for (const auto& p : out)
-    if (p == "-" && out.size() > 1) throw UsageError("stdin (-) can only be the one training file");
-  return out;
-}
-
-std::string files_name(const std::vector<std::string>& paths) {
-  if (paths.size() == 1) return paths[0];
-  return paths.front() + " .. " + paths.back() + " (" + std::to_string(paths.size()) + " files)";
-}
-
 namespace {
 
 // Reads each file with read_one, checks the shards, appends all to the first.

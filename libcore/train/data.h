@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/shard.h"
 #include "formats/tokens.h"
 #include "tensor/tensor.h"
 #include "train/augment.h"
@@ -47,13 +48,12 @@ Patches load_patches(const std::string& path);
 // --shard; checked by formats::check_shards, naming a missing or misplaced
 // shard). Each file is checked like a single one, and against the first
 // (same vocabulary; same patch shape and classes). "@LIST" names a text file
-// listing the files, one per line.
-std::vector<std::string> expand_list_files(const std::vector<std::string>& paths);
+// listing the files, one per line (formats::expand_list_files).
+using formats::expand_list_files;
+using formats::files_name;
 Sequences read_tokens_files(const std::vector<std::string>& paths);
 Pairs read_token_pairs_files(const std::vector<std::string>& paths);
 Patches load_patches_files(const std::vector<std::string>& paths);
-// "a.h5", or "a.h5 .. d.h5 (4 files)" for messages.
-std::string files_name(const std::vector<std::string>& paths);
 
 // The same vocabulary (size and tokenizer digest) in a training and a
 // validation file; throws DataError naming both when they differ.

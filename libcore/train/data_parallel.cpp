@@ -1,5 +1,6 @@
 #include "train/data_parallel.h"
 
+#include "core/clock.h"
 #include "dist/allreduce.h"
 
 namespace qkv::train {
@@ -29,9 +30,27 @@ double DataParallel::whole_batch(nn::Stats& s) {
 
 void DataParallel::sum(double* x, int64_t n) { dist::sum_over_ranks(comm_, x, n); }
 
+DataParallel::DataParallel(dist::Comm& comm) : comm_(comm) {}
+DataParallel::~DataParallel() = default;
+
 void DataParallel::gradients(nn::ParamStore& ps) {
   if (stand_in_) ps.zero_grad();  // its row counts for nothing
-  dist::sum_over_ranks(comm_, ps.grads(), ps.size());
+  if (comm_.size() == 1 || ps.size() == 0) return;
+  if (!grad_sum_ || grad_sum_of_ != ps.grads()) {
+    grad_sum_ = std::make_unique<dist::SumAllreduce<float>>(comm_, ps.grads(), ps.size(), std::vector<int64_t>{ps.size()});
+    grad_sum_of_ = ps.grads();
+  }
+  const double t0 = now_s();
+  grad_sum_->wait();
+  wait_s_ += now_s() - t0;
+  ++wait_steps_;
+}
+
+double DataParallel::take_wait_per_step() {
+  const double mean = wait_steps_ > 0 ? wait_s_ / static_cast<double>(wait_steps_) : 0.0;
+  wait_s_ = 0;
+  wait_steps_ = 0;
+  return mean;
 }
 
 }  // namespace qkv::train

@@ -600,9 +600,11 @@ class Outputs {
   // The mean over the steps since the last record.
   void train_record(int64_t step, const LossMeter& m, double lr, double grad_norm, double per_s) {
     const bool images = r_.task == nn::Task::classify;
-    log_.write({{"step", step}, {"epoch", epoch(step)}, {"split", "train"}, {"loss", m.mean_loss()},
-                {images ? "accuracy" : "token_accuracy", m.accuracy()}, {"lr", lr}, {"grad_norm", grad_norm},
-                {images ? "images_per_s" : "tokens_per_s", per_s}});
+    MetricsLog::Record f = {{"step", step}, {"epoch", epoch(step)}, {"split", "train"}, {"loss", m.mean_loss()},
+                            {images ? "accuracy" : "token_accuracy", m.accuracy()}, {"lr", lr},
+                            {"grad_norm", grad_norm}, {images ? "images_per_s" : "tokens_per_s", per_s}};
+    if (r_.dp) f.push_back({"mpi_wait_s_per_step", r_.dp->take_wait_per_step()});  // under mpirun only
+    log_.write(f);
     train_.x.push_back(static_cast<double>(step));
     train_.y.push_back(m.mean_loss());
   }

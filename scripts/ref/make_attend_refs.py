@@ -83,7 +83,7 @@ def head_stats(att, aligned, special=None, grid=None):
     H, Tq, Tk = att.shape
     a = att.astype(np.float64)
     pos = np.arange(Tq) + Tk - Tq
-    out = np.full((H, 8), np.nan)
+    out = np.full((H, 9), np.nan)
     live = a.sum(-1) > 0  # (H, Tq)
     for h in range(H):
         rows = a[h][live[h]]
@@ -108,6 +108,9 @@ def head_stats(att, aligned, special=None, grid=None):
             out[h, 6] = rows[ok, p[ok] - 1].mean()
             ok = p + 1 < Tk
             out[h, 7] = rows[ok, p[ok] + 1].mean() if ok.any() else np.nan
+        elif len(rows) > 1:
+            arg = rows.argmax(-1)  # the first of equal maxima
+            out[h, 8] = (arg[1:] >= arg[:-1]).mean()
     return out
 
 

@@ -18,6 +18,7 @@ fail() {
   echo "check.sh: FAIL: $*" >&2
   [ -n "${train:-}" ] && scontrol show job "$train" >&2 2>/dev/null
   for f in "$work"/qkv-*.out; do [ -f "$f" ] && { echo "== $f" >&2; cat "$f" >&2; }; done
+  for f in "$work"/cluster/log/slurm*.log; do [ -f "$f" ] && { echo "== $f (last 40 lines)" >&2; tail -40 "$f" >&2; }; done
   exit 1
 }
 cleanup() { "$cluster" stop "$work/cluster" || true; rm -rf "$work"; }
@@ -66,7 +67,14 @@ scancel --signal=USR1 "$train"
 wait_state "$train" PENDING 60 || fail "job $train not requeued after SIGUSR1 (state $(state "$train"))"
 # A requeued job waits ~2 minutes (SLURM's requeue delay); once the node has
 # cleaned up after the first run (idle), let it start now.
+# Not within the second of the requeue, though: slurmd refuses a job whose
+# credential is as old as the revocation of its previous run, in whole
+# seconds (cred->ctime <= revoked: "Killing non-startable batch JobId=2: Job
+# credential revoked", the job FAILED with exit 1 and no output -- the cause
+# of this test's intermittent failures until 2026-12-07); SLURM's own requeue
+# delay exists for this.
 for ((t = 0; t < 300; t++)); do [ "$(sinfo -h -n node0 -o %t)" = idle ] && break; sleep 0.2; done
+sleep 2
 scontrol update JobId="$train" StartTime=now
 wait_state "$train" "COMPLETED|FAILED|CANCELLED|TIMEOUT" 300 || fail "job $train did not finish"
 [[ "$(state "$train")" == COMPLETED ]] || fail "job $train: $(state "$train")"

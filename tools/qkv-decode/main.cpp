@@ -30,9 +30,10 @@ int main(int argc, char** argv) {
   nn::SearchOptions& s = o.search;
   std::string format, metrics = "bleu,chrf,wer,ser", tokenize = "13a";
   bool text = false;
-  app.add_option("input", o.input,
+  app.add_option("input", o.inputs,
                  "sources (seq2seq, rnn) or prompts (gpt): a tokens file (qkv-tokenize encode), or text lines with "
-                 "-t (an empty line is an empty source); - for stdin");
+                 "-t (an empty line is an empty source); - for stdin; several: the shards 0..N-1 of qkv-tokenize "
+                 "encode --shard K/N in order (or text files, read one after the other); @LIST: the files LIST names");
   auto* model_opt = app.add_option("-m,--model", o.model, "checkpoint of a gpt, transformer or rnn model");
   app.add_option("-t,--tokenizer", o.src_tokenizer, "INPUT is text: encode each line with this tokenizer");
   app.add_option("--tgt-tokenizer", o.tgt_tokenizer,

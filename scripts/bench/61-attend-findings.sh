@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Published findings about attention, reproduced with qkv-attend on the
+# benchmark models (issue 15 item 2):
+# - ViT (bench 51, Fashion-MNIST): mean attention distance in pixels per layer
+#   and head over the 10,000 test images (the ViT paper's figure 7: early
+#   layers mix near and far heads, later layers attend far).
+# - G2P transformer (bench 53): the share of output phones whose argmax
+#   cross-attention letter is not left of the previous phone's (monotone
+#   alignment), per layer and head, over every held-out word.
+# The tables are read from qkv-attend's output with h5py (Debian python3-h5py).
+#   QKV_BENCH_VIT_MODEL=vit.h5 QKV_BENCH_G2P_MODEL=g2p.h5 scripts/bench.sh build attend-findings
+set -euo pipefail
+: "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
+threads=${QKV_BENCH_THREADS:-$(nproc)}
+vit=${QKV_BENCH_VIT_MODEL:-$QKV_ROOT/data/bench/vit-fmnist/vit.h5}
+g2p=${QKV_BENCH_G2P_MODEL:-$QKV_ROOT/data/bench/g2p/transformer.h5}
+/usr/bin/python3 -c "import h5py, numpy" 2>/dev/null || { echo "SKIP: python3-h5py / python3-numpy not installed"; exit 0; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+table() {  # FILE KIND STAT: mean over examples per layer x head, and per layer
+  /usr/bin/python3 - "$@" <<'EOF'
+import sys, h5py, numpy as np
+path, kind, stat = sys.argv[1:4]
+g = h5py.File(path, "r")[kind]
+names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["head_stat_names"]]
+s = g["head_stats"][:, :, :, names.index(stat)]  # (n, layers, heads)
+per_head = np.nanmean(s, axis=0)
+print(f"  {kind} {stat}, mean over {s.shape[0]} examples (rows: layers; columns: heads; last: layer mean)")
+for l, row in enumerate(per_head):
+    print(f"  layer {l}: " + " ".join(f"{v:7.3f}" for v in row) + f"   | {np.nanmean(row):7.3f}")
+if stat == "distance_px":
+    f = h5py.File(path, "r")
+    rows, cols = (int(v) for v in f.attrs["grid"])
+    sh, sw = (int(v) for v in f.attrs["stride"])
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    d = np.sqrt(((r[:, None] - r[None, :]) * sh) ** 2 + ((c[:, None] - c[None, :]) * sw) ** 2)
+    print(f"  (uniform attention over the {rows}x{cols} patches would give {d.mean():.3f} px)")
+if stat == "monotone":
+    whole = np.nanmean(s == 1, axis=0)
+    print("  share of words whose whole alignment is monotone:")
+    for l, row in enumerate(whole):
+        print(f"  layer {l}: " + " ".join(f"{v:7.3f}" for v in row))
+EOF
+}
+if [ -s "$vit" ]; then
+  fm="$QKV_ROOT/data/bench/vit-fmnist/t10k-p8s4.h5"
+  [ -s "$fm" ] || { echo "SKIP vit: $fm missing (run bench 51)"; }
+  if [ -s "$fm" ]; then
+    "$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$vit" "$fm" --stats-only -o "$work/vit.h5"
+    echo "ViT $vit on $(basename "$fm"):"
+    table "$work/vit.h5" self distance_px
+    table "$work/vit.h5" self entropy  # ln(37) = 3.611 nats for uniform weights over [CLS] + 36 patches
+  fi
+else
+  echo "SKIP vit: $vit missing (run bench 51, or set QKV_BENCH_VIT_MODEL)"
+fi
+if [ -s "$g2p" ]; then
+  "$QKV_ROOT/scripts/data/g2p-prepare.sh" "$QKV_BIN" "$QKV_ROOT/data/g2p"
+  "$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$g2p" "$QKV_ROOT/data/g2p/val.h5" --stats-only -o "$work/g2p.h5"
+  echo "G2P $g2p on every held-out pronunciation:"
+  table "$work/g2p.h5" cross monotone
+else
+  echo "SKIP g2p: $g2p missing (run bench 53, or set QKV_BENCH_G2P_MODEL)"
+fi
