@@ -66,6 +66,7 @@ ratios() {
       END { if (c[0] > 0) printf "%-22s cpu: qkv %9.1f  torch %9.1f  qkv/torch %.2f   (wall/cpu: qkv %.2f torch %.2f)\n",
               w, c[1], c[0], c[1] / c[0], c[1] / wl[1], c[0] / wl[0] }' "$work/$name.qkv.txt" "$work/$name.torch.txt"
   done
+  grep -q '(random)' "$work/$name.qkv.txt" && return 0  # random sources: each side draws its own
   local qi ti
   qi=$(grep '^greedy ids' "$work/$name.qkv.txt"); ti=$(grep '^greedy ids' "$work/$name.torch.txt")
   [ "$qi" = "$ti" ] && echo "greedy ids: the same on both sides" || echo "greedy ids differ: qkv '$qi' torch '$ti'"
@@ -89,7 +90,8 @@ echo "qkv-decode (32 prompts x $new tokens, batch 32, $threads thread): $(awk '/
 # G2P: the trained checkpoint on held-out words, or a random model of its size on random words.
 g2p=${QKV_BENCH_G2P_MODEL:-$QKV_ROOT/data/bench/g2p/transformer.h5}
 val="$QKV_ROOT/data/g2p/val.h5"
-if [ -s "$g2p" ] && "$QKV_BIN/qkv-model" info "$g2p" 2>/dev/null | head -1 | grep -q ': transformer ' \
+info=$([ -s "$g2p" ] && "$QKV_BIN/qkv-model" info "$g2p" 2>/dev/null || true)  # (not piped into grep -q: pipefail)
+if [[ "${info%%$'\n'*}" == *": transformer "* ]] \
    && { [ -s "$val" ] || "$QKV_ROOT/scripts/data/g2p-prepare.sh" "$QKV_BIN" "$QKV_ROOT/data/g2p" 2>/dev/null; }; then
   from=(--sources "$val" --words "${QKV_BENCH_G2P_WORDS:-1024}")
   echo "G2P: $g2p, the first ${QKV_BENCH_G2P_WORDS:-1024} sources of $val"
