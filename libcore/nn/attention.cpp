@@ -278,7 +278,7 @@ void KvCache::reset(int64_t B_, int64_t H_, int64_t T_max_, int64_t hs_) {
 }
 
 void KvCache::gather(const std::vector<int64_t>& rows) {
-  const int64_t nB = static_cast<int64_t>(rows.size()), block = T_max * hs, filled = len * hs;
+  const int64_t nB = static_cast<int64_t>(rows.size()), block = T_max * hs;
   bool identity = nB == B;
   for (int64_t i = 0; identity && i < nB; ++i) identity = rows[i] == i;
   if (identity) return;
@@ -286,10 +286,11 @@ void KvCache::gather(const std::vector<int64_t>& rows) {
   spare_v_.resize(std::max<size_t>(spare_v_.size(), nB * H * block));
   for (int64_t i = 0; i < nB; ++i) {
     QKV_CHECK(rows[i] >= 0 && rows[i] < B, "KvCache::gather: row out of range");
-    for (int64_t h = 0; h < H; ++h) {  // (len, hs) of head h, row rows[i] -> row i
+    for (int64_t h = 0; h < H; ++h) {  // head h of row rows[i] -> row i: positions [0, len)
       const int64_t from = (rows[i] * H + h) * block, to = (i * H + h) * block;
-      std::memcpy(spare_k_.data() + to, k.data() + from, sizeof(float) * filled);
-      std::memcpy(spare_v_.data() + to, v.data() + from, sizeof(float) * filled);
+      for (int64_t d = 0; d < hs; ++d)  // keys (hs, T_max)
+        std::memcpy(spare_k_.data() + to + d * T_max, k.data() + from + d * T_max, sizeof(float) * len);
+      std::memcpy(spare_v_.data() + to, v.data() + from, sizeof(float) * len * hs);  // values (T_max, hs)
     }
   }
   k.swap(spare_k_);
@@ -312,12 +313,25 @@ void mha_memory_kv(MemoryKv& m, const float* memory, const uint8_t* key_pad, con
 namespace {
 
 // One query against Tk keys: att (Tk) = masked softmax(q . k_j / sqrt(hs)),
-// out (hs) = sum_j att_j v_j. q (hs); k, v rows ldk, ldv floats apart; kp (Tk) or null.
+// out (hs) = sum_j att_j v_j. q (hs); v rows ldv floats apart; kp (Tk) or
+// null. Keys as rows ldk floats apart, or (k_transposed, the self-attention
+// cache) as (hs, ldk): key j's dimension d at k[d * ldk + j], each score then
+// summed over d in order, vectorized across the keys.
 QKV_SIMD_CLONES
-void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, const float* v, int64_t ldv,
-                int64_t Tk, int64_t hs, const uint8_t* kp) {
+void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, bool k_transposed, const float* v,
+                int64_t ldv, int64_t Tk, int64_t hs, const uint8_t* kp) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  for (int64_t j = 0; j < Tk; ++j) att[j] = scale * dot_f(q, k + j * ldk, hs);
+  if (k_transposed) {
+    for (int64_t j = 0; j < Tk; ++j) att[j] = 0.0f;
+    for (int64_t d = 0; d < hs; ++d) {
+      const float qd = q[d];
+      const float* kd = k + d * ldk;  // (Tk) dimension d of every key
+      for (int64_t j = 0; j < Tk; ++j) att[j] += qd * kd[j];
+    }
+    for (int64_t j = 0; j < Tk; ++j) att[j] *= scale;
+  } else {
+    for (int64_t j = 0; j < Tk; ++j) att[j] = scale * dot_f(q, k + j * ldk, hs);
+  }
   masked_softmax_row(att, Tk, kp, Tk);
   for (int64_t d = 0; d < hs; ++d) out[d] = 0.0f;
   for (int64_t j = 0; j < Tk; ++j) {
@@ -347,16 +361,17 @@ void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, i
   s.Tk = Tk;
   linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, 3 * C);  // (B, 3C) = [q | k | v]
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) {  // k, v of the new position -> cache (b, h, t)
-      const int64_t at = ((b * H + h) * cache.T_max + t) * hs;
-      std::memcpy(cache.k.data() + at, s.proj.data() + b * 3 * C + C + h * hs, sizeof(float) * hs);
-      std::memcpy(cache.v.data() + at, s.proj.data() + b * 3 * C + 2 * C + h * hs, sizeof(float) * hs);
+    for (int64_t h = 0; h < H; ++h) {  // k, v of the new position -> cache (b, h, :, t) and (b, h, t, :)
+      const int64_t head = (b * H + h) * cache.T_max * hs;
+      const float* k = s.proj.data() + b * 3 * C + C + h * hs;  // (hs)
+      for (int64_t d = 0; d < hs; ++d) cache.k[head + d * cache.T_max + t] = k[d];
+      std::memcpy(cache.v.data() + head + t * hs, s.proj.data() + b * 3 * C + 2 * C + h * hs, sizeof(float) * hs);
     }
   cache.len = Tk;
   attend_rows(B, H, Tk, hs, [&](int64_t b, int64_t h) {
-    const int64_t head = (b * H + h) * cache.T_max * hs;  // (T_max, hs) block of (b, h)
+    const int64_t head = (b * H + h) * cache.T_max * hs;  // (hs, T_max) keys and (T_max, hs) values of (b, h)
     attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * Tk, s.proj.data() + b * 3 * C + h * hs,
-               cache.k.data() + head, hs, cache.v.data() + head, hs, Tk, hs, nullptr);
+               cache.k.data() + head, cache.T_max, true, cache.v.data() + head, hs, Tk, hs, nullptr);
   });
   if (w.head_gate) scale_heads(s.ctx.data(), s.ctx.data(), w.head_gate, B, C, H);
   linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
@@ -374,7 +389,7 @@ void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, 
     const int64_t r = mem_row[b];
     const float* kv = m.kv.data() + r * S * 2 * C;  // (S, 2C) of the row's memory
     attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * S, s.proj.data() + b * C + h * hs,
-               kv + h * hs, 2 * C, kv + C + h * hs, 2 * C, S, hs, m.key_pad.data() + r * S);
+               kv + h * hs, 2 * C, false, kv + C + h * hs, 2 * C, S, hs, m.key_pad.data() + r * S);
   });
   if (w.head_gate) scale_heads(s.ctx.data(), s.ctx.data(), w.head_gate, B, C, H);
   linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)

@@ -27,6 +27,31 @@ void add_column_sums(float* __restrict acc, const float* dout, int64_t N, int64_
   }
 }
 
+// out (O) = x (C) @ w (O, C)^T + bias (O) or null: O dot products side by
+// side, each in kLanes partial sums (the tail of C into partial 0).
+template <int O>
+inline void dot_block(float* out, const float* x, const float* w, int64_t C, const float* bias) {
+  float acc[O][kLanes] = {};
+  int64_t k = 0;
+  for (; k + kLanes <= C; k += kLanes)
+    for (int o = 0; o < O; ++o)
+      for (int l = 0; l < kLanes; ++l) acc[o][l] += x[k + l] * w[o * C + k + l];
+  for (; k < C; ++k)
+    for (int o = 0; o < O; ++o) acc[o][0] += x[k] * w[o * C + k];
+  for (int o = 0; o < O; ++o) out[o] = bias ? lanes_sum(acc[o]) + bias[o] : lanes_sum(acc[o]);
+}
+
+// Output features [o0, o1) of every row of a few-row linear_forward, four at a time.
+QKV_SIMD_CLONES
+void few_rows_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
+                      int64_t OC, int64_t o0, int64_t o1) {
+  int64_t o = o0;
+  for (; o + 4 <= o1; o += 4)
+    for (int64_t n = 0; n < N; ++n) dot_block<4>(out + n * OC + o, inp + n * C, weight + o * C, C, bias ? bias + o : nullptr);
+  for (; o < o1; ++o)
+    for (int64_t n = 0; n < N; ++n) dot_block<1>(out + n * OC + o, inp + n * C, weight + o * C, C, bias ? bias + o : nullptr);
+}
+
 // Rows per thread chunk so that each chunk has ~256k flops of GEMM at least.
 int64_t min_rows(int64_t flops_per_row) { return std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, flops_per_row)); }
 
@@ -34,7 +59,13 @@ int64_t min_rows(int64_t flops_per_row) { return std::max<int64_t>(1, (1 << 18) 
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
                     int64_t OC) {
-  // out (N, OC), inp (N, C), weight (OC, C), bias (OC); threads split the rows
+  // out (N, OC), inp (N, C), weight (OC, C), bias (OC)
+  if (N < kFewRows) {  // threads split the output features, 4 at a time
+    parallel_for((OC + 3) / 4, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, 8 * N * C)),
+                 [&](int64_t g0, int64_t g1) { few_rows_forward(out, inp, weight, bias, N, C, OC, 4 * g0, std::min(OC, 4 * g1)); });
+    return;
+  }
+  // threads split the rows
   parallel_for(N, min_rows(2 * C * OC), [&](int64_t r0, int64_t r1) {
     float beta = 0.0f;
     if (bias) {  // start from the broadcast bias and let the GEMM add onto it

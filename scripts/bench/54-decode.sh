@@ -7,25 +7,76 @@
 # own kernels, so OPENBLAS_CORETYPE is unset for it). Prints both sides, the
 # position-256 / position-16 step time ratio (flat = KV cache working; target
 # <= 1.15), qkv/torch speed ratios (targets: greedy b1 >= 3, beam5 >= 3,
-# batch 32 >= 2) and peak memory (/usr/bin/time -v). Then the G2P transformer's
-# size (3+3 pre-norm layers, d_model 256, 4 heads, d_ff 1024, 32 letters, 43
-# phones; random weights): words/s greedy and beam 5 over 512 random words of
-# 6-10 letters, 8 phones each, batch 32, both sides.
-#   QKV_BENCH_DECODE_NEW=128 scripts/bench.sh build decode
+# batch 32 >= 2) and peak memory (/usr/bin/time -v). Then a G2P transformer:
+# words/s greedy and beam 5, both sides, over the same sources, every
+# hypothesis --len 8 tokens (EOS barred: the same work on both sides), batch
+# 32, and each side's peak memory: the trained checkpoint of bench 53 (or
+# QKV_BENCH_G2P_MODEL) on the first 1024 held-out words of its split
+# (data/g2p/val.h5, scripts/data/g2p-prepare.sh) when there is one, else a
+# random model of its size (3+3 pre-norm layers, d_model 256, 4 heads, d_ff
+# 1024, 32 letters, 43 phones) on 512 random words.
+#
+# Every figure is the median of QKV_BENCH_DECODE_REPEATS runs (default 5) in
+# one process per side, the two sides run back to back, and the ratios use
+# CPU time (user + system of the process; "cpu" columns), which the machine's
+# other work does not inflate as it does wall time ("wall" columns). On a
+# shared machine a wall figure measures the load as much as the code: the
+# earlier single wall-clock runs put batch 32 at 1.03x in one run and 4.6x in
+# another.
+#   QKV_BENCH_DECODE_NEW=128 QKV_BENCH_DECODE_REPEATS=3 scripts/bench.sh build decode
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
 new=${QKV_BENCH_DECODE_NEW:-256}
 threads=${QKV_BENCH_DECODE_THREADS:-1}
+repeats=${QKV_BENCH_DECODE_REPEATS:-5}
 work="$QKV_ROOT/data/bench/decode"
 mkdir -p "$work"
 model="$work/gpt-4x256-ctx512.h5"
 [ -s "$model" ] || "$QKV_BIN/qkv-model" -q init gpt --set vocab_size=65 --set block_size=512 --set n_layer=4 \
   --set d_model=256 --set n_head=4 --seed 1 -o "$model"
 peak() { awk '/Maximum resident set size/ { printf "%.1f MB", $NF / 1024 }' "$1"; }
-(unset OPENBLAS_CORETYPE; /usr/bin/time -v "$QKV_BIN/decode_bench" "$model" --threads "$threads" --new "$new" \
-  >"$work/qkv.txt" 2>"$work/qkv.time")
-cat "$work/qkv.txt"
-echo "qkv peak memory $(peak "$work/qkv.time")"
+have_torch=1
+/usr/bin/python3 -c "import torch, h5py" 2>/dev/null || {
+  have_torch=0
+  echo "SKIP torch side: /usr/bin/python3 needs torch and h5py (apt install python3-torch python3-h5py)"
+}
+# side qkv|torch NAME ARGS...: that side's decode_bench ARGS (qkv: bench/decode_bench.cpp, torch:
+# scripts/torch/decode_bench_torch.py) into $work/NAME.SIDE.{txt,time}, printed with its peak memory.
+side() {
+  local who=$1 name=$2
+  shift 2
+  local run=(env -u OPENBLAS_CORETYPE "$QKV_BIN/decode_bench" "$@" --threads "$threads")
+  if [ "$who" = torch ]; then
+    [ "$have_torch" = 1 ] || return 0
+    run=(env OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$QKV_ROOT/scripts/torch/decode_bench_torch.py" "$@" --threads 1)
+  fi
+  /usr/bin/time -v "${run[@]}" --repeats "$repeats" >"$work/$name.$who.txt" 2>"$work/$name.$who.time"
+  cat "$work/$name.$who.txt"
+  echo "$who peak memory $(peak "$work/$name.$who.time")"
+}
+# ratios NAME FIGURE...: qkv/torch of each figure's cpu rate (the last field of its line), and the
+# wall/cpu factor of each side (how much the machine's load stretched the wall clock).
+ratios() {
+  local name=$1
+  shift
+  [ "$have_torch" = 1 ] || return 0
+  local what
+  for what in "$@"; do
+    awk -v w="$what" 'index($0, w) == 1 { c[FILENAME ~ /qkv/] = $NF; wl[FILENAME ~ /qkv/] = $(NF - 2) }
+      END { if (c[0] > 0) printf "%-22s cpu: qkv %9.1f  torch %9.1f  qkv/torch %.2f   (wall/cpu: qkv %.2f torch %.2f)\n",
+              w, c[1], c[0], c[1] / c[0], c[1] / wl[1], c[0] / wl[0] }' "$work/$name.qkv.txt" "$work/$name.torch.txt"
+  done
+  grep -q '(random)' "$work/$name.qkv.txt" && return 0  # random sources: each side draws its own
+  local qi ti
+  qi=$(grep '^greedy ids' "$work/$name.qkv.txt"); ti=$(grep '^greedy ids' "$work/$name.torch.txt")
+  [ "$qi" = "$ti" ] && echo "greedy ids: the same on both sides" || echo "greedy ids differ: qkv '$qi' torch '$ti'"
+}
+
+side qkv gpt "$model" --new "$new"
+awk '/^step ms at position 16 / { a = $NF } /^step ms at position 256 / { b = $NF }
+  END { if (a > 0) printf "qkv step cpu time, position 256 / position 16: %.3f (target <= 1.15)\n", b / a }' "$work/gpt.qkv.txt"
+side torch gpt "$model" --new "$new"
+ratios gpt "greedy b1 tokens/s" "beam5 tokens/s" "greedy b32 tokens/s"
 # The tool end to end: 32 one-character prompts, greedy, the same length.
 # A char tokenizer of 61 characters (ASCII 33-93) + 4 specials: the model's 65 ids.
 awk 'BEGIN { for (c = 33; c <= 93; c++) printf "%c\n", c }' >"$work/alphabet.txt"
@@ -34,57 +85,24 @@ head -32 "$work/alphabet.txt" >"$work/prompts.txt"
 (unset OPENBLAS_CORETYPE; /usr/bin/time -v "$QKV_BIN/qkv-decode" -q --threads "$threads" -m "$model" \
   -t "$work/chars.h5" --max-len "$new" --min-len "$new" --batch 32 -o /dev/null "$work/prompts.txt" \
   2>"$work/tool.time")
-echo "qkv-decode (32 prompts x $new tokens, batch 32, $threads thread): $(awk '/Elapsed \(wall clock\)/ { print $NF }' "$work/tool.time") wall, peak memory $(peak "$work/tool.time")"
-q=$(cat "$work/qkv.txt")
-awk '/^step ms at position 16 / { a = $NF } /^step ms at position 256 / { b = $NF }
-  END { if (a > 0) printf "qkv step time, position 256 / position 16: %.3f (target <= 1.15)\n", b / a }' <<<"$q"
-if ! /usr/bin/python3 -c "import torch, h5py" 2>/dev/null; then
-  echo "SKIP torch side: /usr/bin/python3 needs torch and h5py (apt install python3-torch python3-h5py)"
-  exit 0
-fi
-OPENBLAS_CORETYPE=SkylakeX /usr/bin/time -v /usr/bin/python3 "$QKV_ROOT/scripts/torch/decode_bench_torch.py" "$model" \
-  --threads 1 --new "$new" >"$work/torch.txt" 2>"$work/torch.time"
-cat "$work/torch.txt"
-echo "torch peak memory $(peak "$work/torch.time")"
-t=$(cat "$work/torch.txt")
-rate() { echo "$1" | awk -v k="$2" 'index($0, k) == 1 { print $NF }'; }
-for what in "greedy b1 tokens/s" "beam5 tokens/s" "greedy b32 tokens/s"; do
-  awk -v a="$(rate "$q" "$what")" -v b="$(rate "$t" "$what")" -v w="$what" \
-    'BEGIN { if (b > 0) printf "%-22s qkv %10.1f  torch %10.1f  qkv/torch %.2f\n", w, a, b, a / b }'
-done
-qi=$(echo "$q" | grep '^greedy ids'); ti=$(echo "$t" | grep '^greedy ids')
-[ "$qi" = "$ti" ] && echo "greedy ids: the same on both sides" || echo "greedy ids differ: qkv '$qi' torch '$ti'"
+echo "qkv-decode (32 prompts x $new tokens, batch 32, $threads thread): $(awk '/Elapsed \(wall clock\)/ { print $NF }' "$work/tool.time") wall, $(awk '/User time/ { u = $NF } /System time/ { s = $NF } END { print u + s }' "$work/tool.time") s cpu, peak memory $(peak "$work/tool.time")"
 
-# The G2P transformer's size: words/s.
-g2p="$work/g2p-size-transformer.h5"
-[ -s "$g2p" ] || "$QKV_BIN/qkv-model" -q init transformer --set src_vocab_size=32 --set tgt_vocab_size=43 \
-  --set d_model=256 --set n_head=4 --set n_encoder_layers=3 --set n_decoder_layers=3 --set d_ff=1024 --set norm=pre \
-  --seed 1 -o "$g2p"
-q2=$(unset OPENBLAS_CORETYPE; "$QKV_BIN/decode_bench" "$g2p" --threads "$threads")
-echo "$q2"
-t2=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$QKV_ROOT/scripts/torch/decode_bench_torch.py" "$g2p" --threads 1)
-echo "$t2"
-for what in "greedy words/s" "beam5 words/s"; do
-  awk -v a="$(rate "$q2" "$what")" -v b="$(rate "$t2" "$what")" -v w="g2p-size $what" \
-    'BEGIN { if (b > 0) printf "%-22s qkv %10.1f  torch %10.1f  qkv/torch %.2f\n", w, a, b, a / b }'
-done
-# The same through the tool, end to end (text in, tokenizer, model load, text out): 512 random
-# words of 6-10 of 28 letters (a tokenizer of 32 ids), <bos>/<eos> around each, 8 phones out
-# (a tokenizer of 43 ids).
-awk 'BEGIN { a = "abcdefghijklmnopqrstuvwxyz.-"; srand(1)
-  for (i = 0; i < 512; i++) { n = 6 + int(rand() * 5); w = ""; for (j = 0; j < n; j++) w = w substr(a, 1 + int(rand() * 28), 1); print w } }' \
-  >"$work/words.txt"
-printf 'abcdefghijklmnopqrstuvwxyz.-\n' | cat - "$work/words.txt" >"$work/letters.txt"
-"$QKV_BIN/qkv-tokenize" -q learn --model char "$work/letters.txt" -o "$work/letters.h5"
-awk 'BEGIN { for (c = 48; c <= 86; c++) printf "%c\n", c }' >"$work/phones.txt"  # 39 symbols + 4 specials = 43
-"$QKV_BIN/qkv-tokenize" -q learn --model char "$work/phones.txt" -o "$work/phones.h5"
-for k in 1 5; do
-  (unset OPENBLAS_CORETYPE; /usr/bin/time -v "$QKV_BIN/qkv-decode" -q --threads "$threads" -m "$g2p" \
-    -t "$work/letters.h5" --tgt-tokenizer "$work/phones.h5" --bos --eos --min-len 8 --max-len 8 --beam "$k" \
-    --batch 32 --text -o /dev/null "$work/words.txt" 2>"$work/tool$k.time") 2>/dev/null \
-    || { echo "qkv-decode failed: $(tail -1 "$work/tool$k.time")"; continue; }
-  awk -v k="$k" '/Elapsed \(wall clock\)/ { n = split($NF, p, ":"); s = p[n] + (n > 1 ? 60 * p[n-1] : 0) }
-    /Maximum resident set size/ { m = $NF / 1024 }
-    END { printf "qkv-decode g2p-size beam %d: %.1f words/s end to end, peak memory %.1f MB\n", k, 512 / s, m }' \
-    "$work/tool$k.time"
-done
+# G2P: the trained checkpoint on held-out words, or a random model of its size on random words.
+g2p=${QKV_BENCH_G2P_MODEL:-$QKV_ROOT/data/bench/g2p/transformer.h5}
+val="$QKV_ROOT/data/g2p/val.h5"
+info=$([ -s "$g2p" ] && "$QKV_BIN/qkv-model" info "$g2p" 2>/dev/null || true)  # (not piped into grep -q: pipefail)
+if [[ "${info%%$'\n'*}" == *": transformer "* ]] \
+   && { [ -s "$val" ] || "$QKV_ROOT/scripts/data/g2p-prepare.sh" "$QKV_BIN" "$QKV_ROOT/data/g2p" 2>/dev/null; }; then
+  from=(--sources "$val" --words "${QKV_BENCH_G2P_WORDS:-1024}")
+  echo "G2P: $g2p, the first ${QKV_BENCH_G2P_WORDS:-1024} sources of $val"
+else
+  g2p="$work/g2p-size-transformer.h5"
+  [ -s "$g2p" ] || "$QKV_BIN/qkv-model" -q init transformer --set src_vocab_size=32 --set tgt_vocab_size=43 \
+    --set d_model=256 --set n_head=4 --set n_encoder_layers=3 --set n_decoder_layers=3 --set d_ff=1024 --set norm=pre \
+    --seed 1 -o "$g2p"
+  from=(--words 512)
+  echo "G2P: no trained transformer checkpoint (bench 53, or QKV_BENCH_G2P_MODEL): a random model of its size, 512 random words"
+fi
+side qkv g2p "$g2p" "${from[@]}"
+side torch g2p "$g2p" "${from[@]}"
+ratios g2p "greedy words/s" "beam5 words/s"

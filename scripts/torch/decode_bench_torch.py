@@ -1,7 +1,9 @@
 """A PyTorch decoding loop with its own KV cache over the twin of a qkv gpt or transformer
-checkpoint: the figures bench/decode_bench.cpp prints, timed the same way
-(scripts/bench/54-decode.sh). A transformer: greedy and beam words/s over random sources, the
-encoder run once, each decoder layer's cross-attention keys/values projected once.
+checkpoint: the figures bench/decode_bench.cpp prints, timed the same way (each figure the median
+of --repeats runs, "wall W cpu C" from wall time and from the process's CPU time;
+scripts/bench/54-decode.sh). A transformer: greedy and beam words/s over random sources or the
+first --words sources of a token_pairs file (--sources), the encoder run once, each decoder
+layer's cross-attention keys/values projected once.
 
     OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 scripts/torch/decode_bench_torch.py gpt.h5 --threads 1
 
@@ -143,12 +145,14 @@ class Seq2SeqCached:
 
 
 def seq2seq_search(m, src, length, K, bos=1, eos=2):
-    """Greedy (K = 1) or beam search over a batch of sources, every hypothesis exactly `length` tokens."""
+    """Greedy (K = 1) or beam search over a batch of sources, every hypothesis exactly `length` tokens:
+    (B, length), each source's best."""
     B = src.shape[0]
     st = Seq2SeqCached(m, src, 1 + length)
     if K > 1:
         st.reorder(torch.arange(B).repeat_interleave(K))
     ids = torch.full((B * K,), bos)
+    tokens = torch.zeros(B * K, 0, dtype=torch.long)
     scores = torch.zeros(B, K)
     scores[:, 1:] = -math.inf  # step 0 expands beam 0 only
     for g in range(length):
@@ -156,6 +160,7 @@ def seq2seq_search(m, src, length, K, bos=1, eos=2):
         lp[:, eos] = -math.inf
         if K == 1:
             ids = lp.argmax(dim=-1)
+            tokens = torch.cat([tokens, ids[:, None]], 1)
             continue
         V = lp.shape[1]
         cand = (scores[:, :, None] + lp.view(B, K, V)).view(B, K * V)
@@ -163,8 +168,32 @@ def seq2seq_search(m, src, length, K, bos=1, eos=2):
         scores, keep = top_s[:, :K], top_i[:, :K]  # EOS is barred: the first K are not EOS
         rows = (torch.arange(B)[:, None] * K + keep // V).view(-1)
         ids = (keep % V).view(-1)
+        tokens = torch.cat([tokens.index_select(0, rows), ids[:, None]], 1)
         st.reorder(rows)
-    return ids
+    return tokens.view(B, K, -1)[:, 0]  # (B, length): each source's first beam (the highest score)
+
+
+def median_of(repeats, fn):
+    """(wall, cpu) seconds of fn(), each the median of `repeats` runs."""
+    w, c = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        c.append(time.process_time() - c0)
+        w.append(time.perf_counter() - w0)
+    return sorted(w)[len(w) // 2], sorted(c)[len(c) // 2]
+
+
+def print_rate(name, n, took):
+    print(f"{name:<20s} wall {n / took[0]:10.1f} cpu {n / took[1]:10.1f}", flush=True)
+
+
+def read_sources(path, n):
+    """The first n sources of a token_pairs file (docs/FORMATS.md), as lists of ids."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        off, ids = f["src/offsets"][:n + 1], f["src/ids"]
+        return [ids[off[i]:off[i + 1]].tolist() for i in range(len(off) - 1)]
 
 
 def greedy(m, prompts, new, eos=2):
@@ -207,6 +236,8 @@ def main():
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--words", type=int, default=512)
     ap.add_argument("--len", type=int, default=8)
+    ap.add_argument("--sources", help="a token_pairs file: decode its first --words sources")
+    ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     warnings.filterwarnings("ignore")  # nn.TransformerEncoder's nested-tensor prototype notice
@@ -214,53 +245,60 @@ def main():
     if arch not in ("gpt", "transformer"):
         raise SystemExit(f"{a.model}: a {arch} checkpoint; this loop decodes gpt and transformer")
     m.eval()
-    if arch == "transformer":  # words/s, as bench/decode_bench.cpp: the same random sources
+    R = max(1, a.repeats)
+    if arch == "transformer":  # words/s, as bench/decode_bench.cpp: the same sources
         print(f"torch {torch.__version__} transformer: {a.model}, threads={a.threads}, "
               f"core={os.environ.get('OPENBLAS_CORETYPE', '')}")
-        g = torch.Generator().manual_seed(1)
-        Vs = m.c["src_vocab_size"]
+        if a.sources:
+            srcs = read_sources(a.sources, a.words)
+        else:  # random: 6-10 letters between <bos> and <eos>
+            g = torch.Generator().manual_seed(1)
+            Vs = m.c["src_vocab_size"]
+            srcs = [[1] + torch.randint(4, Vs, (int(torch.randint(6, 11, (1,), generator=g)),), generator=g).tolist()
+                    + [2] for _ in range(a.words)]
+        n = len(srcs)
+        print(f"{n} sources{' of ' + a.sources if a.sources else ' (random)'}, {a.len} tokens each, "
+              f"batch {a.batch}, median of {R}")
+        batches = []
+        for s0 in range(0, n, a.batch):
+            part = srcs[s0:s0 + a.batch]
+            src = torch.zeros(len(part), max(len(x) for x in part), dtype=torch.long)  # 0-padded
+            for i, x in enumerate(part):
+                src[i, :len(x)] = torch.tensor(x)
+            batches.append(src)
         with torch.inference_mode():
             for K in (1, a.beam):
-                t0 = time.perf_counter()
-                for s0 in range(0, a.words, a.batch):
-                    n = min(a.batch, a.words - s0)
-                    lens = torch.randint(6, 11, (n,), generator=g)
-                    src = torch.zeros(n, int(lens.max()) + 2, dtype=torch.long)  # <bos> x <eos>, 0-padded
-                    for i in range(n):
-                        src[i, 0] = 1
-                        src[i, 1:lens[i] + 1] = torch.randint(4, Vs, (int(lens[i]),), generator=g)
-                        src[i, lens[i] + 1] = 2
-                    seq2seq_search(m, src, a.len, K)
+                first = []
+                def run():
+                    for i, src in enumerate(batches):
+                        hyps = seq2seq_search(m, src, a.len, K)
+                        if i == 0:
+                            first[:] = hyps[0].tolist()
                 name = "greedy" if K == 1 else f"beam{K}"
-                print(f"{name} words/s {a.words / (time.perf_counter() - t0):{15 if K == 1 else 16}.1f}")
+                print_rate(f"{name} words/s", n, median_of(R, run))
+                print(f"{name} ids " + " ".join(str(int(i)) for i in first))
         return
     V = m.c["vocab_size"]
     print(f"torch {torch.__version__} gpt: {a.model}, threads={a.threads}, "
-          f"core={os.environ.get('OPENBLAS_CORETYPE', '')}")
+          f"core={os.environ.get('OPENBLAS_CORETYPE', '')}, median of {R}")
     g = torch.Generator().manual_seed(1)
     with torch.inference_mode():
         for p in (16, 256):
-            best = 1e9
-            for _ in range(3):
+            took = []
+            for _ in range(R):
                 st = Cached(m, 1, p + 32)
                 for _ in range(p):
                     st.step(torch.tensor([3]))
                 ids = torch.randint(3, V, (32, 1), generator=g)
-                t0 = time.perf_counter()
-                for i in range(32):
-                    st.step(ids[i])
-                best = min(best, (time.perf_counter() - t0) / 32)
-            print(f"step ms at position {p:<4d} {1e3 * best:9.3f}")
-        t0 = time.perf_counter()
-        ids = greedy(m, [3], a.new)[0]
-        print(f"greedy b1 tokens/s {a.new / (time.perf_counter() - t0):12.1f}")
-        print("greedy ids " + " ".join(str(int(i)) for i in ids[:24]))
-        t0 = time.perf_counter()
-        beam(m, 3, a.new, a.beam)
-        print(f"beam{a.beam} tokens/s {a.new / (time.perf_counter() - t0):14.1f}")
-        t0 = time.perf_counter()
-        greedy(m, [3 + i % (V - 3) for i in range(a.batch)], a.new)
-        print(f"greedy b{a.batch} tokens/s {a.batch * a.new / (time.perf_counter() - t0):11.1f}")
+                took.append(median_of(1, lambda: [st.step(ids[i]) for i in range(32)]))
+            w, c = sorted(t[0] for t in took)[R // 2], sorted(t[1] for t in took)[R // 2]
+            print(f"step ms at position {p:<4d} wall {1e3 * w / 32:9.3f} cpu {1e3 * c / 32:9.3f}", flush=True)
+        out = []
+        print_rate("greedy b1 tokens/s", a.new, median_of(R, lambda: out.append(greedy(m, [3], a.new)[0])))
+        print("greedy ids " + " ".join(str(int(i)) for i in out[0][:24]))
+        print_rate(f"beam{a.beam} tokens/s", a.new, median_of(R, lambda: beam(m, 3, a.new, a.beam)))
+        prompts = [3 + i % (V - 3) for i in range(a.batch)]
+        print_rate(f"greedy b{a.batch} tokens/s", a.batch * a.new, median_of(R, lambda: greedy(m, prompts, a.new)))
 
 
 if __name__ == "__main__":
