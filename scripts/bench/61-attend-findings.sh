@@ -6,7 +6,15 @@
 #   layers mix near and far heads, later layers attend far).
 # - G2P transformer (bench 53): the share of output phones whose argmax
 #   cross-attention letter is not left of the previous phone's (monotone
-#   alignment), per layer and head, over every held-out word.
+#   alignment), per layer and head, over every held-out word; then head
+#   importance (Michel et al., qkv-attend --importance over the held-out
+#   pairs) and greedy WER/PER of every held-out word (qkv-decode --mask-heads,
+#   scored as bench 55) with the least important 25% / 50% of all heads
+#   masked, next to as many random heads (numpy seed 1).
+# Measured 2026-12-07 on the 5000-step bench-53 checkpoint (10,745 words),
+# WER / PER: none 35.79% / 9.00%; least important 25% 39.39% / 10.33%,
+# random 25% 41.68% / 11.49%; least important 50% 61.81% / 20.50%, random
+# 50% 60.50% / 20.54%.
 # The tables are read from qkv-attend's output with h5py (Debian python3-h5py).
 #   QKV_BENCH_VIT_MODEL=vit.h5 QKV_BENCH_G2P_MODEL=g2p.h5 scripts/bench.sh build attend-findings
 set -euo pipefail
@@ -59,6 +67,39 @@ if [ -s "$g2p" ]; then
   "$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$g2p" "$QKV_ROOT/data/g2p/val.h5" --stats-only -o "$work/g2p.h5"
   echo "G2P $g2p on every held-out pronunciation:"
   table "$work/g2p.h5" cross monotone
+  data="$QKV_ROOT/data/g2p"
+  "$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$g2p" "$data/val.h5" --importance --stats-only -o "$work/imp.h5"
+  /usr/bin/python3 - "$work" <<'EOF'
+import sys, h5py, numpy as np
+work = sys.argv[1]
+f = h5py.File(f"{work}/imp.h5", "r")
+heads = []  # (normalised importance, qkv-decode --mask-heads name)
+for kind, short in (("encoder_self", "enc"), ("decoder_self", "dec"), ("cross", "cross")):
+    imp = f[kind]["importance"][()]  # (layers, heads)
+    heads += [(float(imp[l, h]), f"{short}.{l}.{h}") for l in range(imp.shape[0]) for h in range(imp.shape[1])]
+heads.sort()
+rng = np.random.default_rng(1)
+for frac in (25, 50):
+    m = len(heads) * frac // 100
+    open(f"{work}/imp{frac}", "w").write(",".join(h for _, h in heads[:m]))
+    open(f"{work}/rnd{frac}", "w").write(",".join(heads[i][1] for i in sorted(rng.permutation(len(heads))[:m])))
+EOF
+  awk -F'\t' '!($1 in refs) { order[++n] = $1; refs[$1] = $2; next } { refs[$1] = refs[$1] "\t" $2 }
+    END { for (i = 1; i <= n; ++i) { print order[i] > W; print refs[order[i]] > R } }' \
+    W="$work/words.txt" R="$work/refs.txt" "$data/val.tsv"
+  max_len=$(awk -F'\t' '{ n = split($2, a, " "); if (n > m) m = n } END { print m + 10 }' "$data/val.tsv")
+  echo "  greedy WER / PER of $(wc -l < "$work/words.txt") held-out words with heads masked (qkv-decode --mask-heads):"
+  for c in none imp25 rnd25 imp50 rnd50; do
+    mask=()
+    [ "$c" = none ] || mask=(--mask-heads "$(cat "$work/$c")")
+    "$QKV_BIN/qkv-decode" -q --threads "$threads" --max-len "$max_len" -m "$g2p" -t "$data/letters.h5" \
+      --tgt-tokenizer "$data/phones.h5" --bos --eos --text "${mask[@]}" "$work/words.txt" -o "$work/hyp.txt"
+    "$QKV_BIN/qkv-decode" score --ref "$work/refs.txt" --tab-refs --tokenize none --metrics wer,ser --json \
+      "$work/hyp.txt" > "$work/score.json"
+    per=$(sed 's/.*"wer": {"score": \([0-9.e+-]*\).*/\1/' "$work/score.json")
+    wer=$(sed 's/.*"ser": {"score": \([0-9.e+-]*\).*/\1/' "$work/score.json")
+    printf '  %-6s WER %6.2f%%  PER %6.2f%%  %s\n' "$c" "$wer" "$per" "$(cat "$work/$c" 2>/dev/null || true)"
+  done
 else
   echo "SKIP g2p: $g2p missing (run bench 53, or set QKV_BENCH_G2P_MODEL)"
 fi
