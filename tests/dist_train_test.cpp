@@ -19,20 +19,6 @@
 namespace qkv {
 namespace {
 
-std::vector<float> params_of(const std::string& path) {
-  io::H5In in(path);
-  auto m = nn::load_model(in);
-  return std::vector<float>(m->params().params(), m->params().params() + m->params().size());
-}
-
-double max_difference(const std::string& a, const std::string& b) {
-  std::vector<float> x = params_of(a), y = params_of(b);
-  EXPECT_EQ(x.size(), y.size());
-  double d = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d = std::max(d, std::fabs(static_cast<double>(x[i]) - y[i]));
-  return d;
-}
-
 int lines(const std::string& path) {
   std::string s = test::read_file(path);
   return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
@@ -80,7 +66,7 @@ TEST(DistTrain, EveryTaskOnTwoAndThreeRanksMatchesOneProcess) {
       const std::string metrics = d.file(t.name + "-" + std::to_string(n) + ".jsonl");
       auto p = test::run(train(t, n, "--steps 50 --save-every 10 -o " + out + " --metrics " + metrics));
       ASSERT_EQ(p.exit_code, 0) << t.name << " on " << n << " ranks: " << p.err;
-      EXPECT_LE(max_difference(one, out), 1e-5) << t.name << " on " << n << " ranks";
+      EXPECT_LE(test::max_difference(one, out), 1e-5) << t.name << " on " << n << " ranks";
       EXPECT_EQ(lines(metrics), lines(d.file(t.name + "-1.jsonl"))) << "rank 0 alone writes the metrics";
       EXPECT_EQ(p.out, "");
     }
@@ -96,7 +82,7 @@ TEST(DistTrain, ResumedOnAnotherNumberOfRanks) {
   ASSERT_EQ(a.exit_code, 0) << a.err;
   auto b = test::run(train(t, 3, "--steps 50 --resume " + d.file("half.h5") + " -o " + d.file("two.h5")));
   ASSERT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_LE(max_difference(d.file("one.h5"), d.file("two.h5")), 1e-5);
+  EXPECT_LE(test::max_difference(d.file("one.h5"), d.file("two.h5")), 1e-5);
   // Evaluation is shared by the ranks too; rank 0 prints the one line.
   auto e = test::run(train(t, 2, "--init " + d.file("two.h5") + " --eval-only"));
   auto e1 = test::run(train(t, 1, "--init " + d.file("two.h5") + " --eval-only"));
@@ -119,10 +105,10 @@ TEST(DistTrain, AccumulationOnTwoRanksMatchesOneProcess) {
   ASSERT_EQ(a.exit_code, 0) << a.err;
   auto b = test::run(train(t, 2, "--accum 2 --steps 20 -o " + d.file("two.h5")));
   ASSERT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_LE(max_difference(d.file("one.h5"), d.file("two.h5")), 1e-5);
+  EXPECT_LE(test::max_difference(d.file("one.h5"), d.file("two.h5")), 1e-5);
   auto c = test::run(train(t, 1, "--steps 20 -o " + d.file("plain.h5")));
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_GT(max_difference(d.file("one.h5"), d.file("plain.h5")), 1e-4) << "the comparison could not fail";
+  EXPECT_GT(test::max_difference(d.file("one.h5"), d.file("plain.h5")), 1e-4) << "the comparison could not fail";
 }
 
 // A run whose rank `victim` is SIGKILLed once its first checkpoint is out.

@@ -23,20 +23,6 @@ std::string transformer(const test::TempDir& d, const std::string& flags, const 
          " --layers 1 --heads 2 --d-model 8 --d-ff 16 --optimizer sgd --lr 0.3 " + flags + " -o " + d.file(out);
 }
 
-std::vector<float> params_of(const std::string& path) {
-  io::H5In in(path);
-  auto m = nn::load_model(in);
-  return std::vector<float>(m->params().params(), m->params().params() + m->params().size());
-}
-
-double max_difference(const std::string& a, const std::string& b) {
-  std::vector<float> x = params_of(a), y = params_of(b);
-  EXPECT_EQ(x.size(), y.size());
-  double d = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d = std::max(d, std::fabs(static_cast<double>(x[i]) - y[i]));
-  return d;
-}
-
 int64_t state_int(const std::string& path, const char* key) { return io::H5In(path).attr_int("/train_state", key); }
 
 }  // namespace
@@ -52,8 +38,8 @@ TEST(TrainAccum, TwoBatchesPerStepTrainAsTheirUnion) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   auto c = run(transformer(d, "--no-shuffle --dropout 0 -b 4 --steps 6", "plain.h5"));
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_LE(max_difference(d.file("union.h5"), d.file("accum.h5")), 1e-6);
-  EXPECT_GT(max_difference(d.file("union.h5"), d.file("plain.h5")), 1e-3) << "the comparison could not fail";
+  EXPECT_LE(test::max_difference(d.file("union.h5"), d.file("accum.h5")), 1e-6);
+  EXPECT_GT(test::max_difference(d.file("union.h5"), d.file("plain.h5")), 1e-3) << "the comparison could not fail";
   EXPECT_EQ(state_int(d.file("accum.h5"), "accum"), 2);
   EXPECT_EQ(state_int(d.file("accum.h5"), "step"), 6);
   EXPECT_EQ(state_int(d.file("accum.h5"), "epoch"), 1);  // 12 batches of 4 taken: the next step starts epoch 1
@@ -80,8 +66,8 @@ TEST(TrainAccum, ResumeContinuesExactly) {
   auto c = run(transformer(d, "--resume " + d.file("part-step3.h5"), "resumed.h5"));
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_EQ(state_int(d.file("resumed.h5"), "step"), 8);
-  EXPECT_EQ(max_difference(d.file("whole.h5"), d.file("resumed.h5")), 0.0);
-  EXPECT_GT(max_difference(d.file("whole.h5"), d.file("part-step6.h5")), 0.0);
+  EXPECT_EQ(test::max_difference(d.file("whole.h5"), d.file("resumed.h5")), 0.0);
+  EXPECT_GT(test::max_difference(d.file("whole.h5"), d.file("part-step6.h5")), 0.0);
 }
 
 TEST(TrainAccum, ZeroIsRefused) {

@@ -1,11 +1,17 @@
 // Small qkv data files for the qkv-train tests, written with libcore's own
 // H5Out (so the tests need no other tool).
 #pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "io/h5.h"
+#include "nn/checkpoint.h"
+#include "nn/model.h"
 
 namespace qkv::test {
 
@@ -100,6 +106,22 @@ inline std::string write_patches(const std::string& path, int n, int P, int D, i
   }
   out.commit();
   return path;
+}
+
+// Every parameter of a checkpoint, and the largest absolute difference
+// between two checkpoints' parameters (their counts must agree).
+inline std::vector<float> params_of(const std::string& path) {
+  io::H5In in(path);
+  auto m = nn::load_model(in);
+  return std::vector<float>(m->params().params(), m->params().params() + m->params().size());
+}
+
+inline double max_difference(const std::string& a, const std::string& b) {
+  std::vector<float> x = params_of(a), y = params_of(b);
+  EXPECT_EQ(x.size(), y.size());
+  double d = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d = std::max(d, std::fabs(static_cast<double>(x[i]) - y[i]));
+  return d;
 }
 
 }  // namespace qkv::test
