@@ -111,6 +111,49 @@ TEST(DistTrain, AccumulationOnTwoRanksMatchesOneProcess) {
   EXPECT_GT(test::max_difference(d.file("one.h5"), d.file("plain.h5")), 1e-4) << "the comparison could not fail";
 }
 
+// The validation lines of a metrics file: each line's `key` (-1 where absent).
+std::vector<double> val_series(const std::string& path, const std::string& key) {
+  std::vector<double> out;
+  for (const auto& r : train::MetricsLog::read(path)) {
+    const auto* split = train::MetricsLog::find(r, "split");
+    if (!split || split->str != "val") continue;
+    const auto* f = train::MetricsLog::find(r, key);
+    out.push_back(f ? f->num : -1);
+  }
+  return out;
+}
+
+// --batch-tokens (batches of varying size, split across ranks as any batch) and a decoding validation metric
+// (each rank decodes its share of the sources; BLEU's n-gram counts and chrF's totals are summed) on 2 ranks
+// give one process's parameters and validation figures.
+TEST(DistTrain, BatchTokensAndValidBleuOnTwoRanksMatchOneProcess) {
+  if (test::mpirun(2).empty()) GTEST_SKIP() << test::mpi_missing_reason();
+  test::TempDir d;
+  const Task t = tasks(d)[1];  // seq2seq, 9 validation pairs
+  const std::string flags = "--batch-tokens 24 --steps 50 --valid-metric bleu --valid-beam 2 ";  // validations at 25, 50
+  auto a = test::run(train(t, 1, flags + "-o " + d.file("one.h5") + " --metrics " + d.file("one.jsonl")));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = test::run(train(t, 2, flags + "-o " + d.file("two.h5") + " --metrics " + d.file("two.jsonl")));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_LE(test::max_difference(d.file("one.h5"), d.file("two.h5")), 1e-5);
+  for (const char* key : {"bleu", "chrf", "wer", "loss"}) {
+    const std::vector<double> one = val_series(d.file("one.jsonl"), key), two = val_series(d.file("two.jsonl"), key);
+    ASSERT_EQ(one.size(), 2u) << key;
+    ASSERT_EQ(two.size(), one.size()) << key;
+    for (size_t i = 0; i < one.size(); ++i) {
+      EXPECT_GT(one[i], 0) << key << " measured (nonzero, so the comparison means something)";
+      EXPECT_NEAR(one[i], two[i], 1e-5) << key << " at validation " << i;
+    }
+  }
+  // without the sums, rank 0's BLEU would be over its own half of the sources: check that it would differ
+  auto half = test::run(train(t, 1, "--init " + d.file("one.h5") + " --eval-only --valid-metric bleu --valid-beam 2 --decode-limit 4"));
+  ASSERT_EQ(half.exit_code, 0) << half.err;
+  train::MetricsLog::Record h;
+  ASSERT_TRUE(train::MetricsLog::parse(half.out, h)) << half.out;
+  EXPECT_NE(train::MetricsLog::find(h, "bleu")->num, val_series(d.file("one.jsonl"), "bleu").back())
+      << "the comparison could not fail";
+}
+
 // A run whose rank `victim` is SIGKILLed once its first checkpoint is out.
 // Returns the script's stdout: "rc SECONDS" (mpirun's exit code, seconds from
 // the kill to the end of every rank); mpirun's stderr goes to DIR/err.
