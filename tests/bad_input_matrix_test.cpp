@@ -217,6 +217,10 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
   rows.push_back({"qkv-attend -m gpt.h5 sh2.h5 -o out.h5 sh0.h5", 1, "should come first", "sh2.h5"});
   rows.push_back({"qkv-attend -m gpt.h5 @tokens.list -o out.h5", 1, "", "missing.h5"});
   rows.push_back({"qkv-attend -m gpt.h5 @nolist.txt -o out.h5", 1, "", "nolist.txt"});
+  // A raw 0xff byte from a list file is shown escaped (the error line stays valid UTF-8).
+  test::write_file(d + "ff.list", "tok\xff" "ens.h5\n");
+  rows.push_back({"qkv-attend -m gpt.h5 @ff.list -o out.h5", 1, "tok\\xffens.h5", ""});
+  rows.push_back({"qkv-decode -m s2s.h5 @ff.list -o out.h5", 1, "tok\\xffens.h5", ""});
   rows.push_back({"qkv-attend -m vit.h5 patches.h5 --png maps -o out.h5 && qkv-attend draw out.h5 --images tokens.h5 "
                   "--png maps2; s=$?; rm -f out.h5; exit $s", 1, "is a qkv 'tokens' file", "tokens.h5"});
 
