@@ -42,14 +42,16 @@ TEST(NnLinear, MatchesTorch) {
   expect_close(db, r.f("dbias"), "dbias");
 }
 
-// linear_forward's two kernels (fewer than kFewRows rows: the blocked loop;
+// linear_forward's two kernels (up to kFewRows rows: the blocked loop;
 // more: sgemm) against a naive double loop, with sizes that leave tails
-// (C not a multiple of the 16 lanes, OC not of the 4-output blocks).
+// (C not a multiple of the 16 lanes, OC not of the 8-output blocks, odd N
+// for the 2-row tiles).
 TEST(NnLinear, FewRowsKernelAndSgemmMatchNaive) {
   Rng rng(11);
-  for (int64_t N : {1, 2, 3, 4, 5})
+  static_assert(kFewRows == 8, "the row counts below straddle kFewRows");
+  for (int64_t N : {1, 2, 3, 4, 5, 7, 8, 9, 12})
     for (int64_t C : {3, 17, 40})
-      for (int64_t OC : {1, 6, 9})
+      for (int64_t OC : {1, 6, 9, 19})
         for (bool with_bias : {true, false}) {
           auto x = test::randn(N * C, rng), w = test::randn(OC * C, rng), b = test::randn(OC, rng);
           std::vector<float> out(N * OC, 99.0f);
@@ -61,7 +63,7 @@ TEST(NnLinear, FewRowsKernelAndSgemmMatchNaive) {
               ASSERT_NEAR(out[n * OC + o], s, 1e-5 * std::max(1.0, std::abs(s)))
                   << "N " << N << " C " << C << " OC " << OC << " bias " << with_bias;
             }
-          if (N >= kFewRows) continue;
+          if (N > kFewRows) continue;
           for (int64_t n = 0; n < N; ++n) {  // the few-row kernel: a row's result does not depend on the others
             std::vector<float> alone(OC);
             linear_forward(alone.data(), x.data() + n * C, w.data(), with_bias ? b.data() : nullptr, 1, C, OC);

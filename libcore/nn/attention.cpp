@@ -272,7 +272,7 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
 // ---- incremental decoding ---------------------------------------------------
 
 void KvCache::reset(int64_t B_, int64_t H_, int64_t T_max_, int64_t hs_) {
-  B = B_, H = H_, T_max = T_max_, hs = hs_, len = 0;
+  B = B_, H = H_, T_max = (T_max_ + kKeyTile - 1) / kKeyTile * kKeyTile, hs = hs_, len = 0;
   k.resize(B * H * T_max * hs);
   v.resize(B * H * T_max * hs);
 }
@@ -288,8 +288,8 @@ void KvCache::gather(const std::vector<int64_t>& rows) {
     QKV_CHECK(rows[i] >= 0 && rows[i] < B, "KvCache::gather: row out of range");
     for (int64_t h = 0; h < H; ++h) {  // head h of row rows[i] -> row i: positions [0, len)
       const int64_t from = (rows[i] * H + h) * block, to = (i * H + h) * block;
-      for (int64_t d = 0; d < hs; ++d)  // keys (hs, T_max)
-        std::memcpy(spare_k_.data() + to + d * T_max, k.data() + from + d * T_max, sizeof(float) * len);
+      const int64_t key_tiles = (len + kKeyTile - 1) / kKeyTile;  // (tiles, hs, kKeyTile) keys
+      std::memcpy(spare_k_.data() + to, k.data() + from, sizeof(float) * key_tiles * hs * kKeyTile);
       std::memcpy(spare_v_.data() + to, v.data() + from, sizeof(float) * len * hs);  // values (T_max, hs)
     }
   }
@@ -314,21 +314,22 @@ namespace {
 
 // One query against Tk keys: att (Tk) = masked softmax(q . k_j / sqrt(hs)),
 // out (hs) = sum_j att_j v_j. q (hs); v rows ldv floats apart; kp (Tk) or
-// null. Keys as rows ldk floats apart, or (k_transposed, the self-attention
-// cache) as (hs, ldk): key j's dimension d at k[d * ldk + j], each score then
-// summed over d in order, vectorized across the keys.
+// null. Keys as rows ldk floats apart (the memory's), or in the self-attention
+// cache's tiles (key_tiles: (ceil(Tk / kKeyTile), hs, kKeyTile)); either way
+// each score is summed over d in order.
 QKV_SIMD_CLONES
-void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, bool k_transposed, const float* v,
+void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, bool key_tiles, const float* v,
                 int64_t ldv, int64_t Tk, int64_t hs, const uint8_t* kp) {
+  constexpr int64_t W = KvCache::kKeyTile;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  if (k_transposed) {
-    for (int64_t j = 0; j < Tk; ++j) att[j] = 0.0f;
-    for (int64_t d = 0; d < hs; ++d) {
-      const float qd = q[d];
-      const float* kd = k + d * ldk;  // (Tk) dimension d of every key
-      for (int64_t j = 0; j < Tk; ++j) att[j] += qd * kd[j];
+  if (key_tiles) {
+    for (int64_t j0 = 0; j0 < Tk; j0 += W) {
+      const float* tile = k + j0 * hs;  // (hs, W) keys j0 .. j0 + W
+      static_assert(W == kLanes, "a key tile is one Lanes value");
+      Lanes acc = {};  // (W) their scores
+      for (int64_t d = 0; d < hs; ++d) acc += q[d] * load_lanes(tile + d * W);
+      for (int64_t j = 0; j < std::min(W, Tk - j0); ++j) att[j0 + j] = scale * acc[j];
     }
-    for (int64_t j = 0; j < Tk; ++j) att[j] *= scale;
   } else {
     for (int64_t j = 0; j < Tk; ++j) att[j] = scale * dot_f(q, k + j * ldk, hs);
   }
@@ -361,15 +362,16 @@ void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, i
   s.Tk = Tk;
   linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, 3 * C);  // (B, 3C) = [q | k | v]
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) {  // k, v of the new position -> cache (b, h, :, t) and (b, h, t, :)
-      const int64_t head = (b * H + h) * cache.T_max * hs;
+    for (int64_t h = 0; h < H; ++h) {  // k, v of the new position -> cache (b, h, t / W, :, t % W) and (b, h, t, :)
+      const int64_t head = (b * H + h) * cache.T_max * hs, W = KvCache::kKeyTile;
       const float* k = s.proj.data() + b * 3 * C + C + h * hs;  // (hs)
-      for (int64_t d = 0; d < hs; ++d) cache.k[head + d * cache.T_max + t] = k[d];
+      float* tile = cache.k.data() + head + t / W * hs * W;      // (hs, W)
+      for (int64_t d = 0; d < hs; ++d) tile[d * W + t % W] = k[d];
       std::memcpy(cache.v.data() + head + t * hs, s.proj.data() + b * 3 * C + 2 * C + h * hs, sizeof(float) * hs);
     }
   cache.len = Tk;
   attend_rows(B, H, Tk, hs, [&](int64_t b, int64_t h) {
-    const int64_t head = (b * H + h) * cache.T_max * hs;  // (hs, T_max) keys and (T_max, hs) values of (b, h)
+    const int64_t head = (b * H + h) * cache.T_max * hs;  // (T_max / W, hs, W) keys and (T_max, hs) values of (b, h)
     attend_one(s.ctx.data() + b * C + h * hs, s.att.data() + (b * H + h) * Tk, s.proj.data() + b * 3 * C + h * hs,
                cache.k.data() + head, cache.T_max, true, cache.v.data() + head, hs, Tk, hs, nullptr);
   });

@@ -122,11 +122,16 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
 // instead of one horizontal dot product per key (which cost ~50 cycles a key
 // and made the step grow with its position).
 struct KvCache {
-  int64_t B = 0, H = 0, T_max = 0, hs = 0, len = 0;
-  Buffer<float> k;  // (B, H, hs, T_max): key of position t, dimension d at ((b*H + h)*hs + d)*T_max + t
+  // Keys in tiles of kKeyTile positions: the dimension-d values of a tile's
+  // keys are kKeyTile consecutive floats, so one step's scores of a tile are
+  // one vector, summed over d in registers, from memory read in order.
+  static constexpr int64_t kKeyTile = 16;
+  int64_t B = 0, H = 0, T_max = 0, hs = 0, len = 0;  // T_max: a multiple of kKeyTile
+  Buffer<float> k;  // (B, H, T_max / kKeyTile, hs, kKeyTile): key of position t, dimension d at
+                    //   (b*H + h)*T_max*hs + (t / kKeyTile)*hs*kKeyTile + d*kKeyTile + t % kKeyTile
   Buffer<float> v;  // (B, H, T_max, hs)
 
-  void reset(int64_t B, int64_t H, int64_t T_max, int64_t hs);  // len = 0
+  void reset(int64_t B, int64_t H, int64_t T_max, int64_t hs);  // len = 0; T_max rounded up to a tile
   // Row i becomes old row rows[i] (positions [0, len) copied); B = rows.size().
   void gather(const std::vector<int64_t>& rows);
 

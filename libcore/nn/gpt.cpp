@@ -175,7 +175,7 @@ class Gpt : public Model {
   // position against their KV caches.
   class StepDecoder;
   struct State : DecoderState {
-    std::vector<KvCache> cache;           // per layer: keys (B, H, hs, capacity), values (B, H, capacity, hs)
+    std::vector<KvCache> cache;           // per layer: keys (B, H, capacity / 16, hs, 16), values (B, H, capacity, hs)
     std::vector<LayerStepScratch> layer;  // per layer
     std::vector<float> x, y, mean, rstd;  // (B, C), (B, C), (B), (B)
     friend class StepDecoder;

@@ -1,6 +1,7 @@
 #include "nn/linear.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/parallel.h"
 #include "nn/fast_math.h"
@@ -27,29 +28,59 @@ void add_column_sums(float* __restrict acc, const float* dout, int64_t N, int64_
   }
 }
 
-// out (O) = x (C) @ w (O, C)^T + bias (O) or null: O dot products side by
-// side, each in kLanes partial sums (the tail of C into partial 0).
-template <int O>
-inline void dot_block(float* out, const float* x, const float* w, int64_t C, const float* bias) {
-  float acc[O][kLanes] = {};
+// out (R, ldo) [:, :O] = x (R, C) @ w (O, C)^T + bias (O) or null: R x O dot
+// products side by side, each in kLanes partial sums (the tail of C into
+// partial 0, then tree_sum), so every output is the same
+// sum whatever the tile shape: a row decodes bitwise alike alone or in a batch.
+// Always inlined, so each QKV_SIMD_CLONES caller compiles it for its own ISA
+// (an out-of-line copy would be baseline x86-64: SSE only).
+template <int R, int O>
+__attribute__((always_inline)) inline void dot_tile(float* out, int64_t ldo, const float* x, const float* w,
+                                                    int64_t C, const float* bias) {
+  Lanes acc[R][O] = {};
   int64_t k = 0;
-  for (; k + kLanes <= C; k += kLanes)
-    for (int o = 0; o < O; ++o)
-      for (int l = 0; l < kLanes; ++l) acc[o][l] += x[k + l] * w[o * C + k + l];
-  for (; k < C; ++k)
-    for (int o = 0; o < O; ++o) acc[o][0] += x[k] * w[o * C + k];
-  for (int o = 0; o < O; ++o) out[o] = bias ? lanes_sum(acc[o]) + bias[o] : lanes_sum(acc[o]);
+  for (; k + kLanes <= C; k += kLanes) {
+    Lanes xk[R];  // (R, kLanes)
+    for (int r = 0; r < R; ++r) xk[r] = load_lanes(x + r * C + k);
+    for (int o = 0; o < O; ++o) {
+      const Lanes wk = load_lanes(w + o * C + k);  // (kLanes)
+      for (int r = 0; r < R; ++r) acc[r][o] += xk[r] * wk;
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int o = 0; o < O; ++o) {
+      for (int64_t j = k; j < C; ++j) acc[r][o][0] += x[r * C + j] * w[o * C + j];
+      const float sum = tree_sum(acc[r][o]);
+      out[r * ldo + o] = bias ? sum + bias[o] : sum;
+    }
 }
 
-// Output features [o0, o1) of every row of a few-row linear_forward, four at a time.
+// Output features [o0, o1) of every row of a few-row linear_forward: one row
+// against 8 weight rows at a time (8 independent sums hide the add latency),
+// more rows 2 x 4 at a time (each weight load feeds 2 rows; 8 accumulators
+// fit AVX2's 16 registers), so each weight row is read once from memory per
+// call and then from L1 for the other rows.
+constexpr int kOutBlock = 8;
 QKV_SIMD_CLONES
 void few_rows_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
                       int64_t OC, int64_t o0, int64_t o1) {
+  auto b = [&](int64_t o) { return bias ? bias + o : nullptr; };
   int64_t o = o0;
-  for (; o + 4 <= o1; o += 4)
-    for (int64_t n = 0; n < N; ++n) dot_block<4>(out + n * OC + o, inp + n * C, weight + o * C, C, bias ? bias + o : nullptr);
+  for (; o + kOutBlock <= o1; o += kOutBlock) {
+    const float* w = weight + o * C;  // (kOutBlock, C)
+    if (N == 1) {
+      dot_tile<1, 8>(out + o, OC, inp, w, C, b(o));
+      continue;
+    }
+    int64_t n = 0;
+    for (; n + 2 <= N; n += 2) {
+      dot_tile<2, 4>(out + n * OC + o, OC, inp + n * C, w, C, b(o));
+      dot_tile<2, 4>(out + n * OC + o + 4, OC, inp + n * C, w + 4 * C, C, b(o + 4));
+    }
+    if (n < N) dot_tile<1, 8>(out + n * OC + o, OC, inp + n * C, w, C, b(o));
+  }
   for (; o < o1; ++o)
-    for (int64_t n = 0; n < N; ++n) dot_block<1>(out + n * OC + o, inp + n * C, weight + o * C, C, bias ? bias + o : nullptr);
+    for (int64_t n = 0; n < N; ++n) dot_tile<1, 1>(out + n * OC + o, OC, inp + n * C, weight + o * C, C, b(o));
 }
 
 // Rows per thread chunk so that each chunk has ~256k flops of GEMM at least.
@@ -60,9 +91,12 @@ int64_t min_rows(int64_t flops_per_row) { return std::max<int64_t>(1, (1 << 18) 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
                     int64_t OC) {
   // out (N, OC), inp (N, C), weight (OC, C), bias (OC)
-  if (N < kFewRows) {  // threads split the output features, 4 at a time
-    parallel_for((OC + 3) / 4, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, 8 * N * C)),
-                 [&](int64_t g0, int64_t g1) { few_rows_forward(out, inp, weight, bias, N, C, OC, 4 * g0, std::min(OC, 4 * g1)); });
+  if (N <= kFewRows) {  // threads split the output features, kOutBlock at a time
+    parallel_for((OC + kOutBlock - 1) / kOutBlock,
+                 std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, 2 * kOutBlock * N * C)),
+                 [&](int64_t g0, int64_t g1) {
+                   few_rows_forward(out, inp, weight, bias, N, C, OC, kOutBlock * g0, std::min(OC, kOutBlock * g1));
+                 });
     return;
   }
   // threads split the rows

@@ -181,7 +181,7 @@ class TransformerModel : public Model {
   struct State : DecoderState {
     std::vector<MemoryKv> memory;         // per decoder layer: K, V of the encoder output (Bs, S, 2C)
     std::vector<int64_t> mem_row;         // (B) the source of each row
-    std::vector<KvCache> self;            // per decoder layer: keys (B, H, hs, capacity), values (B, H, capacity, hs)
+    std::vector<KvCache> self;            // per decoder layer: keys (B, H, capacity / 16, hs, 16), values (B, H, capacity, hs)
     std::vector<LayerStepScratch> layer;  // per decoder layer
     std::vector<float> x, y, mean, rstd;  // (B, C), (B, C), (B), (B)
     friend class StepDecoder;
