@@ -23,7 +23,6 @@ std::string transformer(const test::TempDir& d, const std::string& flags, const 
          " --layers 1 --heads 2 --d-model 8 --d-ff 16 --optimizer sgd --lr 0.3 " + flags + " -o " + d.file(out);
 }
 
-int64_t state_int(const std::string& path, const char* key) { return io::H5In(path).attr_int("/train_state", key); }
 
 }  // namespace
 
@@ -40,15 +39,15 @@ TEST(TrainAccum, TwoBatchesPerStepTrainAsTheirUnion) {
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_LE(test::max_difference(d.file("union.h5"), d.file("accum.h5")), 1e-6);
   EXPECT_GT(test::max_difference(d.file("union.h5"), d.file("plain.h5")), 1e-3) << "the comparison could not fail";
-  EXPECT_EQ(state_int(d.file("accum.h5"), "accum"), 2);
-  EXPECT_EQ(state_int(d.file("accum.h5"), "step"), 6);
-  EXPECT_EQ(state_int(d.file("accum.h5"), "epoch"), 1);  // 12 batches of 4 taken: the next step starts epoch 1
+  EXPECT_EQ(test::train_state_int(d.file("accum.h5"), "accum"), 2);
+  EXPECT_EQ(test::train_state_int(d.file("accum.h5"), "step"), 6);
+  EXPECT_EQ(test::train_state_int(d.file("accum.h5"), "epoch"), 1);  // 12 batches of 4 taken: the next step starts epoch 1
   EXPECT_FALSE(io::H5In(d.file("union.h5")).has_attr("/train_state", "accum"));  // as before the flag existed
 
   // --epochs counts batches: one epoch of 12 batches is 6 optimizer steps.
   auto e = run(transformer(d, "-b 4 --accum 2 --epochs 1", "epoch.h5"));
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_EQ(state_int(d.file("epoch.h5"), "step"), 6);
+  EXPECT_EQ(test::train_state_int(d.file("epoch.h5"), "step"), 6);
 }
 
 // 42 pairs in batches of 4: 11 batches an epoch, so step 5 takes the last batch of epoch 0 and the first
@@ -62,10 +61,10 @@ TEST(TrainAccum, ResumeContinuesExactly) {
   ASSERT_EQ(a.exit_code, 0) << a.err;
   auto b = run(transformer(d, flags + "--save-every 3 --keep-last 5", "part.h5"));
   ASSERT_EQ(b.exit_code, 0) << b.err;
-  ASSERT_EQ(state_int(d.file("part-step3.h5"), "step"), 3);
+  ASSERT_EQ(test::train_state_int(d.file("part-step3.h5"), "step"), 3);
   auto c = run(transformer(d, "--resume " + d.file("part-step3.h5"), "resumed.h5"));
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_EQ(state_int(d.file("resumed.h5"), "step"), 8);
+  EXPECT_EQ(test::train_state_int(d.file("resumed.h5"), "step"), 8);
   EXPECT_EQ(test::max_difference(d.file("whole.h5"), d.file("resumed.h5")), 0.0);
   EXPECT_GT(test::max_difference(d.file("whole.h5"), d.file("part-step6.h5")), 0.0);
 }

@@ -42,17 +42,6 @@ std::string transformer(const test::TempDir& d, const std::string& flags, const 
          " --layers 1 --heads 2 --d-model 8 --d-ff 16 --dropout 0.1 " + flags + " -o " + d.file(out);
 }
 
-std::string params(const std::string& path) {
-  io::H5In in(path);
-  std::string out;
-  for (const auto& n : in.list("params")) {
-    Tensor t = in.read("params/" + n, DType::f32);
-    out.append(static_cast<const char*>(t.raw()), t.nbytes());
-  }
-  return out;
-}
-
-int64_t state_int(const std::string& path, const char* key) { return io::H5In(path).attr_int("/train_state", key); }
 
 }  // namespace
 
@@ -119,21 +108,21 @@ TEST(BatchTokens, TrainsRecordsAndResumesExactly) {
   const std::string flags = "--batch-tokens 40 --steps 14 --schedule cosine ";
   auto a = run(transformer(d, flags, "whole.h5"));
   ASSERT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_EQ(state_int(d.file("whole.h5"), "batch_tokens"), 40);
+  EXPECT_EQ(test::train_state_int(d.file("whole.h5"), "batch_tokens"), 40);
   auto b = run(transformer(d, flags + "--save-every 6 --keep-last 3", "part.h5"));
   ASSERT_EQ(b.exit_code, 0) << b.err;
-  EXPECT_EQ(params(d.file("whole.h5")), params(d.file("part.h5")));
+  EXPECT_EQ(test::params_of(d.file("whole.h5")), test::params_of(d.file("part.h5")));
   auto c = run(transformer(d, "--resume " + d.file("part-step6.h5"), "resumed.h5"));  // --batch-tokens restored
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_EQ(params(d.file("whole.h5")), params(d.file("resumed.h5")));
+  EXPECT_EQ(test::params_of(d.file("whole.h5")), test::params_of(d.file("resumed.h5")));
   auto e = run(transformer(d, "--batch-tokens 80 --steps 14 --schedule cosine", "other.h5"));
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_NE(params(d.file("whole.h5")), params(d.file("other.h5")));
+  EXPECT_NE(test::params_of(d.file("whole.h5")), test::params_of(d.file("other.h5")));
   // --epochs counts the token batches
   auto f = run(transformer(d, "--batch-tokens 40 --epochs 1", "epoch.h5"));
   ASSERT_EQ(f.exit_code, 0) << f.err;
-  EXPECT_GE(state_int(d.file("epoch.h5"), "step"), 60 * 4 / 40);  // at least total tokens / N
-  EXPECT_LE(state_int(d.file("epoch.h5"), "step"), 60 / 2);
+  EXPECT_GE(test::train_state_int(d.file("epoch.h5"), "step"), 60 * 4 / 40);  // at least total tokens / N
+  EXPECT_LE(test::train_state_int(d.file("epoch.h5"), "step"), 60 / 2);
 
   // lm sequences: one sequence per example
   std::vector<std::vector<int32_t>> seqs;
@@ -143,7 +132,7 @@ TEST(BatchTokens, TrainsRecordsAndResumesExactly) {
                " --lm-mode sequence --context 12 --layers 1 --heads 2 --d-model 8 --batch-tokens 30 --epochs 1 -o " +
                d.file("lm.h5"));
   ASSERT_EQ(l.exit_code, 0) << l.err;
-  EXPECT_GT(state_int(d.file("lm.h5"), "step"), 40 * 3 / 30);
+  EXPECT_GT(test::train_state_int(d.file("lm.h5"), "step"), 40 * 3 / 30);
 }
 
 // An example longer than N is an error naming the file, the example and what it needs: nothing is written.

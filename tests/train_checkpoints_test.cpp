@@ -23,17 +23,7 @@ std::string rnn(const test::TempDir& d, const std::string& flags, const std::str
          d.file(out);
 }
 
-int64_t step_of(const std::string& path) { return io::H5In(path).attr_int("/train_state", "step"); }
-
-std::string params(const std::string& path) {
-  io::H5In in(path);
-  std::string out;
-  for (const auto& n : in.list("params")) {
-    Tensor t = in.read("params/" + n, DType::f32);
-    out.append(static_cast<const char*>(t.raw()), t.nbytes());
-  }
-  return out;
-}
+int64_t step_of(const std::string& path) { return test::train_state_int(path, "step"); }
 
 }  // namespace
 
@@ -58,8 +48,8 @@ TEST(TrainCheckpoints, KeepLastKeepsTheNewestNamedByStep) {
   for (int s : {10, 20, 30}) EXPECT_FALSE(std::filesystem::exists(d.file("m-step" + std::to_string(s) + ".h5")));
   EXPECT_EQ(step_of(d.file("m-step40.h5")), 40);
   EXPECT_EQ(step_of(d.file("m-step50.h5")), 50);
-  EXPECT_EQ(params(d.file("m-step50.h5")), params(d.file("m.h5")));
-  EXPECT_NE(params(d.file("m-step40.h5")), params(d.file("m.h5")));
+  EXPECT_EQ(test::params_of(d.file("m-step50.h5")), test::params_of(d.file("m.h5")));
+  EXPECT_NE(test::params_of(d.file("m-step40.h5")), test::params_of(d.file("m.h5")));
   // recorded: resuming from step 40 keeps on keeping
   EXPECT_EQ(io::H5In(d.file("m.h5")).attr_int("/train_state", "keep_last"), 2);
 
@@ -95,7 +85,7 @@ TEST(TrainCheckpoints, EarlyStoppingEndsTheRunAndResumesItsCount) {
           " --resume " + d.file("r.h5") + " -o " + d.file("r.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(step_of(d.file("r.h5")), 30);
-  EXPECT_EQ(params(d.file("r.h5")), params(d.file("m.h5")));
+  EXPECT_EQ(test::params_of(d.file("r.h5")), test::params_of(d.file("m.h5")));
 }
 
 TEST(TrainCheckpoints, BadFlagsRefusedUpFront) {

@@ -124,4 +124,9 @@ inline double max_difference(const std::string& a, const std::string& b) {
   return d;
 }
 
+// An integer attribute of a checkpoint's /train_state ("step", "keep_last", ...).
+inline int64_t train_state_int(const std::string& path, const char* key) {
+  return io::H5In(path).attr_int("/train_state", key);
+}
+
 }  // namespace qkv::test

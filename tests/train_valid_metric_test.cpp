@@ -48,7 +48,7 @@ int64_t best_step(const std::vector<std::pair<int64_t, double>>& s, bool higher)
   return best->first;
 }
 
-int64_t step_of(const std::string& path) { return io::H5In(path).attr_int("/train_state", "step"); }
+int64_t step_of(const std::string& path) { return test::train_state_int(path, "step"); }
 
 }  // namespace
 

@@ -10,7 +10,9 @@
 #   importance (Michel et al., qkv-attend --importance over the held-out
 #   pairs) and greedy WER/PER of every held-out word (qkv-decode --mask-heads,
 #   scored as bench 55) with the least important 25% / 50% of all heads
-#   masked, next to as many random heads (numpy seed 1).
+#   masked, next to as many random heads: QKV_BENCH_MASK_DRAWS draws
+#   (default 5; numpy seeds 1..N), each draw's figures and their mean and
+#   spread, since one random draw can be lucky or unlucky.
 # Measured 2026-12-07 on the 5000-step bench-53 checkpoint (10,745 words),
 # WER / PER: none 35.79% / 9.00%; least important 25% 39.39% / 10.33%,
 # random 25% 41.68% / 11.49%; least important 50% 61.81% / 20.50%, random
@@ -69,7 +71,8 @@ if [ -s "$g2p" ]; then
   table "$work/g2p.h5" cross monotone
   data="$QKV_ROOT/data/g2p"
   "$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$g2p" "$data/val.h5" --importance --stats-only -o "$work/imp.h5"
-  /usr/bin/python3 - "$work" <<'EOF'
+  draws=${QKV_BENCH_MASK_DRAWS:-5}
+  /usr/bin/python3 - "$work" "$draws" <<'EOF'
 import sys, h5py, numpy as np
 work = sys.argv[1]
 f = h5py.File(f"{work}/imp.h5", "r")
@@ -78,18 +81,22 @@ for kind, short in (("encoder_self", "enc"), ("decoder_self", "dec"), ("cross", 
     imp = f[kind]["importance"][()]  # (layers, heads)
     heads += [(float(imp[l, h]), f"{short}.{l}.{h}") for l in range(imp.shape[0]) for h in range(imp.shape[1])]
 heads.sort()
-rng = np.random.default_rng(1)
+draws = int(sys.argv[2])
 for frac in (25, 50):
     m = len(heads) * frac // 100
     open(f"{work}/imp{frac}", "w").write(",".join(h for _, h in heads[:m]))
-    open(f"{work}/rnd{frac}", "w").write(",".join(heads[i][1] for i in sorted(rng.permutation(len(heads))[:m])))
+    for seed in range(1, draws + 1):
+        rng = np.random.default_rng(seed)
+        open(f"{work}/rnd{frac}s{seed}", "w").write(",".join(heads[i][1] for i in sorted(rng.permutation(len(heads))[:m])))
 EOF
   awk -F'\t' '!($1 in refs) { order[++n] = $1; refs[$1] = $2; next } { refs[$1] = refs[$1] "\t" $2 }
     END { for (i = 1; i <= n; ++i) { print order[i] > W; print refs[order[i]] > R } }' \
     W="$work/words.txt" R="$work/refs.txt" "$data/val.tsv"
   max_len=$(awk -F'\t' '{ n = split($2, a, " "); if (n > m) m = n } END { print m + 10 }' "$data/val.tsv")
   echo "  greedy WER / PER of $(wc -l < "$work/words.txt") held-out words with heads masked (qkv-decode --mask-heads):"
-  for c in none imp25 rnd25 imp50 rnd50; do
+  configs=(none imp25 imp50)
+  for s in $(seq "$draws"); do configs+=("rnd25s$s" "rnd50s$s"); done
+  for c in "${configs[@]}"; do
     mask=()
     [ "$c" = none ] || mask=(--mask-heads "$(cat "$work/$c")")
     "$QKV_BIN/qkv-decode" -q --threads "$threads" --max-len "$max_len" -m "$g2p" -t "$data/letters.h5" \
@@ -98,7 +105,13 @@ EOF
       "$work/hyp.txt" > "$work/score.json"
     per=$(sed 's/.*"wer": {"score": \([0-9.e+-]*\).*/\1/' "$work/score.json")
     wer=$(sed 's/.*"ser": {"score": \([0-9.e+-]*\).*/\1/' "$work/score.json")
-    printf '  %-6s WER %6.2f%%  PER %6.2f%%  %s\n' "$c" "$wer" "$per" "$(cat "$work/$c" 2>/dev/null || true)"
+    printf '  %-8s WER %6.2f%%  PER %6.2f%%  %s\n' "$c" "$wer" "$per" "$(cat "$work/$c" 2>/dev/null || true)"
+    echo "$c $wer $per" >> "$work/masked.txt"
+  done
+  for f in 25 50; do  # the random draws: mean and sample standard deviation
+    awk -v f="$f" '$1 ~ "^rnd" f "s" { n++; w += $2; ww += $2 * $2; p += $3; pp += $3 * $3 }
+      END { if (n > 1) printf "  random %d%%, %d draws: WER %.2f%% +- %.2f, PER %.2f%% +- %.2f (mean +- sd)\n", f, n,
+              w / n, sqrt((ww - w * w / n) / (n - 1)), p / n, sqrt((pp - p * p / n) / (n - 1)) }' "$work/masked.txt"
   done
 else
   echo "SKIP g2p: $g2p missing (run bench 53, or set QKV_BENCH_G2P_MODEL)"
