@@ -65,7 +65,7 @@ awk -v a="$one" -v b="$two_threads" -v c="$two_ranks" -v w="$wait_s" -v d="$afte
   printf "  2 processes x 1 thread %8.0f  (%.2fx, efficiency %.0f%%)  cpu %6.1f s; rank 0 spends %.2f ms a step in the gradient sum (%.0f%% of its step), after the backward (--grad-bucket 0)\n",
     d, d / a, 50 * d / a, cd, 1000 * wd, 100 * wd / (768 / d) }'
 # Gradient sizes: the bench models' parameter counts (qkv-model info of a model made in 1 step).
-params() { "$QKV_BIN/qkv-model" info "$1" | head -1 | sed 's/.*, \([0-9]*\) parameters.*/\1/'; }
+params() { "$QKV_BIN/qkv-model" info "$1" | sed -n '1s/.*, \([0-9]*\) parameters.*/\1/p'; }  # reads it all: no SIGPIPE
 p_lm=$(params "$work/a.h5")
 "$QKV_BIN/qkv-model" -q init vit --set n_layer=6 --set n_head=4 --set d_model=64 --set d_ff=128 --set n_patches=36 \
   --set patch_dim=64 --set n_classes=10 -o "$work/vit.h5"  # bench 51's ViT
