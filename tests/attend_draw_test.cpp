@@ -70,9 +70,11 @@ TEST(AttendDraw, Seq2seqPicturesLabelledWithPieces) {
   EXPECT_EQ(heads.cols, std::max(40 + 3 * (5 * 24 + 8), 320));
   EXPECT_EQ(heads.rows, 50 + 2 * (4 * 24 + 8 + 14));
 
-  // Labels: the cross map's margins hold text; with ids instead of pieces, the same map's labels differ.
+  // Labels: the cross map's margins hold text; with ids instead of pieces (no tokenizer: the file stores
+  // no pieces), the same map's labels differ.
   const cv::Mat pieces = cv::imread(tmp.file("maps/ex0-cross.png"));
-  r = run("qkv-attend draw " + tmp.file("att.h5") + " --png " + tmp.file("ids"));
+  r = run("qkv-attend -m " + tmp.file("s2s.h5") + " " + tmp.file("pairs.h5") + " -o " + tmp.file("att-ids.h5") +
+          " --png " + tmp.file("ids"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const cv::Mat ids = cv::imread(tmp.file("ids/ex0-cross.png"));
   ASSERT_FALSE(pieces.empty());
@@ -139,4 +141,86 @@ TEST(AttendDraw, UnwritablePngFolderRefusedBeforeWork) {
   r = run("qkv-attend -m " + tmp.file("lm.h5") + " " + tmp.file("tok.h5") + " --png " + tmp.file("m") + " -o -");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--png draws from the output file"), std::string::npos) << r.err;
+}
+
+// --grad-rollout --png: the gradient rollout drawn as --rollout is. Text: each kind's (tq, tk) relevance
+// (self-attention stacks without the identity) as a labelled heatmap whose cells are the file's numbers
+// in viridis; vit: the [CLS] row over the image, differing from the plain image where relevance is highest.
+TEST(AttendDraw, GradRolloutPictures) {
+  test::TempDir tmp;
+  {
+    io::H5Out out(tmp.file("pairs.h5"), "token_pairs");
+    test::write_sequences(out, "src", {{1, 4, 5, 6, 4, 5, 2}, {1, 6, 5, 2}}, 7);
+    test::write_sequences(out, "tgt", {{1, 5, 6, 4, 2}, {1, 4, 2}}, 7);
+    out.commit();
+  }
+  test::write_peaked_model(tmp.file("s2s.h5"), "transformer",
+                           {"n_encoder_layers=2", "n_decoder_layers=2", "n_head=2", "d_model=6", "d_ff=8",
+                            "src_vocab_size=7", "tgt_vocab_size=7", "dropout=0"},
+                           4);
+  auto r = run("qkv-attend -m " + tmp.file("s2s.h5") + " " + tmp.file("pairs.h5") + " --grad-rollout --png " +
+               tmp.file("maps") + " -o " + tmp.file("att.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  io::H5In att(tmp.file("att.h5"));
+  for (const char* kind : {"encoder_self", "decoder_self", "cross"}) {
+    const std::string k = kind;
+    const cv::Mat img = cv::imread(tmp.file("maps/ex0-" + k + "-grad-rollout.png"));
+    ASSERT_FALSE(img.empty()) << kind;
+    const int64_t tq = att.read(k + "/tq", DType::i64).data<int64_t>()[0];
+    const int64_t tk = att.read(k + "/tk", DType::i64).data<int64_t>()[0];
+    EXPECT_EQ(tq, k == "encoder_self" ? 7 : 4);
+    EXPECT_EQ(tk, k == "decoder_self" ? 4 : 7);
+    Tensor g = att.read(k + "/grad_rollout", DType::f32);  // example 0 first: (tq, tk)
+    std::vector<float> want(g.data<float>(), g.data<float>() + tq * tk);
+    if (k != "cross")
+      for (int64_t i = 0; i < tq; ++i) want[i * tk + i] -= 1.0f;  // drawn without I
+    float top = 0.0f;
+    for (float v : want) top = std::max(top, v);
+    ASSERT_GT(top, 0.0f) << kind;
+    // cells of 24 px (720 / 7 > 24) in the bottom-right corner, 10 px from the edges
+    const int x0 = img.cols - 10 - static_cast<int>(tk) * 24, y0 = img.rows - 10 - static_cast<int>(tq) * 24;
+    for (int64_t i = 0; i < tq; ++i)
+      for (int64_t j = 0; j < tk; ++j) {
+        cv::Mat gray(1, 1, CV_8U, cv::Scalar(std::lround(255.0f * std::max(0.0f, want[i * tk + j]) / top))), colour;
+        cv::applyColorMap(gray, colour, cv::COLORMAP_VIRIDIS);
+        EXPECT_EQ(img.at<cv::Vec3b>(y0 + static_cast<int>(i) * 24 + 12, x0 + static_cast<int>(j) * 24 + 12),
+                  colour.at<cv::Vec3b>(0, 0))
+            << kind << " cell " << i << "," << j;
+      }
+    // labels: ids left of the map and above it
+    EXPECT_GT(ink(img, cv::Rect(0, y0, x0, static_cast<int>(tq) * 24)), 10) << kind;
+    EXPECT_GT(ink(img, cv::Rect(x0, 30, static_cast<int>(tk) * 24, y0 - 32)), 10) << kind;
+  }
+
+  // vit
+  fs::create_directories(tmp.file("img/a"));
+  for (int i = 0; i < 2; ++i) {
+    cv::Mat im(16, 16, CV_8UC1, cv::Scalar(40 + 60 * i));
+    cv::rectangle(im, {8, 0}, {15, 7}, cv::Scalar(250), cv::FILLED);
+    ASSERT_TRUE(cv::imwrite(tmp.file("img/a/" + std::to_string(i) + ".png"), im));
+  }
+  ASSERT_EQ(run("qkv-patchify " + tmp.file("img") + " --patch 4 -o " + tmp.file("p.h5")).exit_code, 0);
+  test::write_peaked_model(tmp.file("vit.h5"), "vit",
+                           {"n_layer=2", "n_head=2", "d_model=8", "n_patches=16", "patch_dim=16", "n_classes=2"}, 5);
+  r = run("qkv-attend -m " + tmp.file("vit.h5") + " " + tmp.file("p.h5") + " --grad-rollout --stats-only --png " +
+          tmp.file("vmaps") + " -o " + tmp.file("vatt.h5"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(tmp.file("vmaps/ex1-image.png")));  // no weights, no rollout: only the relevance
+  const cv::Mat img = cv::imread(tmp.file("vmaps/ex1-image-grad-rollout.png"));
+  ASSERT_FALSE(img.empty());
+  ASSERT_EQ(img.rows, 30 + 224);
+  ASSERT_EQ(img.cols, 2 * 224 + 10);
+  io::H5In v(tmp.file("vatt.h5"));
+  Tensor g = v.read("self/grad_rollout", DType::f32);  // 2 examples of (17, 17)
+  const float* row = g.data<float>() + 17 * 17 + 1;   // example 1, [CLS] row, patches
+  int best = 0;
+  for (int p = 1; p < 16; ++p)
+    if (row[p] > row[best]) best = p;
+  ASSERT_GT(row[best], 0.0f);
+  const int y = 30 + (best / 4) * 56 + 28, x = (best % 4) * 56 + 28;
+  const cv::Vec3b plain = img.at<cv::Vec3b>(y, x), over = img.at<cv::Vec3b>(y, x + 234);
+  EXPECT_GT(std::abs(plain[0] - over[0]) + std::abs(plain[1] - over[1]) + std::abs(plain[2] - over[2]), 40)
+      << "patch " << best;
+  EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 200)[0], 240);  // the plain half: the bright square top-right
+  EXPECT_GT(ink(img, cv::Rect(0, 0, 300, 30)), 10);    // the title
 }

@@ -114,6 +114,9 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
       {"qkv-train lm tokens.h5 --init {F} --eval-only", "gpt.h5", "vit.h5"},
       {"qkv-model info {F}", "vit.h5", "patches.h5"},
       {"qkv-patchify unpatchify {F} -o out.h5", "patches.h5", "tok.h5"},
+      {"qkv-attend -m gpt.h5 {F} -o out.h5", "tokens.h5", "pairs.h5"},
+      {"qkv-attend -m gpt.h5 -t {F} c.txt -o out.h5", "tok.h5", "tokens.h5"},
+      {"qkv-attend -m s2s.h5 -t chars.h5 --tgt-tokenizer {F} p.tsv -o out.h5", "chars.h5", "pairs.h5"},
   };
   test::write_file(d + "empty.h5", "");
   test::run("mkdir " + d + "folder.h5");
@@ -191,6 +194,35 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
   for (const char* c : {"qkv-model info gpt-wide.h5", "qkv-model forward gpt-wide.h5 tokens.h5 -o out.h5",
                         "qkv-train -q lm tokens.h5 --init gpt-wide.h5 --eval-only"})
     rows.push_back({c, 1, "its hyperparameters make a model of", "gpt-wide.h5"});
+
+  // qkv-attend's inputs beyond one file (issues 15, 16): text with -t, several files.
+  test::write_file(d + "nosource.tsv", "cat\tC A T\n\tM A T\n");
+  test::write_file(d + "tokens.list", "tokens.h5\nmissing.h5\n");
+  test::run("cd " + d + " && qkv-tokenize -q encode -t tok.h5 --shard 0/3 c.txt -o sh0.h5 && qkv-tokenize -q encode "
+            "-t tok.h5 --shard 2/3 c.txt -o sh2.h5");
+  rows.push_back({"qkv-attend -m gpt.h5 -t chars.h5 c.txt -o out.h5", 1, "the model's vocabulary of gpt.h5", "chars.h5"});
+  rows.push_back({"qkv-attend -m s2s.h5 -t chars.h5 --tgt-tokenizer tok.h5 p.tsv -o out.h5", 1,
+                  "the target vocabulary of s2s.h5", "tok.h5"});
+  rows.push_back({"qkv-attend -m s2s.h5 -t chars.h5 nosource.tsv -o out.h5", 1, "an empty source", "nosource.tsv:2"});
+  rows.push_back({"qkv-attend -m gpt.h5 c.txt -o out.h5", 1, "not an HDF5 file (text is read with its tokenizer: -t)",
+                  "c.txt"});
+  rows.push_back({"qkv-attend -m gpt.h5 -t tok.h5 c.txt tokens.h5 -o out.h5", 1, "an HDF5 file, but -t reads text",
+                  "tokens.h5"});
+  rows.push_back({"qkv-attend -m vit.h5 -t chars.h5 patches.h5 -o out.h5", 2, "are for text models", "vit.h5"});
+  rows.push_back({"qkv-attend -m gpt.h5 --tgt-tokenizer tok.h5 tokens.h5 -o out.h5", 2, "the target side of a seq2seq",
+                  "gpt.h5"});
+  rows.push_back({"qkv-attend -m gpt.h5 --bos tokens.h5 -o out.h5", 2, "--bos and --eos shape text input", ""});
+  rows.push_back({"qkv-attend -m gpt.h5 tokens.h5 tokens.h5 -o out.h5", 1, "read as one dataset only when", "tokens.h5"});
+  rows.push_back({"qkv-attend -m gpt.h5 sh0.h5 sh2.h5 -o out.h5", 1, "is shard 2/3, but shard 1/3 should come", "sh2.h5"});
+  rows.push_back({"qkv-attend -m gpt.h5 sh2.h5 -o out.h5 sh0.h5", 1, "should come first", "sh2.h5"});
+  rows.push_back({"qkv-attend -m gpt.h5 @tokens.list -o out.h5", 1, "", "missing.h5"});
+  rows.push_back({"qkv-attend -m gpt.h5 @nolist.txt -o out.h5", 1, "", "nolist.txt"});
+  // A raw 0xff byte from a list file is shown escaped (the error line stays valid UTF-8).
+  test::write_file(d + "ff.list", "tok\xff" "ens.h5\n");
+  rows.push_back({"qkv-attend -m gpt.h5 @ff.list -o out.h5", 1, "tok\\xffens.h5", ""});
+  rows.push_back({"qkv-decode -m s2s.h5 @ff.list -o out.h5", 1, "tok\\xffens.h5", ""});
+  rows.push_back({"qkv-attend -m vit.h5 patches.h5 --png maps -o out.h5 && qkv-attend draw out.h5 --images tokens.h5 "
+                  "--png maps2; s=$?; rm -f out.h5; exit $s", 1, "is a qkv 'tokens' file", "tokens.h5"});
 
   // Issue 17's training flags: impossible values refused before any work (a usage error, exit 2).
   rows.push_back({"qkv-train seq2seq pairs.h5" + tiny + "--accum 0 -o out.h5", 2, "at least 1 batch", "--accum 0"});

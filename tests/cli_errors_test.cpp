@@ -13,6 +13,15 @@ using namespace qkv;
 TEST(CliErrors, ControlBytesAreShownNotObeyed) {
   EXPECT_EQ(cli::printable("plain ünïcode"), "plain ünïcode");
   EXPECT_EQ(cli::printable("a\nb\x1b[31mc\x7f\td"), "a\\x0ab\\x1b[31mc\\x7f\\x09d");
+  // bytes that are not well-formed UTF-8 are shown too: a lone 0xff, a cut sequence, an overlong '/',
+  // a surrogate, a code point past U+10FFFF; 4-byte UTF-8 stays
+  EXPECT_EQ(cli::printable("a\xff.h5"), "a\\xff.h5");
+  EXPECT_EQ(cli::printable("\xc3"), "\\xc3");
+  EXPECT_EQ(cli::printable("\xc3x"), "\\xc3x");
+  EXPECT_EQ(cli::printable("\xc0\xaf"), "\\xc0\\xaf");
+  EXPECT_EQ(cli::printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+  EXPECT_EQ(cli::printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+  EXPECT_EQ(cli::printable("\xf0\x9f\x99\x82 \xe2\x96\x81"), "\xf0\x9f\x99\x82 \xe2\x96\x81");
 }
 
 TEST(CliErrors, AnAttributeCannotForgeColoursOrLines) {

@@ -154,6 +154,48 @@ TEST(DistTrain, BatchTokensAndValidBleuOnTwoRanksMatchOneProcess) {
       << "the comparison could not fail";
 }
 
+// The gradients' sum overlapped with the backward (--grad-bucket 1: a bucket
+// per layer, started as the backward finishes it) against one sum after the
+// backward (--grad-bucket 0): the same bits, with shared and tied embeddings
+// (their gradients are written last), with --accum 2 (only the last
+// micro-batch's backward overlaps; the epoch's batch of one makes rank 1 a
+// stand-in), and for gpt, vit and rnn.
+TEST(DistTrain, OverlappedGradientSumGivesTheSameBitsAsOneSumAfterBackward) {
+  if (test::mpirun(2).empty()) GTEST_SKIP() << test::mpi_missing_reason();
+  test::TempDir d;
+  std::vector<Task> all = tasks(d);
+  {  // one vocabulary for both sides: --share-embeddings
+    std::vector<std::vector<int32_t>> src, tgt;
+    for (int i = 0; i < 41; ++i) {
+      src.push_back({4 + i % 7, 5 + i % 5, 6 + i % 3, 4 + i % 8});
+      tgt.emplace_back(src.back().rbegin(), src.back().rend());
+    }
+    io::H5Out out(d.file("joint.h5"), "token_pairs");
+    test::write_sequences(out, "src", src, 12, "joint");
+    test::write_sequences(out, "tgt", tgt, 12, "joint");
+    out.commit();
+  }
+  const std::string deep = " --layers 2 --heads 2 --d-model 8 --d-ff 16 --dropout 0.1";
+  const std::vector<std::pair<Task, std::string>> runs = {
+      {{"seq2seq", d.file("joint.h5") + deep + " --share-embeddings 1 --tie-embeddings 1"}, ""},
+      {{"seq2seq", d.file("joint.h5") + deep + " --share-embeddings 1 --tie-embeddings 1"}, " --accum 2"},
+      {{"lm", d.file("tok.h5") + " --val-fraction 0.1 --context 8" + deep}, ""},
+      {all[2], " --layers 2 --tie-embeddings 1"},  // rnn
+      {all[3], ""},                                // vit
+  };
+  for (const auto& [t, more] : runs) {
+    SCOPED_TRACE(t.name + more);
+    std::string out[2];
+    for (int bucket : {0, 1}) {
+      out[bucket] = d.file(t.name + "-bucket" + std::to_string(bucket) + ".h5");
+      auto r = test::run(train(t, 2, "--steps 20" + more + " --grad-bucket " + std::to_string(bucket) + " -o " +
+                                         out[bucket]));
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    EXPECT_EQ(test::params_of(out[0]), test::params_of(out[1]));
+  }
+}
+
 // A run whose rank `victim` is SIGKILLed once its first checkpoint is out.
 // Returns the script's stdout: "rc SECONDS" (mpirun's exit code, seconds from
 // the kill to the end of every rank); mpirun's stderr goes to DIR/err.

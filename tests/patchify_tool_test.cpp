@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -362,4 +363,32 @@ TEST(PatchifyTool, LimitClassNamesCropAndStdinRefusal) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(contains(r.err, "stdin")) << r.err;
   EXPECT_FALSE(qkv::test::exists(d.file("x.h5")));
+}
+
+// unpatchify --format ppm / pgm: PPM holds colour, so a gray file's images are written with R = G = B; PGM
+// holds gray, so colour images are refused with one clear line (not OpenCV's message and its newline).
+TEST(PatchifyTool, UnpatchifyPortableFormatsGrayAndColour) {
+  TempDir d;
+  std::filesystem::create_directories(d.file("gray/a"));
+  std::filesystem::create_directories(d.file("rgb/a"));
+  const Img g = random_img(8, 12, 1, 7), c = random_img(8, 12, 3, 8);
+  save(d.file("gray/a/0.png"), g.bgr);
+  save(d.file("rgb/a/0.png"), c.bgr);
+  ASSERT_EQ(run("qkv-patchify " + d.file("gray") + " --patch 4 --dtype uint8 -o " + d.file("g.h5")).exit_code, 0);
+  ASSERT_EQ(run("qkv-patchify " + d.file("rgb") + " --patch 4 --dtype uint8 -o " + d.file("c.h5")).exit_code, 0);
+  auto r = run("qkv-patchify unpatchify " + d.file("g.h5") + " --format ppm -o " + d.file("gp"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const cv::Mat back = cv::imread(d.file("gp/00000.ppm"), cv::IMREAD_UNCHANGED);
+  ASSERT_EQ(back.channels(), 3);
+  cv::Mat gray3;
+  cv::cvtColor(g.bgr, gray3, cv::COLOR_GRAY2BGR);
+  EXPECT_EQ(cv::norm(back, gray3, cv::NORM_INF), 0);
+  r = run("qkv-patchify unpatchify " + d.file("g.h5") + " --format pgm -o " + d.file("gg"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(cv::norm(cv::imread(d.file("gg/00000.pgm"), cv::IMREAD_UNCHANGED), g.bgr, cv::NORM_INF), 0);
+  r = run("qkv-patchify unpatchify " + d.file("c.h5") + " --format pgm -o " + d.file("cg"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "00000.pgm: PGM holds gray images, this one has 3 channels")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(contains(r.err, "\\x0a")) << r.err;
 }

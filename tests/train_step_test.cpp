@@ -53,8 +53,8 @@ std::vector<std::string> keys(const nn::Config& c) {
 // and the gradients are summed (doubled).
 struct TwoRanks : StepReduce {
   double weight = 0.5;
-  int stats_calls = 0, gradient_calls = 0;
-  double grad_sum = 0;
+  int stats_calls = 0, gradient_calls = 0, backward_calls = 0;
+  double grad_sum = 0, grads_when_backward_began = 0;  // sum |g| when backward_begins() came
   bool poison = false;  // a rank sends a NaN
   double whole_batch(nn::Stats& s) override {
     ++stats_calls;
@@ -62,6 +62,10 @@ struct TwoRanks : StepReduce {
     s.count *= 2;
     s.correct *= 2;
     return weight;
+  }
+  void backward_begins(nn::ParamStore& ps) override {
+    ++backward_calls;
+    for (int64_t i = 0; i < ps.size(); ++i) grads_when_backward_began += std::fabs(ps.grads()[i]);
   }
   void gradients(nn::ParamStore& ps) override {
     ++gradient_calls;
@@ -89,6 +93,8 @@ TEST(TrainStep, ReductionSeesTheStatsBeforeBackwardAndTheGradientsBeforeClipping
   StepResult h = train_step(*shared, opt_shared, b, 0.1, 0.0, &two);
   EXPECT_EQ(two.stats_calls, 1);
   EXPECT_EQ(two.gradient_calls, 1);
+  EXPECT_EQ(two.backward_calls, 1);
+  EXPECT_EQ(two.grads_when_backward_began, 0);  // before backward
   EXPECT_GT(two.grad_sum, 0);  // after backward
   ASSERT_TRUE(a.stepped && h.stepped);
   EXPECT_EQ(h.stats.loss_sum, 2 * a.stats.loss_sum);  // the whole batch's
@@ -199,11 +205,13 @@ TEST(Accumulate, SumsOverProcessesOncePerStepAndSkipsStandIns) {
   Accumulator b(*shared);
   b.add(all.rows(0, 2));
   b.add(all.rows(0, 1), false);  // a stand-in: forward only
-  b.add(all.rows(2, 4));
   TwoRanks two;  // both "ranks" computed the same rows: sums double, the division by the doubled count undoes it
+  b.add(all.rows(2, 4), true, &two);  // the last micro-batch: its backward may overlap the sum
   StepResult s = b.step(os, 0.1, 0.0, &two);
   EXPECT_EQ(two.stats_calls, 1);
   EXPECT_EQ(two.gradient_calls, 1);
+  EXPECT_EQ(two.backward_calls, 1);
+  EXPECT_GT(two.grads_when_backward_began, 0) << "after the first micro-batch's backward";
   EXPECT_EQ(s.stats.count, 2 * p.stats.count);
   EXPECT_LE(max_diff(params_of(*shared), params_of(*plain)), 1e-7);
   // A non-finite sum stops every process before the update.

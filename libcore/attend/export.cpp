@@ -7,9 +7,11 @@
 #include "attend/flow.h"
 #include "attend/gradients.h"
 #include "attend/head_stats.h"
+#include "attend/source.h"
 #include "core/error.h"
 #include "formats/patches.h"
 #include "formats/tokens.h"
+#include "tokenize/tokenizer.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/arch.h"
@@ -50,18 +52,6 @@ std::vector<int64_t> parse_index_list(const std::string& text, int64_t n, const 
 }
 
 namespace {
-
-int64_t cfg_int(const nn::Model& m, const std::string& key) {
-  const nn::ConfigValue* v = m.config().find(key);
-  QKV_CHECK(v && std::holds_alternative<int64_t>(*v), "model config has no integer " + key);
-  return std::get<int64_t>(*v);
-}
-
-// One example: lm: a window [start, start + S) of token sequence `source`; vit: image `source` (S tokens);
-// seq2seq: pair `source`, S source tokens and T target positions ([bos] y, teacher-forced).
-struct Example {
-  int64_t source = 0, start = 0, S = 0, T = 0;
-};
 
 // Queries and keys of a kind's maps for an example (S source / sequence tokens, T target positions).
 std::pair<int64_t, int64_t> query_key_lengths(const std::string& kind, int64_t S, int64_t T) {
@@ -126,140 +116,6 @@ struct RaggedOut {
   }
 };
 
-// The examples of INPUT for model m, and their batches.
-class Source {
- public:
-  Source(const nn::Model& m, const io::H5In& in, const std::string& model_path) : task_(m.task()) {
-    const nn::ModelDims d = nn::dims(m);
-    const std::string want = task_ == nn::Task::language_model ? formats::kTokensKind
-                             : task_ == nn::Task::seq2seq      ? formats::kTokenPairsKind
-                                                               : formats::kPatchesKind;
-    if (in.kind() != want)
-      throw DataError(in.path() + ": is a qkv '" + in.kind() + "' file, but " + model_path + " (" + m.arch() +
-                      ") reads '" + want + "' files");
-    auto check_vocab = [&](const formats::TokensReader& r, int64_t V, const char* side) {
-      if (r.vocab().vocab_size > V)
-        throw DataError(in.path() + ": " + side + "vocabulary of " + std::to_string(r.vocab().vocab_size) +
-                        " ids, but " + model_path + " has " + std::to_string(V));
-    };
-    if (task_ == nn::Task::language_model) {
-      tokens_ = std::make_unique<formats::TokensReader>(in);
-      check_vocab(*tokens_, d.vocab, "");
-      const int64_t block = cfg_int(m, "block_size");
-      for (int64_t s = 0; s < tokens_->size(); ++s)
-        for (int64_t t = 0; t < tokens_->len(s); t += block)
-          all.push_back({s, t, std::min(block, tokens_->len(s) - t), 0});
-    } else if (task_ == nn::Task::seq2seq) {
-      pairs_ = std::make_unique<formats::TokenPairsReader>(in);
-      check_vocab(pairs_->src, d.src_vocab, "source ");
-      check_vocab(pairs_->tgt, d.tgt_vocab, "target ");
-      max_len_ = d.max_len;
-      // T here is a bound (the stored target + 1); the batch knows it exactly once bos/eos are stripped.
-      for (int64_t s = 0; s < pairs_->size(); ++s) all.push_back({s, 0, cap(pairs_->src.len(s)), cap(pairs_->tgt.len(s) + 1)});
-    } else {
-      patches_ = std::make_unique<formats::PatchesReader>(in);
-      const int64_t P = d.n_patches, D = d.patch_dim;
-      if (patches_->num_patches() != P || patches_->patch_dim() != D)
-        throw DataError(in.path() + ": " + std::to_string(patches_->num_patches()) + " patches of " +
-                        std::to_string(patches_->patch_dim()) + " values, but " + model_path + " takes " +
-                        std::to_string(P) + " of " + std::to_string(D));
-      first_patch = m.config().find("pool") && std::get<std::string>(*m.config().find("pool")) == "mean" ? 0 : 1;
-      for (int64_t i = 0; i < patches_->size(); ++i) all.push_back({i, 0, P + first_patch, 0});
-    }
-  }
-
-  bool lm() const { return task_ == nn::Task::language_model; }
-  bool seq2seq() const { return task_ == nn::Task::seq2seq; }
-  const formats::PatchesReader& patches() const { return *patches_; }
-  int64_t truncated() const { return truncated_; }
-
-  // The batch of examples `rows` (indices into all); fills each row's S, T (exact), its token ids
-  // (lm: the window; seq2seq: source and [bos] y) and specials (key side, per kind). lm_targets:
-  // a window's targets are its next tokens (the last one's is the token after the window, if any).
-  nn::Batch batch(const std::vector<int64_t>& rows, std::vector<Example>& ex, std::vector<std::vector<int32_t>>& src,
-                  std::vector<std::vector<int32_t>>& tgt, bool lm_targets) {
-    const int64_t B = static_cast<int64_t>(rows.size());
-    ex.resize(B), src.assign(B, {}), tgt.assign(B, {});
-    for (int64_t r = 0; r < B; ++r) ex[r] = all[rows[r]];
-    if (lm()) {
-      int64_t T = 0;
-      for (const Example& e : ex) T = std::max(T, e.S);
-      std::vector<int32_t> inp(B * T, 0), target(B * T, nn::kIgnoreIndex);  // (B, T) each
-      for (int64_t r = 0; r < B; ++r) {
-        const Example& e = ex[r];
-        if (e.source != cached_seq_) cached_ = tokens_->read(e.source, e.source + 1), cached_seq_ = e.source;
-        src[r].assign(cached_.seq(0) + e.start, cached_.seq(0) + e.start + e.S);
-        std::copy(src[r].begin(), src[r].end(), inp.begin() + r * T);
-        const int64_t next_end = std::min(e.start + e.S + 1, cached_.len(0));
-        if (lm_targets) std::copy(cached_.seq(0) + e.start + 1, cached_.seq(0) + next_end, target.begin() + r * T);
-      }
-      return nn::Batch::lm(B, T, std::move(inp), std::move(target));
-    }
-    if (seq2seq()) {
-      // The batch's pairs, read one by one (--examples may pick any), then the training rule (nn/batch_rules.h).
-      formats::Pairs p;
-      p.src.vocab = pairs_->src.vocab(), p.tgt.vocab = pairs_->tgt.vocab();
-      std::vector<int64_t> idx(B);
-      for (int64_t r = 0; r < B; ++r) {
-        const formats::Pairs one = pairs_->read(ex[r].source, ex[r].source + 1);
-        p.src.push(one.src.seq(0), one.src.len(0));
-        p.tgt.push(one.tgt.seq(0), one.tgt.len(0));
-        idx[r] = r;
-      }
-      nn::Batch b = nn::pair_batch(p, idx, max_len_, max_len_);
-      for (int64_t r = 0; r < B; ++r) {
-        const int64_t y = static_cast<int64_t>(nn::pair_reference(p.tgt.seq(r), p.tgt.len(r), p.tgt.vocab).size());
-        ex[r].S = nn::pair_source_length(p.src.len(r), max_len_);
-        ex[r].T = nn::pair_target_length(y, max_len_);
-        truncated_ += ex[r].S < p.src.len(r) || ex[r].T < y + 1;
-        src[r].assign(p.src.seq(r), p.src.seq(r) + ex[r].S);
-        tgt[r].assign(b.tgt_in.begin() + r * b.T, b.tgt_in.begin() + r * b.T + ex[r].T);
-      }
-      return b;
-    }
-    const int64_t P = patches_->num_patches(), D = patches_->patch_dim();
-    std::vector<float> px(B * P * D);  // (B, P, D)
-    std::vector<int32_t> lab(B, 0);    // (B)
-    // One read for a run of consecutive images (the usual case), else one per image.
-    bool consecutive = true;
-    for (int64_t r = 1; r < B; ++r) consecutive = consecutive && ex[r].source == ex[0].source + r;
-    if (consecutive) {
-      Tensor x = patches_->read(ex[0].source, ex[0].source + B);  // (B, P, D)
-      std::copy(x.data<float>(), x.data<float>() + B * P * D, px.begin());
-    }
-    for (int64_t r = 0; r < B; ++r) {
-      const int64_t s = ex[r].source;
-      if (!consecutive) {
-        Tensor x = patches_->read(s, s + 1);  // (1, P, D)
-        std::copy(x.data<float>(), x.data<float>() + P * D, px.begin() + r * P * D);
-      }
-      if (patches_->labelled()) lab[r] = patches_->labels()[s];
-    }
-    return nn::Batch::images(B, P, D, std::move(px), std::move(lab));
-  }
-
-  // A one-example batch of length 1 (2 patches for a vit): which kinds, layers and heads the model has.
-  nn::Batch probe() const {
-    if (lm()) return nn::Batch::lm(1, 1, {formats::kBosId}, {nn::kIgnoreIndex});
-    if (seq2seq()) return nn::Batch::seq2seq(1, 1, 1, {formats::kEosId}, {formats::kBosId}, {formats::kEosId});
-    const int64_t P = patches_->num_patches(), D = patches_->patch_dim();
-    return nn::Batch::images(1, P, D, std::vector<float>(P * D, 0.0f), {0});
-  }
-
-  std::vector<Example> all;
-  int64_t first_patch = 0;
-
- private:
-  int64_t cap(int64_t n) const { return max_len_ > 0 ? std::min(n, max_len_) : n; }
-
-  nn::Task task_;
-  std::unique_ptr<formats::TokensReader> tokens_;
-  std::unique_ptr<formats::TokenPairsReader> pairs_;
-  std::unique_ptr<formats::PatchesReader> patches_;
-  formats::Sequences cached_;  // the last token sequence read (LM windows of one sequence share it)
-  int64_t cached_seq_ = -1, max_len_ = 0, truncated_ = 0;
-};
-
 // Checks a --layers / --heads index against every kind: each must exist in at least one kind.
 void check_indices(const std::vector<int64_t>& want, const std::vector<KindOut>& kinds, bool layers) {
   int64_t most = 0;
@@ -287,8 +143,7 @@ void run_export(const ExportOptions& o) {
   io::H5In min(o.model);
   std::unique_ptr<nn::Model> m = load_analysis_model(min);
   nn::mask_heads(*m, o.mask_heads);
-  io::H5In in(o.input);
-  Source data(*m, in, o.model);
+  Source data(*m, o.model, o.input);
   const bool masked = !o.mask_heads.empty(), image = !data.lm() && !data.seq2seq();
   const bool with_targets = masked || o.importance || o.grad_rollout;
   if ((o.importance || o.grad_rollout) && m->head_probes().empty())
@@ -303,10 +158,11 @@ void run_export(const ExportOptions& o) {
     throw UsageError(std::string(image ? "--target-class " : "--target-token ") + std::to_string(forced) +
                      " is out of range: " + o.model + " has " + std::to_string(nn::dims(*m).n_out) +
                      (image ? " classes" : " tokens"));
-  if (image && (masked || o.importance) && !data.patches().labelled())
-    throw DataError(o.input + ": has no labels: --mask-heads and --importance need the loss");
+  if (image && (masked || o.importance) && !data.labelled())
+    throw DataError(data.name() + ": has no labels: --mask-heads and --importance need the loss");
   const std::vector<int64_t> chosen =
       parse_index_list(o.examples, static_cast<int64_t>(data.all.size()), "--examples");
+  data.prepare(*m, chosen, o.batch);  // text sources without a target: the model's greedy output
 
   // The kinds of attention the model has, from a one-token forward: layers (maps) and heads of each.
   std::vector<KindOut> kinds;
@@ -339,17 +195,27 @@ void run_export(const ExportOptions& o) {
   const int ex_source = out.add_column("examples/source", DType::i64);
   const int ex_start = out.add_column("examples/start", DType::i64);
   RaggedOut tokens_out, src_out;
-  int labels = -1;
+  int labels = -1, decoded = -1;
+  // The pieces of the tokenizers given: labels readable with h5py alone (pieces[id]).
+  auto pieces = [&](const std::string& group, const tokenize::Tokenizer* tok) {
+    std::vector<std::string> p;
+    for (int32_t id = 0; tok && id < tok->vocab_size(); ++id) p.push_back(tok->display_piece(id));
+    if (tok) out.write_strings(group + "/pieces", p);
+  };
   if (data.lm()) {
     tokens_out.open(out, "tokens");
+    pieces("tokens", data.src_tokenizer());
   } else if (data.seq2seq()) {
     src_out.open(out, "source_tokens");
     tokens_out.open(out, "tokens");  // [bos] y [eos], as qkv-decode --attention writes a hypothesis
+    pieces("source_tokens", data.src_tokenizer());
+    pieces("tokens", data.tgt_tokenizer());
+    if (data.text()) decoded = out.add_column("examples/decoded", DType::i32);
   } else {
-    if (data.patches().labelled()) labels = out.add_column("labels", DType::i32);
+    if (data.labelled()) labels = out.add_column("labels", DType::i32);
     out.set_attr("/", "first_patch", data.first_patch);
-    if (data.patches().has_meta()) {
-      const formats::Grid& g = data.patches().meta().grid;
+    if (data.patch_meta()) {
+      const formats::Grid& g = data.patch_meta()->grid;
       out.set_attr("/", "grid", std::vector<int64_t>{g.rows, g.cols});
       out.set_attr("/", "patch", std::vector<int64_t>{g.patch.h, g.patch.w});
       out.set_attr("/", "stride", std::vector<int64_t>{g.stride.h, g.stride.w});
@@ -403,8 +269,8 @@ void run_export(const ExportOptions& o) {
   const int grad_id = o.grad_rollout ? out.add_column("grad_target/id", DType::i64) : -1;
 
   PatchGrid grid;
-  if (!data.lm() && !data.seq2seq() && data.patches().has_meta()) {
-    const formats::Grid& g = data.patches().meta().grid;
+  if (!data.lm() && !data.seq2seq() && data.patch_meta()) {
+    const formats::Grid& g = data.patch_meta()->grid;
     grid = {data.first_patch, g.rows, g.cols, g.patch.h, g.patch.w, g.stride.h, g.stride.w};
   }
   std::vector<Example> ex;
@@ -441,6 +307,10 @@ void run_export(const ExportOptions& o) {
       bout.append(ex_index, &rows[r], 1);
       bout.append(ex_source, &e.source, 1);
       bout.append(ex_start, &e.start, 1);
+      if (decoded >= 0) {
+        const int32_t d = data.decoded(rows[r]);
+        bout.append(decoded, &d, 1);
+      }
       // Key-side special tokens (T): the tokenizer's specials, or the [CLS] token.
       std::vector<uint8_t> src_special(e.S, 0), tgt_special(e.T, 0);
       if (data.lm() || data.seq2seq()) {

@@ -4,13 +4,10 @@
 // (memory does not grow with the number of examples), with the analyses of
 // attend/rollout.h, flow.h and head_stats.h stored beside the weights.
 //
-// Inputs: a "tokens" file for a language model (gpt): each sequence is cut
-// into consecutive windows of the model's block_size, one example each; a
-// "token_pairs" file for a seq2seq model (transformer, rnn): one pair each,
-// teacher-forced by the training rule (nn/batch_rules.h: the decoder reads
-// [bos] y); a "patches" file for a vit: one example per image. Attention comes
-// out of nn::Model::attention_maps(); maps are grouped by their kind (self,
-// encoder_self, decoder_self, cross, additive) and numbered by layer within it.
+// Inputs (one file, shards of one, or text with -t) and examples: attend/source.h.
+// Attention comes out of nn::Model::attention_maps(); maps are grouped by
+// their kind (self, encoder_self, decoder_self, cross, additive) and numbered
+// by layer within it.
 //
 // With --mask-heads (nn/head_mask.h) the export runs with those heads zeroed
 // and stores the mean loss with and without them; --importance and
@@ -22,11 +19,13 @@
 #include <vector>
 
 #include "attend/rollout.h"
+#include "attend/source.h"
 
 namespace qkv::attend {
 
 struct ExportOptions {
-  std::string model, input, output;
+  std::string model, output;
+  InputOptions input;  // INPUT files, -t / --tgt-tokenizer, --bos / --eos
   std::vector<int64_t> layers, heads;  // empty = all
   std::string examples;                // "" = all, else "0-9,15"
   bool stats = false, stats_only = false, rollout = false, flow = false;

@@ -51,14 +51,36 @@ void setup_logging(const std::string& name, const Globals& g) {
 std::string printable(const std::string& text) {
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c != 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char esc[5];
-      std::snprintf(esc, sizeof esc, "\\x%02x", c);
-      out += esc;
+  auto escape = [&](unsigned char c) {
+    char esc[5];
+    std::snprintf(esc, sizeof esc, "\\x%02x", c);
+    out += esc;
+  };
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t i = 0, n = text.size(); i < n;) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
+      else escape(c);
+      ++i;
+      continue;
     }
+    // A well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF) is kept;
+    // any other byte is escaped on its own.
+    const size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (s[i + k] & 0xC0) == 0x80;
+    if (ok && len >= 3) {
+      const unsigned char d = s[i + 1];
+      ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d > 0x9F) && !(c == 0xF0 && d < 0x90) && !(c == 0xF4 && d > 0x8F);
+    }
+    if (!ok) {
+      escape(c);
+      ++i;
+      continue;
+    }
+    out.append(text, i, len);
+    i += len;
   }
   return out;
 }

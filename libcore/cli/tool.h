@@ -63,7 +63,8 @@ class Tool {
   bool subcommand_optional_ = false;
 };
 
-// text with control bytes (newline, ESC, ...) shown as \xNN: safe to print on one line.
+// text with control bytes (newline, ESC, ...) and bytes that are not well-formed UTF-8 shown as \xNN:
+// safe to print on one line (valid UTF-8, e.g. a file name in Greek, stays as it is).
 std::string printable(const std::string& text);
 
 // The check of every output path option: io::check_writable when parsed,

@@ -18,7 +18,7 @@
 #include "nn/checkpoint.h"
 #include "nn/decoder.h"
 #include "nn/head_mask.h"
-#include "tokenize/corpus.h"
+#include "tokenize/text_lines.h"
 #include "tokenize/tokenizer.h"
 
 namespace qkv::decode {
@@ -113,38 +113,23 @@ class TokensInput : public InputSource {
 class TextInput : public InputSource {
  public:
   TextInput(const std::vector<std::string>& paths, const Tokenizer& tok, bool bos, bool eos)
-      : lines_(paths, 1 << 20), enc_(tok), bos_(bos), eos_(eos) {}
+      : lines_(paths, "a tokens file is read without -t; --tgt-tokenizer gives the hypotheses' text"), enc_(tok),
+        bos_(bos), eos_(eos) {}
   bool next(int64_t n, std::vector<Input>& out) override {
     out.clear();
-    while (static_cast<int64_t>(out.size()) < n) {
-      if (pending_.empty()) {
-        std::string_view block;
-        if (!lines_.next(block)) break;
-        if (first_ && block.substr(0, 8) == std::string_view("\x89HDF\r\n\x1a\n", 8))
-          throw DataError(lines_.current_name() + ": an HDF5 file, but -t reads text lines (a tokens file is read "
-                          "without -t; --tgt-tokenizer gives the hypotheses' text)");
-        first_ = false;
-        tokenize::for_each_line(block, [&](std::string_view line) { pending_.emplace_back(line); });
-        std::reverse(pending_.begin(), pending_.end());
-        continue;
-      }
-      Input x;
-      x.text = std::move(pending_.back());
-      pending_.pop_back();
-      if (!x.text.empty() && x.text.back() == '\r') x.text.pop_back();  // CRLF text
-      if (bos_) x.ids.push_back(formats::kBosId);
-      enc_.encode(x.text, x.ids);
-      if (eos_) x.ids.push_back(formats::kEosId);
+    Input x;
+    while (static_cast<int64_t>(out.size()) < n && lines_.next(x.text)) {
+      x.ids.clear();
+      tokenize::encode_line(enc_, x.text, bos_, eos_, x.ids);
       out.push_back(std::move(x));
     }
     return !out.empty();
   }
 
  private:
-  tokenize::LineBlocks lines_;
+  tokenize::TextLines lines_;
   tokenize::Encoder enc_;
-  bool bos_, eos_, first_ = true;
-  std::vector<std::string> pending_;  // lines of the current block not yet handed out, last first
+  bool bos_, eos_;
 };
 
 // --prompt: one input.
@@ -499,6 +484,17 @@ std::string rstrip(std::string s) {
 
 }  // namespace
 
+nn::Request make_request(const nn::Decoder& dec, const std::vector<int32_t>& ids, const std::vector<int32_t>& prefix,
+                         bool cap) {
+  nn::Request r;
+  if (!dec.has_source()) r.context = ids.empty() ? std::vector<int32_t>{formats::kBosId} : ids;
+  else r.source = ids, r.context = {formats::kBosId};
+  r.prefix = prefix;
+  const int64_t room = dec.max_positions() - static_cast<int64_t>(r.context.size());
+  if (cap && dec.max_positions() != INT64_MAX) r.max_len = std::max<int64_t>(room, 0);
+  return r;
+}
+
 Format format_from_name(const std::string& name) {
   if (name == "tokens") return Format::tokens;
   if (name == "text") return Format::text;
@@ -534,21 +530,17 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
                      "' seq2seq model (give sources as INPUT)");
 
   // Tokenizers: -t for the inputs (and, by default, the hypotheses).
-  auto vocab_mismatch = [&](const Tokenizer& t, const std::string& side, int64_t v, const std::string& hint) {
-    return DataError(t.source + ": a vocabulary of " + std::to_string(t.vocab_size()) + " tokens, but the " + side +
-                     " vocabulary of " + o.model + " has " + std::to_string(v) + hint);
-  };
   std::optional<Tokenizer> src_tok, tgt_own;
   if (!o.src_tokenizer.empty()) {
     src_tok = Tokenizer::load(o.src_tokenizer);
-    if (src_tok->vocab_size() != src_vocab)
-      throw vocab_mismatch(*src_tok, lm ? "model's" : "source", src_vocab, " (a tokenizer of another model?)");
+    tokenize::check_model_vocab(*src_tok, src_vocab, lm ? "model's" : "source", o.model,
+                                " (a tokenizer of another model?)");
   }
   if (!o.tgt_tokenizer.empty()) tgt_own = Tokenizer::load(o.tgt_tokenizer);
   const Tokenizer* tgt_tok = tgt_own ? &*tgt_own : src_tok ? &*src_tok : nullptr;
-  if (tgt_tok && tgt_tok->vocab_size() != tgt_vocab)
-    throw vocab_mismatch(*tgt_tok, lm ? "model's" : "target", tgt_vocab,
-                         tgt_own ? "" : " (give the target tokenizer with --tgt-tokenizer)");
+  if (tgt_tok)
+    tokenize::check_model_vocab(*tgt_tok, tgt_vocab, lm ? "model's" : "target", o.model,
+                                tgt_own ? "" : " (give the target tokenizer with --tgt-tokenizer)");
   if (o.prompt_given && !src_tok) throw UsageError("--prompt needs the model's tokenizer (-t)");
   if (!o.refs.empty() && !tgt_tok) throw UsageError("--ref scores text: give the target tokenizer (-t or --tgt-tokenizer)");
 
@@ -576,15 +568,8 @@ void run_decode(const DecodeOptions& o, std::ostream& report) {
     if (o.src_bos || o.src_eos) throw UsageError("--bos and --eos shape text sources: they need -t");
     inputs = std::make_unique<TokensInput>(input_paths, src_vocab, lm ? "" : "source", nullptr);
   }
-  auto request = [&](const Input& x) {
-    nn::Request r;
-    if (lm) r.context = x.ids.empty() ? std::vector<int32_t>{formats::kBosId} : x.ids;
-    else r.source = x.ids, r.context = {formats::kBosId};
-    r.prefix = prefix;
-    const int64_t room = dec->max_positions() - static_cast<int64_t>(r.context.size());
-    if (!o.max_len_given && !so.slide && dec->max_positions() != INT64_MAX) r.max_len = std::max<int64_t>(room, 0);
-    return r;
-  };
+  const bool cap = !o.max_len_given && !so.slide;
+  auto request = [&](const Input& x) { return make_request(*dec, x.ids, prefix, cap); };
 
   // Outputs.
   const bool stream = o.prompt_given && o.format == Format::text;

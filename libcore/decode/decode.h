@@ -59,6 +59,12 @@ struct DecodeOptions {
   score::ScoreOptions score;
 };
 
+// The request of an input's ids: a language model's prompt (<bos> when
+// empty), or a seq2seq source after the context <bos>; with cap, its length
+// also capped to what the model's positions hold after the context.
+nn::Request make_request(const nn::Decoder& dec, const std::vector<int32_t>& ids, const std::vector<int32_t>& prefix,
+                         bool cap);
+
 // Runs the decoding: hypotheses to o.output; with refs, the scores to
 // `report` (the caller passes stderr when the hypotheses go to stdout).
 void run_decode(const DecodeOptions& o, std::ostream& report);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "formats/file_set.h"
 #include "formats/patches.h"
 #include "io/file_io.h"
 #include "io/h5.h"
@@ -71,7 +72,8 @@ cv::Mat labelled_heatmap(const float* w, int64_t tq, int64_t tk, const std::vect
   lw = labels ? lw + 8 : 0;
   cv::Mat map = heatmap(w, tq, tk, cell);
   // the map sits in the bottom-right corner, 10 px from the edges; labels left of it and above it
-  cv::Mat img(30 + lw + map.rows + 10, std::max(10 + lw + map.cols + 10, 300), CV_8UC3, kWhite);
+  const int title_w = cv::getTextSize(title, kFont, 0.5, 1, nullptr).width + 20;
+  cv::Mat img(30 + lw + map.rows + 10, std::max({10 + lw + map.cols + 10, 300, title_w}), CV_8UC3, kWhite);
   const int top = 30 + lw, left = img.cols - 10 - map.cols;
   map.copyTo(img(cv::Rect(left, top, map.cols, map.rows)));
   put(img, title, {10, 20}, 0.5);
@@ -148,12 +150,15 @@ std::string ascii(const std::string& piece) {
 struct Labels {
   std::vector<int32_t> ids;
   std::vector<int64_t> offsets;
-  const tokenize::Tokenizer* tok = nullptr;
+  std::vector<std::string> pieces;  // by id (ASCII); empty: ids label the tokens
   int64_t size(int64_t e) const { return offsets[e + 1] - offsets[e]; }
+  std::string name(int64_t id) const {
+    return id >= 0 && id < static_cast<int64_t>(pieces.size()) ? pieces[id] : std::to_string(id);
+  }
   std::vector<std::string> of(int64_t e, int64_t from, int64_t n) const {
     std::vector<std::string> out;
     for (int64_t i = offsets[e] + std::max<int64_t>(0, from); i < offsets[e] + from + n && i < offsets[e + 1]; ++i) {
-      std::string s = tok && ids[i] < tok->vocab_size() ? ascii(tok->display_piece(ids[i])) : std::to_string(ids[i]);
+      std::string s = name(ids[i]);
       if (s.size() > 14) s = s.substr(0, 13) + "~";
       out.push_back(s);
     }
@@ -167,7 +172,11 @@ Labels read_labels(const io::H5In& in, const std::string& group, const tokenize:
   Tensor ids = in.read(group + "/ids", DType::i32);
   l.ids.assign(ids.data<int32_t>(), ids.data<int32_t>() + ids.numel());
   l.offsets = ints(in, group + "/offsets");
-  l.tok = tok;
+  // the tokenizer given, else the pieces stored by qkv-attend -t
+  const std::vector<std::string> stored = tok || !in.has(group + "/pieces") ? std::vector<std::string>{}
+                                                                            : in.read_strings(group + "/pieces");
+  for (int32_t id = 0; tok && id < tok->vocab_size(); ++id) l.pieces.push_back(ascii(tok->display_piece(id)));
+  for (const std::string& p : stored) l.pieces.push_back(ascii(p));
   return l;
 }
 
@@ -218,14 +227,19 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
   if (text) tokens = read_labels(in, "tokens", seq2seq ? tgt_labels : src_tok.get());
   if (seq2seq) source_labels = read_labels(in, "source_tokens", src_tok.get());
 
-  std::unique_ptr<io::H5In> images_in;
-  std::unique_ptr<formats::PatchesReader> images;
+  std::unique_ptr<formats::FileSet<formats::PatchesReader>> images;
   if (!text && !o.images.empty()) {
-    images_in = std::make_unique<io::H5In>(o.images);
-    images = std::make_unique<formats::PatchesReader>(*images_in);
-    if (!images->has_meta() && !o.images_required) images.reset();
-    else if (!images->has_meta())
-      throw DataError(o.images + ": has no image geometry attributes (written by qkv-patchify), cannot draw images");
+    const std::vector<std::string> paths = formats::expand_list_files(o.images);
+    images = std::make_unique<formats::FileSet<formats::PatchesReader>>(paths);
+    for (size_t f = 0; images && f < images->files(); ++f)
+      if (!images->file(f).has_meta() && !o.images_required) images.reset();
+      else if (!images->file(f).has_meta())
+        throw DataError(paths[f] + ": has no image geometry attributes (written by qkv-patchify), cannot draw images");
+    const int64_t last = n > 0 ? *std::max_element(source.begin(), source.begin() + n) : -1;
+    if (images && images->size() <= last)
+      throw DataError(formats::files_name(paths) + ": " + std::to_string(images->size()) + " images, but " +
+                      o.attention + " comes from image " + std::to_string(last) +
+                      " (give the patches file(s) the attention came from)");
   }
 
   std::vector<std::string> files;
@@ -238,10 +252,14 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
     const int64_t nl = static_cast<int64_t>(layers.size()), nh = static_cast<int64_t>(heads.size());
     const std::vector<int64_t> off = has_w ? ints(in, kind + "/offsets") : std::vector<int64_t>{};
     const std::vector<int64_t> roff = has_roll ? ints(in, kind + "/rollout_offsets") : std::vector<int64_t>{};
+    const bool has_grad = in.has(kind + "/grad_rollout");
+    const std::vector<int64_t> goff = has_grad ? ints(in, kind + "/grad_rollout_offsets") : std::vector<int64_t>{};
+    const std::vector<int64_t> gpos = has_grad ? ints(in, "grad_target/position") : std::vector<int64_t>{};
+    const std::vector<int64_t> gid = has_grad ? ints(in, "grad_target/id") : std::vector<int64_t>{};
     for (int64_t e = 0; e < n; ++e) {
       const std::string stem = (dir / ("ex" + std::to_string(index[e]) + "-" + kind)).string();
       const int64_t q = tq[e], k = tk[e];
-      std::vector<float> w, mean(q * k, 0.0f), roll;  // (layers, heads, q, k), (q, k), (q, q)
+      std::vector<float> w, mean(q * k, 0.0f), roll, grad;  // (layers, heads, q, k), (q, k), (q, q), (q, k)
       if (has_w) {
         Tensor t = in.read_rows(kind + "/weights", DType::f32, off[e], off[e + 1]);
         w.assign(t.data<float>(), t.data<float>() + t.numel());
@@ -253,6 +271,10 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
       if (has_roll) {
         Tensor t = in.read_rows(kind + "/rollout", DType::f32, roff[e], roff[e + 1]);
         roll.assign(t.data<float>(), t.data<float>() + t.numel());
+      }
+      if (has_grad) {
+        Tensor t = in.read_rows(kind + "/grad_rollout", DType::f32, goff[e], goff[e + 1]);
+        grad.assign(t.data<float>(), t.data<float>() + t.numel());
       }
       if (text) {
         // self kinds: keys are the first tk tokens, queries the last tq of those (a decoded hypothesis
@@ -272,26 +294,43 @@ std::vector<std::string> draw_attention(const DrawOptions& o) {
                                     std::to_string(nh) + " heads"),
                stem + ".png", files);
         if (has_roll) save(labelled_heatmap(roll.data(), q, q, ql, ql, kind + ", rollout"), stem + "-rollout.png", files);
-      } else if (images && (has_w || has_roll)) {
-        const formats::PatchMeta& meta = images->meta();
-        const int64_t first = in.attr_int("/", "first_patch"), P = meta.grid.num_patches();
-        const std::vector<float>& a = has_roll ? roll : mean;  // (q, q)
-        std::vector<float> score(P, 0.0f);  // (rows * cols)
-        for (int64_t p = 0; p < P; ++p) {
-          if (first)
-            score[p] = a[first + p];  // the [CLS] query's row
-          else
-            for (int64_t i = 0; i < q; ++i) score[p] += a[i * q + p] / static_cast<float>(q);
+        if (has_grad) {
+          // the target is predicted at query gpos[e] of the sequence / decoder: its row (marked) explains it
+          if (kind != "encoder_self" && gpos[e] >= 0 && gpos[e] < q) ql[gpos[e]] = ">" + ql[gpos[e]];
+          // self-attention stacks: R = I + ..., drawn without I (the token itself), which would outshine the rest
+          const bool self = kind != "cross" && q == k;
+          if (self)
+            for (int64_t i = 0; i < q; ++i) grad[i * q + i] -= 1.0f;
+          save(labelled_heatmap(grad.data(), q, k, ql, kl,
+                                kind + ", gradient rollout" + (self ? " - I" : "") + " of '" + tokens.name(gid[e]) +
+                                    "' at row " + std::to_string(gpos[e])),
+               stem + "-grad-rollout.png", files);
         }
-        Tensor raw = images->read_stored(source[e], source[e] + 1);  // (1, P, D)
+      } else if (images && (has_w || has_roll || has_grad)) {
+        const auto [file, at] = images->locate(source[e]);
+        const formats::PatchMeta& meta = images->file(file).meta();
+        const int64_t first = in.attr_int("/", "first_patch"), P = meta.grid.num_patches();
+        Tensor raw = images->file(file).read_stored(at, at + 1);  // (1, P, D)
         const cv::Mat rgb = raw.dtype() == DType::u8
                                 ? patchify::assemble_image(raw.data<uint8_t>(), meta.grid, meta.channels)
                                 : patchify::assemble_image(raw.data<float>(), meta.grid, meta.channels, meta.mean, meta.std);
-        cv::Mat img = overlay(rgb, score, meta.grid);
-        put(img, std::string(has_roll ? "rollout" : "last layer, head mean") + ", [CLS] row, example " +
-                     std::to_string(index[e]),
-            {4, 20});
-        save(img, (dir / ("ex" + std::to_string(index[e]) + "-image.png")).string(), files);
+        // a (q, q) map over the patches: the [CLS] query's row, or (mean pooling) the mean over queries
+        auto draw_over = [&](const std::vector<float>& a, const std::string& title, const std::string& name) {
+          std::vector<float> score(P, 0.0f);  // (rows * cols)
+          for (int64_t p = 0; p < P; ++p) {
+            if (first)
+              score[p] = a[first + p];
+            else
+              for (int64_t i = 0; i < q; ++i) score[p] += a[i * q + p] / static_cast<float>(q);
+          }
+          cv::Mat img = overlay(rgb, score, meta.grid);
+          put(img, title + (first ? ", [CLS] row" : ", mean over queries") + ", example " + std::to_string(index[e]),
+              {4, 20});
+          save(img, (dir / ("ex" + std::to_string(index[e]) + name)).string(), files);
+        };
+        if (has_w || has_roll) draw_over(has_roll ? roll : mean, has_roll ? "rollout" : "last layer, head mean", "-image.png");
+        if (has_grad)
+          draw_over(grad, "gradient rollout of class " + std::to_string(gid[e]), "-image-grad-rollout.png");
       }
     }
   }

@@ -4,11 +4,17 @@
 //   ex<i>-<kind>-heads.png    the model view: a heatmap per exported layer
 //                             (rows) x head (columns), queries down, keys across
 //   ex<i>-<kind>.png          the mean over heads of the last exported layer,
-//                             labelled with the tokens (pieces with a
-//                             tokenizer, ids without); for cross and additive
+//                             labelled with the tokens (pieces of the
+//                             tokenizer given, else of the file's
+//                             <group>/pieces, else ids); for cross and additive
 //                             attention this is the alignment picture of NMT
 //                             papers (target down, source across)
 //   ex<i>-<kind>-rollout.png  the stored rollout, labelled (text)
+//   ex<i>-<kind>-grad-rollout.png  the stored gradient rollout (tq, tk),
+//                             labelled; self-attention stacks without the
+//                             identity (R - I), the target's row marked '>'
+//   ex<i>-image-grad-rollout.png  vit: as ex<i>-image.png, with the [CLS]
+//                             row of the gradient rollout
 //   ex<i>-image.png           vit: the image beside the same image overlaid
 //                             with the [CLS] row of the rollout (or, without
 //                             --rollout, of the last layer's head mean) over
@@ -29,7 +35,7 @@ struct DrawOptions {
   std::string attention;                 // qkv-attend's output
   std::string dir;                       // where the PNGs go (created)
   std::string tokenizer, tgt_tokenizer;  // token labels: source/sequence side, target side (default: tokenizer)
-  std::string images;                    // vit: the patches file the attention came from ("" = no image overlay)
+  std::vector<std::string> images;       // vit: the patches file(s) the attention came from (none = no overlay)
   bool images_required = true;           // false: images without geometry attributes draw no overlay (no error)
   int64_t examples = 8;                  // the first this-many examples of the file are drawn
 };

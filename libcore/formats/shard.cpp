@@ -1,5 +1,6 @@
 #include "formats/shard.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -49,6 +50,9 @@ std::optional<Shard> read_shard(const io::H5In& in) {
 void check_shards(const std::vector<std::pair<std::string, std::optional<Shard>>>& files) {
   if (files.size() <= 1 && (files.empty() || !files[0].second)) return;
   const auto& [first_path, first] = files[0];
+  if (std::none_of(files.begin(), files.end(), [](const auto& f) { return f.second.has_value(); }))
+    throw DataError(first_path + " and " + files[1].first + ": several files are read as one dataset only when they "
+                    "are the shards 0..N-1 of one (qkv-tokenize encode --shard K/N, qkv-patchify --shard K/N)");
   for (const auto& [path, s] : files)
     if (!s)
       throw DataError(path + ": is not a shard, but " + (first ? first_path : files.back().first) +

@@ -34,6 +34,7 @@ void add_linear12(ParamStore& ps, const std::string& p, int64_t C, int64_t F, Pa
 EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F, bool bias,
                                   LayerNaming naming) {
   EncoderLayerIds id;
+  id.first = ps.mark();
   if (naming == LayerNaming::nanogpt) {
     // nanoGPT Block order: ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj
     add_layernorm(ps, p + "ln_1.", C, id.n1_w, id.n1_b, bias);
@@ -59,6 +60,7 @@ EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& p, int64_t 
 DecoderLayerIds add_decoder_layer(ParamStore& ps, const std::string& p, int64_t C, int64_t F) {
   // nn.TransformerDecoderLayer order: self_attn, multihead_attn, linear1, linear2, norm1..3
   DecoderLayerIds id;
+  id.first = ps.mark();
   add_mha(ps, p + "self_attn.", C, id.self_in_w, id.self_in_b, id.self_out_w, id.self_out_b);
   add_mha(ps, p + "multihead_attn.", C, id.cross_in_w, id.cross_in_b, id.cross_out_w, id.cross_out_b);
   add_linear12(ps, p, C, F, id.ff1_w, id.ff1_b, id.ff2_w, id.ff2_b);
@@ -212,6 +214,7 @@ const float* EncoderStack::backward(ParamStore& ps) {
     encoder_layer_backward(dprev_.data(), encoder_grads(ps, ids[l]), dx_.data(), xs_[l].data(),
                            encoder_weights(ps, ids[l]), caches_[l]);
     std::swap(dx_, dprev_);
+    ps.grads_final_from(ids[l].first);
   }
   return dx_.data();
 }

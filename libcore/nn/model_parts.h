@@ -21,6 +21,7 @@ struct EncoderLayerIds {
   ParamId in_w = -1, in_b = -1, out_w = -1, out_b = -1;
   ParamId ff1_w = -1, ff1_b = -1, ff2_w = -1, ff2_b = -1;
   ParamId n1_w = -1, n1_b = -1, n2_w = -1, n2_b = -1;
+  int64_t first = 0;           // its mark: the offset of its first parameter (ParamStore::mark)
   HeadProbe* probe = nullptr;  // self_attn's gates and analysis gradients (Model::head_probes()), or none
 };
 struct DecoderLayerIds {
@@ -28,6 +29,7 @@ struct DecoderLayerIds {
   ParamId cross_in_w = -1, cross_in_b = -1, cross_out_w = -1, cross_out_b = -1;
   ParamId ff1_w = -1, ff1_b = -1, ff2_w = -1, ff2_b = -1;
   ParamId n1_w = -1, n1_b = -1, n2_w = -1, n2_b = -1, n3_w = -1, n3_b = -1;
+  int64_t first = 0;                 // as EncoderLayerIds::first
   HeadProbe* self_probe = nullptr;   // as EncoderLayerIds::probe
   HeadProbe* cross_probe = nullptr;
 };
@@ -38,7 +40,8 @@ enum class LayerNaming {
   nanogpt,  // nanoGPT Block: attn.c_attn.weight, mlp.c_fc, ln_1, ...
 };
 
-// Registers in PyTorch's state_dict order under prefix ("encoder.layers.0.").
+// Registers in PyTorch's state_dict order under prefix ("encoder.layers.0."),
+// after a ParamStore::mark() (the layer's gradients are final together).
 // bias = false (nanogpt naming only) drops the Linear and LayerNorm biases.
 EncoderLayerIds add_encoder_layer(ParamStore& ps, const std::string& prefix, int64_t C, int64_t F, bool bias,
                                   LayerNaming naming);
@@ -85,6 +88,8 @@ struct EncoderStack {
   const float* forward(const ParamStore& ps, const uint8_t* key_padding_mask, bool training, Rng* rng);
   const float* output() const { return top_; }
   float* output_grad();  // zero-filled (B*T, C)
+  // After each layer, ps.grads_final_from(its mark): the model writes no
+  // gradient beyond the stack's first layer after the stack's backward.
   const float* backward(ParamStore& ps);
   // UsageError when the last forward was an evaluation forward (a model's
   // backward calls it before touching any gradient).

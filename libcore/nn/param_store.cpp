@@ -49,6 +49,12 @@ ParamId ParamStore::add(const std::string& name, Shape shape, Decay decay) {
   return static_cast<ParamId>(infos_.size() - 1);
 }
 
+int64_t ParamStore::mark() {
+  QKV_CHECK(!finalized_, "ParamStore::mark() after finalize()");
+  if (marks_.empty() || marks_.back() != total_) marks_.push_back(total_);
+  return total_;
+}
+
 void ParamStore::finalize() {
   QKV_CHECK(!finalized_, "ParamStore::finalize() twice");
   // Weights, gradients and Adam's two moments: 16 bytes a parameter. Refused

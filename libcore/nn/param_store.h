@@ -20,6 +20,7 @@
 // do not. add() can override it.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,27 @@ class ParamStore {
 
   void zero_grad();
 
+  // Overlap of the backward with the gradients' sum over ranks (data
+  // parallel: train/grad_sum.h). Parameters are registered in forward order
+  // and a backward runs the layers in reverse, so it finishes the gradients
+  // from the end of the buffer down. A model marks where each layer begins
+  // (mark() before add()ing its first parameter: the offset that parameter
+  // gets) and, once its backward is done with the layer, calls
+  // grads_final_from(that mark): every gradient from there to the end of the
+  // buffer then holds its final value for this backward. That holds only if
+  // no parameter beyond the mark is touched later, tied ones included: tied
+  // and shared embeddings, written at the end of a backward, are registered
+  // first (tests/train_grad_sum_test.cpp checks every model). The hook, when
+  // set, may start summing that region; offsets only decrease within one
+  // backward.
+  int64_t mark();
+  const std::vector<int64_t>& marks() const { return marks_; }  // increasing
+  using GradsFinalHook = std::function<void(int64_t offset)>;
+  void set_grads_final_hook(GradsFinalHook hook) { grads_final_hook_ = std::move(hook); }
+  void grads_final_from(int64_t offset) const {
+    if (grads_final_hook_) grads_final_hook_(offset);
+  }
+
   // Initializers (PyTorch conventions; bounds/std given by the caller).
   void init_normal(ParamId id, Rng& rng, float std, float mean = 0.0f);
   void init_uniform(ParamId id, Rng& rng, float lo, float hi);
@@ -93,6 +115,8 @@ class ParamStore {
   int64_t total_ = 0;
   bool finalized_ = false;
   std::unique_ptr<float[], FreeDeleter> params_, grads_;
+  std::vector<int64_t> marks_;
+  GradsFinalHook grads_final_hook_;
 };
 
 }  // namespace qkv::nn

@@ -74,6 +74,7 @@ RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed, Build build) : Model
   ParamStore& ps = ps_;
   src_emb_ = ps.add("src_emb.weight", {Vs_, emb_});
   tgt_emb_ = ps.add("tgt_emb.weight", {Vt_, emb_});
+  enc_first_ = ps.mark();
   for (int64_t l = 0; l < L_; ++l)
     for (int64_t d = 0; d < D; ++d) {
       const std::string sfx = "_l" + std::to_string(l) + (d ? "_reverse" : "");
@@ -82,12 +83,15 @@ RnnSeq2Seq::RnnSeq2Seq(const Config& config, uint64_t seed, Build build) : Model
       enc_ids_.push_back(ps.add("encoder.bias_ih" + sfx, {G * He_}));
       enc_ids_.push_back(ps.add("encoder.bias_hh" + sfx, {G * He_}));
     }
+  bridge_first_ = ps.mark();
   bridge_w_ = ps.add("bridge.weight", {Hd_, E_});
   bridge_b_ = ps.add("bridge.bias", {Hd_});
+  attn_first_ = ps.mark();
   att_wq_ = ps.add("attn.w_q.weight", {A_, Hd_});
   att_wk_ = ps.add("attn.w_k.weight", {A_, E_});
   att_bk_ = ps.add("attn.w_k.bias", {A_});
   att_v_ = ps.add("attn.v", {A_});
+  dec_first_ = ps.mark();  // the decoder layers and the output layer
   for (int64_t l = 0; l < L_; ++l) {
     const std::string pre = "decoder.layers." + std::to_string(l) + ".";
     dec_ids_.push_back(ps.add(pre + "weight_ih", {G * Hd_, l == 0 ? emb_ + E_ : Hd_}));
@@ -386,6 +390,7 @@ void RnnSeq2Seq::backward(float scale) {
                     l == 0 ? X : Hd_, GH);
     linear_backward(nullptr, g[l].w_hh, g[l].b_hh, dgh[l].data(), state(l, 0), w[l].w_hh, T * B, Hd_, GH);
   }
+  ps.grads_final_from(dec_first_);
   // target embeddings (rows in (T, B) order)
   {
     std::vector<float> de(T * B * emb_, 0.0f);
@@ -398,6 +403,7 @@ void RnnSeq2Seq::backward(float scale) {
   // key projection
   additive_attention_keys_backward(ad, dkp.data(), mem_.data(), ps.param(att_wk_), dmem.data(), ps.grad(att_wk_),
                                    ps.grad(att_bk_));
+  ps.grads_final_from(attn_first_);
   // bridges: s^l_0 = tanh(bridge(bridge_in[l])) -> encoder final states
   std::vector<float> dhn(L_ * D * B * He_, 0.0f);  // (L*D, B, He)
   std::vector<float> dbin(B * E_);
@@ -414,11 +420,13 @@ void RnnSeq2Seq::backward(float scale) {
         std::memcpy(h + r * He_, dbin.data() + r * E_ + dir * He_, sizeof(float) * He_);
     }
   }
+  ps.grads_final_from(bridge_first_);
   // encoder
   std::vector<float> dsrc_drop(B * S * emb_, 0.0f), dsrc(B * S * emb_, 0.0f);
   std::vector<RnnGrads> eg = grads_of(enc_ids_);
   rnn_stack_backward(enc_shape_, weights_of(enc_ids_), dmem.data(), dhn.data(), nullptr, eg, dsrc_drop.data(),
                      nullptr, nullptr, enc_cache_);
+  ps.grads_final_from(enc_first_);
   dropout_backward(dsrc.data(), dsrc_drop.data(), src_drop_.data(), B * S * emb_, p);
   embedding_backward(ps.grad(src_emb_), dsrc.data(), src_.data(), B * S, emb_);
 }

@@ -108,6 +108,9 @@ class RnnSeq2Seq : public Model {
   ParamId out_w_ = -1, out_b_ = -1, proj_w_ = -1, proj_b_ = -1;
   std::vector<ParamId> enc_ids_;  // 4 per encoder layer*direction: w_ih, w_hh, b_ih, b_hh
   std::vector<ParamId> dec_ids_;  // 4 per decoder layer
+  // ParamStore marks: where the encoder, bridge, attention and decoder
+  // parameters begin (the backward finishes them in reverse order)
+  int64_t enc_first_ = 0, bridge_first_ = 0, attn_first_ = 0, dec_first_ = 0;
   std::vector<RnnWeights> weights_of(const std::vector<ParamId>& ids) const;
   std::vector<RnnGrads> grads_of(const std::vector<ParamId>& ids);
 

@@ -146,6 +146,7 @@ class TransformerModel : public Model {
       decoder_layer_backward(dprev_.data(), dmemory_.data(), decoder_grads(ps_, dec_[l]), dx_.data(), ys_[l].data(),
                              memory_.data(), decoder_weights(ps_, dec_[l]), dec_cache_[l]);
       std::swap(dx_, dprev_);
+      ps_.grads_final_from(dec_[l].first);
     }
     embed_backward(tgt_stage_, dx_.data(), tgt_emb_, Nt);
     // encoder

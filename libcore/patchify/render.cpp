@@ -30,12 +30,17 @@ std::vector<uint8_t> encode_image(const std::string& path, const cv::Mat& img, b
   if (ext.empty()) throw UsageError(path + ": no file extension to choose the image format (.png, .jpg, ...)");
   cv::Mat bgr = img;
   if (img.channels() == 3 && !is_bgr) cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
+  // PPM holds colour only (a gray image is written with R = G = B); PGM gray only.
+  if (ext == ".ppm" && bgr.channels() == 1) cv::cvtColor(bgr, bgr, cv::COLOR_GRAY2BGR);
+  if (ext == ".pgm" && bgr.channels() != 1)
+    throw UsageError(path + ": PGM holds gray images, this one has " + std::to_string(bgr.channels()) +
+                     " channels (use ppm or png)");
   std::vector<uint8_t> bytes;
   bool ok = false;
   try {
     ok = cv::imencode(ext, bgr, bytes);
   } catch (const cv::Exception& e) {
-    throw UsageError(path + ": cannot encode as " + ext + ": " + e.msg);
+    throw UsageError(path + ": cannot encode as " + ext + ": " + e.err);  // err: the description alone, no newline
   }
   if (!ok) throw UsageError(path + ": cannot encode as " + ext);
   return bytes;

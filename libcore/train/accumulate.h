@@ -4,6 +4,8 @@
 //   Accumulator acc(model);                       // zeroes the gradients
 //   for (const nn::Batch& b : micro) acc.add(b);  // forward + backward of each
 //   StepResult r = acc.step(opt, lr, clip, reduce);
+// (data parallel: acc.add(last, counts, reduce) on the last micro-batch lets
+// the sum over processes overlap its backward)
 //
 // The loss of a batch is the mean over its counted targets, so the union's is
 // the sum of the K losses over all their counted targets: add() backpropagates
@@ -25,7 +27,9 @@ class Accumulator {
   // false: a data-parallel stand-in, forward only (it draws the dropout masks
   // every process draws) and left out of stats and gradients. A micro-batch
   // without counted targets or with a non-finite loss gets no backward.
-  void add(const nn::Batch& b, bool counts = true);
+  // overlap: the step's reduce, given with the last micro-batch
+  // (StepReduce::backward_begins).
+  void add(const nn::Batch& b, bool counts = true, StepReduce* overlap = nullptr);
   // Stats and gradients of the union (summed over processes by reduce), the
   // gradients divided by its counted targets, clipping to clip (0 = off), the
   // optimizer step at lr; stops before the step as train_step() does.

@@ -1,6 +1,5 @@
 #include "train/data_parallel.h"
 
-#include "core/clock.h"
 #include "dist/allreduce.h"
 
 namespace qkv::train {
@@ -35,8 +34,18 @@ void DataParallel::sum_stats(nn::Stats& s) {
 
 void DataParallel::sum(double* x, int64_t n) { dist::sum_over_ranks(comm_, x, n); }
 
-DataParallel::DataParallel(dist::Comm& comm) : comm_(comm) {}
+DataParallel::DataParallel(dist::Comm& comm, int64_t bucket_floats) : comm_(comm), bucket_floats_(bucket_floats) {}
 DataParallel::~DataParallel() = default;
+
+GradSum& DataParallel::grad_sum(nn::ParamStore& ps) {
+  if (!grad_sum_ || &grad_sum_->store() != &ps) grad_sum_ = std::make_unique<GradSum>(comm_, ps, bucket_floats_);
+  return *grad_sum_;
+}
+
+void DataParallel::backward_begins(nn::ParamStore& ps) {
+  // A stand-in's gradients count for nothing: zeroed after its backward (gradients()), summed then.
+  if (comm_.size() > 1 && ps.size() > 0 && !stand_in_) grad_sum(ps).arm();
+}
 
 void DataParallel::gradients(nn::ParamStore& ps) {
   if (stand_in_) ps.zero_grad();  // its row counts for nothing
@@ -45,13 +54,9 @@ void DataParallel::gradients(nn::ParamStore& ps) {
 
 void DataParallel::sum_gradients(nn::ParamStore& ps) {
   if (comm_.size() == 1 || ps.size() == 0) return;
-  if (!grad_sum_ || grad_sum_of_ != ps.grads()) {
-    grad_sum_ = std::make_unique<dist::SumAllreduce<float>>(comm_, ps.grads(), ps.size(), std::vector<int64_t>{ps.size()});
-    grad_sum_of_ = ps.grads();
-  }
-  const double t0 = now_s();
-  grad_sum_->wait();
-  wait_s_ += now_s() - t0;
+  GradSum& sum = grad_sum(ps);
+  sum.finish();
+  wait_s_ += sum.take_seconds();
   ++wait_steps_;
 }
 

@@ -109,6 +109,12 @@ std::vector<RunSetting> make_table() {
           "their union (the loss averaged over the counted targets of all K); --steps, --warmup and the schedule "
           "count optimizer steps")
           .def(int64_t{1}).shown().saved_when_set(21),
+      Row("grad_bucket", "--grad-bucket", optimization, QKV_FIELD(grad_bucket),
+          "under mpirun: the gradients are summed over processes in buckets of at least N floats, cut where "
+          "layers begin, each starting as soon as the backward has finished its layers (PyTorch DDP's "
+          "bucket_cap_mb); 0 = one sum after the whole backward, for benchmarks (the parameters are the same bits "
+          "either way)")
+          .def(int64_t{65536}).shown().non_negative(),
       Row("batch_tokens", "--batch-tokens", optimization, QKV_FIELD(batch_tokens),
           "training batches by token count (fairseq --max-tokens): examples sorted by length (ties in seeded "
           "order) and cut into batches of at most N padded tokens, counted as batch size x its longest example, "

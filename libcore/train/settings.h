@@ -51,6 +51,7 @@ struct TrainOptions {
   double clip;              // global-norm clipping (0 = off)
   int64_t batch_size;
   int64_t accum;            // micro-batches per optimizer step (--accum; 1 = none)
+  int64_t grad_bucket;      // under mpirun: gradient buckets of at least this many floats (train/grad_sum.h; 0 = one)
   int64_t batch_tokens;     // lm, seq2seq: batches of at most this many padded tokens (0 = -b examples)
   int64_t steps;            // total optimizer steps (0: from epochs)
   double epochs;            // used when steps == 0 (default 1 epoch)

@@ -297,7 +297,7 @@ void plan_by_tokens(Run& r) {
 void setup(Run& r, const TrainOptions& given) {
   dist::Comm& comm = dist::Comm::world();  // a build without MPI refuses to be one of several (dist/launch.h)
   if (comm.size() > 1) {
-    r.dp = std::make_unique<DataParallel>(comm);
+    r.dp = std::make_unique<DataParallel>(comm, given.grad_bucket);
     r.root = comm.is_root();
     if (!r.root) spdlog::set_level(spdlog::level::warn);  // rank 0 logs and shows the progress
   }
@@ -350,7 +350,8 @@ void setup(Run& r, const TrainOptions& given) {
   ckpt.reset();
   if (r.dp)  // every rank started with the same flags and data?
     comm.check_same("run settings", saved_settings(o).to_string() + " " + files_name(o.train_paths) + " " +
-                                        std::to_string(train.size()) + " " + r.model->config().to_string());
+                                        std::to_string(train.size()) + " " + r.model->config().to_string() +
+                                        " --grad-bucket " + std::to_string(o.grad_bucket));  // the bucket layout
   if (o.eval_only) {
     const Examples& ex = r.data.has_val ? *r.data.val : train;
     spdlog::info("{} model: {} parameters; evaluating {} examples of {}", r.model->arch(),
@@ -658,7 +659,7 @@ TrainResult train(Run& r) {
         if (r.dp) {
           std::optional<nn::BatchSlice> slice;
           const nn::Batch mine = r.dp->part(batch, slice);
-          acc.add(mine, !r.dp->stand_in());
+          acc.add(mine, !r.dp->stand_in(), k + 1 == o.accum ? r.dp.get() : nullptr);
         } else {
           acc.add(batch);
         }
@@ -778,6 +779,7 @@ StepResult train_step(nn::Model& model, nn::Optimizer& opt, const nn::Batch& bat
   const float scale = reduce ? static_cast<float>(reduce->whole_batch(r.stats)) : 1.0f;
   r.grad_norm = NAN;
   if (!std::isfinite(r.stats.loss_sum)) return r;
+  if (reduce) reduce->backward_begins(model.params());
   model.backward(scale);
   if (reduce) reduce->gradients(model.params());
   r.grad_norm = nn::clip_grad_norm(model.params(), clip);

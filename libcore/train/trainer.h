@@ -47,7 +47,8 @@ struct TrainResult {
 };
 
 // The seam of data-parallel training: train_step() calls whole_batch() after
-// forward and gradients() after backward, before clipping. A process that
+// forward, backward_begins() before backward and gradients() after it, before
+// clipping. A process that
 // computed a share of the batch makes its stats those of the whole batch and
 // its gradients their sum over processes (dist::SumAllreduce); clipping and
 // the update then see the whole batch's gradients.
@@ -58,6 +59,11 @@ class StepReduce {
   // the weight of this process's mean-loss gradient in the whole batch's mean
   // (its share of the counted targets): backward's scale.
   virtual double whole_batch(nn::Stats& s) = 0;
+  // The backward after which gradients() or sum_gradients() comes begins
+  // (train_step's; with accumulation the last micro-batch's): the sum may
+  // start on gradients that backward has finished while it goes on
+  // (train/grad_sum.h). A reduction that does not overlap ignores it.
+  virtual void backward_begins(nn::ParamStore& ps) { (void)ps; }
   // The flat gradients (ps.grads(), ps.size() floats), replaced by their sum.
   virtual void gradients(nn::ParamStore& ps) = 0;
   // Gradient accumulation (train/accumulate.h): stats and gradients a process
@@ -74,7 +80,7 @@ struct StepResult {
 };
 
 // One optimizer step on one batch: forward (training mode), reduce->whole_batch,
-// backward, reduce->gradients, clipping to clip (0 = off), optimizer step at
+// reduce->backward_begins, backward, reduce->gradients, clipping to clip (0 = off), optimizer step at
 // lr. Stops before backward when the loss is not finite, and before the
 // optimizer step when the gradient norm is not.
 StepResult train_step(nn::Model& model, nn::Optimizer& opt, const nn::Batch& batch, double lr, double clip,

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
       "  qkv-attend -m vit.h5 fm_test.h5 --examples 0-9 --grad-rollout --target-class 3 -o rel.h5\n"
       "  qkv-attend -m vit.h5 fm_test.h5 --stats-only -o stats.h5\n"
       "  qkv-attend -m g2p.h5 val.h5 -t letters.h5 --tgt-tokenizer phones.h5 --examples 0-4 --png maps/ -o att.h5\n"
+      "  qkv-attend -m g2p.h5 -t letters.h5 --tgt-tokenizer phones.h5 --bos --eos words.txt --png maps/ -o att.h5\n"
+      "  qkv-attend -m lm.h5 -t chars.h5 lines.txt --rollout --png maps/ -o att.h5\n"
+      "  qkv-attend -m vit.h5 test.0.h5 test.1.h5 test.2.h5 --stats-only -o stats.h5      (shards 0..2 of 3)\n"
       "  qkv-attend draw att.h5 --images fm_test.h5 --png maps/\n"
       "  qkv-attend sdpa --q x.h5 --k x.h5 --v x.h5 --heads 4 --causal -o att.h5\n"
       "  qkv-attend sdpa --q dec.h5:h --k enc.h5:h --v enc.h5:h --heads 4 --proj mha.h5 -o att.h5");
@@ -27,7 +30,12 @@ int main(int argc, char** argv) {
   attend::ExportOptions eo;
   std::string fusion = "mean";
   tool.app().add_option("-m,--model", eo.model, "model checkpoint (gpt, transformer, rnn or vit)");
-  tool.app().add_option("input", eo.input, "tokens file (gpt: windows of block_size), token pairs file (transformer, rnn: teacher-forced) or patches file (vit)");
+  tool.app().add_option("input", eo.input.inputs,
+                        "tokens file (gpt: windows of block_size), token pairs file (transformer, rnn: teacher-"
+                        "forced) or patches file (vit); several: the shards 0..N-1 of qkv-tokenize encode / qkv-"
+                        "patchify --shard K/N in order; @LIST: the files LIST names; text with -t (files read one "
+                        "after the other): gpt: a sequence per line; transformer, rnn: source<TAB>target per line, "
+                        "or a source alone, whose target is the model's greedy output");
   tool.app().add_option("--layers", eo.layers, "layers to export, e.g. --layers 0 --layers 3 (default all; each kind exports those it has)");
   tool.app().add_option("--heads", eo.heads, "heads to export (default all)");
   tool.app().add_option("--examples", eo.examples, "examples to export: indices and ranges, e.g. 0-9,15 (default all)");
@@ -57,14 +65,20 @@ int main(int argc, char** argv) {
                         "lm, seq2seq --grad-rollout: this token's logit at the last position (default: the "
                         "teacher-forced next token there, or the predicted one at the end of a sequence)")
       ->check(CLI::NonNegativeNumber);
+  tool.app().add_flag("--bos", eo.input.bos, "text: put <bos> before each source (gpt: sequence), as qkv-tokenize "
+                                            "encode --bos did for training");
+  tool.app().add_flag("--eos", eo.input.eos, "text: put <eos> after each source (gpt: sequence), as encode --eos");
   tool.app().add_option("-b,--batch", eo.batch, "examples per forward pass")->capture_default_str()->check(
       CLI::PositiveNumber);
   tool.add_output(tool.app(), eo.output);
   draw::DrawOptions dro;
   auto picture_options = [&](CLI::App& app) {
     app.add_option("--png", dro.dir, "also draw pictures into this folder (created)");
-    app.add_option("-t,--tokenizer", dro.tokenizer, "label tokens with this tokenizer's pieces (ids otherwise)");
-    app.add_option("--tgt-tokenizer", dro.tgt_tokenizer, "seq2seq: the target side's tokenizer (default: -t)");
+    app.add_option("-t,--tokenizer", dro.tokenizer,
+                   "INPUT is text (unless it is an HDF5 file): encode it with this tokenizer (seq2seq: the "
+                   "sources); label tokens with its pieces (pictures and the output file's */pieces)");
+    app.add_option("--tgt-tokenizer", dro.tgt_tokenizer,
+                   "seq2seq: the target side's tokenizer, for text targets and labels (default: -t)");
     app.add_option("--png-examples", dro.examples, "draw the first N examples")->capture_default_str()->check(
         CLI::PositiveNumber);
   };
@@ -73,7 +87,8 @@ int main(int argc, char** argv) {
   CLI::App* draw = tool.app().add_subcommand("draw", "pictures of an attention file (qkv-attend's output) as PNGs");
   draw->add_option("attention", dro.attention, "qkv-attend's output file")->required();
   picture_options(*draw);
-  draw->add_option("--images", dro.images, "vit: the patches file the attention came from (image overlays)");
+  draw->add_option("--images", dro.images,
+                   "vit: the patches file(s) the attention came from (image overlays; shards in order, @LIST)");
 
   attend::SdpaFiles sf;
   CLI::App* sdpa = tool.app().add_subcommand(
@@ -100,7 +115,9 @@ int main(int argc, char** argv) {
       attend::draw_pictures(dro);
       return;
     }
-    if (eo.model.empty() || eo.input.empty()) throw UsageError("give -m MODEL and an INPUT file (or: sdpa ..., draw ...)");
+    if (eo.model.empty() || eo.input.inputs.empty())
+      throw UsageError("give -m MODEL and an INPUT file (or: sdpa ..., draw ...)");
+    eo.input.tokenizer = dro.tokenizer, eo.input.tgt_tokenizer = dro.tgt_tokenizer;
     eo.rollout_options.fusion = attend::parse_fusion(fusion);
     if (!dro.dir.empty()) {
       if (eo.output == "-") throw UsageError("--png draws from the output file: give -o FILE, not stdout");
@@ -108,7 +125,7 @@ int main(int argc, char** argv) {
     }
     attend::run_export(eo);
     if (!dro.dir.empty()) {
-      dro.attention = eo.output, dro.images = eo.input, dro.images_required = false;
+      dro.attention = eo.output, dro.images = eo.input.inputs, dro.images_required = false;
       attend::draw_pictures(dro);
     }
   });

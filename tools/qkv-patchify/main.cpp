@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
   pf::UnpatchifyOptions uopt;
   un->add_option("file", un_in, "patches file; - for stdin")->required();
   un->add_option("-o,--output", un_out, "output folder (created)")->required();
-  un->add_option("--format", uopt.format, "png, jpg, bmp, ppm, pgm, tif, webp")->capture_default_str();
+  un->add_option("--format", uopt.format,
+                 "png, jpg, bmp, ppm, pgm, tif, webp (ppm: gray images as R = G = B; pgm: gray images only)")
+      ->capture_default_str();
   un->add_option("--first", uopt.first, "only the first N images")->check(CLI::NonNegativeNumber);
   un->add_flag("--by-class", uopt.by_class, "ImageFolder layout: OUT/<class name>/<index>.png");
   un->add_option("--preview", preview, "also draw a preview sheet of the first images with their patch grid");
