@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -34,6 +35,16 @@ int ink(const cv::Mat& img, cv::Rect r) {
       n += p[0] < 200 || p[1] < 200 || p[2] < 200;
     }
   return n;
+}
+
+// A ViT picture of a 16x16 image (4x4 patches of 4 px) scaled to 224 px: plain | 10 px | overlay, under a
+// 30 px title. Where the map's row over the 16 patches is highest, the overlay is far from the plain image.
+void expect_overlay_marks_highest_patch(const cv::Mat& img, const float* row) {
+  const int best = static_cast<int>(std::max_element(row, row + 16) - row);
+  const int y = 30 + (best / 4) * 56 + 28, x = (best % 4) * 56 + 28;  // the centre of that patch
+  const cv::Vec3b plain = img.at<cv::Vec3b>(y, x), over = img.at<cv::Vec3b>(y, x + 234);
+  EXPECT_GT(std::abs(plain[0] - over[0]) + std::abs(plain[1] - over[1]) + std::abs(plain[2] - over[2]), 40)
+      << "patch " << best;
 }
 
 }  // namespace
@@ -110,14 +121,7 @@ TEST(AttendDraw, VitOverlayDiffersWhereAttentionIsHigh) {
   // the rollout's [CLS] row over the patches, from the file: where it is highest, the overlay is far from plain
   io::H5In att(tmp.file("att.h5"));
   Tensor roll = att.read("self/rollout", DType::f32);  // 2 examples of (17, 17)
-  const float* row = roll.data<float>() + 17 * 17 + 1;  // example 1, [CLS] row, patches
-  int best = 0;
-  for (int p = 1; p < 16; ++p)
-    if (row[p] > row[best]) best = p;
-  const int y = 30 + (best / 4) * 56 + 28, x = (best % 4) * 56 + 28;  // the centre of that patch
-  const cv::Vec3b plain = img.at<cv::Vec3b>(y, x), over = img.at<cv::Vec3b>(y, x + 234);
-  EXPECT_GT(std::abs(plain[0] - over[0]) + std::abs(plain[1] - over[1]) + std::abs(plain[2] - over[2]), 40)
-      << "patch " << best;
+  expect_overlay_marks_highest_patch(img, roll.data<float>() + 17 * 17 + 1);  // example 1, [CLS] row, patches
   // the plain half is the image itself: the bright square top-left, the background elsewhere
   EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 20)[0], 240);
   EXPECT_NEAR(img.at<cv::Vec3b>(30 + 200, 200)[0], 100, 2);
@@ -212,15 +216,9 @@ TEST(AttendDraw, GradRolloutPictures) {
   ASSERT_EQ(img.cols, 2 * 224 + 10);
   io::H5In v(tmp.file("vatt.h5"));
   Tensor g = v.read("self/grad_rollout", DType::f32);  // 2 examples of (17, 17)
-  const float* row = g.data<float>() + 17 * 17 + 1;   // example 1, [CLS] row, patches
-  int best = 0;
-  for (int p = 1; p < 16; ++p)
-    if (row[p] > row[best]) best = p;
-  ASSERT_GT(row[best], 0.0f);
-  const int y = 30 + (best / 4) * 56 + 28, x = (best % 4) * 56 + 28;
-  const cv::Vec3b plain = img.at<cv::Vec3b>(y, x), over = img.at<cv::Vec3b>(y, x + 234);
-  EXPECT_GT(std::abs(plain[0] - over[0]) + std::abs(plain[1] - over[1]) + std::abs(plain[2] - over[2]), 40)
-      << "patch " << best;
+  const float* row = g.data<float>() + 17 * 17 + 1;  // example 1, [CLS] row, patches
+  ASSERT_GT(*std::max_element(row, row + 16), 0.0f);
+  expect_overlay_marks_highest_patch(img, row);
   EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 200)[0], 240);  // the plain half: the bright square top-right
   EXPECT_GT(ink(img, cv::Rect(0, 0, 300, 30)), 10);    // the title
 }
