@@ -48,7 +48,11 @@ side() {
   local run=(env -u OPENBLAS_CORETYPE "$QKV_BIN/decode_bench" "$@" --threads "$threads")
   if [ "$who" = torch ]; then
     [ "$have_torch" = 1 ] || return 0
-    run=(env OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$QKV_ROOT/scripts/torch/decode_bench_torch.py" "$@" --threads 1)
+    # OMP_NUM_THREADS / OPENBLAS_NUM_THREADS: torch.set_num_threads does not reach Debian's OpenBLAS, which
+    # otherwise runs batch 32's and beam 5's matrix products on both cores (CPU time = 2x wall) while the
+    # comparison is one thread against one.
+    run=(env OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3
+      "$QKV_ROOT/scripts/torch/decode_bench_torch.py" "$@" --threads 1)
   fi
   /usr/bin/time -v "${run[@]}" --repeats "$repeats" >"$work/$name.$who.txt" 2>"$work/$name.$who.time"
   cat "$work/$name.$who.txt"

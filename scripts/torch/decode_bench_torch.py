@@ -5,7 +5,10 @@ scripts/bench/54-decode.sh). A transformer: greedy and beam words/s over random 
 first --words sources of a token_pairs file (--sources), the encoder run once, each decoder
 layer's cross-attention keys/values projected once.
 
-    OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 scripts/torch/decode_bench_torch.py gpt.h5 --threads 1
+    OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=1 /usr/bin/python3 scripts/torch/decode_bench_torch.py gpt.h5 --threads 1
+
+(OMP_NUM_THREADS: torch.set_num_threads does not reach Debian's OpenBLAS, which would otherwise run the
+larger matrix products on every core.)
 
 The cache holds each layer's keys and values (B, H, T_max, hs); a step feeds one token per row at
 position t and attends over keys [0, t]. Greedy takes the arg max; beam search keeps K rows,
