@@ -13,6 +13,11 @@
 # 1.98 s / 1.36 s: 1.27x wall, 1.00x CPU; peak memory 82 MB for 10,000 images,
 # 83 MB for 1,000. Before patches were read a batch at a time (one HDF5 read
 # per image): 2.9x. At load average 5 the wall ratio was 2.3x (CPU 1.09x).
+# Quiet machine, 2026-12-07 14:27-14:49 (1 thread, best of 3 per figure, three bench runs each): with the
+# export fsynced before its rename, 1.43x / 1.13x / 1.37x wall (1.30x / 0.96x / 1.19x CPU), the fsync of
+# 189 MB alone 0.16 s; the export is now renamed into place without fsync (docs/FORMATS.md): 1.09x /
+# 1.02x / 1.14x wall (1.05x / 0.96x / 1.07x CPU), forward 1.22-1.29 s; peak memory 82 MB for 10,000 and
+# for 1,000 images.
 #   QKV_BENCH_THREADS=1 scripts/bench.sh build attend
 set -euo pipefail
 : "${QKV_BIN:?run through scripts/bench.sh}" "${QKV_ROOT:?run through scripts/bench.sh}"
