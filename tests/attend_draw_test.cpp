@@ -47,6 +47,18 @@ void expect_overlay_marks_highest_patch(const cv::Mat& img, const float* row) {
       << "patch " << best;
 }
 
+// TMP/p.h5: two 16x16 gray images (backgrounds 40 and 100) with a bright 8x8 square at column x0 of the top
+// half, as 4x4 patches (qkv-patchify of TMP/img).
+void write_two_image_patches(const test::TempDir& tmp, int x0) {
+  fs::create_directories(tmp.file("img/a"));
+  for (int i = 0; i < 2; ++i) {
+    cv::Mat im(16, 16, CV_8UC1, cv::Scalar(40 + 60 * i));
+    cv::rectangle(im, {x0, 0}, {x0 + 7, 7}, cv::Scalar(250), cv::FILLED);
+    ASSERT_TRUE(cv::imwrite(tmp.file("img/a/" + std::to_string(i) + ".png"), im));
+  }
+  ASSERT_EQ(run("qkv-patchify " + tmp.file("img") + " --patch 4 -o " + tmp.file("p.h5")).exit_code, 0);
+}
+
 }  // namespace
 
 TEST(AttendDraw, Seq2seqPicturesLabelledWithPieces) {
@@ -101,13 +113,7 @@ TEST(AttendDraw, Seq2seqPicturesLabelledWithPieces) {
 
 TEST(AttendDraw, VitOverlayDiffersWhereAttentionIsHigh) {
   test::TempDir tmp;
-  fs::create_directories(tmp.file("img/a"));
-  for (int i = 0; i < 2; ++i) {
-    cv::Mat im(16, 16, CV_8UC1, cv::Scalar(40 + 60 * i));
-    cv::rectangle(im, {0, 0}, {7, 7}, cv::Scalar(250), cv::FILLED);
-    ASSERT_TRUE(cv::imwrite(tmp.file("img/a/" + std::to_string(i) + ".png"), im));
-  }
-  ASSERT_EQ(run("qkv-patchify " + tmp.file("img") + " --patch 4 -o " + tmp.file("p.h5")).exit_code, 0);
+  write_two_image_patches(tmp, 0);
   write_model(tmp.file("vit.h5"), "vit",
               {"n_layer=2", "n_head=2", "d_model=8", "n_patches=16", "patch_dim=16", "n_classes=2"});
   auto r = run("qkv-attend -m " + tmp.file("vit.h5") + " " + tmp.file("p.h5") + " --rollout --png " +
@@ -197,13 +203,7 @@ TEST(AttendDraw, GradRolloutPictures) {
   }
 
   // vit
-  fs::create_directories(tmp.file("img/a"));
-  for (int i = 0; i < 2; ++i) {
-    cv::Mat im(16, 16, CV_8UC1, cv::Scalar(40 + 60 * i));
-    cv::rectangle(im, {8, 0}, {15, 7}, cv::Scalar(250), cv::FILLED);
-    ASSERT_TRUE(cv::imwrite(tmp.file("img/a/" + std::to_string(i) + ".png"), im));
-  }
-  ASSERT_EQ(run("qkv-patchify " + tmp.file("img") + " --patch 4 -o " + tmp.file("p.h5")).exit_code, 0);
+  write_two_image_patches(tmp, 8);
   test::write_peaked_model(tmp.file("vit.h5"), "vit",
                            {"n_layer=2", "n_head=2", "d_model=8", "n_patches=16", "patch_dim=16", "n_classes=2"}, 5);
   r = run("qkv-attend -m " + tmp.file("vit.h5") + " " + tmp.file("p.h5") + " --grad-rollout --stats-only --png " +
