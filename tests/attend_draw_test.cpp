@@ -39,7 +39,11 @@ int ink(const cv::Mat& img, cv::Rect r) {
 
 // A ViT picture of a 16x16 image (4x4 patches of 4 px) scaled to 224 px: plain | 10 px | overlay, under a
 // 30 px title. Where the map's row over the 16 patches is highest, the overlay is far from the plain image.
-void expect_overlay_marks_highest_patch(const cv::Mat& img, const float* row) {
+void expect_overlay_marks_highest_patch(const std::string& png, const float* row) {
+  const cv::Mat img = cv::imread(png);
+  ASSERT_FALSE(img.empty()) << png;
+  ASSERT_EQ(img.rows, 30 + 224);  // 16x16 scaled by 224/16 = 14
+  ASSERT_EQ(img.cols, 2 * 224 + 10);
   const int best = static_cast<int>(std::max_element(row, row + 16) - row);
   const int y = 30 + (best / 4) * 56 + 28, x = (best % 4) * 56 + 28;  // the centre of that patch
   const cv::Vec3b plain = img.at<cv::Vec3b>(y, x), over = img.at<cv::Vec3b>(y, x + 234);
@@ -119,16 +123,12 @@ TEST(AttendDraw, VitOverlayDiffersWhereAttentionIsHigh) {
   auto r = run("qkv-attend -m " + tmp.file("vit.h5") + " " + tmp.file("p.h5") + " --rollout --png " +
                tmp.file("maps") + " -o " + tmp.file("att.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const cv::Mat img = cv::imread(tmp.file("maps/ex1-image.png"));
-  ASSERT_FALSE(img.empty());
-  // 16x16 scaled by 224/16 = 14: plain (224 x 224) | 10 px | overlay, under a 30 px title
-  ASSERT_EQ(img.rows, 30 + 224);
-  ASSERT_EQ(img.cols, 2 * 224 + 10);
   // the rollout's [CLS] row over the patches, from the file: where it is highest, the overlay is far from plain
   io::H5In att(tmp.file("att.h5"));
   Tensor roll = att.read("self/rollout", DType::f32);  // 2 examples of (17, 17)
-  expect_overlay_marks_highest_patch(img, roll.data<float>() + 17 * 17 + 1);  // example 1, [CLS] row, patches
+  expect_overlay_marks_highest_patch(tmp.file("maps/ex1-image.png"), roll.data<float>() + 17 * 17 + 1);
   // the plain half is the image itself: the bright square top-left, the background elsewhere
+  const cv::Mat img = cv::imread(tmp.file("maps/ex1-image.png"));
   EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 20)[0], 240);
   EXPECT_NEAR(img.at<cv::Vec3b>(30 + 200, 200)[0], 100, 2);
 }
@@ -210,15 +210,12 @@ TEST(AttendDraw, GradRolloutPictures) {
           tmp.file("vmaps") + " -o " + tmp.file("vatt.h5"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(tmp.file("vmaps/ex1-image.png")));  // no weights, no rollout: only the relevance
-  const cv::Mat img = cv::imread(tmp.file("vmaps/ex1-image-grad-rollout.png"));
-  ASSERT_FALSE(img.empty());
-  ASSERT_EQ(img.rows, 30 + 224);
-  ASSERT_EQ(img.cols, 2 * 224 + 10);
   io::H5In v(tmp.file("vatt.h5"));
   Tensor g = v.read("self/grad_rollout", DType::f32);  // 2 examples of (17, 17)
   const float* row = g.data<float>() + 17 * 17 + 1;  // example 1, [CLS] row, patches
   ASSERT_GT(*std::max_element(row, row + 16), 0.0f);
-  expect_overlay_marks_highest_patch(img, row);
+  expect_overlay_marks_highest_patch(tmp.file("vmaps/ex1-image-grad-rollout.png"), row);
+  const cv::Mat img = cv::imread(tmp.file("vmaps/ex1-image-grad-rollout.png"));
   EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 200)[0], 240);  // the plain half: the bright square top-right
   EXPECT_GT(ink(img, cv::Rect(0, 0, 300, 30)), 10);    // the title
 }
