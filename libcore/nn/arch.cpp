@@ -143,7 +143,8 @@ const ArchSpec& command_arch(const std::string& command) {
 
 std::string flag_help(const ArchSpec& spec, const ArchFlag& flag) {
   std::string first_key = flag.keys.substr(0, flag.keys.find(','));
-  const ConfigValue* v = default_config(spec.name).find(first_key);
+  const Config defaults = default_config(spec.name);  // kept: v points into it
+  const ConfigValue* v = defaults.find(first_key);
   QKV_CHECK(v != nullptr, spec.name + " flag " + flag.flag + " sets '" + first_key + "', not a hyperparameter of it");
   std::string value = config_value_str(*v);
   if (!flag.default_from.empty()) return flag.help + " (default: " + flag.default_from + ", else " + value + ")";
