@@ -28,11 +28,12 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Thousands of mutants of real qkv files through the tools, a fresh seed each
-# run (printed; FUZZ_SEED=N replays one). Findings: /tmp/qkv-fuzz-findings.
-FUZZ_MUTANTS ?= 5000
+# Mutants of real qkv files through the tools, 5,000 per file kind (tokenizer,
+# tokens, token pairs, patches, checkpoint) by default, JOBS at a time, a fresh seed each run (printed; FUZZ_SEED=N
+# replays one). Findings: /tmp/qkv-fuzz-findings.
+FUZZ_MUTANTS ?= 25000
 fuzz-mutants: build
-	cd $(BUILD) && QKV_FUZZ_MUTANTS=$(FUZZ_MUTANTS) QKV_FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+	cd $(BUILD) && QKV_FUZZ_MUTANTS=$(FUZZ_MUTANTS) QKV_FUZZ_JOBS=$(JOBS) QKV_FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
 	  tests/fuzz_mutants_test --gtest_filter='FuzzMutants.*'
 
 # libFuzzer targets (fuzz/*_fuzz.cpp: every reader of outside bytes), built

@@ -7,8 +7,11 @@
 // and the mutant is saved for replay with the command that failed.
 //
 // Deterministic: seed QKV_FUZZ_SEED (default 1), QKV_FUZZ_MUTANTS mutants
-// (default 240, spread over the kinds). `make fuzz-mutants` runs thousands with a
-// fresh seed. Findings go to QKV_FUZZ_FINDINGS (default /tmp/qkv-fuzz-findings).
+// (default 240, the same number for each of the 5 file kinds); mutant i is made by its own
+// generator, seeded from (seed, i), so QKV_FUZZ_JOBS workers (default 1) give
+// the same mutants and outcomes as one. `make fuzz-mutants` runs 5,000 per file kind
+// with a fresh seed. Findings go to QKV_FUZZ_FINDINGS (default
+// /tmp/qkv-fuzz-findings).
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -19,6 +22,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/test_support.h"
@@ -34,6 +38,8 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 
 struct Kind {
   std::string file;               // in the corpus folder
+  std::string format;             // its qkv_format: the file kind mutants are counted by
+  int share = 1;                  // its share of that kind's mutants
   std::vector<std::string> cmds;  // {M}: the mutant, {O}: an output path
 };
 
@@ -47,16 +53,22 @@ class FuzzMutants : public ::testing::Test {
     ASSERT_EQ(failed, "");
     const std::string t = " --layers 1 --heads 2 --d-model 16 --d-ff 16 --steps 1 -b 4 ";
     kinds_ = {
-        {"tok.h5", {"qkv-tokenize encode -t {M} c.txt -o {O}", "qkv-tokenize decode -t {M} tokens.h5",
+        {"tok.h5", "tokenizer", 3, {"qkv-tokenize encode -t {M} c.txt -o {O}", "qkv-tokenize decode -t {M} tokens.h5",
                     "qkv-tokenize vocab -t {M}"}},
-        {"chars.h5", {"qkv-tokenize encode -t {M} c.txt -o {O}"}},
-        {"tokens.h5", {"qkv-tokenize decode -t tok.h5 {M}", "qkv-train lm {M} --context 16" + t + "-o {O}"}},
-        {"pairs.h5", {"qkv-train seq2seq {M}" + t + "-o {O}", "qkv-train rnn {M} --steps 1 -b 4 --hidden 8 -o {O}"}},
-        {"patches.h5", {"qkv-train vit {M}" + t + "-o {O}", "qkv-patchify unpatchify {M} -o {O}.d"}},
-        {"gpt.h5", {"qkv-model info {M}", "qkv-train lm tokens.h5 --init {M} --eval-only"}},
-        {"vit.h5", {"qkv-model info {M}", "qkv-train vit patches.h5 --init {M} --eval-only"}},
-        {"s2s.h5", {"qkv-model info {M}", "qkv-train seq2seq pairs.h5 --init {M} --eval-only"}},
+        {"chars.h5", "tokenizer", 3, {"qkv-tokenize encode -t {M} c.txt -o {O}"}},
+        {"tokens.h5", "tokens", 6, {"qkv-tokenize decode -t tok.h5 {M}", "qkv-train lm {M} --context 16" + t + "-o {O}"}},
+        {"pairs.h5", "token_pairs", 6, {"qkv-train seq2seq {M}" + t + "-o {O}", "qkv-train rnn {M} --steps 1 -b 4 --hidden 8 -o {O}"}},
+        {"patches.h5", "patches", 6, {"qkv-train vit {M}" + t + "-o {O}", "qkv-patchify unpatchify {M} -o {O}.d"}},
+        {"gpt.h5", "checkpoint", 2, {"qkv-model info {M}", "qkv-train lm tokens.h5 --init {M} --eval-only"}},
+        {"vit.h5", "checkpoint", 2, {"qkv-model info {M}", "qkv-train vit patches.h5 --init {M} --eval-only"}},
+        {"s2s.h5", "checkpoint", 2, {"qkv-model info {M}", "qkv-train seq2seq pairs.h5 --init {M} --eval-only"}},
     };
+    // Each file kind (tokenizer, tokens, token pairs, patches, checkpoint) gets
+    // the same number of mutants: 6 of every 30, shared among its files.
+    for (size_t i = 0; i < kinds_.size(); ++i)
+      for (int n = 0; n < kinds_[i].share; ++n) schedule_.push_back(i);
+    std::mt19937_64 shuffle(7);
+    std::shuffle(schedule_.begin(), schedule_.end(), shuffle);
     for (auto& k : kinds_) {
       k.cmds.push_back("qkv-inspect {M}");
       originals_[k.file] = test::read_file(d + k.file);
@@ -96,11 +108,13 @@ class FuzzMutants : public ::testing::Test {
 
   static test::TempDir* dir_;
   static std::vector<Kind> kinds_;
+  static std::vector<size_t> schedule_;  // mutant i is of kind schedule_[i % size]
   static std::map<std::string, std::string> originals_;
 };
 
 test::TempDir* FuzzMutants::dir_ = nullptr;
 std::vector<Kind> FuzzMutants::kinds_;
+std::vector<size_t> FuzzMutants::schedule_;
 std::map<std::string, std::string> FuzzMutants::originals_;
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
@@ -110,42 +124,73 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 }  // namespace
 
+// What one mutant did: the command's exit and stderr.
+struct Outcome {
+  std::string file, format, cmd, bytes, err;
+  int exit_code = 0;
+};
+
 TEST_F(FuzzMutants, NoCrashNoHangOneErrorLine) {
   ASSERT_FALSE(kinds_.empty()) << "no corpus";
   const uint64_t seed = env_or("QKV_FUZZ_SEED", 1), mutants = env_or("QKV_FUZZ_MUTANTS", 240);
   const uint64_t limit = env_or("QKV_FUZZ_TIMEOUT", 60);  // seconds a run may take
+  const uint64_t jobs = std::max<uint64_t>(1, env_or("QKV_FUZZ_JOBS", 1));
   const char* f = std::getenv("QKV_FUZZ_FINDINGS");
   const std::string findings = f && *f ? f : "/tmp/qkv-fuzz-findings";
-  std::mt19937_64 rng(seed);
-  const std::string d = dir_->path() + "/", m = d + "mutant.h5", o = d + "out.h5";
-  std::map<std::string, int> outcomes;  // "exit N" -> count
+  const std::string d = dir_->path() + "/";
+  std::vector<Outcome> outcomes(mutants);
+  auto worker = [&](uint64_t w) {  // mutants w, w + jobs, ...; its own mutant and output paths
+    const std::string m = d + "mutant" + std::to_string(w) + ".h5", o = d + "out" + std::to_string(w) + ".h5";
+    for (uint64_t i = w; i < mutants; i += jobs) {
+      std::seed_seq ss{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(i),
+                       static_cast<uint32_t>(i >> 32)};
+      std::mt19937_64 rng(ss);
+      const Kind& k = kinds_[schedule_[i % schedule_.size()]];
+      Outcome& r = outcomes[i];
+      r.file = k.file;
+      r.format = k.format;
+      r.bytes = mutate(k.file, rng);
+      r.cmd = k.cmds[rng() % k.cmds.size()];
+      test::write_file(m, r.bytes);
+      auto run = test::run("cd " + d + " && exec timeout -s KILL " + std::to_string(limit) + " " +
+                           replace_all(replace_all(r.cmd, "{M}", m), "{O}", o) + " >/dev/null");
+      test::run("rm -rf " + o + " " + o + ".d");
+      r.exit_code = run.exit_code;
+      r.err = std::move(run.err);
+      const int lines = static_cast<int>(std::count(r.err.begin(), r.err.end(), '\n'));
+      const bool ok = (r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 2) && (r.exit_code == 0 || lines == 1);
+      if (ok) r.bytes.clear();  // kept only for the findings
+    }
+  };
+  std::vector<std::thread> pool;
+  for (uint64_t w = 0; w < jobs; ++w) pool.emplace_back(worker, w);
+  for (auto& t : pool) t.join();
+
+  std::map<std::string, int> counts;  // "exit N" or "timeout" -> mutants
+  std::map<std::string, int> per_kind;
   int bad = 0;
   for (uint64_t i = 0; i < mutants; ++i) {
-    const Kind& k = kinds_[i % kinds_.size()];
-    std::string bytes = mutate(k.file, rng);
-    const std::string& cmd = k.cmds[rng() % k.cmds.size()];
-    test::write_file(m, bytes);
-    auto r = test::run("cd " + d + " && exec timeout -s KILL " + std::to_string(limit) + " " +
-                       replace_all(replace_all(cmd, "{M}", m), "{O}", o) + " >/dev/null");
-    test::run("rm -rf " + o + " " + o + ".d");
-    const int lines = static_cast<int>(std::count(r.err.begin(), r.err.end(), '\n'));
-    const bool ok = (r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 2) && (r.exit_code == 0 || lines == 1);
-    outcomes[r.exit_code == 137 ? "timeout" : "exit " + std::to_string(r.exit_code)]++;
-    if (ok) continue;
+    const Outcome& r = outcomes[i];
+    counts[r.exit_code == 137 ? "timeout" : "exit " + std::to_string(r.exit_code)]++;
+    per_kind[r.format]++;
+    if (r.bytes.empty()) continue;
     ++bad;
     // Saved for replay: the mutant and the command that failed on it.
     mkdir(findings.c_str(), 0755);
-    const std::string name = findings + "/" + k.file + "-seed" + std::to_string(seed) + "-" + std::to_string(i);
-    test::write_file(name, bytes);
+    const std::string name = findings + "/" + r.file + "-seed" + std::to_string(seed) + "-" + std::to_string(i);
+    test::write_file(name, r.bytes);
     test::write_file(name + ".cmd", "cd " + d + "  # the corpus folder (rebuilt by the test)\n" +
-                                        replace_all(replace_all(cmd, "{M}", name), "{O}", "/tmp/out.h5") + "\n");
-    ADD_FAILURE() << "mutant " << i << " of " << k.file << ": exit " << r.exit_code
+                                        replace_all(replace_all(r.cmd, "{M}", name), "{O}", "/tmp/out.h5") + "\n");
+    const int lines = static_cast<int>(std::count(r.err.begin(), r.err.end(), '\n'));
+    ADD_FAILURE() << "mutant " << i << " of " << r.file << ": exit " << r.exit_code
                   << (r.exit_code == 137 ? " (killed after " + std::to_string(limit) + " s: a hang)" : "") << ", "
-                  << lines << " stderr lines\n  " << cmd << "\n  saved: " << name << "\n" << r.err.substr(0, 1000);
+                  << lines << " stderr lines\n  " << r.cmd << "\n  saved: " << name << "\n" << r.err.substr(0, 1000);
   }
-  std::string summary;
-  for (auto& [what, n] : outcomes) summary += " " + what + ": " + std::to_string(n) + ";";
-  std::printf("%llu mutants (seed %llu):%s bad: %d\n", static_cast<unsigned long long>(mutants),
-              static_cast<unsigned long long>(seed), summary.c_str(), bad);
+  std::string summary, kinds;
+  for (auto& [what, n] : counts) summary += " " + what + ": " + std::to_string(n) + ";";
+  for (auto& [kind, n] : per_kind) kinds += " " + kind + " " + std::to_string(n);
+  std::printf("%llu mutants (seed %llu, %llu jobs):%s bad: %d\nper kind:%s\n", static_cast<unsigned long long>(mutants),
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(jobs), summary.c_str(), bad,
+              kinds.c_str());
   EXPECT_EQ(bad, 0);
 }
