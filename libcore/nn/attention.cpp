@@ -317,28 +317,75 @@ namespace {
 // null. Keys as rows ldk floats apart (the memory's), or in the self-attention
 // cache's tiles (key_tiles: (ceil(Tk / kKeyTile), hs, kKeyTile)); either way
 // each score is summed over d in order.
+// att[j0 + j] = scale * acc[j] for the keys j0 + j < Tk (inlined into each clone).
+__attribute__((always_inline)) inline void put_scores(float* att, int64_t j0, int64_t Tk, float scale, const Lanes& acc) {
+  for (int64_t j = 0; j < std::min<int64_t>(kLanes, Tk - j0); ++j) att[j0 + j] = scale * acc[j];
+}
+
 QKV_SIMD_CLONES
 void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, bool key_tiles, const float* v,
                 int64_t ldv, int64_t Tk, int64_t hs, const uint8_t* kp) {
   constexpr int64_t W = KvCache::kKeyTile;
+  static_assert(W == kLanes, "a key tile is one Lanes value");
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   if (key_tiles) {
-    for (int64_t j0 = 0; j0 < Tk; j0 += W) {
-      const float* tile = k + j0 * hs;  // (hs, W) keys j0 .. j0 + W
-      static_assert(W == kLanes, "a key tile is one Lanes value");
-      Lanes acc = {};  // (W) their scores
-      for (int64_t d = 0; d < hs; ++d) acc += q[d] * load_lanes(tile + d * W);
-      for (int64_t j = 0; j < std::min(W, Tk - j0); ++j) att[j0 + j] = scale * acc[j];
+    // Scores of four tiles at once: four independent sums over d, so one
+    // tile's multiply-add chain does not wait on the last (a single chain was
+    // bound by the FMA latency, not by reading the keys).
+    const int64_t tiles = (Tk + W - 1) / W;
+    int64_t t = 0;
+    for (; t + 4 <= tiles; t += 4) {
+      const float* k0 = k + t * hs * W;  // (4, hs, W) keys of tiles t .. t + 3
+      Lanes a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int64_t d = 0; d < hs; ++d) {
+        const float qd = q[d];
+        a0 += qd * QKV_LANES_AT(k0 + d * W);
+        a1 += qd * QKV_LANES_AT(k0 + (hs + d) * W);
+        a2 += qd * QKV_LANES_AT(k0 + (2 * hs + d) * W);
+        a3 += qd * QKV_LANES_AT(k0 + (3 * hs + d) * W);
+      }
+      put_scores(att, t * W, Tk, scale, a0), put_scores(att, (t + 1) * W, Tk, scale, a1);
+      put_scores(att, (t + 2) * W, Tk, scale, a2), put_scores(att, (t + 3) * W, Tk, scale, a3);
+    }
+    for (; t < tiles; ++t) {
+      const float* tile = k + t * hs * W;  // (hs, W)
+      Lanes acc = {};
+      for (int64_t d = 0; d < hs; ++d) acc += q[d] * QKV_LANES_AT(tile + d * W);
+      put_scores(att, t * W, Tk, scale, acc);
     }
   } else {
     for (int64_t j = 0; j < Tk; ++j) att[j] = scale * dot_f(q, k + j * ldk, hs);
   }
   masked_softmax_row(att, Tk, kp, Tk);
-  for (int64_t d = 0; d < hs; ++d) out[d] = 0.0f;
+  // out (hs) = sum_j att_j v_j, each out[d] summed over j in order; the sums
+  // stay in registers, 64 or 16 dimensions at a time (through memory, each
+  // j's multiply-add waited on the last one's store).
+  int64_t d0 = 0;
+  for (; d0 + 4 * kLanes <= hs; d0 += 4 * kLanes) {
+    Lanes o0 = {}, o1 = {}, o2 = {}, o3 = {};
+    for (int64_t j = 0; j < Tk; ++j) {
+      const float a = att[j];
+      const float* vj = v + j * ldv + d0;
+      o0 += a * QKV_LANES_AT(vj);
+      o1 += a * QKV_LANES_AT(vj + kLanes);
+      o2 += a * QKV_LANES_AT(vj + 2 * kLanes);
+      o3 += a * QKV_LANES_AT(vj + 3 * kLanes);
+    }
+    std::memcpy(out + d0, &o0, sizeof o0);
+    std::memcpy(out + d0 + kLanes, &o1, sizeof o1);
+    std::memcpy(out + d0 + 2 * kLanes, &o2, sizeof o2);
+    std::memcpy(out + d0 + 3 * kLanes, &o3, sizeof o3);
+  }
+  for (; d0 + kLanes <= hs; d0 += kLanes) {
+    Lanes o = {};
+    for (int64_t j = 0; j < Tk; ++j) o += att[j] * QKV_LANES_AT(v + j * ldv + d0);
+    std::memcpy(out + d0, &o, sizeof o);
+  }
+  for (int64_t d = d0; d < hs; ++d) out[d] = 0.0f;
   for (int64_t j = 0; j < Tk; ++j) {
     const float a = att[j];
     const float* vj = v + j * ldv;
-    for (int64_t d = 0; d < hs; ++d) out[d] += a * vj[d];
+    for (int64_t d = d0; d < hs; ++d) out[d] += a * vj[d];
   }
 }
 

@@ -40,15 +40,18 @@ inline float lanes_sum(const float* acc) {
 // gathered x element by element: 14 GFLOP/s).
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 
-__attribute__((always_inline)) inline Lanes load_lanes(const float* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+// An unaligned view of kLanes floats that may alias any float.
+typedef float LanesU __attribute__((vector_size(kLanes * sizeof(float)), aligned(alignof(float)), may_alias));
+
+// The kLanes floats at p as a Lanes value. A macro, not a function: clang
+// rejects a call returning (or taking) a 64-byte vector inside the AVX2 clone,
+// whose ABI for it differs from AVX-512's, even when the call is inlined; so
+// Lanes values cross no function boundary (tree_sum takes a reference).
+#define QKV_LANES_AT(p) (*reinterpret_cast<const ::qkv::nn::LanesU*>(p))
 
 // The sum of v's lanes as a tree: halves added lane-wise (16 -> 8 -> 4 -> 2 -> 1).
 // A serial sum of 16 lanes cost as much as the multiply-adds when C is 256.
-__attribute__((always_inline)) inline float tree_sum(Lanes v) {
+__attribute__((always_inline)) inline float tree_sum(const Lanes& v) {
   static_assert(kLanes == 16, "tree_sum halves 16 lanes");
   typedef float Half __attribute__((vector_size(8 * sizeof(float))));
   typedef float Quarter __attribute__((vector_size(4 * sizeof(float))));

@@ -41,9 +41,9 @@ __attribute__((always_inline)) inline void dot_tile(float* out, int64_t ldo, con
   int64_t k = 0;
   for (; k + kLanes <= C; k += kLanes) {
     Lanes xk[R];  // (R, kLanes)
-    for (int r = 0; r < R; ++r) xk[r] = load_lanes(x + r * C + k);
+    for (int r = 0; r < R; ++r) xk[r] = QKV_LANES_AT(x + r * C + k);
     for (int o = 0; o < O; ++o) {
-      const Lanes wk = load_lanes(w + o * C + k);  // (kLanes)
+      const Lanes wk = QKV_LANES_AT(w + o * C + k);  // (kLanes)
       for (int r = 0; r < R; ++r) acc[r][o] += xk[r] * wk;
     }
   }
