@@ -151,7 +151,8 @@ TEST_F(AttendInput, SourcesAloneAttendOverTheModelsOwnOutput) {
   EXPECT_EQ(target(2), std::vector<int32_t>(hyps.seq(3), hyps.seq(3) + hyps.len(3)));
   EXPECT_FALSE(target(0).empty()) << "a peaked model writes something";
   std::vector<int32_t> world;  // the given target, teacher-forced
-  tokenize::Encoder enc(tokenize::Tokenizer::load(f("caps.h5")));
+  const tokenize::Tokenizer caps = tokenize::Tokenizer::load(f("caps.h5"));
+  tokenize::Encoder enc(caps);
   enc.encode("WORLD", world);
   EXPECT_EQ(target(1), world);
   // cross: (T, S) = (target + 1, source with <bos> <eos>)

@@ -148,7 +148,10 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, 
     H5Tset_cset(mt.get(), H5Tget_cset(type));
     herr_t rc = is_attr ? H5Aread(obj, mt.get(), ptrs.data())
                         : H5Dread(obj, mt.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
-    if (rc < 0) throw DataError(where + ": cannot read strings");
+    if (rc < 0) {  // a read that failed midway has allocated the strings before the bad one
+      H5Dvlen_reclaim(mt.get(), space, H5P_DEFAULT, ptrs.data());
+      throw DataError(where + ": cannot read strings");
+    }
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(mt.get(), space, H5P_DEFAULT, ptrs.data());
   } else {

@@ -107,7 +107,8 @@ void split_specials(const std::vector<std::string>& specials, int32_t first_id, 
 // one Encoder per thread.
 class Encoder {
  public:
-  explicit Encoder(const Tokenizer& tok);
+  explicit Encoder(const Tokenizer& tok);  // keeps a reference: tok must outlive the encoder
+  Encoder(Tokenizer&&) = delete;            // a temporary would not (ASan found one in a test)
   // Appends the ids of text to out.
   void encode(std::string_view text, std::vector<int32_t>& out);
 

@@ -29,7 +29,7 @@ fi
 # tests/data/fuzz/patches-h5c-256tb.h5) fails as malloc fails in a release
 # build, which libhdf5 turns into an error; any allocation that succeeds is
 # still held to -malloc_limit_mb.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/scripts/fuzz/lsan.supp:print_suppressions=0}
 mkdir -p "$FB/logs"
