@@ -16,7 +16,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/scripts/fuzz/lsan.supp:print_suppressions=0}
 repro=$(mktemp -d)
 trap 'rm -rf "$repro"' EXIT
-for f in "$src"/tests/data/fuzz/*.gz; do gunzip -c "$f" > "$repro/$(basename "$f" .gz)"; done
+mkdir -p "$repro/files"
+for f in "$src"/tests/data/fuzz/*.gz; do gunzip -c "$f" > "$repro/files/$(basename "$f" .gz)"; done
 limits=(-timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048)
 failed=0
 printf '%-12s %6s %6s %8s  %s\n' target seeds repro runs result
@@ -26,14 +27,16 @@ for exe in "$FB"/fuzz/*_fuzz; do
   mkdir -p "$FB/logs" "$FB/seeds/$t"
   # reproducers: all through h5in (every file is HDF5), a kind's own through its target
   mine=()
-  for r in "$repro"/*; do
+  for r in "$repro"/files/*; do
     kind=$(basename "$r" | sed 's/-.*//')
     case "$t:$kind" in h5in:* | tokens:tokens | patches:patches | tokenizer:chars | tokenizer:tok) mine+=("$r") ;; esac
   done
   result=ok
   { "$exe" "${limits[@]}" -runs=0 "$FB/seeds/$t" &&
     { [ ${#mine[@]} -eq 0 ] || "$exe" "${limits[@]}" "${mine[@]}"; } &&
-    "$exe" "${limits[@]}" -seed=1 -runs="$RUNS" -artifact_prefix="$FB/logs/smoke-$t-" "$FB/seeds/$t"; } > "$log" 2>&1 ||
+    { mkdir -p "$repro/new/$t" &&  # what the mutations add goes here, not into the seeds
+      "$exe" "${limits[@]}" -seed=1 -runs="$RUNS" -artifact_prefix="$FB/logs/smoke-$t-" "$repro/new/$t" "$FB/seeds/$t"; }
+  } > "$log" 2>&1 ||
     { result="FAILED: $(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|deadly signal' "$log" |
         cut -c1-100) (log: $log)"; failed=1; }
   printf '%-12s %6s %6s %8s  %s\n' "$t" "$(ls "$FB/seeds/$t" | wc -l)" "${#mine[@]}" "$RUNS" "$result"
