@@ -149,6 +149,14 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
     rows.push_back({std::string("qkv-inspect ") + r + ".h5", 1, "corrupt HDF5 file", std::string(r) + ".h5"});
   }
   rows.push_back({"qkv-tokenize encode -t chars-heap-segv.h5 c.txt -o out.h5", 1, "corrupt HDF5 file", "chars-heap-segv.h5"});
+  // Found by the ASan suite's mutants (session 10): H5HG_read overflows (SIGSEGV in the release child).
+  for (const char* r : {"pairs-h5hg-overflow", "vit-h5hg-overlap"})
+    test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + r + ".h5.gz > " + d + r + ".h5");
+  rows.push_back({"qkv-inspect pairs-h5hg-overflow.h5", 1, "corrupt HDF5 file", "pairs-h5hg-overflow.h5"});
+  rows.push_back({"qkv-train seq2seq pairs-h5hg-overflow.h5" + tiny + "-o out.h5", 1, "corrupt HDF5 file",
+                  "pairs-h5hg-overflow.h5"});
+  rows.push_back({"qkv-inspect vit-h5hg-overlap.h5", 1, "corrupt HDF5 file", "vit-h5hg-overlap.h5"});
+  rows.push_back({"qkv-model info vit-h5hg-overlap.h5", 1, "corrupt HDF5 file", "vit-h5hg-overlap.h5"});
   // Found by fuzz/patches_fuzz (libFuzzer): libhdf5's metadata cache asks malloc for 256 TB, a size read
   // from the file; it fails (as in any build but one whose allocator aborts instead) and libhdf5 reports it.
   test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + "patches-h5c-256tb.h5.gz > " + d +

@@ -29,7 +29,10 @@ for exe in "$FB"/fuzz/*_fuzz; do
   mine=()
   for r in "$repro"/files/*; do
     kind=$(basename "$r" | sed 's/-.*//')
-    case "$t:$kind" in h5in:* | tokens:tokens | patches:patches | tokenizer:chars | tokenizer:tok) mine+=("$r") ;; esac
+    case "$t:$kind" in
+      h5in:* | tokens:tokens | patches:patches | tokenizer:chars | tokenizer:tok | token_pairs:pairs | checkpoint:vit)
+        mine+=("$r") ;;
+    esac
   done
   result=ok
   { "$exe" "${limits[@]}" -runs=0 "$FB/seeds/$t" &&
