@@ -312,16 +312,16 @@ void mha_memory_kv(MemoryKv& m, const float* memory, const uint8_t* key_pad, con
 
 namespace {
 
-// One query against Tk keys: att (Tk) = masked softmax(q . k_j / sqrt(hs)),
-// out (hs) = sum_j att_j v_j. q (hs); v rows ldv floats apart; kp (Tk) or
-// null. Keys as rows ldk floats apart (the memory's), or in the self-attention
-// cache's tiles (key_tiles: (ceil(Tk / kKeyTile), hs, kKeyTile)); either way
-// each score is summed over d in order.
 // att[j0 + j] = scale * acc[j] for the keys j0 + j < Tk (inlined into each clone).
 __attribute__((always_inline)) inline void put_scores(float* att, int64_t j0, int64_t Tk, float scale, const Lanes& acc) {
   for (int64_t j = 0; j < std::min<int64_t>(kLanes, Tk - j0); ++j) att[j0 + j] = scale * acc[j];
 }
 
+// One query against Tk keys: att (Tk) = masked softmax(q . k_j / sqrt(hs)),
+// out (hs) = sum_j att_j v_j. q (hs); v rows ldv floats apart; kp (Tk) or
+// null. Keys as rows ldk floats apart (the memory's), or in the self-attention
+// cache's tiles (key_tiles: (ceil(Tk / kKeyTile), hs, kKeyTile)); either way
+// each score is summed over d in order.
 QKV_SIMD_CLONES
 void attend_one(float* out, float* att, const float* q, const float* k, int64_t ldk, bool key_tiles, const float* v,
                 int64_t ldv, int64_t Tk, int64_t hs, const uint8_t* kp) {

@@ -116,9 +116,9 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
 // whole prefix with a causal mask (tests/nn_decoder_test.cpp).
 
 // Keys and values of one self-attention layer, head-major, allocated once for
-// T_max positions; positions [0, len) are filled. The keys are stored
-// transposed, (B, H, hs, T_max): a step's scores q . k_j over every cached j
-// are then hs contiguous multiply-adds across j (vectorized over the keys)
+// T_max positions; positions [0, len) are filled. The keys are stored in
+// tiles of kKeyTile positions, each tile transposed (hs, kKeyTile): a step's
+// scores of a tile are then hs multiply-adds of one vector across its keys
 // instead of one horizontal dot product per key (which cost ~50 cycles a key
 // and made the step grow with its position).
 struct KvCache {

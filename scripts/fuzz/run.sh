@@ -72,6 +72,13 @@ for t in "${targets[@]}"; do
   done
   new=$kept
   unrep=$(ls "$FB/findings/$t/unreproduced" 2>/dev/null | wc -l)
+  # The log holds only the fuzzing process's own reports (the probe's child
+  # writes to /dev/null): a sanitizer report there is a finding even when its
+  # artifact replays clean (a leak found at exit, of the whole run, is written
+  # as an empty input).
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$log"; then
+    [ -n "$new" ] || new="sanitizer report in $log "
+  fi
   if [ -n "$new" ] || { [ $rc -ne 0 ] && [ "$unrep" -eq 0 ]; }; then
     any=1
     what=$(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|deadly signal' "$log" | cut -c1-120)
