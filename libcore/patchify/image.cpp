@@ -13,8 +13,39 @@ namespace qkv::patchify {
 
 int decode_flags() { return cv::IMREAD_ANYCOLOR | cv::IMREAD_IGNORE_ORIENTATION; }
 
+namespace {
+
+bool starts_with(const std::vector<uint8_t>& b, size_t at, const char* magic, size_t n) {
+  return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
+}
+
+}  // namespace
+
+const char* image_format(const std::vector<uint8_t>& b) {
+  if (starts_with(b, 0, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+  if (starts_with(b, 0, "\xff\xd8\xff", 3)) return "JPEG";
+  if (starts_with(b, 0, "BM", 2)) return "BMP";
+  if (b.size() >= 2 && b[0] == 'P' && ((b[1] >= '1' && b[1] <= '7') || b[1] == 'F' || b[1] == 'f')) return "PNM";
+  if (starts_with(b, 0, "II*\0", 4) || starts_with(b, 0, "MM\0*", 4)) return "TIFF";
+  if (starts_with(b, 0, "RIFF", 4) && starts_with(b, 8, "WEBP", 4)) return "WebP";
+  if (starts_with(b, 0, "\x59\xa6\x6a\x95", 4)) return "Sun raster";
+  if (starts_with(b, 0, "#?RGBE", 6) || starts_with(b, 0, "#?RADIANCE", 10)) return "Radiance HDR";
+  // OpenCV tries its DICOM decoder ("DICM" at byte 128) before these two.
+  const bool dicom = starts_with(b, 128, "DICM", 4);
+  if (!dicom && (starts_with(b, 0, "\0\0\0\x0cjP  \r\n\x87\n", 12) || starts_with(b, 0, "\xff\x4f\xff\x51", 4)))
+    return "JPEG 2000";
+  if (!dicom && starts_with(b, 0, "\x76\x2f\x31\x01", 4)) return "OpenEXR";
+  return nullptr;
+}
+
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.empty()) throw DataError(name + ": cannot decode image: the file is empty");
+  // OpenCV picks a decoder by the first bytes, among more formats than qkv
+  // reads: Debian's also decodes DICOM through GDCM, whose reader aborts (an
+  // assert) on a malformed file (found by fuzz/image_fuzz). So only the
+  // formats named below reach OpenCV.
+  if (!image_format(bytes))
+    throw DataError(name + ": cannot decode image: not a format qkv reads (" + kImageFormats + ")");
   cv::Mat img;
   try {
     img = cv::imdecode(cv::_InputArray(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX))),
@@ -23,8 +54,7 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
     throw DataError(name + ": cannot decode image: " + e.msg);
   }
   if (img.empty())
-    throw DataError(name + ": cannot decode image (corrupt, truncated, or not a format OpenCV reads: "
-                           "PNG, JPEG, BMP, PNM, TIFF, WebP)");
+    throw DataError(name + ": cannot decode image (corrupt or truncated " + image_format(bytes) + ")");
   QKV_CHECK(img.depth() == CV_8U && (img.channels() == 1 || img.channels() == 3), name + ": unexpected decode type");
   return img;
 }

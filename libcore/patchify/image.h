@@ -19,6 +19,12 @@ namespace qkv::patchify {
 // orientation ignored (as PIL.Image.open does).
 int decode_flags();
 
+// The image formats qkv reads, and the one bytes start like (null: none of
+// them). Files of other formats are refused before OpenCV sees them.
+inline constexpr const char* kImageFormats =
+    "PNG, JPEG, BMP, PNM/PAM/PFM, TIFF, WebP, Sun raster, Radiance HDR, JPEG 2000, OpenEXR";
+const char* image_format(const std::vector<uint8_t>& bytes);
+
 // Throws DataError "NAME: cannot decode image ..." on corrupt or unsupported data.
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 
