@@ -12,7 +12,8 @@ set -euo pipefail
 # serial HDF5.
 pkgs=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev libopencv-dev libspdlog-dev
       libcli11-dev libgtest-dev libgmock-dev python3-h5py python3-numpy openmpi-bin libopenmpi-dev
-      slurmctld slurmd slurm-client munge)  # SLURM + munge: tests/slurm/check.sh runs a one-node cluster
+      slurmctld slurmd slurm-client munge  # SLURM + munge: tests/slurm/check.sh runs a one-node cluster
+      time)  # /usr/bin/time: tests that bound a tool's peak memory
 for arg in "$@"; do
   case "$arg" in
     --demo) pkgs+=(festlex-cmu dataset-fashion-mnist) ;;

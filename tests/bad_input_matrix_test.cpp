@@ -59,6 +59,23 @@ void replace_dataset(const std::string& path, const char* name, std::vector<hsiz
   H5Fclose(f);
 }
 
+// Under `make test-asan` (allocator_may_return_null=1), ASan prints a line of
+// its own when a request (libhdf5's, sized by a corrupt file) cannot be met
+// and returns null as a release build's malloc would: not the tool's output.
+std::string without_asan_allocation_notes(const std::string& err) {
+  std::string out;
+  size_t at = 0;
+  while (at < err.size()) {
+    size_t end = err.find('\n', at);
+    end = end == std::string::npos ? err.size() : end + 1;
+    const std::string line = err.substr(at, end - at);
+    if (!(line.rfind("==", 0) == 0 && line.find("==WARNING: AddressSanitizer failed to allocate") != std::string::npos))
+      out += line;
+    at = end;
+  }
+  return out;
+}
+
 // The first object of the file's first global heap collection (where its
 // variable-length strings live) claims 2^40 bytes: libhdf5 1.10 copies that
 // many (SIGSEGV) unless something stops it first.
@@ -260,7 +277,7 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
 
   for (const Row& r : rows) {
     auto res = test::run("cd " + d + " && timeout -s KILL 120 " + r.cmd + " >/dev/null");
-    const std::string& e = res.err;
+    const std::string e = without_asan_allocation_notes(res.err);
     EXPECT_EQ(res.exit_code, r.exit_code) << r.cmd << "\n" << e;
     EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << r.cmd << "\n" << e;
     EXPECT_NE(e.find(r.says), std::string::npos) << r.cmd << "\n" << e;

@@ -209,6 +209,24 @@ TEST(PatchifyTool, BadInputsAreClearErrorsAndWriteNothing) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_FALSE(qkv::test::exists(out));
 
+  // 132 bytes of JPEG claiming 30255x12545 (found by fuzz/image_fuzz: OpenCV allocated and decoded all of it,
+  // 8.5 s and 530 MB); and a PNG whose header claims 20000x20000.
+  qkv::test::run("gunzip -c " + qkv::test::source_path("tests/data/fuzz/image-jpeg-30255x12545.jpg.gz") + " > " +
+                 d.file("huge.jpg"));
+  std::string huge_png = png;
+  for (int k : {16, 20}) huge_png.replace(k, 4, std::string("\x00\x00\x4e\x20", 4));  // IHDR width, height
+  qkv::test::write_file(d.file("huge.png"), huge_png);
+  for (const char* f : {"huge.jpg", "huge.png"}) {
+    r = run("/usr/bin/time -f 'rss_kb=%M' qkv-patchify " + d.file(f) + " --patch 4 -o " + out);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, std::string(f) + ": image is ")) << r.err;
+    EXPECT_TRUE(contains(r.err, "more than qkv decodes")) << r.err;
+    const size_t at = r.err.find("rss_kb=");
+    ASSERT_NE(at, std::string::npos) << r.err;
+    EXPECT_LT(std::stol(r.err.substr(at + 7)), 200000) << "the claimed size was allocated: " << r.err;
+    EXPECT_FALSE(qkv::test::exists(out));
+  }
+
   r = run("qkv-patchify " + d.file("good.png") + " " + d.file("missing.png") + " --patch 4 -o " + out);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(contains(r.err, "missing.png: cannot open")) << r.err;

@@ -25,6 +25,12 @@ inline constexpr const char* kImageFormats =
     "PNG, JPEG, BMP, PNM/PAM/PFM, TIFF, WebP, Sun raster, Radiance HDR, JPEG 2000, OpenEXR";
 const char* image_format(const std::vector<uint8_t>& bytes);
 
+// The width and height an image's header claims (PNG, JPEG, BMP, PNM, Sun
+// raster, WebP; false for the others or an unreadable header). decode_image
+// refuses more than kMaxImagePixels before OpenCV allocates anything.
+bool image_size(const std::vector<uint8_t>& bytes, uint64_t& width, uint64_t& height);
+inline constexpr uint64_t kMaxImagePixels = uint64_t{1} << 26;
+
 // Throws DataError "NAME: cannot decode image ..." on corrupt or unsupported data.
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 
