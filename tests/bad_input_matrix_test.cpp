@@ -174,6 +174,17 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
                   "pairs-h5hg-overflow.h5"});
   rows.push_back({"qkv-inspect vit-h5hg-overlap.h5", 1, "corrupt HDF5 file", "vit-h5hg-overlap.h5"});
   rows.push_back({"qkv-model info vit-h5hg-overlap.h5", 1, "corrupt HDF5 file", "vit-h5hg-overlap.h5"});
+  // Found by 5,000 mutants through the release tools (session 11): a global heap object longer than its
+  // collection, which the probe's child read past without dying (SIGSEGV in the parent); a vocab_size of
+  // 3,145,740 with ids below 18 (a 402M-parameter model: 16 GB, 83 s).
+  for (const char* r : {"tok-h5hg-size", "patches-h5hg-size", "pairs-vocab-3m"})
+    test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + r + ".h5.gz > " + d + r + ".h5");
+  rows.push_back({"qkv-tokenize decode -t tok-h5hg-size.h5 tokens.h5", 1,
+                  "global heap collection at byte 2048: object 3 claims 11993092 bytes", "tok-h5hg-size.h5"});
+  rows.push_back({"qkv-patchify unpatchify patches-h5hg-size.h5 -o out.h5", 1,
+                  "global heap collection at byte 2048: object 17 claims", "patches-h5hg-size.h5"});
+  rows.push_back({"qkv-train rnn pairs-vocab-3m.h5 --steps 1 -b 4 --hidden 8 -o out.h5", 1,
+                  "vocab_size 3145740 but the largest token id is 17", "pairs-vocab-3m.h5 (/src)"});
   // Found by fuzz/patches_fuzz (libFuzzer): libhdf5's metadata cache asks malloc for 256 TB, a size read
   // from the file; it fails (as in any build but one whose allocator aborts instead) and libhdf5 reports it.
   test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + "patches-h5c-256tb.h5.gz > " + d +
@@ -193,6 +204,11 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
   rows.push_back({"qkv-train lm vocab5e7.h5 --context 16" + tiny + "-o out.h5", 1, "vocab_size 50000000 is beyond",
                   "vocab5e7.h5"});
   rows.push_back({"qkv-tokenize decode -t tok.h5 vocab5e7.h5", 1, "vocab_size 50000000 is beyond", "vocab5e7.h5"});
+  // Under qkv's limit, but far beyond the ids in use: sizes no new model (--set vocab_size=N would).
+  test::run("cp " + d + "tokens.h5 " + d + "vocab7e4.h5");
+  set_int_attr(d + "vocab7e4.h5", "/", "vocab_size", 70000);
+  rows.push_back({"qkv-train lm vocab7e4.h5 --context 16" + tiny + "-o out.h5", 1,
+                  "vocab_size 70000 but the largest token id is", "vocab7e4.h5"});
   rows.push_back({"qkv-train vit classes16e6.h5" + tiny + "-o out.h5", 1, "num_classes 16000000 but 3 class_names",
                   "classes16e6.h5"});
   rows.push_back({"qkv-train vit classes16e6-unnamed.h5" + tiny + "-o out.h5", 1, "num_classes 16000000 is beyond",

@@ -1,6 +1,9 @@
 // HDF5 in and out: round trips, pipes (file images), provenance, byte-identical
 // outputs, and every kind of bad file giving one clear error.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
 #include <hdf5.h>
 #include <pty.h>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 #include "core/error.h"
 #include "io/file_io.h"
 #include "io/h5.h"
+#include "io/h5_global_heap.h"
 #include "io/sha256.h"
 #include "support/test_support.h"
 #include "tensor/ops.h"
@@ -121,6 +125,53 @@ TEST_F(H5Test, NotHdf5EmptyAndTruncatedFilesAreRejected) {
     std::string m = msg(std::vector<uint8_t>(img.begin(), img.begin() + cut));
     EXPECT_EQ(m.rfind("f.h5: corrupt or truncated HDF5 file", 0), 0u) << cut << ": " << m;
   }
+}
+
+// libhdf5 copies a global heap object's claimed size out of its collection
+// unchecked; qkv checks every collection's object list first
+// (io/h5_global_heap.h), the same way on every run.
+TEST_F(H5Test, GlobalHeapObjectsMustFitTheirCollection) {
+  std::vector<uint8_t> img = sample_image();
+  EXPECT_EQ(io::global_heap_problem(img.data(), img.size()).what, "");
+  const uint8_t gcol[] = {'G', 'C', 'O', 'L', 1, 0, 0, 0};
+  auto it = std::search(img.begin(), img.end(), gcol, gcol + 8);
+  ASSERT_NE(it, img.end()) << "no global heap collection";
+  const size_t at = static_cast<size_t>(it - img.begin());
+  const std::string where = "global heap collection at byte " + std::to_string(at) + ": ";
+  auto msg = [&](size_t offset, uint64_t value) {
+    std::vector<uint8_t> bytes = img;
+    std::memcpy(&bytes[at + offset], &value, 8);  // little-endian
+    try {
+      H5In in(std::move(bytes), "f.h5");
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // Object 1's size (its header starts after the 16-byte collection header).
+  EXPECT_EQ(msg(24, uint64_t{1} << 40), "f.h5: corrupt HDF5 file: " + where + "object 1 claims 1099511627776 bytes, " +
+                                            std::to_string(4096 - 32) + " remain");
+  EXPECT_EQ(msg(24, ~uint64_t{0}).rfind("f.h5: corrupt HDF5 file: " + where + "object 1 claims 18446744073709551615", 0),
+            0u);
+  // The collection's own size: past the end of the file, or too small for what it holds.
+  EXPECT_EQ(msg(8, img.size()), "f.h5: corrupt or truncated HDF5 file (" + where + "claims " +
+                                    std::to_string(img.size()) + " bytes, past the end of the " +
+                                    std::to_string(img.size()) + "-byte file)");
+  EXPECT_EQ(msg(8, 8), "f.h5: corrupt HDF5 file: " + where + "claims 8 bytes, less than its header");
+  EXPECT_NE(msg(8, 33).find("f.h5: corrupt HDF5 file: " + where + "object "), std::string::npos);
+  // Strings over several collections (4 KB each) are read as written.
+  pv::set_enabled(false);
+  H5Out out(":memory:", "sample");
+  std::vector<std::string> many;
+  for (int i = 0; i < 600; ++i) many.push_back("string number " + std::to_string(i) + " of six hundred");
+  out.write_strings("many", many);
+  std::vector<uint8_t> big = out.image();
+  pv::set_enabled(true);
+  size_t collections = 0;
+  for (auto p = big.begin(); (p = std::search(p, big.end(), gcol, gcol + 8)) != big.end(); ++p) ++collections;
+  EXPECT_GE(collections, 2u);
+  EXPECT_EQ(io::global_heap_problem(big.data(), big.size()).what, "");
+  EXPECT_EQ(H5In(std::move(big), "many.h5").read_strings("many"), many);
 }
 
 TEST_F(H5Test, AbsurdShapesAreRejectedBeforeAllocating) {

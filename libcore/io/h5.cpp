@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/memory.h"
 #include "io/file_io.h"
+#include "io/h5_global_heap.h"
 #include "io/h5_probe.h"
 #include "io/sha256.h"
 
@@ -505,6 +506,10 @@ void H5In::open() {
   if (bytes_.empty()) throw DataError(path_ + ": empty file, expected HDF5");
   if (!has_hdf5_signature(bytes_)) throw DataError(path_ + ": not an HDF5 file");
   sha256_ = sha256_hex(bytes_.data(), bytes_.size());
+  // Global heap objects larger than their collection: libhdf5 copies past it.
+  HeapProblem heap = global_heap_problem(bytes_.data(), bytes_.size());
+  if (heap.truncated) throw DataError(path_ + ": corrupt or truncated HDF5 file (" + heap.what + ")");
+  if (!heap.what.empty()) throw DataError(path_ + ": corrupt HDF5 file: " + heap.what);
   probe_hdf5_image(bytes_, path_);  // libhdf5's crashes and hangs happen in a child, not here
   file_ = H5LTopen_file_image(bytes_.data(), bytes_.size(),
                               H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);

@@ -14,11 +14,11 @@
 namespace qkv::train {
 
 // Fill in what the data decides, unless the user gave it (the given value is
-// then checked against the data once the model exists).
-void set_data_dims_lm(const std::string& arch, nn::Config& cfg, const Vocab& v, int64_t context);
-// `path` names the pairs file in errors (a shared vocabulary needs one tokenizer for both sides).
-void set_data_dims_seq2seq(const std::string& arch, nn::Config& cfg, const Vocab& src, const Vocab& tgt,
-                           const std::string& path);
+// then checked against the data once the model exists). A vocabulary far
+// larger than the ids in use (a corrupt vocab_size attribute) is refused.
+void set_data_dims_lm(const std::string& arch, nn::Config& cfg, const Sequences& data, int64_t context);
+// A shared vocabulary needs one tokenizer for both sides.
+void set_data_dims_seq2seq(const std::string& arch, nn::Config& cfg, const Pairs& data);
 void set_data_dims_vit(const std::string& arch, nn::Config& cfg, const Patches& x);
 
 // Patch count and size must equal the model's; labels must be below its class count.

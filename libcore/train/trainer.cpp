@@ -227,9 +227,9 @@ std::unique_ptr<nn::Model> make_model(const TrainOptions& o, const std::string& 
   if (!ckpt) {
     nn::Config cfg = o.model;
     if (task == nn::Task::language_model)
-      set_data_dims_lm(arch, cfg, data.lm_train.vocab, o.context);
+      set_data_dims_lm(arch, cfg, data.lm_train, o.context);
     else if (task == nn::Task::seq2seq)
-      set_data_dims_seq2seq(arch, cfg, data.pairs_train.src.vocab, data.pairs_train.tgt.vocab, data.pairs_train.path);
+      set_data_dims_seq2seq(arch, cfg, data.pairs_train);
     else
       set_data_dims_vit(arch, cfg, data.patches_train);
     return nn::make_model(arch, cfg, o.seed);
