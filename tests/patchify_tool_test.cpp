@@ -186,6 +186,40 @@ TEST(PatchifyTool, GridCutsASheetWithRowBlockLabels) {
   EXPECT_TRUE(contains(r.err, "sheet.png")) << r.err;
 }
 
+// libpng and libjpeg print their complaints to stderr from inside OpenCV;
+// qkv keeps them (patchify/codec_messages.h) for its own one line.
+TEST(PatchifyTool, BrokenImagesGiveOneLineWithTheCodecsReason) {
+  TempDir d;
+  save(d.file("good.png"), random_img(8, 8, 3, 1).bgr);
+  save(d.file("good.jpg"), random_img(16, 16, 3, 2).bgr);
+  const std::string png = qkv::test::read_file(d.file("good.png")), jpg = qkv::test::read_file(d.file("good.jpg"));
+  qkv::test::write_file(d.file("cut.png"), png.substr(0, png.size() / 2));
+  std::string crc = png;
+  crc[png.find("IDAT") + 6] ^= 0x40;  // a byte of the compressed data: the chunk's CRC no longer matches
+  qkv::test::write_file(d.file("crc.png"), crc);
+  std::string damaged = jpg;
+  const size_t scan = jpg.find("\xff\xda");  // start of scan: entropy-coded data up to the end marker
+  damaged[scan + (jpg.size() - scan) / 2] = 0;
+  qkv::test::write_file(d.file("damaged.jpg"), damaged);
+  const std::string out = d.file("o.h5");
+  auto lines = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
+  for (auto [file, says] : {std::pair<const char*, const char*>{"cut.png", "(corrupt or truncated PNG: "},
+                            {"crc.png", "(corrupt or truncated PNG: IDAT: CRC error)"}}) {
+    auto r = run("qkv-patchify -q " + d.file(file) + " --patch 4 -o " + out);
+    EXPECT_EQ(r.exit_code, 1) << file;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_TRUE(contains(r.err, std::string(file) + ": cannot decode image " + says)) << r.err;
+    EXPECT_FALSE(contains(r.err, "libpng")) << r.err;
+    EXPECT_FALSE(qkv::test::exists(out));
+  }
+  // A JPEG libjpeg repairs: decoded, with one warning line naming the file.
+  auto r = run("qkv-patchify " + d.file("damaged.jpg") + " --patch 4 -o " + out + " 2>&1 >/dev/null | grep -v ': info: ' >&2");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "damaged.jpg: Corrupt JPEG data: ")) << r.err;
+  EXPECT_TRUE(contains(r.err, " (decoded anyway)")) << r.err;
+}
+
 TEST(PatchifyTool, BadInputsAreClearErrorsAndWriteNothing) {
   TempDir d;
   save(d.file("good.png"), random_img(8, 8, 3, 1).bgr);

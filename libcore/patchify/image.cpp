@@ -2,6 +2,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "patchify/codec_messages.h"
 
 namespace qkv::patchify {
 
@@ -120,6 +122,7 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
                     std::to_string(w * h / 1000000) + " Mpixel), more than qkv decodes (" +
                     std::to_string(kMaxImagePixels / 1000000) + " Mpixel, e.g. 8192x8192): downscale it first");
   cv::Mat img;
+  clear_codec_message();
   try {
     img = cv::imdecode(cv::_InputArray(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX))),
                        decode_flags());
@@ -127,8 +130,11 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name)
     throw DataError(name + ": cannot decode image: " + e.msg);
   }
   if (img.empty())
-    throw DataError(name + ": cannot decode image (corrupt or truncated " + image_format(bytes) + ")");
+    throw DataError(name + ": cannot decode image (corrupt or truncated " + image_format(bytes) +
+                    (codec_message().empty() ? "" : ": " + codec_message()) + ")");
   QKV_CHECK(img.depth() == CV_8U && (img.channels() == 1 || img.channels() == 3), name + ": unexpected decode type");
+  // A codec that warned but finished (a JPEG's damaged scan, filled in gray): one line, not libjpeg's.
+  if (!codec_message().empty()) spdlog::warn("{}: {} (decoded anyway)", name, codec_message());
   return img;
 }
 
