@@ -1,5 +1,7 @@
 #include "formats/patches.h"
 
+#include <cmath>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -79,12 +81,28 @@ Tensor patch_values(const Tensor& stored) {
   return v;
 }
 
+namespace {
+
+// Pixels are finite: a NaN or infinity (a corrupt file) would only surface
+// later as a NaN loss or a blank picture, far from its cause.
+Tensor finite(Tensor values, const io::H5In& in, const std::string& name, int64_t first_image) {
+  const float* v = values.data<float>();
+  const int64_t per_image = values.dim(0) ? values.numel() / values.dim(0) : 1;
+  for (int64_t i = 0; i < values.numel(); ++i)
+    if (!std::isfinite(v[i]))
+      throw DataError(in.path() + ": /" + name + " holds " + (std::isnan(v[i]) ? "NaN" : "an infinity") +
+                      " (image " + std::to_string(first_image + i / per_image) + ")");
+  return values;
+}
+
+}  // namespace
+
 Tensor read_patch_values(const io::H5In& in, const std::string& name) {
-  return patch_values(in.read(name, patch_dtype(in, name), 3));
+  return finite(patch_values(in.read(name, patch_dtype(in, name), 3)), in, name, 0);
 }
 
 Tensor read_patch_values(const io::H5In& in, const std::string& name, int64_t begin, int64_t end) {
-  return patch_values(in.read_rows(name, patch_dtype(in, name), begin, end, 3));
+  return finite(patch_values(in.read_rows(name, patch_dtype(in, name), begin, end, 3)), in, name, begin);
 }
 
 namespace {
@@ -177,7 +195,9 @@ std::vector<float> PatchesReader::black() const {
   return v;
 }
 
-Tensor PatchesReader::read(int64_t begin, int64_t end) const { return patch_values(read_stored(begin, end)); }
+Tensor PatchesReader::read(int64_t begin, int64_t end) const {
+  return finite(patch_values(read_stored(begin, end)), in_, "patches", begin);
+}
 
 Tensor PatchesReader::read_stored(int64_t begin, int64_t end) const {
   return in_.read_rows("patches", dtype_, begin, end, 3);  // (end - begin, L, D)

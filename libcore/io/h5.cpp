@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <limits>
 
 #include "core/error.h"
@@ -510,13 +511,15 @@ void H5In::open() {
   HeapProblem heap = global_heap_problem(bytes_.data(), bytes_.size());
   if (heap.truncated) throw DataError(path_ + ": corrupt or truncated HDF5 file (" + heap.what + ")");
   if (!heap.what.empty()) throw DataError(path_ + ": corrupt HDF5 file: " + heap.what);
-  probe_hdf5_image(bytes_, path_);  // libhdf5's crashes and hangs happen in a child, not here
+  // libhdf5's crashes and hangs happen in a child, not here; its strings come from there.
+  std::optional<detail::StringTable> strings = probe_hdf5_image(bytes_, path_);
   file_ = H5LTopen_file_image(bytes_.data(), bytes_.size(),
                               H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
   if (file_ < 0) {
     std::string why = h5_error_text();
     throw DataError(path_ + ": corrupt or truncated HDF5 file" + (why.empty() ? "" : " (" + why + ")"));
   }
+  if (strings) strings_ = std::make_unique<detail::ProbedStrings>(file_, std::move(*strings));
   try {
     provenance_ = provenance::read(file_);
   } catch (const DataError& e) {
@@ -526,6 +529,7 @@ void H5In::open() {
 }
 
 H5In::~H5In() {
+  strings_.reset();  // before its file id can be reused
   if (file_ >= 0) H5Fclose(file_);
 }
 

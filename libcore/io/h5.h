@@ -26,6 +26,7 @@
 
 #include "io/file_io.h"
 #include "io/h5_attr.h"
+#include "io/h5_strings.h"
 #include "io/provenance.h"
 #include "tensor/tensor.h"
 
@@ -172,6 +173,7 @@ class H5In {
   std::vector<uint8_t> bytes_;
   std::string sha256_;
   hid_t file_ = -1;
+  std::unique_ptr<detail::ProbedStrings> strings_;  // its vlen strings, read by the probe's child
   std::vector<ProvenanceRecord> provenance_;
 };
 

@@ -1,4 +1,5 @@
 #include "io/h5_attr.h"
+#include "io/h5_strings.h"
 
 #include <algorithm>
 #include <cstring>
@@ -142,6 +143,13 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, 
   std::vector<std::string> out;
   if (n == 0) return out;
   if (H5Tis_variable_str(type) > 0) {
+    // An outside file's: what the probe's child read (h5_strings.h), never libhdf5's global heap here.
+    if (const StringTable* probed = probed_strings(obj)) {
+      auto it = probed->find(string_key(obj, is_attr));
+      if (it == probed->end() || static_cast<hssize_t>(it->second.size()) != n)
+        throw DataError(where + ": cannot read strings");
+      return it->second;
+    }
     std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
     Hid mt(H5Tcopy(H5T_C_S1));
     H5Tset_size(mt.get(), H5T_VARIABLE);
@@ -154,6 +162,7 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, 
     }
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(mt.get(), space, H5P_DEFAULT, ptrs.data());
+    recorded(obj, is_attr, out);  // in the probe's child: for the parent
   } else {
     size_t len = H5Tget_size(type);
     std::vector<char> buf(static_cast<size_t>(n) * len);

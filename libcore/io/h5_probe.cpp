@@ -14,9 +14,12 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <optional>
+#include <set>
 
 #include "core/error.h"
 #include "io/h5_attr.h"
+#include "io/h5_strings.h"
 #include "io/provenance.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -119,17 +122,26 @@ herr_t visit_attr(hid_t obj, const char* name, const H5A_info_t*, void* data) {
   return 0;
 }
 
-herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void* data) {
-  Walk& w = *static_cast<Walk*>(data);
-  step(w, [&] {
-    Hid obj(H5Oopen(root, name, H5P_DEFAULT));
-    if (!obj.valid()) return;
-    hsize_t idx = 0;
-    H5Aiterate2(obj.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, &w);
-    if (info->type == H5O_TYPE_DATASET) step(w, [&] { read_dataset(w, obj.get()); });
-    if (info->type == H5O_TYPE_GROUP) detail::child_names(obj.get());
-  });
-  return 0;
+// Every link of a group, depth first: each object's attributes, a dataset's
+// data, a group's links. One object failing (a corrupt header) does not end
+// the walk, as H5Ovisit's first error would: the readers open objects by
+// path, so every path they can reach is walked. A group reached twice (hard
+// links, a cycle in a corrupt file) is walked once.
+void walk_group(Walk& w, hid_t group, int depth, std::set<haddr_t>& seen) {
+  constexpr int kMaxDepth = 32;  // qkv's files are 3 deep
+  if (depth > kMaxDepth) return;
+  for (const std::string& name : detail::child_names(group)) {
+    step(w, [&] {
+      H5O_info_t info;
+      if (H5Oget_info_by_name2(group, name.c_str(), &info, H5O_INFO_ALL, H5P_DEFAULT) < 0) return;  // ALL: as qkv-inspect asks
+      Hid obj(H5Oopen(group, name.c_str(), H5P_DEFAULT));
+      if (!obj.valid()) return;
+      hsize_t idx = 0;
+      H5Aiterate2(obj.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, &w);
+      if (info.type == H5O_TYPE_DATASET) step(w, [&] { read_dataset(w, obj.get()); });
+      if (info.type == H5O_TYPE_GROUP && seen.insert(info.addr).second) walk_group(w, obj.get(), depth + 1, seen);
+    });
+  }
 }
 
 std::string signal_name(int sig) {
@@ -158,22 +170,41 @@ bool walk_hdf5_image(const std::vector<uint8_t>& bytes) {
   });
   step(w, [&] { provenance::read(file.get()); });
   step(w, [&] {
-    H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_INC, visit_object, &w, H5O_INFO_BASIC);
+    Hid root(H5Oopen(file.get(), "/", H5P_DEFAULT));
+    if (!root.valid()) return;
+    hsize_t idx = 0;
+    H5Aiterate2(root.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, &w);
+    H5O_info_t info;
+    std::set<haddr_t> seen;
+    if (H5Oget_info2(root.get(), &info, H5O_INFO_BASIC) >= 0) seen.insert(info.addr);
+    walk_group(w, root.get(), 0, seen);
+  });
+  // qkv-inspect's own traversal: H5Ovisit asking every object's full info.
+  step(w, [&] {
+    H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_INC, [](hid_t, const char*, const H5O_info_t*, void*) -> herr_t { return 0; },
+              nullptr, H5O_INFO_ALL);
   });
   file.reset();
   return !(w.out_of_memory || g_failed_allocation);
 }
 
-void probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   // CPU seconds the child may take (its walk of a real file takes
   // milliseconds; counting CPU time, not wall time, keeps a busy machine from
   // failing a good file), and wall seconds for a child stuck without running.
   const rlim_t cpu_seconds = 2 + (bytes.size() >> 24);
   const unsigned wall_seconds = 60 + static_cast<unsigned>(bytes.size() >> 22);
   std::fflush(nullptr);  // nothing buffered is written twice
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return std::nullopt;  // no pipe to spare: read as before
   pid_t pid = fork();
-  if (pid < 0) return;  // no child to spare: read as before
+  if (pid < 0) {  // no child to spare: read as before
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return std::nullopt;
+  }
   if (pid == 0) {
+    ::close(pipe_fds[0]);
     int null = ::open("/dev/null", O_WRONLY);
     if (null >= 0) { dup2(null, 1); dup2(null, 2); }
     for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGINT, SIGTERM, SIGALRM, SIGXCPU, SIGPIPE})
@@ -195,16 +226,48 @@ void probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name
     setrlimit(RLIMIT_CPU, &cpu);
     alarm(wall_seconds);
     bool ok = false;
+    detail::StringTable strings;
+    detail::record_strings(&strings);
     try {
       ok = walk_hdf5_image(bytes);
     } catch (...) {
     }
+    if (ok) {  // the strings it read, for the parent
+      const std::string out = detail::serialize(strings);
+      for (size_t at = 0; at < out.size();) {
+        ssize_t w = ::write(pipe_fds[1], out.data() + at, out.size() - at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) _exit(4);
+        at += static_cast<size_t>(w);
+      }
+    }
     _exit(ok ? 0 : 3);
   }
+  ::close(pipe_fds[1]);
+  // The child's strings: no more than the file can hold, twice over (each
+  // string is in the file once; a few are read under two names).
+  const uint64_t max_strings = 2 * uint64_t{bytes.size()} + (uint64_t{1} << 20);
+  std::string received;
+  bool too_much = false;
+  for (char buf[1 << 16];;) {
+    ssize_t r = ::read(pipe_fds[0], buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    received.append(buf, static_cast<size_t>(r));
+    if (received.size() > max_strings) {
+      too_much = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+  }
+  ::close(pipe_fds[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return;
+    if (errno != EINTR) return std::nullopt;
   }
+  if (too_much)
+    throw DataError(name + ": corrupt HDF5 file: its strings add up to more than a " + std::to_string(bytes.size()) +
+                    "-byte file can hold");
   std::string why;
   if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL))
     why = "reading its metadata took over " + std::to_string(cpu_seconds) + " s of CPU (a loop in libhdf5)";
@@ -222,6 +285,9 @@ void probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name
     // silently); the parent must not repeat it.
     why = "reading its metadata failed inside libhdf5 (exit status " + std::to_string(WEXITSTATUS(status)) + ")";
   if (!why.empty()) throw DataError(name + ": corrupt HDF5 file: " + why);
+  detail::StringTable strings;
+  if (!detail::parse(received, strings)) throw DataError(name + ": corrupt HDF5 file: its probe's report is malformed");
+  return strings;
 }
 
 }  // namespace qkv::io

@@ -66,6 +66,11 @@ void process(float* lp, const float* logits, int64_t V, const Partial& p, int64_
   double z = 0.0;
   for (int64_t v = 0; v < V; ++v) z += std::exp(static_cast<double>(lp[v] - mx));
   const float lz = mx + static_cast<float>(std::log(z));
+  // A model whose scores overflow (a corrupt or diverged weight of 1e38) would
+  // pick no token at all, not even the one forced at max length.
+  if (!std::isfinite(lz))
+    throw DataError("decoding: the model's scores at step " + std::to_string(g) +
+                    " are not finite (NaN or infinite): its weights are corrupt or diverged");
   for (int64_t v = 0; v < V; ++v) lp[v] -= lz;
   const int64_t N = o.no_repeat_ngram, n = static_cast<int64_t>(p.tokens.size());
   if (N > 0 && n >= N - 1) {

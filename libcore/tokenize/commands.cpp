@@ -74,15 +74,24 @@ void append_pieces(const Tokenizer& tok, const int32_t* ids, size_t n, std::stri
 }
 
 // Checks that tok can decode what r reads (its ids are in [0, vocab_size)):
-// the same vocabulary size; warns when the file names another tokenizer file.
+// the same vocabulary size.
 void check_decodable(const formats::TokensReader& r, const Tokenizer& tok) {
   const formats::Vocab& v = r.vocab();
   if (v.vocab_size != tok.vocab_size())
     throw DataError(r.where() + "encoded with a " + std::to_string(v.vocab_size) + "-piece vocabulary, but " +
                     tok.source + " has " + std::to_string(tok.vocab_size()));
-  if (!v.tokenizer_sha256.empty() && !tok.sha256.empty() && v.tokenizer_sha256 != tok.sha256)
-    spdlog::warn("{}encoded with tokenizer sha256 {}, not {} ({})", r.where(), v.tokenizer_sha256.substr(0, 12),
-                 tok.source, tok.sha256.substr(0, 12));
+}
+
+// Once the ids have been read (a bad file gets its one error line, not this
+// too): a warning when the file names another tokenizer file. The hashes are
+// shown long enough to differ (12 hex digits, more if those agree).
+void warn_other_tokenizer(const formats::TokensReader& r, const Tokenizer& tok) {
+  const std::string &a = r.vocab().tokenizer_sha256, &b = tok.sha256;
+  if (a.empty() || b.empty() || a == b) return;
+  size_t same = 0;
+  while (same < a.size() && same < b.size() && a[same] == b[same]) ++same;
+  const size_t n = std::max<size_t>(12, same + 1);
+  spdlog::warn("{}encoded with tokenizer sha256 {}, not {} ({})", r.where(), a.substr(0, n), tok.source, b.substr(0, n));
 }
 
 std::string where_line(const std::string& name, int64_t line) { return name + ":" + std::to_string(line) + ": "; }
@@ -268,6 +277,7 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
     formats::TokensReader r(in);
     check_decodable(r, src);
     formats::Sequences s = r.read_all();
+    warn_other_tokenizer(r, src);
     std::string layout = in.has_attr("/", "text_layout") ? in.attr_string("/", "text_layout") : "lines";
     bool final_newline = !in.has_attr("/", "final_newline") || in.attr_int("/", "final_newline") != 0;
     bool lines = layout != "documents";
@@ -284,6 +294,8 @@ void run_decode(const std::string& tokenizer, const std::string& tgt_tokenizer, 
     check_decodable(r.src, src);
     check_decodable(r.tgt, tgt);
     formats::Pairs p = r.read_all();
+    warn_other_tokenizer(r.src, src);
+    warn_other_tokenizer(r.tgt, tgt);
     for (int64_t i = 0; i < p.n(); ++i) {
       src.decode(p.src.seq(i), static_cast<size_t>(p.src.len(i)), buf);
       buf.push_back('\t');

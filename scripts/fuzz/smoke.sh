@@ -30,7 +30,7 @@ for exe in "$FB"/fuzz/*_fuzz; do
   for r in "$repro"/files/*; do
     kind=$(basename "$r" | sed 's/-.*//')
     case "$t:$kind" in
-      h5in:* | tokens:tokens | patches:patches | tokenizer:chars | tokenizer:tok | token_pairs:pairs | checkpoint:vit | image:image)
+      h5in:* | tokens:tokens | patches:patches | tokenizer:chars | tokenizer:tok | token_pairs:pairs | checkpoint:vit | checkpoint:s2s | image:image)
         mine+=("$r") ;;
     esac
   done
