@@ -194,6 +194,14 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
   rows.push_back({"qkv-train -q vit patches-nan.h5" + tiny + "-o out.h5", 1, "/patches holds NaN (image 7)",
                   "patches-nan.h5"});
   rows.push_back({"qkv-tokenize decode -t tok.h5 tokens-sha-id.h5", 1, "is outside the vocabulary", "tokens-sha-id.h5"});
+  // Found by the second 25,000 mutants (session 11, seed 20261209): an integer type claiming 188 bits in 4 bytes,
+  // which libhdf5's conversion to double copied into a 64-bit stack variable (stack smashing, SIGABRT).
+  test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + "patches-int-188bit.h5.gz > " + d +
+            "patches-int-188bit.h5");
+  for (const std::string& c : std::vector<std::string>{"qkv-inspect patches-int-188bit.h5",
+                                                       "qkv-train vit patches-int-188bit.h5" + tiny + "-o out.h5",
+                                                       "qkv-patchify unpatchify patches-int-188bit.h5 -o out.h5"})
+    rows.push_back({c, 1, "dataset /labels: its number type claims 188 bits at bit 0 of 32", "patches-int-188bit.h5"});
   // Found by fuzz/patches_fuzz (libFuzzer): libhdf5's metadata cache asks malloc for 256 TB, a size read
   // from the file; it fails (as in any build but one whose allocator aborts instead) and libhdf5 reports it.
   test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + "patches-h5c-256tb.h5.gz > " + d +
@@ -312,14 +320,20 @@ TEST_F(BadInputMatrix, EveryRowOneLineNoOutputNoTemporaries) {
   }
   std::printf("%zu rows\n", rows.size());
 
-  // The same 25,000 mutants' SIGSEGVs inside libhdf5 (a global heap index read in the tool's process; an object
-  // header qkv-inspect's traversal reached first): whether libhdf5 crashes on them depends on what memory lies
+  // The 25,000 mutants' SIGSEGVs inside libhdf5 (a global heap index read in the tool's process; an object
+  // header qkv-inspect's traversal reached first; an attribute message looked up by name): whether libhdf5 crashes on them depends on what memory lies
   // where it reads, so the probe's child may die (one line, exit 1) or read garbage strings (exit 0). Never a
   // signal, never more than one line.
   const std::vector<std::pair<std::string, std::string>> crashers = {
       {"chars-h5hg-index", "qkv-inspect {}"},   {"pairs-h5hg-index", "qkv-inspect {}"},
       {"pairs-oinfo-segv", "qkv-inspect {}"},   {"patches-oinfo-segv", "qkv-inspect {}"},
-      {"patches-h5hg-index", "qkv-patchify unpatchify {} -o out.h5"}, {"s2s-info-segv", "qkv-model info {}"}};
+      {"patches-h5hg-index", "qkv-patchify unpatchify {} -o out.h5"}, {"s2s-info-segv", "qkv-model info {}"},
+      // Session 11's second run: an attribute message whose data libhdf5 copies at its claimed size, looked up
+      // by name in provenance::read (SIGSEGV in H5O__msg_iterate_real under H5Aexists). Now only the child
+      // looks attributes up (io/h5_probed.h).
+      {"pairs-attr-segv-a", "qkv-train -q rnn {} --steps 1 -b 4 --hidden 8 -o out.h5"},
+      {"pairs-attr-segv-a", "qkv-inspect {}"},
+      {"pairs-attr-segv-b", "qkv-train -q seq2seq {} --layers 1 --heads 2 --d-model 16 --d-ff 16 --steps 1 -b 4 -o out.h5"}};
   for (const auto& [r, cmd] : crashers) {
     test::run("gunzip -c " + test::source_path("tests/data/fuzz/") + r + ".h5.gz > " + d + r + ".h5");
     const std::string c = cmd.substr(0, cmd.find("{}")) + r + ".h5" + cmd.substr(cmd.find("{}") + 2);

@@ -17,6 +17,7 @@
 #include "io/file_io.h"
 #include "io/h5.h"
 #include "io/h5_global_heap.h"
+#include "io/h5_probed.h"
 #include "io/sha256.h"
 #include "support/test_support.h"
 #include "tensor/ops.h"
@@ -172,6 +173,77 @@ TEST_F(H5Test, GlobalHeapObjectsMustFitTheirCollection) {
   EXPECT_GE(collections, 2u);
   EXPECT_EQ(io::global_heap_problem(big.data(), big.size()).what, "");
   EXPECT_EQ(H5In(std::move(big), "many.h5").read_strings("many"), many);
+}
+
+// An outside file's attributes and variable-length strings are what the
+// probe's child read (io/h5_probed.h): libhdf5 decodes an attribute message
+// at the size it claims whenever an attribute is looked up, so the tool's own
+// process never looks one up.
+TEST_F(H5Test, AttributesOfOutsideFilesComeFromTheProbesChild) {
+  H5In in(sample_image(), "sample.h5");
+  const io::detail::ProbedFile* t = io::detail::probed(in.handle());
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->attr_names.at("/"), (std::vector<std::string>{"class_names", "lr", "mean", "qkv_format",
+                                                              "qkv_format_version", "vocab_size"}));
+  EXPECT_EQ(std::get<int64_t>(t->attrs.at("/@vocab_size").value), 65);
+  EXPECT_EQ(std::get<std::string>(t->attrs.at("/group@kind").value), "mlp");
+  EXPECT_EQ(std::get<std::vector<int64_t>>(t->attrs.at("/group/sub/w@dims").value), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(t->strings.at("/names"), (std::vector<std::string>{"a", "", "ünïcödé", "tab\there"}));
+  EXPECT_TRUE(t->attr_names.count("/provenance/0000"));
+  EXPECT_EQ(in.provenance().size(), 1u);
+  // The readers answer from it: a value only the table holds is what they see.
+  io::detail::ProbedFile forged = *t;
+  forged.attrs["/@vocab_size"].value = int64_t{77};
+  forged.attr_names["/group"].clear();
+  {
+    io::detail::ProbedRegistration swap(in.handle(), forged);
+    EXPECT_EQ(in.attr_int("/", "vocab_size"), 77);
+    EXPECT_FALSE(in.has_attr("group", "kind"));
+  }
+  // The report crosses a pipe: every value kind survives, and every cut of it is refused.
+  forged.attrs["/@err"] = io::detail::ProbedAttr{false, {}, ": unsupported attribute type"};
+  forged.attrs["/@d"].value = 2.5;
+  forged.attrs["/@ds"].value = std::vector<double>{1.5, -2};
+  const std::string bytes = io::detail::serialize(forged);
+  io::detail::ProbedFile back;
+  ASSERT_TRUE(io::detail::parse(bytes, back));
+  EXPECT_EQ(io::detail::serialize(back), bytes);
+  EXPECT_EQ(back.attrs.at("/@err").error, ": unsupported attribute type");
+  EXPECT_EQ(std::get<std::vector<double>>(back.attrs.at("/@ds").value), (std::vector<double>{1.5, -2}));
+  for (size_t cut = 0; cut < bytes.size(); cut += 7) {
+    io::detail::ProbedFile part;
+    EXPECT_FALSE(io::detail::parse(bytes.substr(0, cut), part)) << cut;
+  }
+}
+
+// libhdf5 1.10.8 converts an integer whose type claims more bits than its
+// size through a fixed stack buffer (stack smashing in H5T__bit_get_d, a
+// mutated patches file): such a type is refused before any read.
+TEST_F(H5Test, NumberTypesClaimingMoreBitsThanTheirSizeAreRefused) {
+  pv::set_enabled(false);
+  H5Out out(":memory:", "sample");
+  out.write("ids", Tensor::from<int32_t>({1, 2, 3, -4}, {4}));
+  std::vector<uint8_t> img = out.image();
+  pv::set_enabled(true);
+  EXPECT_EQ(H5In(img, "f.h5").read("ids", DType::i64).data<int64_t>()[3], -4);
+  // The datatype message of a signed little-endian 32-bit integer: class 0 version 1, size 4, offset 0, precision 32.
+  const uint8_t i32[] = {0x10, 0x08, 0, 0, 4, 0, 0, 0, 0, 0, 32, 0};
+  auto it = std::search(img.begin(), img.end(), i32, i32 + sizeof i32);
+  ASSERT_NE(it, img.end());
+  it[10] = 188;
+  H5In bad(img, "f.h5");
+  for (DType t : {DType::i32, DType::i64, DType::f32}) {
+    try {
+      bad.read("ids", t);
+      ADD_FAILURE() << "read a 188-bit int32";
+    } catch (const DataError& e) {
+      EXPECT_STREQ(e.what(), "f.h5: dataset /ids: its number type claims 188 bits at bit 0 of 32 (corrupt header?)");
+    }
+  }
+  for (hid_t t : {H5T_NATIVE_INT8, H5T_NATIVE_UINT16, H5T_STD_I32BE, H5T_NATIVE_INT64, H5T_NATIVE_FLOAT,
+                  H5T_NATIVE_DOUBLE, H5T_IEEE_F32BE})
+    EXPECT_EQ(io::detail::number_type_problem(t), "");
+  EXPECT_NE(io::detail::number_type_problem(H5T_NATIVE_LDOUBLE), "");  // 128 bits: not read as a number
 }
 
 TEST_F(H5Test, AbsurdShapesAreRejectedBeforeAllocating) {

@@ -34,14 +34,7 @@ struct WalkCtx {
 };
 
 void read_attrs(hid_t obj, const std::string& where, Entry& e) {
-  std::vector<std::string> names;
-  H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, nullptr,
-              [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
-                static_cast<std::vector<std::string>*>(d)->emplace_back(name);
-                return 0;
-              },
-              &names);
-  for (auto& n : names) {
+  for (const std::string& n : io::detail::attr_names(obj, where)) {
     Entry::Attr a;
     a.name = n;
     try {
@@ -69,6 +62,8 @@ void dataset_values(const io::H5In& in, hid_t d, hid_t type, const Options& opt,
     return;
   }
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) return;
+  if (std::string bad = io::detail::number_type_problem(type); !bad.empty())
+    throw DataError(in.path() + ": dataset " + e.path + ": " + bad);
   uint64_t elem = H5Tget_size(type);
   if (elem == 0 || numel > in.max_decoded_bytes(d, e.path) / elem)
     throw DataError(in.path() + ": dataset " + e.path + ": shape " + shape_str(e.shape) +

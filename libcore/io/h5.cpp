@@ -512,14 +512,14 @@ void H5In::open() {
   if (heap.truncated) throw DataError(path_ + ": corrupt or truncated HDF5 file (" + heap.what + ")");
   if (!heap.what.empty()) throw DataError(path_ + ": corrupt HDF5 file: " + heap.what);
   // libhdf5's crashes and hangs happen in a child, not here; its strings come from there.
-  std::optional<detail::StringTable> strings = probe_hdf5_image(bytes_, path_);
+  std::optional<detail::ProbedFile> probed = probe_hdf5_image(bytes_, path_);
   file_ = H5LTopen_file_image(bytes_.data(), bytes_.size(),
                               H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
   if (file_ < 0) {
     std::string why = h5_error_text();
     throw DataError(path_ + ": corrupt or truncated HDF5 file" + (why.empty() ? "" : " (" + why + ")"));
   }
-  if (strings) strings_ = std::make_unique<detail::ProbedStrings>(file_, std::move(*strings));
+  if (probed) probed_ = std::make_unique<detail::ProbedRegistration>(file_, std::move(*probed));
   try {
     provenance_ = provenance::read(file_);
   } catch (const DataError& e) {
@@ -529,16 +529,14 @@ void H5In::open() {
 }
 
 H5In::~H5In() {
-  strings_.reset();  // before its file id can be reused
+  probed_.reset();  // before its file id can be reused
   if (file_ >= 0) H5Fclose(file_);
 }
 
 std::string H5In::kind() const {
-  if (H5Aexists_by_name(file_, "/", "qkv_format", H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return "";
-  }
-  AttrValue v = detail::read_attr(Hid(H5Oopen(file_, "/", H5P_DEFAULT)).get(), "qkv_format", path_ + ": /");
+  Hid root(H5Oopen(file_, "/", H5P_DEFAULT));
+  if (!detail::attr_exists(root.get(), "qkv_format", path_ + ": /")) return "";
+  AttrValue v = detail::read_attr(root.get(), "qkv_format", path_ + ": /");
   if (auto* s = std::get_if<std::string>(&v)) return *s;
   throw DataError(path_ + ": attribute qkv_format is not a string");
 }
@@ -628,6 +626,7 @@ Tensor H5In::read_rows(const std::string& name, DType dtype, int64_t begin, int6
   bool want_int = dtype != DType::f32;
   if ((want_int && cls != H5T_INTEGER) || (!want_int && cls != H5T_FLOAT && cls != H5T_INTEGER))
     throw DataError(where + ": expected " + dtype_name(dtype) + ", found " + detail::type_name(ftype.get()));
+  if (std::string bad = detail::number_type_problem(ftype.get()); !bad.empty()) throw DataError(where + ": " + bad);
   // Size checks before allocating anything.
   uint64_t numel = 1;
   for (int64_t v : s) {
@@ -701,9 +700,9 @@ std::vector<std::string> H5In::read_strings(const std::string& name) const {
 
 bool H5In::has_attr(const std::string& object, const std::string& name) const {
   if (norm(object) != "/" && !has(object)) return false;
-  htri_t r = H5Aexists_by_name(file_, norm(object).c_str(), name.c_str(), H5P_DEFAULT);
-  if (r < 0) H5Eclear2(H5E_DEFAULT);
-  return r > 0;
+  Hid o(H5Oopen(file_, norm(object).c_str(), H5P_DEFAULT));
+  if (!o.valid()) throw DataError(path_ + ": " + norm(object) + ": cannot open (" + h5_error_text() + ")");
+  return detail::attr_exists(o.get(), name, path_ + ": " + norm(object));
 }
 
 AttrValue H5In::attr(const std::string& object, const std::string& name) const {

@@ -26,7 +26,7 @@
 
 #include "io/file_io.h"
 #include "io/h5_attr.h"
-#include "io/h5_strings.h"
+#include "io/h5_probed.h"
 #include "io/provenance.h"
 #include "tensor/tensor.h"
 
@@ -173,7 +173,7 @@ class H5In {
   std::vector<uint8_t> bytes_;
   std::string sha256_;
   hid_t file_ = -1;
-  std::unique_ptr<detail::ProbedStrings> strings_;  // its vlen strings, read by the probe's child
+  std::unique_ptr<detail::ProbedRegistration> probed_;  // its strings and attributes, read by the probe's child
   std::vector<ProvenanceRecord> provenance_;
 };
 

@@ -1,5 +1,5 @@
 #include "io/h5_attr.h"
-#include "io/h5_strings.h"
+#include "io/h5_probed.h"
 
 #include <algorithm>
 #include <cstring>
@@ -143,10 +143,11 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, 
   std::vector<std::string> out;
   if (n == 0) return out;
   if (H5Tis_variable_str(type) > 0) {
-    // An outside file's: what the probe's child read (h5_strings.h), never libhdf5's global heap here.
-    if (const StringTable* probed = probed_strings(obj)) {
-      auto it = probed->find(string_key(obj, is_attr));
-      if (it == probed->end() || static_cast<hssize_t>(it->second.size()) != n)
+    // An outside file's: what the probe's child read, never libhdf5's global heap here.
+    if (const ProbedFile* p = probed(obj)) {
+      if (is_attr) throw DataError(where + ": cannot read strings");  // read_attr answers from the table
+      auto it = p->strings.find(object_key(obj));
+      if (it == p->strings.end() || static_cast<hssize_t>(it->second.size()) != n)
         throw DataError(where + ": cannot read strings");
       return it->second;
     }
@@ -162,7 +163,7 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, 
     }
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(mt.get(), space, H5P_DEFAULT, ptrs.data());
-    recorded(obj, is_attr, out);  // in the probe's child: for the parent
+    if (ProbedFile* t = recording(); t && !is_attr) t->strings[object_key(obj)] = out;  // for the parent
   } else {
     size_t len = H5Tget_size(type);
     std::vector<char> buf(static_cast<size_t>(n) * len);
@@ -180,8 +181,10 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, 
   return out;
 }
 
-AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where) {
-  std::string w = where + " attribute " + name;
+namespace {
+
+// The attribute read by libhdf5; w: "WHERE attribute NAME".
+AttrValue read_attr_here(hid_t obj, const std::string& name, const std::string& w) {
   Hid a(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
   if (!a.valid()) throw DataError(w + ": missing");
   Hid type(H5Aget_type(a.get()));
@@ -197,7 +200,12 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
   if (static_cast<uint64_t>(n) > file_bytes)
     throw DataError(w + ": claims " + std::to_string(n) + " values, more than the file holds (corrupt header?)");
   bool scalar = rank == 0;
-  switch (H5Tget_class(type.get())) {
+  H5T_class_t cls = H5Tget_class(type.get());
+  if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+    std::string bad = number_type_problem(type.get());
+    if (!bad.empty()) throw DataError(w + ": " + bad);
+  }
+  switch (cls) {
     case H5T_INTEGER: {
       std::vector<int64_t> v(static_cast<size_t>(n));
       if (n && H5Aread(a.get(), H5T_NATIVE_INT64, v.data()) < 0) throw DataError(w + ": unreadable");
@@ -218,6 +226,77 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
     default:
       throw DataError(w + ": unsupported attribute type (integers, floats and strings only)");
   }
+}
+
+}  // namespace
+
+AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where) {
+  const std::string w = where + " attribute " + name;
+  if (const ProbedFile* p = probed(obj)) {
+    auto it = p->attrs.find(attr_key(obj, name));
+    if (it == p->attrs.end()) throw DataError(w + (attr_exists(obj, name, where) ? ": cannot read" : ": missing"));
+    if (!it->second.ok) throw DataError(w + it->second.error);
+    return it->second.value;
+  }
+  ProbedFile* t = recording();  // in the probe's child: for the parent
+  try {
+    AttrValue v = read_attr_here(obj, name, w);
+    if (t) t->attrs[attr_key(obj, name)] = ProbedAttr{true, v, ""};
+    return v;
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    if (t) t->attrs[attr_key(obj, name)] = ProbedAttr{false, {}, msg.rfind(w, 0) == 0 ? msg.substr(w.size()) : ": " + msg};
+    throw;
+  }
+}
+
+std::vector<std::string> attr_names(hid_t obj, const std::string& where) {
+  if (const ProbedFile* p = probed(obj)) {
+    auto it = p->attr_names.find(object_key(obj));
+    if (it == p->attr_names.end()) throw DataError(where + ": cannot list attributes");
+    return it->second;
+  }
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  herr_t rc = H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx,
+                          [](hid_t, const char* name, const H5A_info_t*, void* d) -> herr_t {
+                            static_cast<std::vector<std::string>*>(d)->emplace_back(name);
+                            return 0;
+                          },
+                          &names);
+  if (rc < 0) throw DataError(where + ": cannot list attributes");
+  if (ProbedFile* t = recording()) t->attr_names[object_key(obj)] = names;
+  return names;
+}
+
+bool attr_exists(hid_t obj, const std::string& name, const std::string& where) {
+  if (probed(obj)) {
+    auto names = attr_names(obj, where);
+    return std::find(names.begin(), names.end(), name) != names.end();
+  }
+  htri_t r = H5Aexists(obj, name.c_str());
+  if (r < 0) H5Eclear2(H5E_DEFAULT);
+  return r > 0;
+}
+
+std::string number_type_problem(hid_t type) {
+  const size_t size = H5Tget_size(type);
+  if (size == 0 || size > 8)
+    return "a " + std::to_string(8 * size) + "-bit number type (qkv reads numbers of at most 64 bits)";
+  const size_t bits = 8 * size, prec = H5Tget_precision(type);
+  const int off = H5Tget_offset(type);
+  if (prec == 0 || off < 0 || prec + static_cast<size_t>(off) > bits)
+    return "its number type claims " + std::to_string(prec) + " bits at bit " + std::to_string(off) + " of " +
+           std::to_string(bits) + " (corrupt header?)";
+  if (H5Tget_class(type) == H5T_FLOAT) {
+    size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+    const size_t end = prec + static_cast<size_t>(off);
+    if (H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0 || esize == 0 || esize > 16 || msize == 0 ||
+        spos >= end || epos + esize > end || mpos + msize > end)
+      return "its float type's sign, exponent and mantissa fields do not fit its " + std::to_string(bits) +
+             " bits (corrupt header?)";
+  }
+  return "";
 }
 
 }  // namespace detail

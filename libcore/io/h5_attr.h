@@ -44,9 +44,17 @@ std::vector<std::string> child_names(hid_t group);  // link names, sorted
 std::string type_name(hid_t type);  // "float32", "uint8", "string", "enum", ...
 hid_t object_create_plist(hid_t cls);  // H5P_GROUP_CREATE / H5P_DATASET_CREATE, timestamps off
 
+// Why libhdf5 cannot be trusted to convert this integer or float type (its
+// size, precision, offset or fields are inconsistent: libhdf5 1.10.8's
+// conversions overrun a stack buffer on such a type), or "" when it can.
+std::string number_type_problem(hid_t type);
+
 void write_attr(hid_t obj, const std::string& name, const AttrValue& value);
-// where: "FILE: /object" for messages.
+// where: "FILE: /object" for messages. For an outside file, these three
+// answer from what the probe's child read (h5_probed.h).
 AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where);
+std::vector<std::string> attr_names(hid_t obj, const std::string& where);  // name order
+bool attr_exists(hid_t obj, const std::string& name, const std::string& where);
 // Reads n strings of a string-typed dataset or attribute (vlen or fixed).
 std::vector<std::string> read_string_values(hid_t obj, hid_t type, hid_t space, bool is_attr,
                                             const std::string& where);

@@ -19,7 +19,7 @@
 
 #include "core/error.h"
 #include "io/h5_attr.h"
-#include "io/h5_strings.h"
+#include "io/h5_probed.h"
 #include "io/provenance.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -89,6 +89,7 @@ void read_dataset(Walk& w, hid_t d) {
     return;
   }
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) return;
+  if (!detail::number_type_problem(type.get()).empty()) return;  // every reader refuses it
   const uint64_t elem = 8;  // read as int64 or double
   const hid_t mem = cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
   if (static_cast<uint64_t>(n) <= w.data_left / elem) {
@@ -116,10 +117,11 @@ void read_dataset(Walk& w, hid_t d) {
   }
 }
 
-herr_t visit_attr(hid_t obj, const char* name, const H5A_info_t*, void* data) {
-  Walk& w = *static_cast<Walk*>(data);
-  step(w, [&] { detail::read_attr(obj, name, ""); });
-  return 0;
+// Lists an object's attributes and reads each (recorded for the parent).
+void walk_attrs(Walk& w, hid_t obj) {
+  std::vector<std::string> names;
+  step(w, [&] { names = detail::attr_names(obj, ""); });
+  for (const std::string& name : names) step(w, [&] { detail::read_attr(obj, name, ""); });
 }
 
 // Every link of a group, depth first: each object's attributes, a dataset's
@@ -136,8 +138,7 @@ void walk_group(Walk& w, hid_t group, int depth, std::set<haddr_t>& seen) {
       if (H5Oget_info_by_name2(group, name.c_str(), &info, H5O_INFO_ALL, H5P_DEFAULT) < 0) return;  // ALL: as qkv-inspect asks
       Hid obj(H5Oopen(group, name.c_str(), H5P_DEFAULT));
       if (!obj.valid()) return;
-      hsize_t idx = 0;
-      H5Aiterate2(obj.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, &w);
+      walk_attrs(w, obj.get());
       if (info.type == H5O_TYPE_DATASET) step(w, [&] { read_dataset(w, obj.get()); });
       if (info.type == H5O_TYPE_GROUP && seen.insert(info.addr).second) walk_group(w, obj.get(), depth + 1, seen);
     });
@@ -165,15 +166,14 @@ bool walk_hdf5_image(const std::vector<uint8_t>& bytes) {
   if (!file.valid()) return !g_failed_allocation;
   // What every reader does first, then everything else in the file.
   step(w, [&] {
-    if (H5Aexists_by_name(file.get(), "/", "qkv_format", H5P_DEFAULT) > 0)
-      detail::read_attr(Hid(H5Oopen(file.get(), "/", H5P_DEFAULT)).get(), "qkv_format", "");
+    Hid root(H5Oopen(file.get(), "/", H5P_DEFAULT));
+    if (root.valid() && detail::attr_exists(root.get(), "qkv_format", "")) detail::read_attr(root.get(), "qkv_format", "");
   });
   step(w, [&] { provenance::read(file.get()); });
   step(w, [&] {
     Hid root(H5Oopen(file.get(), "/", H5P_DEFAULT));
     if (!root.valid()) return;
-    hsize_t idx = 0;
-    H5Aiterate2(root.get(), H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, &w);
+    walk_attrs(w, root.get());
     H5O_info_t info;
     std::set<haddr_t> seen;
     if (H5Oget_info2(root.get(), &info, H5O_INFO_BASIC) >= 0) seen.insert(info.addr);
@@ -188,7 +188,7 @@ bool walk_hdf5_image(const std::vector<uint8_t>& bytes) {
   return !(w.out_of_memory || g_failed_allocation);
 }
 
-std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+std::optional<detail::ProbedFile> probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   // CPU seconds the child may take (its walk of a real file takes
   // milliseconds; counting CPU time, not wall time, keeps a busy machine from
   // failing a good file), and wall seconds for a child stuck without running.
@@ -226,14 +226,14 @@ std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& 
     setrlimit(RLIMIT_CPU, &cpu);
     alarm(wall_seconds);
     bool ok = false;
-    detail::StringTable strings;
-    detail::record_strings(&strings);
+    detail::ProbedFile report;
+    detail::record_into(&report);
     try {
       ok = walk_hdf5_image(bytes);
     } catch (...) {
     }
-    if (ok) {  // the strings it read, for the parent
-      const std::string out = detail::serialize(strings);
+    if (ok) {  // the strings and attributes it read, for the parent
+      const std::string out = detail::serialize(report);
       for (size_t at = 0; at < out.size();) {
         ssize_t w = ::write(pipe_fds[1], out.data() + at, out.size() - at);
         if (w < 0 && errno == EINTR) continue;
@@ -244,9 +244,10 @@ std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& 
     _exit(ok ? 0 : 3);
   }
   ::close(pipe_fds[1]);
-  // The child's strings: no more than the file can hold, twice over (each
-  // string is in the file once; a few are read under two names).
-  const uint64_t max_strings = 2 * uint64_t{bytes.size()} + (uint64_t{1} << 20);
+  // The child's report: bounded by the file's size (each string and value is
+  // in the file once, a few are read under two names, and a number of one
+  // byte is sent as eight).
+  const uint64_t max_strings = 16 * uint64_t{bytes.size()} + (uint64_t{1} << 20);
   std::string received;
   bool too_much = false;
   for (char buf[1 << 16];;) {
@@ -266,8 +267,8 @@ std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& 
     if (errno != EINTR) return std::nullopt;
   }
   if (too_much)
-    throw DataError(name + ": corrupt HDF5 file: its strings add up to more than a " + std::to_string(bytes.size()) +
-                    "-byte file can hold");
+    throw DataError(name + ": corrupt HDF5 file: its strings and attributes add up to more than a " +
+                    std::to_string(bytes.size()) + "-byte file can hold");
   std::string why;
   if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL))
     why = "reading its metadata took over " + std::to_string(cpu_seconds) + " s of CPU (a loop in libhdf5)";
@@ -285,9 +286,9 @@ std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& 
     // silently); the parent must not repeat it.
     why = "reading its metadata failed inside libhdf5 (exit status " + std::to_string(WEXITSTATUS(status)) + ")";
   if (!why.empty()) throw DataError(name + ": corrupt HDF5 file: " + why);
-  detail::StringTable strings;
-  if (!detail::parse(received, strings)) throw DataError(name + ": corrupt HDF5 file: its probe's report is malformed");
-  return strings;
+  detail::ProbedFile report;
+  if (!detail::parse(received, report)) throw DataError(name + ": corrupt HDF5 file: its probe's report is malformed");
+  return report;
 }
 
 }  // namespace qkv::io

@@ -16,17 +16,17 @@
 #include <vector>
 #include <optional>
 
-#include "io/h5_strings.h"
+#include "io/h5_probed.h"
 
 namespace qkv::io {
 
 // Throws DataError("NAME: corrupt HDF5 file: ...") when walking the file image
 // crashes, hangs or needs more memory than a file of its size can justify.
-// Returns the variable-length strings the walk read (h5_strings.h: the
-// parent serves them instead of reading the global heap), or nothing when no
+// Returns the strings and attributes the walk read (h5_probed.h: the parent
+// answers from them instead of libhdf5), or nothing when no
 // child could be started (the file is then read as before). Ordinary errors
 // are left to the real readers.
-std::optional<detail::StringTable> probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name);
+std::optional<detail::ProbedFile> probe_hdf5_image(const std::vector<uint8_t>& bytes, const std::string& name);
 
 // The walk itself, in this process (for the fuzz targets and the child).
 // Returns false when libhdf5 failed to allocate (a header claiming absurd sizes).

@@ -117,7 +117,7 @@ std::vector<ProvenanceRecord> read(hid_t file) {
     if (!r.valid()) continue;
     std::string where = "/provenance/" + n;
     ProvenanceRecord rec;
-    auto get = [&](const char* a) { return H5Aexists(r.get(), a) > 0 ? detail::read_attr(r.get(), a, where) : AttrValue(std::string()); };
+    auto get = [&](const char* a) { return detail::attr_exists(r.get(), a, where) ? detail::read_attr(r.get(), a, where) : AttrValue(std::string()); };
     rec.tool = str(get("tool"));
     rec.version = str(get("version"));
     rec.command_line = str(get("command_line"));
