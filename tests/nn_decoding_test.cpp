@@ -531,3 +531,45 @@ TEST(Search, AttentionOfTheChosenHypotheses) {
     }
   }
 }
+
+// A decoder keeps the state its last search gave back (Decoder::recycle) and
+// the next start() reuses its buffers without clearing them: batches of other
+// sizes, lengths and beams after it decode exactly as with a fresh decoder.
+TEST(Search, RecycledStatesDecodeAsFreshOnes) {
+  Rng rng(21);
+  const auto transformer = random_model("transformer", small_transformer(), 8, 0.5f);
+  const auto rnn = random_model("rnn", cfg({{"src_vocab_size", int64_t{13}}, {"tgt_vocab_size", int64_t{11}},
+                                            {"n_layer", int64_t{2}}, {"d_emb", int64_t{7}}, {"d_hidden", int64_t{10}},
+                                            {"d_attn", int64_t{5}}}),
+                                9);
+  const auto gpt = random_model("gpt", small_gpt(), 10, 0.6f);
+  struct Case {
+    int64_t n, beam, max_len;
+  };
+  const std::vector<Case> cases = {{5, 1, 12}, {2, 3, 6}, {8, 1, 4}, {1, 5, 15}, {6, 2, 9}, {3, 1, 12}};
+  for (Model* m : {transformer.get(), rnn.get(), gpt.get()}) {
+    const bool lm = !m->decoder()->has_source();
+    auto reused = m->decoder();
+    for (const Case& c : cases) {
+      std::vector<Request> reqs = random_requests(rng, c.n, 13);
+      if (lm)
+        for (Request& r : reqs) r = {{}, {1, 1 + static_cast<int32_t>(rng.below(8))}, {}};
+      SearchOptions o;
+      o.eos = kEos;
+      o.beam = c.beam;
+      o.n_best = c.beam;
+      o.max_len = c.max_len;
+      const auto want = decode(*m->decoder(), reqs, o);  // a fresh decoder
+      const auto got = decode(*reused, reqs, o);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(got[i].size(), want[i].size());
+        for (size_t k = 0; k < want[i].size(); ++k) {
+          EXPECT_EQ(got[i][k].ids, want[i][k].ids) << "batch of " << c.n << ", beam " << c.beam << ", request " << i;
+          EXPECT_EQ(got[i][k].token_logprobs, want[i][k].token_logprobs);
+          EXPECT_EQ(got[i][k].score, want[i][k].score);
+        }
+      }
+    }
+  }
+}

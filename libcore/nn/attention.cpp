@@ -273,8 +273,9 @@ void mha_backward(float* dx_q, float* dx_kv, const MhaGrads& g, const float* dou
 
 void KvCache::reset(int64_t B_, int64_t H_, int64_t T_max_, int64_t hs_) {
   B = B_, H = H_, T_max = (T_max_ + kKeyTile - 1) / kKeyTile * kKeyTile, hs = hs_, len = 0;
-  k.resize(B * H * T_max * hs);
-  v.resize(B * H * T_max * hs);
+  const size_t n = static_cast<size_t>(B * H * T_max * hs);
+  if (k.size() < n) k.resize(n);
+  if (v.size() < n) v.resize(n);
 }
 
 void KvCache::gather(const std::vector<int64_t>& rows) {
@@ -301,7 +302,7 @@ void KvCache::gather(const std::vector<int64_t>& rows) {
 void mha_memory_kv(MemoryKv& m, const float* memory, const uint8_t* key_pad, const MhaWeights& w, int64_t Bm,
                    int64_t S, int64_t C) {
   m.Bm = Bm, m.S = S, m.C = C;
-  m.kv.resize(Bm * S * 2 * C);
+  if (m.kv.size() < static_cast<size_t>(Bm * S * 2 * C)) m.kv.resize(Bm * S * 2 * C);  // only grows (a recycled state)
   linear_forward(m.kv.data(), memory, w.in_proj_weight + C * C, w.in_proj_bias ? w.in_proj_bias + C : nullptr,
                  Bm * S, C, 2 * C);  // (Bm*S, 2C)
   if (key_pad)

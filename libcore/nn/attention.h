@@ -131,7 +131,10 @@ struct KvCache {
                     //   (b*H + h)*T_max*hs + (t / kKeyTile)*hs*kKeyTile + d*kKeyTile + t % kKeyTile
   Buffer<float> v;  // (B, H, T_max, hs)
 
-  void reset(int64_t B, int64_t H, int64_t T_max, int64_t hs);  // len = 0; T_max rounded up to a tile
+  // len = 0; T_max rounded up to a tile. The buffers only grow: a reused
+  // cache is neither reallocated nor zeroed (positions >= len are never read
+  // into a result).
+  void reset(int64_t B, int64_t H, int64_t T_max, int64_t hs);
   // Row i becomes old row rows[i] (positions [0, len) copied); B = rows.size().
   void gather(const std::vector<int64_t>& rows);
 

@@ -9,6 +9,7 @@
 //   std::vector<float> logits(st->batch() * dec->vocab_size());
 //   dec->step(*st, ids, logits.data());                // ids (B): each row's token at position st->length()
 //   dec->reorder(*st, {0, 0, 1, 1});                   // row i := old row rows[i] (beam search; B may change)
+//   dec->recycle(std::move(st));                       // done: the next start() reuses its buffers
 //
 // Every row of a state is at the same position: step feeds one token per row
 // at position length() and returns the logits (B, V) of the next token there.
@@ -74,6 +75,13 @@ class Decoder {
   // Row i of the state becomes old row rows[i]; the batch becomes rows.size().
   // Rows may repeat (expanding a source into K beams) or be dropped.
   virtual void reorder(DecoderState& state, const std::vector<int64_t>& rows) = 0;
+
+  // A finished state, given back: the next start() reuses its buffers (KV
+  // caches, the memory's keys and values) instead of allocating, zeroing and
+  // faulting in fresh ones, which a short decode called batch after batch
+  // (G2P: a word's ~8 steps) cannot amortize. Optional; a state of another
+  // decoder is dropped.
+  virtual void recycle(std::unique_ptr<DecoderState> state) { state.reset(); }
 };
 
 }  // namespace qkv::nn

@@ -188,6 +188,7 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
       // starts over from its last cap - stride tokens; with stride 1 the
       // token fed now is predicted from the last cap tokens, as nanoGPT
       // crops its context.
+      dec.recycle(std::move(st));
       st = dec.start(std::vector<std::vector<int32_t>>(static_cast<size_t>(R)), cap);
       std::vector<int32_t> win(static_cast<size_t>(R));
       for (int64_t j = cap - o.slide_stride; j >= 1; --j) {
@@ -231,6 +232,7 @@ std::vector<std::vector<Hypothesis>> search_single(Decoder& dec, const std::vect
     rows.swap(next);
     ids.swap(next_ids);
   }
+  dec.recycle(std::move(st));  // the next batch reuses its buffers
   return out;
 }
 
@@ -328,6 +330,7 @@ std::vector<std::vector<Hypothesis>> search_beam(Decoder& dec, const std::vector
   for (auto& f : finished)  // best first; stable, so earlier-finished hypotheses win ties
     std::stable_sort(f.begin(), f.end(),
                      [](const Hypothesis& a, const Hypothesis& b) { return a.normalized_score > b.normalized_score; });
+  dec.recycle(std::move(st));
   return finished;
 }
 

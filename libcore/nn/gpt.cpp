@@ -197,8 +197,9 @@ class Gpt : public Model {
       if (capacity < 1 || capacity > m_.block_)
         throw UsageError("gpt decoder: " + std::to_string(capacity) + " positions exceed the model's block_size " +
                          std::to_string(m_.block_));
-      auto st = std::make_unique<State>();
+      std::unique_ptr<State> st = spare_ ? std::move(spare_) : std::make_unique<State>();
       st->B_ = B;
+      st->len_ = 0;
       st->cap_ = capacity;
       st->cache.resize(static_cast<size_t>(m_.L_));
       st->layer.resize(static_cast<size_t>(m_.L_));
@@ -247,8 +248,13 @@ class Gpt : public Model {
       st.B_ = static_cast<int64_t>(rows.size());
     }
 
+    void recycle(std::unique_ptr<DecoderState> state) override {
+      if (dynamic_cast<State*>(state.get())) spare_.reset(static_cast<State*>(state.release()));
+    }
+
    private:
     Gpt& m_;
+    std::unique_ptr<State> spare_;  // recycle()'s, for the next start()
   };
 
   int64_t V_, block_, L_, H_, C_, F_;

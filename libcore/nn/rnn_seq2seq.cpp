@@ -484,8 +484,9 @@ class RnnStepDecoder : public Decoder {
     for (int64_t i = 0; i < B; ++i) std::copy(sources[i].begin(), sources[i].end(), b.src.begin() + i * S);
     check_ids(b.src, B * S, m.Vs_, "src");
     m.encode(b, false);  // mem_ (B, S, E), kp_ (B, S, A), src_mask_ (B, S), bridge_in_ (L, B, E)
-    auto st = std::make_unique<RnnState>();
+    std::unique_ptr<RnnState> st = spare_ ? std::move(spare_) : std::make_unique<RnnState>();
     st->B_ = B;
+    st->len_ = 0;
     st->cap_ = capacity;
     st->S = S;
     st->mem = m.mem_;
@@ -547,8 +548,13 @@ class RnnStepDecoder : public Decoder {
     st.B_ = static_cast<int64_t>(rows.size());
   }
 
+  void recycle(std::unique_ptr<DecoderState> state) override {
+    if (dynamic_cast<RnnState*>(state.get())) spare_.reset(static_cast<RnnState*>(state.release()));
+  }
+
  private:
   RnnSeq2Seq& m_;
+  std::unique_ptr<RnnState> spare_;  // recycle()'s, for the next start()
 };
 
 std::unique_ptr<Decoder> RnnSeq2Seq::decoder() { return std::make_unique<RnnStepDecoder>(*this); }

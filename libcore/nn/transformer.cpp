@@ -211,8 +211,9 @@ class TransformerModel : public Model {
       for (int64_t i = 0; i < B; ++i) std::copy(sources[i].begin(), sources[i].end(), b.src.begin() + i * S);
       m.check_source(b);
       m.encode(b, false);  // memory_ (B, S, C), src_pad_ (B, S)
-      auto st = std::make_unique<State>();
+      std::unique_ptr<State> st = spare_ ? std::move(spare_) : std::make_unique<State>();
       st->B_ = B;
+      st->len_ = 0;
       st->cap_ = capacity;
       st->memory.resize(static_cast<size_t>(m.Ld_));
       st->self.resize(static_cast<size_t>(m.Ld_));
@@ -270,8 +271,13 @@ class TransformerModel : public Model {
       st.B_ = static_cast<int64_t>(rows.size());
     }
 
+    void recycle(std::unique_ptr<DecoderState> state) override {
+      if (dynamic_cast<State*>(state.get())) spare_.reset(static_cast<State*>(state.release()));
+    }
+
    private:
     TransformerModel& m_;
+    std::unique_ptr<State> spare_;  // recycle()'s, for the next start()
   };
 
   void check_source(const Batch& b) const {
