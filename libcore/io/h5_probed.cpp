@@ -36,6 +36,13 @@ struct Writer {
     u64(v.size());
     for (const std::string& s : v) str(s);
   }
+  void lists(const std::map<std::string, std::vector<std::string>>& m) {
+    u64(m.size());
+    for (const auto& [key, values] : m) {
+      str(key);
+      strs(values);
+    }
+  }
   template <class T>
   void nums(const std::vector<T>& v) {
     u64(v.size());
@@ -65,6 +72,15 @@ struct Reader {
     v.resize(static_cast<size_t>(n));
     for (std::string& s : v)
       if (!str(s)) return false;
+    return true;
+  }
+  bool lists(std::map<std::string, std::vector<std::string>>& m) {
+    uint64_t n = 0;
+    if (!u64(n)) return false;
+    for (uint64_t k = 0; k < n; ++k) {  // each entry takes bytes: a false n runs out
+      std::string key;
+      if (!str(key) || !strs(m[key])) return false;
+    }
     return true;
   }
   template <class T>
@@ -153,16 +169,8 @@ ProbedFile* recording() { return g_recording; }
 
 std::string serialize(const ProbedFile& table) {
   Writer w;
-  w.u64(table.strings.size());
-  for (const auto& [key, values] : table.strings) {
-    w.str(key);
-    w.strs(values);
-  }
-  w.u64(table.attr_names.size());
-  for (const auto& [key, names] : table.attr_names) {
-    w.str(key);
-    w.strs(names);
-  }
+  w.lists(table.strings);
+  w.lists(table.attr_names);
   w.u64(table.attrs.size());
   for (const auto& [key, attr] : table.attrs) {
     w.str(key);
@@ -174,21 +182,7 @@ std::string serialize(const ProbedFile& table) {
 bool parse(const std::string& bytes, ProbedFile& table) {
   Reader r{bytes};
   uint64_t n = 0;
-  if (!r.u64(n)) return false;
-  for (uint64_t k = 0; k < n; ++k) {
-    std::string key;
-    std::vector<std::string> values;
-    if (!r.str(key) || !r.strs(values)) return false;
-    table.strings[key] = std::move(values);
-  }
-  if (!r.u64(n)) return false;
-  for (uint64_t k = 0; k < n; ++k) {
-    std::string key;
-    std::vector<std::string> names;
-    if (!r.str(key) || !r.strs(names)) return false;
-    table.attr_names[key] = std::move(names);
-  }
-  if (!r.u64(n)) return false;
+  if (!r.lists(table.strings) || !r.lists(table.attr_names) || !r.u64(n)) return false;
   for (uint64_t k = 0; k < n; ++k) {
     std::string key;
     ProbedAttr a;
