@@ -204,12 +204,14 @@ TEST_F(H5Test, AttributesOfOutsideFilesComeFromTheProbesChild) {
   forged.attrs["/@err"] = io::detail::ProbedAttr{false, {}, ": unsupported attribute type"};
   forged.attrs["/@d"].value = 2.5;
   forged.attrs["/@ds"].value = std::vector<double>{1.5, -2};
+  forged.attrs["/@empty"].value = std::vector<int64_t>{};  // an empty vector's data() is null: never copied from
   const std::string bytes = io::detail::serialize(forged);
   io::detail::ProbedFile back;
   ASSERT_TRUE(io::detail::parse(bytes, back));
   EXPECT_EQ(io::detail::serialize(back), bytes);
   EXPECT_EQ(back.attrs.at("/@err").error, ": unsupported attribute type");
   EXPECT_EQ(std::get<std::vector<double>>(back.attrs.at("/@ds").value), (std::vector<double>{1.5, -2}));
+  EXPECT_TRUE(std::get<std::vector<int64_t>>(back.attrs.at("/@empty").value).empty());
   for (size_t cut = 0; cut < bytes.size(); cut += 7) {
     io::detail::ProbedFile part;
     EXPECT_FALSE(io::detail::parse(bytes.substr(0, cut), part)) << cut;

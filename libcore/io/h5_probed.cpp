@@ -46,7 +46,7 @@ struct Writer {
   template <class T>
   void nums(const std::vector<T>& v) {
     u64(v.size());
-    out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    if (!v.empty()) out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));  // data() may be null
   }
 };
 
@@ -88,7 +88,7 @@ struct Reader {
     uint64_t n = 0;
     if (!u64(n) || n > (in.size() - at) / sizeof(T)) return false;
     v.resize(static_cast<size_t>(n));
-    std::memcpy(v.data(), in.data() + at, v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(v.data(), in.data() + at, v.size() * sizeof(T));  // an empty v's data() may be null
     at += v.size() * sizeof(T);
     return true;
   }
