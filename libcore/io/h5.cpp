@@ -511,7 +511,7 @@ void H5In::open() {
   HeapProblem heap = global_heap_problem(bytes_.data(), bytes_.size());
   if (heap.truncated) throw DataError(path_ + ": corrupt or truncated HDF5 file (" + heap.what + ")");
   if (!heap.what.empty()) throw DataError(path_ + ": corrupt HDF5 file: " + heap.what);
-  // libhdf5's crashes and hangs happen in a child, not here; its strings come from there.
+  // libhdf5's crashes and hangs happen in a child, not here; its strings and attributes come from there.
   std::optional<detail::ProbedFile> probed = probe_hdf5_image(bytes_, path_);
   file_ = H5LTopen_file_image(bytes_.data(), bytes_.size(),
                               H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);

@@ -228,6 +228,13 @@ AttrValue read_attr_here(hid_t obj, const std::string& name, const std::string& 
   }
 }
 
+// The child's list of obj's attributes.
+const std::vector<std::string>& probed_attr_names(const ProbedFile& p, hid_t obj, const std::string& where) {
+  auto it = p.attr_names.find(object_key(obj));
+  if (it == p.attr_names.end()) throw DataError(where + ": cannot list attributes");
+  return it->second;
+}
+
 }  // namespace
 
 AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where) {
@@ -251,11 +258,7 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
 }
 
 std::vector<std::string> attr_names(hid_t obj, const std::string& where) {
-  if (const ProbedFile* p = probed(obj)) {
-    auto it = p->attr_names.find(object_key(obj));
-    if (it == p->attr_names.end()) throw DataError(where + ": cannot list attributes");
-    return it->second;
-  }
+  if (const ProbedFile* p = probed(obj)) return probed_attr_names(*p, obj, where);
   std::vector<std::string> names;
   hsize_t idx = 0;
   herr_t rc = H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx,
@@ -270,8 +273,8 @@ std::vector<std::string> attr_names(hid_t obj, const std::string& where) {
 }
 
 bool attr_exists(hid_t obj, const std::string& name, const std::string& where) {
-  if (probed(obj)) {
-    auto names = attr_names(obj, where);
+  if (const ProbedFile* p = probed(obj)) {
+    const std::vector<std::string>& names = probed_attr_names(*p, obj, where);
     return std::find(names.begin(), names.end(), name) != names.end();
   }
   htri_t r = H5Aexists(obj, name.c_str());

@@ -247,7 +247,7 @@ std::optional<detail::ProbedFile> probe_hdf5_image(const std::vector<uint8_t>& b
   // The child's report: bounded by the file's size (each string and value is
   // in the file once, a few are read under two names, and a number of one
   // byte is sent as eight).
-  const uint64_t max_strings = 16 * uint64_t{bytes.size()} + (uint64_t{1} << 20);
+  const uint64_t max_report = 16 * uint64_t{bytes.size()} + (uint64_t{1} << 20);
   std::string received;
   bool too_much = false;
   for (char buf[1 << 16];;) {
@@ -255,7 +255,7 @@ std::optional<detail::ProbedFile> probe_hdf5_image(const std::vector<uint8_t>& b
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     received.append(buf, static_cast<size_t>(r));
-    if (received.size() > max_strings) {
+    if (received.size() > max_report) {
       too_much = true;
       kill(pid, SIGKILL);
       break;
