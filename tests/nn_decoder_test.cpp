@@ -153,6 +153,8 @@ TEST(TransformerDecoder, StepLogitsEqualTheFullForward) {
   check_incremental(*m, seq2seq_case(rng, {4}, 20, 13, 11, 0), 0);           // max_len positions
   auto p = random_model("transformer", transformer_pre_shared(), 2);
   check_incremental(*p, seq2seq_case(rng, {2, 6, 6}, 9, 15, 15, 1), 1);
+  // More than kFewRows rows step with the packed weights (nn/linear.h).
+  check_incremental(*p, seq2seq_case(rng, {2, 6, 6, 1, 0, 5, 3, 4, 6, 2, 1}, 6, 15, 15, 1), 1);
 }
 
 TEST(TransformerDecoder, ReorderedRowsContinueAsTheirSources) {
@@ -161,6 +163,8 @@ TEST(TransformerDecoder, ReorderedRowsContinueAsTheirSources) {
   const Case c = seq2seq_case(rng, {5, 2, 4}, 8, 13, 11, 0);
   check_incremental(*m, c, 0, 3, {2, 0, 0, 1, 2});  // rows repeat (beams) and move
   check_incremental(*m, c, 0, 2, {1});              // rows leave
+  // 3 rows become 11 (a beam of 4 over 3 sources, say): the packed weights from then on.
+  check_incremental(*m, c, 0, 3, {0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2});
 }
 
 TEST(TransformerDecoder, RefusesMorePositionsThanMaxLenAndBadSources) {
@@ -202,6 +206,7 @@ TEST(GptDecoder, StepLogitsEqualTheFullForward) {
   check_incremental(*m, lm_case(rng, 1, 5, 17), 0);
   auto s = random_model("gpt", gpt_sinusoidal_post(), 2);
   check_incremental(*s, lm_case(rng, 4, 11, 9), 0);
+  check_incremental(*m, lm_case(rng, 10, 7, 17), 0);  // more than kFewRows rows: the packed weights
 }
 
 TEST(GptDecoder, ReorderedRowsContinueAsTheirSources) {
@@ -210,6 +215,7 @@ TEST(GptDecoder, ReorderedRowsContinueAsTheirSources) {
   const Case c = lm_case(rng, 3, 9, 17);
   check_incremental(*m, c, 0, 4, {1, 1, 2, 0});
   check_incremental(*m, c, 0, 0, {2});
+  check_incremental(*m, c, 0, 2, {0, 1, 2, 0, 1, 2, 0, 1, 2, 2});  // to more than kFewRows rows
 }
 
 TEST(GptDecoder, RefusesMorePositionsThanTheBlockAndSources) {

@@ -3,6 +3,7 @@
 // finite-difference gradient checks and fast-vs-naive kernel comparisons.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -70,6 +71,46 @@ TEST(NnLinear, FewRowsKernelAndSgemmMatchNaive) {
             for (int64_t o = 0; o < OC; ++o) ASSERT_EQ(alone[o], out[n * OC + o]) << "row " << n;
           }
         }
+}
+
+// More than kFewRows rows with a PackedWeight (a decoder's many-row steps):
+// against a naive double loop, with OC leaving a partial panel and an odd
+// panel count, N leaving a row tail; and each row's result is the same in any
+// batch (every output is one sum over k in order), so a hypothesis decodes
+// bitwise alike in batches of different sizes.
+TEST(NnLinear, PackedKernelMatchesNaiveAndIsRowIndependent) {
+  Rng rng(12);
+  for (int64_t N : {9, 12, 13, 32, 37})
+    for (int64_t C : {3, 17, 40})
+      for (int64_t OC : {1, 15, 16, 17, 33, 48, 70})
+        for (bool with_bias : {true, false}) {
+          auto x = test::randn(N * C, rng), w = test::randn(OC * C, rng), b = test::randn(OC, rng);
+          const PackedWeight pw(w.data(), OC, C);
+          ASSERT_EQ(pw.panels.size(), static_cast<size_t>((OC + 15) / 16 * 16 * C));
+          std::vector<float> out(N * OC, 99.0f);
+          linear_forward(out.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, N, C, OC, &pw);
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t o = 0; o < OC; ++o) {
+              double s = with_bias ? b[o] : 0.0;
+              for (int64_t c = 0; c < C; ++c) s += static_cast<double>(x[n * C + c]) * w[o * C + c];
+              ASSERT_NEAR(out[n * OC + o], s, 1e-5 * std::max(1.0, std::abs(s)))
+                  << "N " << N << " C " << C << " OC " << OC << " bias " << with_bias;
+            }
+          // Row n again, last of a batch of kFewRows + 1 copies of row 0 (so it falls in another tile shape).
+          const int64_t M = kFewRows + 1;
+          for (int64_t n : {int64_t{0}, N / 2, N - 1}) {
+            std::vector<float> xs(M * C), again(M * OC);
+            for (int64_t r = 0; r + 1 < M; ++r) std::copy(x.begin(), x.begin() + C, xs.begin() + r * C);
+            std::copy(x.begin() + n * C, x.begin() + (n + 1) * C, xs.begin() + (M - 1) * C);
+            linear_forward(again.data(), xs.data(), w.data(), with_bias ? b.data() : nullptr, M, C, OC, &pw);
+            for (int64_t o = 0; o < OC; ++o) ASSERT_EQ(again[(M - 1) * OC + o], out[n * OC + o]) << "row " << n;
+          }
+        }
+  // A packed weight of another shape is refused.
+  auto w = test::randn(16 * 8, rng), x = test::randn(9 * 8, rng);
+  const PackedWeight pw(w.data(), 16, 8);
+  std::vector<float> out(9 * 8);
+  EXPECT_THROW(linear_forward(out.data(), x.data(), w.data(), nullptr, 9, 16, 8, &pw), std::exception);
 }
 
 TEST(NnLinear, NoBiasAndNullGrads) {

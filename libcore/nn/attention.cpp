@@ -408,7 +408,7 @@ void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, i
   s.ctx.resize(B * C);
   s.att.resize(B * H * Tk);
   s.Tk = Tk;
-  linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, 3 * C);  // (B, 3C) = [q | k | v]
+  linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, 3 * C, w.in_proj_packed);  // (B, 3C) = [q | k | v]
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {  // k, v of the new position -> cache (b, h, t / W, :, t % W) and (b, h, t, :)
       const int64_t head = (b * H + h) * cache.T_max * hs, W = KvCache::kKeyTile;
@@ -424,7 +424,7 @@ void mha_step_self(float* out, const float* x, const MhaWeights& w, int64_t C, i
                cache.k.data() + head, cache.T_max, true, cache.v.data() + head, hs, Tk, hs, nullptr);
   });
   if (w.head_gate) scale_heads(s.ctx.data(), s.ctx.data(), w.head_gate, B, C, H);
-  linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
+  linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C, w.out_proj_packed);  // (B, C)
 }
 
 void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, const MemoryKv& m,
@@ -434,7 +434,7 @@ void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, 
   s.ctx.resize(B * C);
   s.att.resize(B * H * S);
   s.Tk = S;
-  linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, C);  // q (B, C)
+  linear_forward(s.proj.data(), x, w.in_proj_weight, w.in_proj_bias, B, C, C, w.in_proj_packed);  // q (B, C)
   attend_rows(B, H, S, hs, [&](int64_t b, int64_t h) {
     const int64_t r = mem_row[b];
     const float* kv = m.kv.data() + r * S * 2 * C;  // (S, 2C) of the row's memory
@@ -442,7 +442,7 @@ void mha_step_cross(float* out, const float* x, const MhaWeights& w, int64_t H, 
                kv + h * hs, 2 * C, false, kv + C + h * hs, 2 * C, S, hs, m.key_pad.data() + r * S);
   });
   if (w.head_gate) scale_heads(s.ctx.data(), s.ctx.data(), w.head_gate, B, C, H);
-  linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C);  // (B, C)
+  linear_forward(out, s.ctx.data(), w.out_proj_weight, w.out_proj_bias, B, C, C, w.out_proj_packed);  // (B, C)
 }
 
 namespace ref {

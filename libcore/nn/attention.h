@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <vector>
 #include "core/memory.h"
+#include "nn/linear.h"
 
 #include "core/rng.h"
 
@@ -70,6 +71,11 @@ struct MhaWeights {
   const float* out_proj_weight = nullptr;  // (C, C)
   const float* out_proj_bias = nullptr;    // (C) or null
   const float* head_gate = nullptr;        // (H) or null (all ones): see the top of this file
+  // Steps only (mha_step_*): packed copies for steps of more than kFewRows
+  // rows (nn/linear.h), or null. in_proj: the rows a step projects (self: all
+  // 3C; cross: the C query rows).
+  const PackedWeight* in_proj_packed = nullptr;
+  const PackedWeight* out_proj_packed = nullptr;
 };
 struct MhaGrads {  // same shapes; a null member is skipped
   float* in_proj_weight = nullptr;

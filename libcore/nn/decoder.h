@@ -23,6 +23,10 @@
 // The step's logits equal those of the model's full forward (Model::forward)
 // over the same tokens, within float rounding (tests/nn_decoder_test.cpp).
 //
+// A decoder reads the model's weights when it is made (and packs their
+// matrices for steps of more than kFewRows rows at the first such step,
+// nn/linear.h): make a new one after the weights change.
+//
 // The KV caches are allocated once, for `capacity` positions (every token
 // that will be fed, context included); start() throws UsageError when the
 // model cannot hold that many (learned positions: gpt block_size, transformer

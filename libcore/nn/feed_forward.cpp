@@ -30,13 +30,13 @@ void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int
   c.pre.resize(N * F);
   if (!for_backward) {
     QKV_CHECK(dropout == 0.0f, "feed-forward dropout in an inference forward");
-    linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F);            // (N, F)
+    linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F, w.w1_packed);            // (N, F)
     activation_forward(act, c.pre.data(), c.pre.data(), N * F);      // in place: the same values as the training form
-    linear_forward(out, c.pre.data(), w.w2, w.b2, N, F, C);          // (N, C)
+    linear_forward(out, c.pre.data(), w.w2, w.b2, N, F, C, w.w2_packed);          // (N, C)
     return;
   }
   c.hidden.resize(N * F);
-  linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F);  // (N, F)
+  linear_forward(c.pre.data(), x, w.w1, w.b1, N, C, F, w.w1_packed);  // (N, F)
   c.dact.resize(N * F);
   activation_forward_train(act, c.hidden.data(), c.dact.data(), c.pre.data(), N * F);
   if (dropout > 0.0f) {
@@ -45,7 +45,7 @@ void ffn_forward(float* out, const float* x, const FfnWeights& w, int64_t N, int
   } else {
     c.drop_mask.clear();
   }
-  linear_forward(out, c.hidden.data(), w.w2, w.b2, N, F, C);  // (N, C)
+  linear_forward(out, c.hidden.data(), w.w2, w.b2, N, F, C, w.w2_packed);  // (N, C)
 }
 
 void ffn_backward(float* dx, const FfnGrads& g, const float* dout, const float* x, const FfnWeights& w,

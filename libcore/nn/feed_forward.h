@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "nn/activation.h"
+#include "nn/linear.h"
 
 namespace qkv::nn {
 
@@ -18,6 +19,9 @@ struct FfnWeights {
   const float* b1 = nullptr;  // (F) or null
   const float* w2 = nullptr;  // (C, F)
   const float* b2 = nullptr;  // (C) or null
+  // Packed copies of w1 and w2 for decoding steps of many rows (nn/linear.h), or null.
+  const PackedWeight* w1_packed = nullptr;
+  const PackedWeight* w2_packed = nullptr;
 };
 struct FfnGrads {  // same shapes; null members skipped
   float* w1 = nullptr;

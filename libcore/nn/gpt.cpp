@@ -183,7 +183,7 @@ class Gpt : public Model {
 
   class StepDecoder : public Decoder {
    public:
-    explicit StepDecoder(Gpt& m) : m_(m) {}
+    explicit StepDecoder(Gpt& m) : m_(m), w_(layer_weights(m), m.stack_.cfg, m.ps_.param(m.lm_head_), nullptr, m.V_) {}
     int64_t vocab_size() const override { return m_.V_; }
     int64_t max_positions() const override { return m_.block_; }
     bool has_source() const override { return false; }
@@ -219,8 +219,7 @@ class Gpt : public Model {
       const float* pos = m.learned_pos_ ? m.ps_.param(m.wpe_) : m.pe_.data();  // (block, C)
       add_positional(st.x.data(), pos + t * C, B, 1, C, 1.0f);
       for (int64_t l = 0; l < m.L_; ++l) {
-        encoder_layer_step(st.y.data(), st.x.data(), encoder_weights(m.ps_, m.stack_.ids[l]), m.stack_.cfg, st.cache[l],
-                           st.layer[l]);
+        encoder_layer_step(st.y.data(), st.x.data(), w_.layer(l, B), m.stack_.cfg, st.cache[l], st.layer[l]);
         st.x.swap(st.y);
       }
       const float* top = st.x.data();  // (B, C)
@@ -231,7 +230,7 @@ class Gpt : public Model {
                           param_or_null(m.ps_, m.lnf_b_), B, C, m.eps_);
         top = st.y.data();
       }
-      linear_forward(logits, top, m.ps_.param(m.lm_head_), nullptr, B, C, m.V_);  // (B, V)
+      w_.head_forward(logits, top, B);  // (B, V)
       st.len_ = t + 1;
       if (!att) return;
       att->clear();
@@ -253,8 +252,14 @@ class Gpt : public Model {
     }
 
    private:
+    static std::vector<EncoderLayerWeights> layer_weights(const Gpt& m) {
+      std::vector<EncoderLayerWeights> w;
+      for (int64_t l = 0; l < m.L_; ++l) w.push_back(encoder_weights(m.ps_, m.stack_.ids[l]));
+      return w;
+    }
     Gpt& m_;
-    std::unique_ptr<State> spare_;  // recycle()'s, for the next start()
+    StepWeights<EncoderLayerWeights> w_;  // the blocks' and lm_head's, packed for many rows
+    std::unique_ptr<State> spare_;        // recycle()'s, for the next start()
   };
 
   int64_t V_, block_, L_, H_, C_, F_;

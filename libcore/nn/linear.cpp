@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "nn/fast_math.h"
 #include "tensor/ops.h"
@@ -83,13 +84,76 @@ void few_rows_forward(float* out, const float* inp, const float* weight, const f
     for (int64_t n = 0; n < N; ++n) dot_tile<1, 1>(out + n * OC + o, OC, inp + n * C, weight + o * C, C, b(o));
 }
 
+// out (R, ldo) [:, :w] = x (R, C) @ P panels (C, kPanel) + bias: R x P
+// vectors of kPanel outputs, each summed over k in order in one register
+// (R x P independent chains hide the multiply-add latency); w <= P * kPanel
+// outputs are stored (the last panel of an OC that is not a multiple of 16).
+// Always inlined into its QKV_SIMD_CLONES caller (see dot_tile).
+template <int R, int P>
+__attribute__((always_inline)) inline void panel_tile(float* out, int64_t ldo, const float* x, int64_t C,
+                                                      const float* w, const float* bias, int64_t width) {
+  constexpr int64_t W = PackedWeight::kPanel;
+  static_assert(W == kLanes, "a panel row is one Lanes value");
+  Lanes acc[R][P];
+  for (int p = 0; p < P; ++p) {
+    Lanes b0 = {};
+    if (bias)
+      for (int64_t j = 0; j < W && p * W + j < width; ++j) b0[j] = bias[p * W + j];
+    for (int r = 0; r < R; ++r) acc[r][p] = b0;
+  }
+  for (int64_t k = 0; k < C; ++k) {
+    Lanes wk[P];  // (P, kPanel) weights of input feature k
+    for (int p = 0; p < P; ++p) wk[p] = QKV_LANES_AT(w + (p * C + k) * W);
+    for (int r = 0; r < R; ++r) {
+      const float xk = x[r * C + k];
+      for (int p = 0; p < P; ++p) acc[r][p] += xk * wk[p];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < P; ++p) {
+      const int64_t n = std::min<int64_t>(W, width - p * W);
+      if (n == W) std::memcpy(out + r * ldo + p * W, &acc[r][p], sizeof(Lanes));
+      else
+        for (int64_t j = 0; j < n; ++j) out[r * ldo + p * W + j] = acc[r][p][j];
+    }
+}
+
+// Rows [n0, n1) x output features [o0, o1) (o0 a multiple of kPanel) of a
+// packed linear_forward: 4 rows x 2 panels at a time (8 accumulators: 8 AVX-512
+// or 16 AVX2 registers), so each panel is read from memory once per 4 rows.
+QKV_SIMD_CLONES
+void packed_forward(float* out, const float* inp, const PackedWeight& pw, const float* bias, int64_t n0, int64_t n1,
+                    int64_t o0, int64_t o1) {
+  constexpr int64_t W = PackedWeight::kPanel;
+  const int64_t C = pw.C, OC = pw.OC;
+  auto b = [&](int64_t o) { return bias ? bias + o : nullptr; };
+  for (int64_t o = o0; o < o1; o += 2 * W) {
+    const float* w = pw.panels.data() + o * C;  // (2, C, kPanel) panels o / 16 and o / 16 + 1
+    const int64_t width = std::min(2 * W, o1 - o);
+    int64_t n = n0;
+    if (width > W) {
+      for (; n + 4 <= n1; n += 4) panel_tile<4, 2>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+      for (; n < n1; ++n) panel_tile<1, 2>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+    } else {
+      for (; n + 4 <= n1; n += 4) panel_tile<4, 1>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+      for (; n < n1; ++n) panel_tile<1, 1>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+    }
+  }
+}
+
 // Rows per thread chunk so that each chunk has ~256k flops of GEMM at least.
 int64_t min_rows(int64_t flops_per_row) { return std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, flops_per_row)); }
 
 }  // namespace
 
+PackedWeight::PackedWeight(const float* weight, int64_t OC_, int64_t C_) : OC(OC_), C(C_) {
+  panels.assign(static_cast<size_t>((OC + kPanel - 1) / kPanel * kPanel * C), 0.0f);
+  for (int64_t o = 0; o < OC; ++o)
+    for (int64_t k = 0; k < C; ++k) panels[static_cast<size_t>((o / kPanel * C + k) * kPanel + o % kPanel)] = weight[o * C + k];
+}
+
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
-                    int64_t OC) {
+                    int64_t OC, const PackedWeight* packed) {
   // out (N, OC), inp (N, C), weight (OC, C), bias (OC)
   if (N <= kFewRows) {  // threads split the output features, kOutBlock at a time
     parallel_for((OC + kOutBlock - 1) / kOutBlock,
@@ -97,6 +161,13 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
                  [&](int64_t g0, int64_t g1) {
                    few_rows_forward(out, inp, weight, bias, N, C, OC, kOutBlock * g0, std::min(OC, kOutBlock * g1));
                  });
+    return;
+  }
+  if (packed) {  // threads split the output features, two panels at a time
+    QKV_CHECK(packed->OC == OC && packed->C == C, "linear_forward: packed weight shape");
+    constexpr int64_t W2 = 2 * PackedWeight::kPanel;
+    parallel_for((OC + W2 - 1) / W2, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, 2 * W2 * N * C)),
+                 [&](int64_t g0, int64_t g1) { packed_forward(out, inp, *packed, bias, 0, N, W2 * g0, std::min(OC, W2 * g1)); });
     return;
   }
   // threads split the rows

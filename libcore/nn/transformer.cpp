@@ -189,7 +189,8 @@ class TransformerModel : public Model {
 
   class StepDecoder : public Decoder {
    public:
-    explicit StepDecoder(TransformerModel& m) : m_(m) {}
+    explicit StepDecoder(TransformerModel& m)
+        : m_(m), w_(layer_weights(m), m.dcfg_, m.ps_.param(m.gen_w_), m.ps_.param(m.gen_b_), m.Vt_) {}
     int64_t vocab_size() const override { return m_.Vt_; }
     int64_t max_positions() const override { return m_.max_len_; }
     bool has_source() const override { return true; }
@@ -241,13 +242,13 @@ class TransformerModel : public Model {
       embedding_forward(st.x.data(), ids, m.ps_.param(m.tgt_emb_), B, m.Vt_, C);
       add_positional(st.x.data(), m.pe_.data() + t * C, B, 1, C, std::sqrt(static_cast<float>(C)));
       for (int64_t l = 0; l < m.Ld_; ++l) {
-        decoder_layer_step(st.y.data(), st.x.data(), decoder_weights(m.ps_, m.dec_[l]), m.dcfg_, st.self[l],
-                           st.memory[l], st.mem_row.data(), st.layer[l]);
+        decoder_layer_step(st.y.data(), st.x.data(), w_.layer(l, B), m.dcfg_, st.self[l], st.memory[l],
+                           st.mem_row.data(), st.layer[l]);
         st.x.swap(st.y);
       }
       layernorm_forward(st.y.data(), st.mean.data(), st.rstd.data(), st.x.data(), m.ps_.param(m.dec_norm_w_),
                         m.ps_.param(m.dec_norm_b_), B, C, m.eps_);
-      linear_forward(logits, st.y.data(), m.ps_.param(m.gen_w_), m.ps_.param(m.gen_b_), B, C, m.Vt_);  // (B, Vt)
+      w_.head_forward(logits, st.y.data(), B);  // (B, Vt)
       st.len_ = t + 1;
       if (!att) return;
       att->clear();
@@ -276,8 +277,14 @@ class TransformerModel : public Model {
     }
 
    private:
+    static std::vector<DecoderLayerWeights> layer_weights(const TransformerModel& m) {
+      std::vector<DecoderLayerWeights> w;
+      for (int64_t l = 0; l < m.Ld_; ++l) w.push_back(decoder_weights(m.ps_, m.dec_[l]));
+      return w;
+    }
     TransformerModel& m_;
-    std::unique_ptr<State> spare_;  // recycle()'s, for the next start()
+    StepWeights<DecoderLayerWeights> w_;  // the decoder layers' and the generator's, packed for many rows
+    std::unique_ptr<State> spare_;        // recycle()'s, for the next start()
   };
 
   void check_source(const Batch& b) const {

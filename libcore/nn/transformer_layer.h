@@ -17,6 +17,7 @@
 // gradients (accumulated, +=) and one cache per layer, reused across steps.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 #include "core/memory.h"
 
@@ -143,6 +144,32 @@ struct LayerStepScratch {
   MhaStepScratch self_attn, cross_attn;  // .att: this step's attention weights
   FfnCache ff;
   Buffer<float> x1, x2;  // (B, C)
+};
+
+// The weights a decoder steps with: its layers' and its output projection's,
+// read from the model once, and for steps of more than kFewRows rows the same
+// with packed copies of every matrix attached (nn/linear.h), made at the first
+// such step. The copies do not follow later changes of the model's weights: a
+// decoder is made after training changes them (nn/decoder.h).
+template <class LayerWeights>  // EncoderLayerWeights (gpt) or DecoderLayerWeights (transformer)
+class StepWeights {
+ public:
+  // layers: every layer's weights (cfg: their sizes); head (V, C) and
+  // head_bias (V) or null: the output projection.
+  StepWeights(std::vector<LayerWeights> layers, const TransformerLayerConfig& cfg, const float* head,
+              const float* head_bias, int64_t V)
+      : plain_(std::move(layers)), head_(head), head_bias_(head_bias), V_(V), C_(cfg.d_model), F_(cfg.d_ff) {}
+  const LayerWeights& layer(int64_t l, int64_t B);
+  // logits (B, V) = x (B, C) @ head^T + head_bias.
+  void head_forward(float* logits, const float* x, int64_t B);
+
+ private:
+  void pack();
+  std::vector<LayerWeights> plain_, packed_;  // packed_: empty until the first step of > kFewRows rows
+  std::vector<PackedWeight> packs_;           // what packed_ points into
+  PackedWeight head_packed_;
+  const float *head_, *head_bias_;
+  int64_t V_, C_, F_;
 };
 
 // An encoder layer with causal self-attention (a GPT block).
