@@ -43,6 +43,20 @@ TEST(NnLinear, MatchesTorch) {
   expect_close(db, r.f("dbias"), "dbias");
 }
 
+namespace {
+// out (N, OC) against x (N, C) @ w (OC, C)^T + bias summed in double.
+void expect_matches_naive(const std::vector<float>& out, const std::vector<float>& x, const std::vector<float>& w,
+                          const float* bias, int64_t N, int64_t C, int64_t OC) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < OC; ++o) {
+      double s = bias ? bias[o] : 0.0;
+      for (int64_t c = 0; c < C; ++c) s += static_cast<double>(x[n * C + c]) * w[o * C + c];
+      ASSERT_NEAR(out[n * OC + o], s, 1e-5 * std::max(1.0, std::abs(s)))
+          << "N " << N << " C " << C << " OC " << OC << " bias " << (bias != nullptr);
+    }
+}
+}  // namespace
+
 // linear_forward's two kernels (up to kFewRows rows: the blocked loop;
 // more: sgemm) against a naive double loop, with sizes that leave tails
 // (C not a multiple of the 16 lanes, OC not of the 8-output blocks, odd N
@@ -57,13 +71,8 @@ TEST(NnLinear, FewRowsKernelAndSgemmMatchNaive) {
           auto x = test::randn(N * C, rng), w = test::randn(OC * C, rng), b = test::randn(OC, rng);
           std::vector<float> out(N * OC, 99.0f);
           linear_forward(out.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, N, C, OC);
-          for (int64_t n = 0; n < N; ++n)
-            for (int64_t o = 0; o < OC; ++o) {
-              double s = with_bias ? b[o] : 0.0;
-              for (int64_t c = 0; c < C; ++c) s += static_cast<double>(x[n * C + c]) * w[o * C + c];
-              ASSERT_NEAR(out[n * OC + o], s, 1e-5 * std::max(1.0, std::abs(s)))
-                  << "N " << N << " C " << C << " OC " << OC << " bias " << with_bias;
-            }
+          expect_matches_naive(out, x, w, with_bias ? b.data() : nullptr, N, C, OC);
+          if (HasFatalFailure()) return;
           if (N > kFewRows) continue;
           for (int64_t n = 0; n < N; ++n) {  // the few-row kernel: a row's result does not depend on the others
             std::vector<float> alone(OC);
@@ -89,13 +98,8 @@ TEST(NnLinear, PackedKernelMatchesNaiveAndIsRowIndependent) {
           ASSERT_EQ(pw.panels.size(), static_cast<size_t>((OC + 15) / 16 * 16 * C));
           std::vector<float> out(N * OC, 99.0f);
           linear_forward(out.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, N, C, OC, &pw);
-          for (int64_t n = 0; n < N; ++n)
-            for (int64_t o = 0; o < OC; ++o) {
-              double s = with_bias ? b[o] : 0.0;
-              for (int64_t c = 0; c < C; ++c) s += static_cast<double>(x[n * C + c]) * w[o * C + c];
-              ASSERT_NEAR(out[n * OC + o], s, 1e-5 * std::max(1.0, std::abs(s)))
-                  << "N " << N << " C " << C << " OC " << OC << " bias " << with_bias;
-            }
+          expect_matches_naive(out, x, w, with_bias ? b.data() : nullptr, N, C, OC);
+          if (HasFatalFailure()) return;
           // Row n again, last of a batch of kFewRows + 1 copies of row 0 (so it falls in another tile shape).
           const int64_t M = kFewRows + 1;
           for (int64_t n : {int64_t{0}, N / 2, N - 1}) {

@@ -7,7 +7,8 @@
 # machine, the last checkpoints averaged (qkv-model average), the test set
 # decoded greedily and with beam 5 by qkv-decode, scored by
 # `qkv-decode score --tokenize none` (BLEU on the given tokens, as
-# multi-bleu.perl on tokenized text; chrF2 on the same text).
+# multi-bleu.perl on tokenized text; chrF2 on the same text), and pictures of
+# the averaged model's cross-attention on three test sentences (qkv-attend).
 # Anchor: fairseq transformer_tiny, test2016, beam 5, last 10 averaged: 41.02.
 # Recipe: 3+3 pre-norm layers, d_model 256, 4 heads, d_ff 1024, dropout 0.3,
 # label smoothing 0.1, joint BPE 8000, batch 128 sentences (length-bucketed),
@@ -58,3 +59,13 @@ for model in transformer averaged; do
   done
 done
 echo "(anchor: fairseq transformer_tiny, beam 5, last 10 averaged: BLEU 41.02)"
+# What the averaged model attends to (issue 17 item 4): test sentences 2, 5 and 10, each teacher-forced on
+# its own beam-5 translation. ex<i>-cross.png: the last layer's cross-attention, mean of its heads
+# (German pieces down, English pieces across); ex<i>-cross-heads.png: every layer x head.
+for n in 2 5 10; do
+  printf '%s\t%s\n' "$(sed -n "${n}p" "$work/test_2016_flickr.tsv" | cut -f1)" "$(sed -n "${n}p" "$work/hyp.averaged.beam5.de")"
+done >"$work/pictures.tsv"
+rm -rf "$work/attention"
+"$QKV_BIN/qkv-attend" -q --threads "$threads" -m "$work/averaged.h5" -t "$work/joint.h5" --tgt-tokenizer "$work/joint.h5" \
+  --bos --eos "$work/pictures.tsv" --png "$work/attention" -o "$work/attention.h5"
+echo "cross-attention of test sentences 2, 5, 10 (averaged model, its beam-5 output): $(ls "$work"/attention/ex*-cross.png | tr '\n' ' ')"
