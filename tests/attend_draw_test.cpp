@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "draw/attention_png.h"
 #include "io/h5.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
@@ -218,4 +219,15 @@ TEST(AttendDraw, GradRolloutPictures) {
   const cv::Mat img = cv::imread(tmp.file("vmaps/ex1-image-grad-rollout.png"));
   EXPECT_GT(img.at<cv::Vec3b>(30 + 20, 200)[0], 240);  // the plain half: the bright square top-right
   EXPECT_GT(ink(img, cv::Rect(0, 0, 300, 30)), 10);    // the title
+}
+
+// Labels are drawn in ASCII: the space mark, Latin-1 letters (Multi30k's
+// German, Tatoeba's French) spelt without accents, anything else '?'.
+TEST(AttendDraw, LabelsSpellLatinLettersInAscii) {
+  EXPECT_EQ(draw::ascii_label("\xE2\x96\x81wei\xC3\x9F" "en"), "_weissen");                     // ▁weißen
+  EXPECT_EQ(draw::ascii_label("l\xC3\xA4uft \xC3\xBC\xC3\xB6 \xC3\x84\xC3\x96\xC3\x9C"), "laeuft ueoe AeOeUe");
+  EXPECT_EQ(draw::ascii_label("caf\xC3\xA9 gar\xC3\xA7on \xC3\xA0 \xC5\x93uf \xC3\xBF"), "cafe garcon a oeuf y");
+  EXPECT_EQ(draw::ascii_label("\xCE\xB1\xE6\x97\xA5!"), "??!");                                 // αβ, 日: one '?' each
+  EXPECT_EQ(draw::ascii_label("x\xC3"), "x?");                                                  // cut short
+  EXPECT_EQ(draw::ascii_label(""), "");
 }

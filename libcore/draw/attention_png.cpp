@@ -32,6 +32,36 @@ void check_png_dir(const std::string& dir) {
   fs::remove(probe, ec);
 }
 
+// U+00C0 .. U+00FF (UTF-8 0xC3 0x80 .. 0xBF) in ASCII: German umlauts and ß as
+// their usual digraphs, the other accented letters without the accent.
+// Written out rather than iconv's ASCII//TRANSLIT, whose result depends on the
+// locale (the C locale gives '?'), so pictures are the same on every machine.
+constexpr const char* kLatin1Ascii[64] = {
+    "A", "A", "A", "A", "Ae", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I",
+    "D", "N", "O", "O", "O", "O", "Oe", "x", "O", "U", "U", "U", "Ue", "Y", "Th", "ss",
+    "a", "a", "a", "a", "ae", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+    "d", "n", "o", "o", "o", "o", "oe", "/", "o", "u", "u", "u", "ue", "y", "th", "y"};
+
+std::string ascii_label(const std::string& piece) {
+  std::string out;
+  for (size_t i = 0; i < piece.size();) {
+    const unsigned char c = static_cast<unsigned char>(piece[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    const unsigned char c1 = i + 1 < piece.size() ? static_cast<unsigned char>(piece[i + 1]) : 0;
+    if (piece.compare(i, 3, "\xE2\x96\x81") == 0) out.push_back('_');  // the space mark U+2581
+    else if (c == 0xC3 && (c1 & 0xC0) == 0x80) out += kLatin1Ascii[c1 & 0x3F];
+    else if (c == 0xC5 && (c1 == 0x92 || c1 == 0x93)) out += c1 == 0x92 ? "OE" : "oe";  // U+0152, U+0153
+    else out.push_back('?');
+    ++i;
+    while (i < piece.size() && (static_cast<unsigned char>(piece[i]) & 0xC0) == 0x80) ++i;  // continuation bytes
+  }
+  return out;
+}
+
 namespace {
 
 const cv::Scalar kBlack(0, 0, 0), kWhite(255, 255, 255);
@@ -128,23 +158,6 @@ std::vector<int64_t> ints(const io::H5In& in, const std::string& name) {
   return {t.data<int64_t>(), t.data<int64_t>() + t.numel()};
 }
 
-// OpenCV's Hershey fonts draw ASCII only: the space mark U+2581 becomes '_', any other non-ASCII character '?'.
-std::string ascii(const std::string& piece) {
-  std::string out;
-  for (size_t i = 0; i < piece.size();) {
-    const unsigned char c = static_cast<unsigned char>(piece[i]);
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    out.push_back(piece.compare(i, 3, "\xE2\x96\x81") == 0 ? '_' : '?');
-    ++i;
-    while (i < piece.size() && (static_cast<unsigned char>(piece[i]) & 0xC0) == 0x80) ++i;  // continuation bytes
-  }
-  return out;
-}
-
 // Token labels of one ragged group (tokens, source_tokens) for example e: the whole sequence, or
 // [from, from + n) of it.
 struct Labels {
@@ -175,8 +188,8 @@ Labels read_labels(const io::H5In& in, const std::string& group, const tokenize:
   // the tokenizer given, else the pieces stored by qkv-attend -t
   const std::vector<std::string> stored = tok || !in.has(group + "/pieces") ? std::vector<std::string>{}
                                                                             : in.read_strings(group + "/pieces");
-  for (int32_t id = 0; tok && id < tok->vocab_size(); ++id) l.pieces.push_back(ascii(tok->display_piece(id)));
-  for (const std::string& p : stored) l.pieces.push_back(ascii(p));
+  for (int32_t id = 0; tok && id < tok->vocab_size(); ++id) l.pieces.push_back(ascii_label(tok->display_piece(id)));
+  for (const std::string& p : stored) l.pieces.push_back(ascii_label(p));
   return l;
 }
 

@@ -31,6 +31,11 @@
 
 namespace qkv::draw {
 
+// A token's label in ASCII, which OpenCV's Hershey fonts draw: the space mark
+// U+2581 becomes '_', Latin-1 letters lose their accents (German umlauts and
+// ß become ae, oe, ue, ss; "weißen" -> "weissen"), any other non-ASCII character '?'.
+std::string ascii_label(const std::string& piece);
+
 struct DrawOptions {
   std::string attention;                 // qkv-attend's output
   std::string dir;                       // where the PNGs go (created)
