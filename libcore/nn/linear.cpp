@@ -118,25 +118,25 @@ __attribute__((always_inline)) inline void panel_tile(float* out, int64_t ldo, c
     }
 }
 
-// Rows [n0, n1) x output features [o0, o1) (o0 a multiple of kPanel) of a
+// Every row x output features [o0, o1) (o0 a multiple of kPanel) of a
 // packed linear_forward: 4 rows x 2 panels at a time (8 accumulators: 8 AVX-512
 // or 16 AVX2 registers), so each panel is read from memory once per 4 rows.
 QKV_SIMD_CLONES
-void packed_forward(float* out, const float* inp, const PackedWeight& pw, const float* bias, int64_t n0, int64_t n1,
-                    int64_t o0, int64_t o1) {
+void packed_forward(float* out, const float* inp, const PackedWeight& pw, const float* bias, int64_t N, int64_t o0,
+                    int64_t o1) {
   constexpr int64_t W = PackedWeight::kPanel;
   const int64_t C = pw.C, OC = pw.OC;
   auto b = [&](int64_t o) { return bias ? bias + o : nullptr; };
   for (int64_t o = o0; o < o1; o += 2 * W) {
     const float* w = pw.panels.data() + o * C;  // (2, C, kPanel) panels o / 16 and o / 16 + 1
     const int64_t width = std::min(2 * W, o1 - o);
-    int64_t n = n0;
+    int64_t n = 0;
     if (width > W) {
-      for (; n + 4 <= n1; n += 4) panel_tile<4, 2>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
-      for (; n < n1; ++n) panel_tile<1, 2>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+      for (; n + 4 <= N; n += 4) panel_tile<4, 2>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+      for (; n < N; ++n) panel_tile<1, 2>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
     } else {
-      for (; n + 4 <= n1; n += 4) panel_tile<4, 1>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
-      for (; n < n1; ++n) panel_tile<1, 1>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+      for (; n + 4 <= N; n += 4) panel_tile<4, 1>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
+      for (; n < N; ++n) panel_tile<1, 1>(out + n * OC + o, OC, inp + n * C, C, w, b(o), width);
     }
   }
 }
@@ -167,7 +167,7 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
     QKV_CHECK(packed->OC == OC && packed->C == C, "linear_forward: packed weight shape");
     constexpr int64_t W2 = 2 * PackedWeight::kPanel;
     parallel_for((OC + W2 - 1) / W2, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, 2 * W2 * N * C)),
-                 [&](int64_t g0, int64_t g1) { packed_forward(out, inp, *packed, bias, 0, N, W2 * g0, std::min(OC, W2 * g1)); });
+                 [&](int64_t g0, int64_t g1) { packed_forward(out, inp, *packed, bias, N, W2 * g0, std::min(OC, W2 * g1)); });
     return;
   }
   // threads split the rows

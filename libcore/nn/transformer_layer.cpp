@@ -1,6 +1,7 @@
 #include "nn/transformer_layer.h"
 
 #include <algorithm>
+#include <deque>
 #include <string>
 
 #include "core/error.h"
@@ -205,30 +206,27 @@ namespace {
 
 // The packed copies of one attention's matrices; C query rows of in_proj for
 // cross-attention (its keys/values come from the memory, projected in start()).
-void pack_mha(MhaWeights& w, int64_t C, int64_t in_rows, std::vector<PackedWeight>& packs) {
+void pack_mha(MhaWeights& w, int64_t C, int64_t in_rows, std::deque<PackedWeight>& packs) {
   packs.emplace_back(w.in_proj_weight, in_rows, C);
   w.in_proj_packed = &packs.back();
   packs.emplace_back(w.out_proj_weight, C, C);
   w.out_proj_packed = &packs.back();
 }
-void pack_ffn(FfnWeights& w, int64_t C, int64_t F, std::vector<PackedWeight>& packs) {
+void pack_ffn(FfnWeights& w, int64_t C, int64_t F, std::deque<PackedWeight>& packs) {
   packs.emplace_back(w.w1, F, C);
   w.w1_packed = &packs.back();
   packs.emplace_back(w.w2, C, F);
   w.w2_packed = &packs.back();
 }
-void pack_layer(EncoderLayerWeights& w, int64_t C, int64_t F, std::vector<PackedWeight>& packs) {
+void pack_layer(EncoderLayerWeights& w, int64_t C, int64_t F, std::deque<PackedWeight>& packs) {
   pack_mha(w.self_attn, C, 3 * C, packs);
   pack_ffn(w.ff, C, F, packs);
 }
-void pack_layer(DecoderLayerWeights& w, int64_t C, int64_t F, std::vector<PackedWeight>& packs) {
+void pack_layer(DecoderLayerWeights& w, int64_t C, int64_t F, std::deque<PackedWeight>& packs) {
   pack_mha(w.self_attn, C, 3 * C, packs);
   pack_mha(w.cross_attn, C, C, packs);
   pack_ffn(w.ff, C, F, packs);
 }
-// Matrices a layer packs (packs_ is reserved for all of them: its elements must not move).
-constexpr size_t packs_per_layer(const EncoderLayerWeights*) { return 4; }
-constexpr size_t packs_per_layer(const DecoderLayerWeights*) { return 6; }
 }  // namespace
 
 template <class LayerWeights>
@@ -247,7 +245,6 @@ void StepWeights<LayerWeights>::head_forward(float* logits, const float* x, int6
 template <class LayerWeights>
 void StepWeights<LayerWeights>::pack() {
   packs_.clear();
-  packs_.reserve(plain_.size() * packs_per_layer(static_cast<const LayerWeights*>(nullptr)));
   packed_ = plain_;
   for (LayerWeights& w : packed_) pack_layer(w, C_, F_, packs_);
   head_packed_ = PackedWeight(head_, V_, C_);

@@ -17,6 +17,7 @@
 // gradients (accumulated, +=) and one cache per layer, reused across steps.
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <utility>
 #include <vector>
 #include "core/memory.h"
@@ -166,7 +167,7 @@ class StepWeights {
  private:
   void pack();
   std::vector<LayerWeights> plain_, packed_;  // packed_: empty until the first step of > kFewRows rows
-  std::vector<PackedWeight> packs_;           // what packed_ points into
+  std::deque<PackedWeight> packs_;            // what packed_ points into (a deque: they never move)
   PackedWeight head_packed_;
   const float *head_, *head_bias_;
   int64_t V_, C_, F_;
